@@ -1,0 +1,5 @@
+"""``python -m rex``: the ``rex`` command line."""
+
+from rex.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,556 @@
+"""Typed, validated configuration for REX.
+
+Two TOML files under the configuration directory describe the exchange:
+
+* ``products.toml``: an array of ``[[products]]`` tables, one per listed product;
+* ``members.toml``: an array of ``[[members]]`` tables, one per member firm.
+
+Loading is strict: unknown keys, wrong types (a TOML ``true`` where an integer is
+expected), off-tick prices and the like are rejected with a :class:`ConfigError` that names
+the file, the entry and the field, so that a typo in exchange configuration never passes
+silently.
+
+The dataclasses validate themselves in ``__post_init__`` too, so a :class:`Product` or
+:class:`Member` built in code obeys the same rules; there the error is a
+:class:`FieldError` (a :class:`ValueError`), which the loaders turn into a
+:class:`ConfigError` carrying the file and entry.
+
+Money and prices are exact: integers, or :class:`~decimal.Decimal` for the band percentage.
+Floats are never used in a computation.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+__all__ = [
+    "CURRENCY_MINOR_UNITS",
+    "DEFAULT_BROKER_URL",
+    "DEFAULT_CONFIG_DIR",
+    "DEFAULT_DATA_DIR",
+    "ConfigError",
+    "FieldError",
+    "Member",
+    "Product",
+    "Settings",
+    "TradingStatus",
+    "load_members",
+    "load_products",
+]
+
+#: Currencies REX accepts, with their ISO 4217 minor-unit exponent (CNY 2: fen; JPY 0).
+CURRENCY_MINOR_UNITS: Final[Mapping[str, int]] = {
+    "CNY": 2,
+    "USD": 2,
+    "EUR": 2,
+    "JPY": 0,
+    "HKD": 2,
+    "GBP": 2,
+    "AUD": 2,
+    "CAD": 2,
+    "CHF": 2,
+    "SGD": 2,
+    "KRW": 0,
+}
+
+DEFAULT_CONFIG_DIR: Final = "config"
+DEFAULT_DATA_DIR: Final = "data"
+DEFAULT_BROKER_URL: Final = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+_SYMBOL_RE: Final = re.compile(r"[A-Z0-9][A-Z0-9-]{0,15}")
+_MEMBER_ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_ENV_NAME_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CURRENCY_RE: Final = re.compile(r"[A-Z]{3}")
+
+
+class ConfigError(Exception):
+    """Invalid or unreadable configuration.
+
+    The message names the file and, where relevant, the entry and the field, e.g.
+    ``config/products.toml: product 'ND-OX': field 'tick': must be a positive integer,
+    got -5``. The parts are also available as attributes.
+    """
+
+    file: str | None
+    entry: str | None
+    field: str | None
+    reason: str
+
+    def __init__(
+        self,
+        file: str | os.PathLike[str] | None,
+        reason: str,
+        *,
+        entry: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.file = None if file is None else os.fspath(file)
+        self.entry = entry
+        self.field = field
+        self.reason = reason
+        parts = [self.file, entry, None if field is None else f"field {field!r}", reason]
+        super().__init__(": ".join(p for p in parts if p is not None))
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        rebuild = functools.partial(ConfigError, entry=self.entry, field=self.field)
+        return rebuild, (self.file, self.reason)
+
+
+class FieldError(ValueError):
+    """One field of a product or member is invalid (raised when built in code)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"field {field!r}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return FieldError, (self.field, self.reason)
+
+
+class TradingStatus(StrEnum):
+    """Trading status of a product."""
+
+    OPEN = "open"
+    HALTED = "halted"
+    CLOSED = "closed"
+
+
+class _Derived(int):
+    """Marker default for a field whose default is derived from other fields."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<derived>"
+
+
+# Compared by identity, so an explicit 0 is still rejected as "not positive".
+_DERIVED: Final = _Derived(0)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _describe(value: object) -> str:
+    """A value as the error message shows it, with its TOML type when that matters."""
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, int | Decimal):
+        return str(value)
+    if isinstance(value, str):
+        return f"string {value!r}"
+    if isinstance(value, float):
+        return f"float {value!r}"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _is_int(value: object) -> bool:
+    # bool is a subclass of int; TOML `true` must not pass as 1.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_positive_int(name: str, value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise FieldError(name, f"must be a positive integer, got {_describe(value)}")
+
+
+def _check_text(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise FieldError(name, f"must be a non-empty string, got {_describe(value)}")
+    return value
+
+
+def _check_pattern(name: str, value: object, pattern: re.Pattern[str], what: str) -> str:
+    if not isinstance(value, str) or pattern.fullmatch(value) is None:
+        raise FieldError(name, f"must be {what}, got {_describe(value)}")
+    return value
+
+
+def _to_decimal(name: str, value: object) -> Decimal:
+    """A TOML integer, a numeric string ("7.5") or a float (via its shortest repr)."""
+    if isinstance(value, Decimal):
+        return value
+    if _is_int(value):
+        assert isinstance(value, int)
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, str):
+        try:
+            return Decimal(value.strip())
+        except InvalidOperation:
+            pass
+    raise FieldError(
+        name, f'must be a number (integer or string like "7.5"), got {_describe(value)}'
+    )
+
+
+def _to_status(name: str, value: object) -> TradingStatus:
+    if isinstance(value, TradingStatus):
+        return value
+    if isinstance(value, str):
+        try:
+            return TradingStatus(value)
+        except ValueError:
+            pass
+    allowed = ", ".join(repr(s.value) for s in TradingStatus)
+    raise FieldError(name, f"must be one of {allowed}, got {_describe(value)}")
+
+
+# ------------------------------------------------------------------------- products
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    """A listed product.
+
+    Prices are integers in whole ``currency`` units per ``price_unit`` (e.g. yuan per tonne),
+    on a multiple of ``tick``. Quantities are integers in ``quantity_unit`` (e.g. kg), on a
+    multiple of ``lot``. One price unit covers ``quantity_per_price_unit`` quantity units
+    (1000 kg per tonne), so the value of a trade is
+    ``price * quantity / quantity_per_price_unit`` currency units; validation guarantees
+    this is a whole number of minor units (fen) for every on-tick price and on-lot quantity.
+
+    ``band_low`` and ``band_high`` are the lowest and highest prices of the daily band
+    around ``reference_price``; they are computed exactly at construction.
+
+    ``max_quantity`` defaults to ``lot * 100_000``.
+    """
+
+    symbol: str
+    name: str
+    currency: str
+    price_unit: str
+    tick: int
+    quantity_unit: str
+    lot: int
+    reference_price: int
+    band_percent: Decimal
+    max_quantity: int = _DERIVED
+    quantity_per_price_unit: int = 1
+    status: TradingStatus = TradingStatus.OPEN
+    band_low: int = field(init=False)
+    band_high: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        _check_pattern(
+            "symbol",
+            self.symbol,
+            _SYMBOL_RE,
+            "1-16 upper-case letters, digits or '-', not starting with '-'",
+        )
+        _check_text("name", self.name)
+        currency = _check_pattern("currency", self.currency, _CURRENCY_RE, "an ISO 4217 code")
+        if currency not in CURRENCY_MINOR_UNITS:
+            known = ", ".join(CURRENCY_MINOR_UNITS)
+            raise FieldError("currency", f"unsupported currency {currency!r} (known: {known})")
+        price_unit = _check_text("price_unit", self.price_unit)
+        if not price_unit.startswith(currency + "/") or price_unit == currency + "/":
+            raise FieldError(
+                "price_unit",
+                f"must be '{currency}/<unit>' to match currency {currency!r}, "
+                f"got {_describe(price_unit)}",
+            )
+        tick = _check_positive_int("tick", self.tick)
+        _check_text("quantity_unit", self.quantity_unit)
+        lot = _check_positive_int("lot", self.lot)
+        ref = _check_positive_int("reference_price", self.reference_price)
+        if ref % tick:
+            raise FieldError("reference_price", f"must be a multiple of tick {tick}, got {ref}")
+
+        band = self.band_percent
+        if not isinstance(band, Decimal):
+            raise FieldError("band_percent", f"must be a Decimal, got {_describe(band)}")
+        if not band.is_finite() or not 0 < band < 100:
+            raise FieldError(
+                "band_percent", f"must be greater than 0 and less than 100, got {band}"
+            )
+
+        if self.max_quantity is _DERIVED:
+            object.__setattr__(self, "max_quantity", lot * 100_000)
+        max_qty = self.max_quantity
+        if not _is_int(max_qty) or max_qty <= 0 or max_qty % lot:
+            raise FieldError(
+                "max_quantity",
+                f"must be a positive multiple of lot {lot}, got {_describe(max_qty)}",
+            )
+        per = _check_positive_int("quantity_per_price_unit", self.quantity_per_price_unit)
+        # One tick on one lot must be worth a whole number of minor units, so every trade
+        # value price * quantity / per is exact in fen (cents, ...).
+        minor = 10 ** CURRENCY_MINOR_UNITS[currency]
+        if (tick * lot * minor) % per:
+            raise FieldError(
+                "quantity_per_price_unit",
+                f"tick {tick} x lot {lot} / {per} is not a whole number of {currency} minor "
+                "units; trade values would not be exact",
+            )
+        object.__setattr__(self, "status", _to_status("status", self.status))
+
+        # Exact band: band = n/d percent, so the limits are ref * (100d +- n) / (100d).
+        n, d = band.as_integer_ratio()
+        den = 100 * d * tick
+        object.__setattr__(self, "band_high", ref * (100 * d + n) // den * tick)
+        object.__setattr__(self, "band_low", -(-ref * (100 * d - n) // den) * tick)
+
+
+_PRODUCT_REQUIRED: Final = (
+    "symbol",
+    "name",
+    "currency",
+    "price_unit",
+    "tick",
+    "quantity_unit",
+    "lot",
+    "reference_price",
+    "band_percent",
+)
+_PRODUCT_OPTIONAL: Final = ("max_quantity", "quantity_per_price_unit", "status")
+_PRODUCT_CONVERT: Final[Mapping[str, Callable[[str, object], object]]] = {
+    "band_percent": _to_decimal,
+    "status": _to_status,
+}
+
+
+def _product_from_table(table: Mapping[str, Any]) -> Product:
+    kwargs = _fields_from_table(table, _PRODUCT_REQUIRED, _PRODUCT_OPTIONAL, _PRODUCT_CONVERT)
+    return Product(**kwargs)
+
+
+def load_products(path: Path) -> dict[str, Product]:
+    """Load ``[[products]]`` from a TOML file, keyed by symbol in file order."""
+    return _load_entries(path, "products", "product", "symbol", _product_from_table)
+
+
+# -------------------------------------------------------------------------- members
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A member firm. ``id`` is also its RabbitMQ user name.
+
+    Exactly one of ``password`` (plain text; for demos) and ``password_env`` (name of an
+    environment variable holding the password) is given; :meth:`resolve_password` returns
+    it. ``burst`` defaults to ``rate_limit``. ``source`` is the file the member was loaded
+    from, used in error messages.
+    """
+
+    id: str
+    name: str
+    password: str | None = field(default=None, repr=False)
+    password_env: str | None = None
+    rate_limit: int = 1000
+    burst: int = _DERIVED
+    max_open_orders: int = 10_000
+    enabled: bool = True
+    source: Path | None = field(default=None, repr=False, compare=False, kw_only=True)
+
+    def __post_init__(self) -> None:
+        _check_pattern("id", self.id, _MEMBER_ID_RE, "1-32 letters, digits, '_' or '-'")
+        _check_text("name", self.name)
+        if self.password is not None and self.password_env is not None:
+            raise FieldError(
+                "password", "give exactly one of 'password' and 'password_env', not both"
+            )
+        if self.password is None and self.password_env is None:
+            raise FieldError("password", "one of 'password' or 'password_env' is required")
+        if self.password is not None and (not isinstance(self.password, str) or not self.password):
+            # Never echo the value: it is a secret.
+            raise FieldError("password", "must be a non-empty string")
+        if self.password_env is not None:
+            _check_pattern(
+                "password_env",
+                self.password_env,
+                _ENV_NAME_RE,
+                "an environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
+            )
+        rate = _check_positive_int("rate_limit", self.rate_limit)
+        if self.burst is _DERIVED:
+            object.__setattr__(self, "burst", rate)
+        _check_positive_int("burst", self.burst)
+        _check_positive_int("max_open_orders", self.max_open_orders)
+        if not isinstance(self.enabled, bool):
+            raise FieldError(
+                "enabled", f"must be a boolean (true or false), got {_describe(self.enabled)}"
+            )
+
+    def resolve_password(self, env: Mapping[str, str]) -> str:
+        """The member's password: ``password``, or the value of ``password_env`` in ``env``.
+
+        Raises :class:`ConfigError` naming the member and the variable if it is unset or
+        empty.
+        """
+        if self.password is not None:
+            return self.password
+        assert self.password_env is not None
+        value = env.get(self.password_env)
+        if not value:
+            state = "not set" if value is None else "empty"
+            raise ConfigError(
+                self.source,
+                f"environment variable {self.password_env!r} is {state}",
+                entry=f"member {self.id!r}",
+                field="password_env",
+            )
+        return value
+
+
+_MEMBER_REQUIRED: Final = ("id", "name")
+_MEMBER_OPTIONAL: Final = (
+    "password",
+    "password_env",
+    "rate_limit",
+    "burst",
+    "max_open_orders",
+    "enabled",
+)
+
+
+def load_members(path: Path) -> dict[str, Member]:
+    """Load ``[[members]]`` from a TOML file, keyed by id in file order."""
+
+    def build(table: Mapping[str, Any]) -> Member:
+        kwargs = _fields_from_table(table, _MEMBER_REQUIRED, _MEMBER_OPTIONAL, {})
+        return Member(**kwargs, source=path)
+
+    return _load_entries(path, "members", "member", "id", build)
+
+
+# -------------------------------------------------------------------------- loading
+
+_T = TypeVar("_T")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(path, "file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, f"invalid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, f"not valid UTF-8: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read: {exc.strerror or exc}") from None
+
+
+def _fields_from_table(
+    table: Mapping[str, Any],
+    required: tuple[str, ...],
+    optional: tuple[str, ...],
+    convert: Mapping[str, Callable[[str, object], object]],
+) -> dict[str, Any]:
+    allowed = required + optional
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise FieldError(key, f"unknown key ({hint}allowed: {', '.join(allowed)})")
+    for key in required:
+        if key not in table:
+            raise FieldError(key, "required field is missing")
+    return {
+        key: convert[key](key, value) if key in convert else value for key, value in table.items()
+    }
+
+
+def _load_entries(
+    path: Path,
+    array: str,
+    kind: str,
+    key_field: str,
+    build: Callable[[Mapping[str, Any]], _T],
+) -> dict[str, _T]:
+    doc = _read_toml(path)
+    for key in doc:
+        if key != array:
+            raise ConfigError(
+                path, f"unknown top-level key {key!r} (expected only [[{array}]] tables)"
+            )
+    if array not in doc:
+        raise ConfigError(path, f"no [[{array}]] entries")
+    tables = doc[array]
+    if not isinstance(tables, list):
+        raise ConfigError(path, f"{array!r} must be an array of tables ([[{array}]])")
+
+    result: dict[str, _T] = {}
+    first_seen: dict[str, int] = {}
+    for index, table in enumerate(tables, start=1):
+        raw_key = table.get(key_field) if isinstance(table, dict) else None
+        label = (
+            f"{kind} {raw_key!r}" if isinstance(raw_key, str) and raw_key else f"{kind} #{index}"
+        )
+        if not isinstance(table, dict):
+            raise ConfigError(path, f"must be a table, got {_describe(table)}", entry=label)
+        try:
+            item = build(table)
+        except FieldError as exc:
+            raise ConfigError(path, exc.reason, entry=label, field=exc.field) from None
+        assert isinstance(raw_key, str)
+        if raw_key in result:
+            raise ConfigError(
+                path,
+                f"duplicate {key_field} (entry #{index} repeats entry #{first_seen[raw_key]})",
+                entry=label,
+                field=key_field,
+            )
+        result[raw_key] = item
+        first_seen[raw_key] = index
+    return result
+
+
+# ------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Process-wide settings taken from the environment."""
+
+    config_dir: Path
+    data_dir: Path
+    broker_url: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        """Build from ``REX_CONFIG_DIR``, ``REX_DATA_DIR`` and ``REX_BROKER_URL``.
+
+        Unset or empty variables take the defaults ``config``, ``data`` and
+        ``amqp://guest:guest@127.0.0.1:5672/%2F``.
+        """
+        return cls(
+            config_dir=Path(env.get("REX_CONFIG_DIR") or DEFAULT_CONFIG_DIR),
+            data_dir=Path(env.get("REX_DATA_DIR") or DEFAULT_DATA_DIR),
+            broker_url=env.get("REX_BROKER_URL") or DEFAULT_BROKER_URL,
+        )
+
+    @property
+    def products_file(self) -> Path:
+        return self.config_dir / "products.toml"
+
+    @property
+    def members_file(self) -> Path:
+        return self.config_dir / "members.toml"
+
+    def products(self) -> dict[str, Product]:
+        """Load ``<config_dir>/products.toml``."""
+        return load_products(self.products_file)
+
+    def members(self) -> dict[str, Member]:
+        """Load ``<config_dir>/members.toml``."""
+        return load_members(self.members_file)
