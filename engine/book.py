@@ -51,6 +51,7 @@ _GTC, _IOC, _FOK, _GTD = TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK, Time
 _CANCEL_NEWEST = SelfTradePrevention.CANCEL_NEWEST
 _CANCEL_BOTH = SelfTradePrevention.CANCEL_BOTH
 _OPEN = TradingStatus.OPEN
+_REQUESTED = Reason.REQUESTED
 _DEAD_ENTRIES_BEFORE_COMPACTING = 64
 
 
@@ -237,7 +238,27 @@ class OrderBook:
                 (OrderRejected, self.sequence, ts, cmd.order_id, cmd.member, Reason.UNKNOWN_ORDER)
             )
             return events
-        self._remove(order, Reason.REQUESTED, ts, events)
+        remaining, level_quantity, level_count = self._unlink(order)
+        seq = self.sequence
+        side = order.side
+        price = order.price
+        events.append(
+            (
+                OrderCancelled,
+                seq + 1,
+                ts,
+                order.order_id,
+                order.member,
+                order.client_order_id,
+                side,
+                price,
+                remaining,
+                order.filled,
+                _REQUESTED,
+            )
+        )
+        events.append((LevelChanged, seq + 2, ts, side, price, level_quantity, level_count))
+        self.sequence = seq + 2
         return events
 
     def replace(self, cmd: ReplaceOrder) -> list[Record]:
