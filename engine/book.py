@@ -199,8 +199,10 @@ class OrderBook:
                 return events
             if not order.remaining:
                 return events
-        if price is None or tif is _IOC:
-            self._end(order, Reason.IMMEDIATE_OR_CANCEL, ts, events)
+        if price is None or tif is _IOC:  # a market FOK order is killed as FOK, not IOC
+            self._end(
+                order, Reason.FILL_OR_KILL if tif is _FOK else Reason.IMMEDIATE_OR_CANCEL, ts, events
+            )
         elif tif is _FOK:
             self._end(order, Reason.FILL_OR_KILL, ts, events)
         else:  # rest it; this is _rest() written out, as most orders end here
