@@ -1,0 +1,123 @@
+"""The message bus: one interface, two implementations.
+
+`rex.bus.amqp.AmqpBus` talks to RabbitMQ through pika's asynchronous `SelectConnection`:
+publisher confirms are pipelined (a callback per publish, never a blocking wait), consumers
+ack only when the service says the work is durable, and the connection comes back after a
+broker restart. `rex.bus.memory.MemoryBus` has the same semantics in one process — topic
+routing, streams read by offset, acks, redelivery of unacked messages — for unit tests and
+the embedded demo.
+
+Both run callbacks on one thread (the bus's loop): a service is a set of handlers and needs
+no locks.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rex.topology import Topology
+
+ConfirmCallback = Callable[[bool], None]
+"""Called once per publish: True when the broker has the message safely (confirmed and
+routed to at least one queue), False when it was refused or could not be routed."""
+
+
+@dataclass(slots=True)
+class Envelope:
+    """A message to publish. Every REX message is persistent and carries these properties."""
+
+    exchange: str
+    routing_key: str
+    body: bytes
+    type: str  # the message kind
+    message_id: str
+    timestamp: int  # AMQP timestamp: seconds since the epoch
+    user_id: str | None = None  # the publisher's login; the broker rejects any other
+    headers: dict[str, Any] | None = None
+    mandatory: bool = True  # an unroutable message counts as not confirmed
+
+
+class Delivery(ABC):
+    """A received message. Exactly one of ack/reject must be called, once."""
+
+    body: bytes
+    type: str | None
+    message_id: str | None
+    user_id: str | None
+    routing_key: str
+    exchange: str
+    timestamp: int | None
+    headers: dict[str, Any]
+    redelivered: bool
+
+    @property
+    def stream_offset(self) -> int | None:
+        """The message's offset when it was read from a stream."""
+        value = self.headers.get("x-stream-offset")
+        return value if isinstance(value, int) else None
+
+    @abstractmethod
+    def ack(self, multiple: bool = False) -> None:
+        """Done with it (and with every earlier unacked delivery on this consumer if
+        `multiple`)."""
+
+    @abstractmethod
+    def reject(self, requeue: bool = False) -> None:
+        """Refuse it; without requeue a work queue dead-letters it."""
+
+
+Handler = Callable[[Delivery], None]
+
+
+@dataclass(slots=True)
+class Subscription:
+    queue: str
+    handler: Handler
+    prefetch: int = 100
+    arguments: dict[str, Any] = field(default_factory=dict)  # e.g. {"x-stream-offset": 42}
+    exclusive: bool = False
+
+
+class Bus(ABC):
+    """Connect, declare, publish with confirms, consume with acks; callbacks on one loop."""
+
+    @abstractmethod
+    def start(self, topology: Topology, on_ready: Callable[[], None]) -> None:
+        """Connect and declare `topology`; then call `on_ready`, and again after every
+        reconnect (consumers are lost with the connection; `on_ready` sets them up)."""
+
+    @abstractmethod
+    def publish(self, envelope: Envelope, on_confirm: ConfirmCallback | None = None) -> None:
+        """Publish persistently. `on_confirm` runs once with the broker's verdict; if the
+        connection is lost first, it runs with False."""
+
+    @abstractmethod
+    def consume(self, subscription: Subscription) -> None:
+        """Start a consumer (call from `on_ready`)."""
+
+    @abstractmethod
+    def hold_lock(self, name: str, on_acquired: Callable[[], None], retry: float = 1.0) -> None:
+        """Become the one holder of `name` among all processes on the broker (an exclusive
+        queue), retrying every `retry` seconds; `on_acquired` runs once it is held. The lock
+        dies with the connection, so a dead holder frees it for a standby; after a reconnect
+        the holder must take it again (from `on_ready`)."""
+
+    @abstractmethod
+    def call_later(self, delay: float, callback: Callable[[], None]) -> None:
+        """Run `callback` on the loop after `delay` seconds."""
+
+    @abstractmethod
+    def run(self) -> None:
+        """Run the loop until `stop()` has finished."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop consuming, let confirms in flight arrive (bounded wait), close."""
+
+    @property
+    @abstractmethod
+    def connected(self) -> bool:
+        """True while the bus can publish."""

@@ -1,0 +1,302 @@
+"""The wire protocol: every message kind as a slotted dataclass, and the one msgpack codec.
+
+docs/protocol.md is the reference for members; this module is its implementation. Bodies
+are msgpack maps; the AMQP `type` property names the kind. Times in bodies are integer
+nanoseconds since the Unix epoch (UTC), except `expire_time` on orders, which members give
+in milliseconds.
+
+Decoding a member's request never raises: anything that is not a well-formed request of its
+kind becomes a `Malformed` value carrying what could be salvaged (the client order id) and a
+sentence saying what is wrong, so the gateway can answer it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, TypeVar
+
+import msgpack
+
+from rex.vocabulary import OrderType, Reason, SelfTradePrevention, Side, TimeInForce
+
+PROTOCOL_VERSION = 1
+CONTENT_TYPE = "application/msgpack"
+CLIENT_ORDER_ID = re.compile(r"[\x21-\x7e]{1,64}")  # printable ASCII, no spaces
+MAX_INT = (1 << 63) - 1
+
+
+class ExecStatus:
+    NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REPLACED = "replaced"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+# ----------------------------------------------------------------------- member requests
+
+
+@dataclass(slots=True, frozen=True)
+class NewOrderRequest:
+    kind: ClassVar[str] = "new_order"
+    client_order_id: str
+    product: str
+    side: Side
+    quantity: int
+    order_type: OrderType = OrderType.LIMIT
+    price: int | None = None
+    time_in_force: TimeInForce = TimeInForce.GTC
+    expire_time: int | None = None  # epoch milliseconds, GTD only
+    post_only: bool = False
+    stp: SelfTradePrevention = SelfTradePrevention.CANCEL_NEWEST
+
+
+@dataclass(slots=True, frozen=True)
+class CancelRequest:
+    kind: ClassVar[str] = "cancel"
+    client_order_id: str
+    orig_client_order_id: str
+    product: str
+
+
+@dataclass(slots=True, frozen=True)
+class ReplaceRequest:
+    kind: ClassVar[str] = "replace"
+    client_order_id: str
+    orig_client_order_id: str
+    product: str
+    price: int | None = None
+    quantity: int | None = None  # new total quantity
+
+
+@dataclass(slots=True, frozen=True)
+class MassCancelRequest:
+    """Cancel all of the member's open orders in one product (the kill switch)."""
+
+    kind: ClassVar[str] = "mass_cancel"
+    client_order_id: str
+    product: str
+
+
+Request = NewOrderRequest | CancelRequest | ReplaceRequest | MassCancelRequest
+REQUEST_TYPES: dict[str, type[Request]] = {
+    t.kind: t for t in (NewOrderRequest, CancelRequest, ReplaceRequest, MassCancelRequest)
+}
+
+
+@dataclass(slots=True, frozen=True)
+class Malformed:
+    """A request that could not be decoded; answered with reason `malformed`."""
+
+    problem: str
+    client_order_id: str | None = None
+    product: str | None = None
+    reason: Reason = Reason.MALFORMED
+
+
+# ----------------------------------------------------------------------- exchange messages
+
+
+@dataclass(slots=True, frozen=True)
+class ExecutionReport:
+    kind: ClassVar[str] = "execution"
+    exec_id: str
+    member: str
+    product: str
+    order_id: int | None
+    client_order_id: str | None
+    orig_client_order_id: str | None
+    side: str | None
+    status: str
+    price: int | None
+    quantity: int | None
+    last_price: int | None
+    last_quantity: int | None
+    cumulative_quantity: int
+    leaves_quantity: int
+    trade_id: str | None
+    reason: str | None
+    text: str | None
+    timestamp: int
+
+
+@dataclass(slots=True, frozen=True)
+class TradeMessage:
+    """A trade as settlement sees it (exchange `rex.trades`)."""
+
+    kind: ClassVar[str] = "trade"
+    trade_id: str
+    product: str
+    price: int
+    quantity: int
+    buyer: str
+    seller: str
+    buy_order_id: int
+    sell_order_id: int
+    aggressor: str
+    sequence: int
+    timestamp: int
+    currency: str
+
+
+@dataclass(slots=True, frozen=True)
+class PublicTrade:
+    """A trade on the public tape (no member names)."""
+
+    kind: ClassVar[str] = "public_trade"
+    trade_id: str
+    product: str
+    price: int
+    quantity: int
+    aggressor: str
+    sequence: int
+    timestamp: int
+
+
+@dataclass(slots=True, frozen=True)
+class BookSnapshot:
+    """Top-N level-2 depth; levels are [price, quantity, orders], best first."""
+
+    kind: ClassVar[str] = "book"
+    product: str
+    sequence: int
+    bids: list[list[int]]
+    asks: list[list[int]]
+    timestamp: int
+
+
+Message = ExecutionReport | TradeMessage | PublicTrade | BookSnapshot
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    t.kind: t for t in (ExecutionReport, TradeMessage, PublicTrade, BookSnapshot)
+}
+
+M = TypeVar("M", bound=Message)
+
+
+# ----------------------------------------------------------------------- codec
+
+
+def pack(value: Any) -> bytes:
+    """The one msgpack encoding used everywhere (StrEnum members pack as strings)."""
+    packed: bytes = msgpack.packb(value, use_bin_type=True)
+    return packed
+
+
+def unpack(body: bytes) -> Any:
+    return msgpack.unpackb(body, raw=False, strict_map_key=True)
+
+
+def encode(message: Request | Message) -> bytes:
+    """A message as a msgpack map, fields in declaration order (so bytes are stable)."""
+    return pack({f.name: getattr(message, f.name) for f in fields(message)})
+
+
+def decode_message(kind: str, body: bytes, expected: type[M]) -> M:
+    """Decode an exchange message we produced ourselves (trusted shape)."""
+    if kind != expected.kind:
+        raise ValueError(f"expected a {expected.kind!r} message, got {kind!r}")
+    data = unpack(body)
+    return expected(**{f.name: data.get(f.name) for f in fields(expected)})
+
+
+class _Invalid(Exception):
+    pass
+
+
+def _text(data: dict[str, Any], name: str, pattern: re.Pattern[str] | None = None) -> str:
+    value = data.get(name)
+    if not isinstance(value, str):
+        raise _Invalid(f"{name} must be a string")
+    if pattern is not None and not pattern.fullmatch(value):
+        raise _Invalid(f"{name} must be 1-64 printable ASCII characters")
+    return value
+
+
+def _int(data: dict[str, Any], name: str, required: bool) -> int | None:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise _Invalid(f"{name} is required")
+        return None
+    if type(value) is not int:  # bool is not a quantity
+        raise _Invalid(f"{name} must be an integer")
+    if not -MAX_INT <= value <= MAX_INT:
+        raise _Invalid(f"{name} is out of range")
+    return value
+
+
+def _choice(data: dict[str, Any], name: str, enum: type[Any], default: Any) -> Any:
+    value = data.get(name)
+    if value is None:
+        return default
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(str(e.value) for e in enum)
+        raise _Invalid(f"{name} must be one of {allowed}") from None
+
+
+def decode_request(kind: str | None, body: bytes) -> Request | Malformed:
+    """Decode a member's request; never raises."""
+    try:
+        data = unpack(body)
+    except Exception:  # msgpack raises several types for garbage; all mean the same here
+        return Malformed("the body is not valid msgpack")
+    if not isinstance(data, dict):
+        return Malformed("the body must be a msgpack map")
+    cid = data.get("client_order_id")
+    product = data.get("product")
+    salvaged_cid = cid if isinstance(cid, str) and CLIENT_ORDER_ID.fullmatch(cid) else None
+    salvaged_product = product if isinstance(product, str) and len(product) <= 32 else None
+    try:
+        request = _decode(kind, data)
+    except _Invalid as problem:
+        return Malformed(str(problem), salvaged_cid, salvaged_product)
+    return request
+
+
+def _decode(kind: str | None, data: dict[str, Any]) -> Request:
+    if kind not in REQUEST_TYPES:
+        raise _Invalid(f"unknown message type {kind!r}; expected one of {', '.join(REQUEST_TYPES)}")
+    known = {f.name for f in fields(REQUEST_TYPES[kind])}
+    unknown = sorted(str(k) for k in data if k not in known)
+    if unknown:
+        raise _Invalid(f"unknown field(s): {', '.join(unknown)}")
+    cid = _text(data, "client_order_id", CLIENT_ORDER_ID)
+    product = _text(data, "product")
+    if kind == "new_order":
+        post_only = data.get("post_only", False)
+        if not isinstance(post_only, bool):
+            raise _Invalid("post_only must be true or false")
+        return NewOrderRequest(
+            client_order_id=cid,
+            product=product,
+            side=_choice(data, "side", Side, None) or _missing("side"),
+            quantity=_int(data, "quantity", required=True),  # type: ignore[arg-type]
+            order_type=_choice(data, "order_type", OrderType, OrderType.LIMIT),
+            price=_int(data, "price", required=False),
+            time_in_force=_choice(data, "time_in_force", TimeInForce, TimeInForce.GTC),
+            expire_time=_int(data, "expire_time", required=False),
+            post_only=post_only,
+            stp=_choice(data, "stp", SelfTradePrevention, SelfTradePrevention.CANCEL_NEWEST),
+        )
+    if kind == "cancel":
+        orig = _text(data, "orig_client_order_id", CLIENT_ORDER_ID)
+        return CancelRequest(cid, orig, product)
+    if kind == "replace":
+        orig = _text(data, "orig_client_order_id", CLIENT_ORDER_ID)
+        return ReplaceRequest(
+            cid,
+            orig,
+            product,
+            price=_int(data, "price", required=False),
+            quantity=_int(data, "quantity", required=False),
+        )
+    return MassCancelRequest(cid, product)
+
+
+def _missing(name: str) -> Any:
+    raise _Invalid(f"{name} is required")

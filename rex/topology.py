@@ -1,0 +1,171 @@
+"""Every exchange, queue and binding of REX in one table (peatio's topology-as-data).
+
+Each service declares, idempotently at start-up, the part it uses (`for_gateway`,
+`for_engine`, ...); `rex provision` declares all of it, the members' queues included.
+Declaring is idempotent as long as the arguments never change: a queue re-declared with
+different arguments is refused by the broker, so change them only with a migration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# Exchanges
+REQUESTS = "rex.requests"  # topic: members publish <member>.<product>
+ENGINE = "rex.engine"  # direct: validated input for the engines, routing key = product
+EXECUTIONS = "rex.executions"  # topic: <member>.<product>
+TRADES = "rex.trades"  # topic: <product>
+MARKETDATA = "rex.marketdata"  # topic: <product>.trade, <product>.book
+SETTLEMENT = "rex.settlement"  # topic: <member>.<event>
+DEAD = "rex.dead"  # fanout: dead letters
+
+# Queues
+GATEWAY_REQUESTS = "rex.gateway.requests"
+SETTLEMENT_TRADES = "rex.settlement.trades"
+DEAD_LETTERS = "rex.dead"
+ENGINE_PROGRESS = "rex.engine.progress"
+
+# Work queues give up on a message after this many deliveries and dead-letter it, so one
+# poison message cannot loop forever.
+DELIVERY_LIMIT = 5
+# How long the engines' input logs are kept. Recovery replays the log from its start, so
+# this must cover a trading day with room to spare.
+INPUT_LOG_MAX_AGE = "7D"
+
+
+def engine_input_queue(product: str) -> str:
+    return f"rex.engine.{product}"
+
+
+def member_queue(member: str) -> str:
+    return f"rex.member.{member}"
+
+
+def request_key(member: str, product: str) -> str:
+    return f"{member}.{product}"
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    name: str
+    type: str  # topic, direct, fanout
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_stream(self) -> bool:
+        return self.arguments.get("x-queue-type") == "stream"
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    exchange: str
+    queue: str
+    routing_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    exchanges: tuple[Exchange, ...] = ()
+    queues: tuple[Queue, ...] = ()
+    bindings: tuple[Binding, ...] = ()
+
+    def __add__(self, other: Topology) -> Topology:
+        return Topology(
+            _unique(self.exchanges + other.exchanges, lambda e: e.name),
+            _unique(self.queues + other.queues, lambda q: q.name),
+            _unique(self.bindings + other.bindings, lambda b: b),
+        )
+
+
+def _unique(items: Iterable[T], key: Callable[[T], Hashable]) -> tuple[T, ...]:
+    """First of each, in order."""
+    seen: dict[Hashable, T] = {}
+    for item in items:
+        seen.setdefault(key(item), item)
+    return tuple(seen.values())
+
+
+def work_queue(name: str) -> Queue:
+    """A quorum queue that carries work: replicated, bounded redelivery, dead letters kept."""
+    return Queue(
+        name,
+        {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": DELIVERY_LIMIT,
+            "x-dead-letter-exchange": DEAD,
+        },
+    )
+
+
+def input_log(name: str) -> Queue:
+    """A stream: an append-only, replayable log read by offset."""
+    return Queue(name, {"x-queue-type": "stream", "x-max-age": INPUT_LOG_MAX_AGE})
+
+
+EXCHANGES = Topology(
+    exchanges=(
+        Exchange(REQUESTS, "topic"),
+        Exchange(ENGINE, "direct"),
+        Exchange(EXECUTIONS, "topic"),
+        Exchange(TRADES, "topic"),
+        Exchange(MARKETDATA, "topic"),
+        Exchange(SETTLEMENT, "topic"),
+        Exchange(DEAD, "fanout"),
+    ),
+    queues=(Queue(DEAD_LETTERS, {"x-queue-type": "quorum"}),),
+    bindings=(Binding(DEAD, DEAD_LETTERS, ""),),
+)
+
+
+def for_gateway(products: Iterable[str]) -> Topology:
+    return EXCHANGES + Topology(
+        queues=(
+            work_queue(GATEWAY_REQUESTS),
+            *(input_log(engine_input_queue(p)) for p in products),
+        ),
+        bindings=(
+            Binding(REQUESTS, GATEWAY_REQUESTS, "#"),
+            *(Binding(ENGINE, engine_input_queue(p), p) for p in products),
+        ),
+    )
+
+
+def for_engine(products: Iterable[str]) -> Topology:
+    products = tuple(products)
+    return for_gateway(products) + for_settlement() + Topology(queues=(input_log(ENGINE_PROGRESS),))
+
+
+def for_settlement() -> Topology:
+    # Declared by the engine too, so trades wait for settlement even before it first runs.
+    return EXCHANGES + Topology(
+        queues=(work_queue(SETTLEMENT_TRADES),),
+        bindings=(Binding(TRADES, SETTLEMENT_TRADES, "#"),),
+    )
+
+
+def for_member(member: str) -> Topology:
+    queue = member_queue(member)
+    return EXCHANGES + Topology(
+        queues=(work_queue(queue),),
+        bindings=(
+            Binding(EXECUTIONS, queue, f"{member}.#"),
+            Binding(SETTLEMENT, queue, f"{member}.#"),
+        ),
+    )
+
+
+def full(products: Iterable[str], members: Iterable[str]) -> Topology:
+    """Everything: what `rex provision` declares."""
+    result = for_engine(products)
+    for member in members:
+        result = result + for_member(member)
+    return result
