@@ -18,6 +18,7 @@ from typing import Any
 from sortedcontainers import SortedDict
 
 from rex.config import Product, TradingStatus
+from rex.rules import order_problem, replace_problem, status_problem
 from rex.vocabulary import OrderType, Reason, SelfTradePrevention, Side, TimeInForce
 
 from .events import (
@@ -201,7 +202,10 @@ class OrderBook:
                 return events
         if price is None or tif is _IOC:  # a market FOK order is killed as FOK, not IOC
             self._end(
-                order, Reason.FILL_OR_KILL if tif is _FOK else Reason.IMMEDIATE_OR_CANCEL, ts, events
+                order,
+                Reason.FILL_OR_KILL if tif is _FOK else Reason.IMMEDIATE_OR_CANCEL,
+                ts,
+                events,
             )
         elif tif is _FOK:
             self._end(order, Reason.FILL_OR_KILL, ts, events)
@@ -285,6 +289,8 @@ class OrderBook:
             return events
         price = _resting_price(order) if cmd.price is None else cmd.price
         quantity = order.quantity if cmd.quantity is None else cmd.quantity
+        if cmd.client_order_id is not None:
+            order.client_order_id = cmd.client_order_id
         if price == order.price and quantity < order.quantity:
             self._reduce(order, quantity, ts, events)
         else:
@@ -350,40 +356,20 @@ class OrderBook:
     # ----------------------------------------------------------------- checks
 
     def _check_new(self, cmd: Order) -> Reason | None:
-        if self.status is not _OPEN:
-            return (
-                Reason.PRODUCT_HALTED
-                if self.status is TradingStatus.HALTED
-                else Reason.PRODUCT_CLOSED
-            )
-        quantity = cmd.quantity
-        if quantity <= 0 or quantity > self._max_quantity:
-            return Reason.QUANTITY_OUT_OF_RANGE
-        if quantity % self._lot:
-            return Reason.QUANTITY_NOT_ON_LOT
-        tif = cmd.time_in_force
+        reason = status_problem(self.status) or order_problem(
+            self.product,
+            cmd.order_type,
+            cmd.price,
+            cmd.quantity,
+            cmd.time_in_force,
+            cmd.expire_time,
+            cmd.post_only,
+            cmd.timestamp,
+        )
+        if reason is not None:
+            return reason
         price = cmd.price
-        if cmd.order_type is _LIMIT:
-            if price is None:
-                return Reason.MISSING_PRICE
-            reason = self._check_price(price)
-            if reason is not None:
-                return reason
-        else:
-            if price is not None:
-                return Reason.PRICE_NOT_ALLOWED
-            if tif is _GTD:
-                return Reason.INVALID_TIME_IN_FORCE  # a market order never rests
-        if tif is _GTD:
-            if cmd.expire_time is None:
-                return Reason.MISSING_EXPIRE_TIME
-            if cmd.expire_time <= cmd.timestamp:
-                return Reason.EXPIRE_TIME_IN_PAST
-        elif cmd.expire_time is not None:
-            return Reason.EXPIRE_TIME_NOT_ALLOWED
-        if cmd.post_only:
-            if price is None or tif is _IOC or tif is _FOK:
-                return Reason.POST_ONLY_NOT_ALLOWED
+        if cmd.post_only and price is not None:
             if cmd.side is _BUY:
                 if self._asks.best <= price:
                     return Reason.POST_ONLY_WOULD_TAKE
@@ -393,35 +379,16 @@ class OrderBook:
             return Reason.DUPLICATE_ORDER_ID
         return None
 
-    def _check_price(self, price: int) -> Reason | None:
-        if price % self._tick:
-            return Reason.PRICE_NOT_ON_TICK
-        if price < self._band_low or price > self._band_high:
-            return Reason.OUTSIDE_PRICE_BAND
-        return None
-
     def _check_replace(self, cmd: ReplaceOrder, order: Order | None) -> Reason | None:
         if order is None or order.member != cmd.member:
             return Reason.UNKNOWN_ORDER
-        if self.status is not _OPEN:
-            return (
-                Reason.PRODUCT_HALTED
-                if self.status is TradingStatus.HALTED
-                else Reason.PRODUCT_CLOSED
-            )
-        if cmd.price is None and cmd.quantity is None:
-            return Reason.NOTHING_TO_REPLACE
-        if cmd.price is not None:
-            reason = self._check_price(cmd.price)
-            if reason is not None:
-                return reason
-        if cmd.quantity is not None:
-            if cmd.quantity <= 0 or cmd.quantity > self._max_quantity:
-                return Reason.QUANTITY_OUT_OF_RANGE
-            if cmd.quantity % self._lot:
-                return Reason.QUANTITY_NOT_ON_LOT
-            if cmd.quantity <= order.filled:
-                return Reason.QUANTITY_BELOW_FILLED
+        reason = status_problem(self.status) or replace_problem(
+            self.product, cmd.price, cmd.quantity
+        )
+        if reason is not None:
+            return reason
+        if cmd.quantity is not None and cmd.quantity <= order.filled:
+            return Reason.QUANTITY_BELOW_FILLED
         price = _resting_price(order) if cmd.price is None else cmd.price
         quantity = order.quantity if cmd.quantity is None else cmd.quantity
         if price == order.price and quantity == order.quantity:

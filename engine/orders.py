@@ -57,6 +57,7 @@ class ReplaceOrder:
     price: int | None = None
     quantity: int | None = None  # new total quantity, filled part included
     timestamp: int = 0
+    client_order_id: str | None = None  # the order's new client id, if it takes one
 
 
 @dataclass(slots=True)

@@ -300,3 +300,92 @@ def _decode(kind: str | None, data: dict[str, Any]) -> Request:
 
 def _missing(name: str) -> Any:
     raise _Invalid(f"{name} is required")
+
+
+# ----------------------------------------------------------------------- engine input log
+
+
+class InputKind:
+    NEW_ORDER = "new_order"
+    CANCEL = "cancel"
+    REPLACE = "replace"
+    MASS_CANCEL = "mass_cancel"
+    TICK = "tick"  # the clock: GTD orders due by `received` expire
+    STATUS = "status"  # an operator opens, halts or closes the product
+    CHECKPOINT = "checkpoint"  # an engine: outputs of every entry up to `through` are out
+    FENCE = "fence"  # an engine taking over marks where its replay catches up
+
+
+ENGINE_INPUT = "engine_input"  # AMQP type of a message on an engine input log
+
+
+@dataclass(slots=True, frozen=True)
+class EngineInput:
+    """One entry of a product's input log (a RabbitMQ stream).
+
+    The gateway writes members' requests, stamped with the time it received them; that
+    time is the engine's clock, so a replay gives the same output. One AMQP message carries
+    a batch of entries."""
+
+    kind: str
+    product: str
+    received: int  # ns since the epoch
+    member: str | None = None
+    request_id: str | None = None  # the member's AMQP message_id: a forward counts once
+    request: Request | None = None
+    status: str | None = None  # STATUS: open | halted | closed
+    through: int | None = None  # CHECKPOINT: last input-log offset whose output is out
+    fence: str | None = None  # FENCE: the taking-over engine's token
+
+
+def encode_inputs(entries: list[EngineInput]) -> bytes:
+    out = []
+    for entry in entries:
+        item: dict[str, Any] = {
+            "kind": entry.kind,
+            "product": entry.product,
+            "received": entry.received,
+        }
+        for name in ("member", "request_id", "status", "through", "fence"):
+            value = getattr(entry, name)
+            if value is not None:
+                item[name] = value
+        if entry.request is not None:
+            item["request"] = {
+                f.name: getattr(entry.request, f.name) for f in fields(entry.request)
+            }
+        out.append(item)
+    return pack(out)
+
+
+def decode_inputs(body: bytes) -> list[EngineInput]:
+    """Decode an input-log message. Entries are written by REX itself, but a bad one must
+    not stop an engine: it raises ValueError, and the engine skips the entry."""
+    items = unpack(body)
+    if not isinstance(items, list):
+        raise ValueError("an engine input message must be a msgpack array")
+    entries = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ValueError("an engine input entry must be a map")
+        request = None
+        raw = item.get("request")
+        if raw is not None:
+            decoded = decode_request(item.get("kind"), pack(raw))
+            if isinstance(decoded, Malformed):
+                raise ValueError(f"bad request in engine input: {decoded.problem}")
+            request = decoded
+        entries.append(
+            EngineInput(
+                kind=str(item["kind"]),
+                product=str(item["product"]),
+                received=int(item["received"]),
+                member=item.get("member"),
+                request_id=item.get("request_id"),
+                request=request,
+                status=item.get("status"),
+                through=item.get("through"),
+                fence=item.get("fence"),
+            )
+        )
+    return entries

@@ -1,0 +1,443 @@
+"""One product's market: its book, plus what turns input-log entries into book commands and
+book events into the messages REX publishes. Pure and deterministic: no I/O, no clock.
+
+Ids in the output derive from the input alone — order ids count the product's new orders,
+exec ids count its reports, trade ids are the book's trade sequence — so replaying the input
+log reproduces every message byte for byte.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rex import topology
+from rex.bus import Envelope
+from rex.config import Product, TradingStatus
+from rex.protocol import (
+    BookSnapshot,
+    CancelRequest,
+    EngineInput,
+    ExecStatus,
+    ExecutionReport,
+    InputKind,
+    MassCancelRequest,
+    NewOrderRequest,
+    PublicTrade,
+    ReplaceRequest,
+    TradeMessage,
+    encode,
+)
+from rex.vocabulary import OrderType, Reason, Side
+
+from .book import OrderBook
+from .events import (
+    LevelChanged,
+    OrderAccepted,
+    OrderCancelled,
+    OrderExpired,
+    OrderRejected,
+    OrderReplaced,
+    Record,
+    Trade,
+    typed,
+)
+from .orders import AdvanceTime, CancelOrder, MassCancel, Order, ReplaceOrder, SetTradingStatus
+
+NS_PER_MS = 1_000_000
+NS_PER_S = 1_000_000_000
+DEPTH_LEVELS = 10
+MASS_CANCELLED = "mass_cancelled"  # answer to a mass_cancel request (protocol extension)
+
+
+@dataclass(slots=True)
+class _OrderInfo:
+    member: str
+    client_order_id: str
+    side: Side
+    price: int | None
+    quantity: int
+
+
+@dataclass(slots=True)
+class _Request:
+    """What the reports of one command need to know about the request behind it."""
+
+    member: str | None = None
+    client_order_id: str | None = None
+    orig_client_order_id: str | None = None
+    order_id: int | None = None
+    side: Side | None = None
+    price: int | None = None
+    quantity: int | None = None
+    kind: str = ""
+
+
+@dataclass(slots=True)
+class Market:
+    product: Product
+    book: OrderBook = field(init=False)
+    clock: int = 0  # ns; never goes back, so GTD expiry is monotonic
+    next_order_id: int = 1
+    report_sequence: int = 0
+    live: dict[tuple[str, str], int] = field(default_factory=dict)  # (member, cid) -> order id
+    info: dict[int, _OrderInfo] = field(default_factory=dict)  # order id -> what reports need
+    used_client_ids: set[tuple[str, str]] = field(default_factory=set)
+    seen_requests: set[str] = field(default_factory=set)
+    book_changed: bool = False
+
+    def __post_init__(self) -> None:
+        self.book = OrderBook(self.product)
+
+    # ----------------------------------------------------------------- input
+
+    def handle(self, entry: EngineInput) -> list[Envelope]:
+        """Apply one input-log entry; return the messages to publish, in order."""
+        self.clock = max(self.clock, entry.received)
+        now = self.clock
+        if entry.kind == InputKind.TICK:
+            return self._reports(self.book.advance_time(AdvanceTime(now)), _Request())
+        if entry.kind == InputKind.STATUS:
+            if entry.status in set(TradingStatus):
+                self.book.set_status(SetTradingStatus(TradingStatus(entry.status), now))
+            return []
+        request = entry.request
+        member = entry.member
+        if request is None or member is None:
+            return []  # checkpoints and fences carry no request
+        if entry.request_id is not None:
+            key = f"{member}/{entry.request_id}"
+            if key in self.seen_requests:
+                return []  # the gateway forwarded it twice; it counts once
+            self.seen_requests.add(key)
+        context = _Request(member=member, client_order_id=request.client_order_id, kind=entry.kind)
+        if (member, request.client_order_id) in self.used_client_ids:
+            return [self._reject(context, Reason.DUPLICATE_CLIENT_ORDER_ID, now)]
+        self.used_client_ids.add((member, request.client_order_id))
+        if isinstance(request, NewOrderRequest):
+            return self._new_order(request, member, context, now)
+        if isinstance(request, MassCancelRequest):
+            return self._mass_cancel(member, context, now)
+        assert isinstance(request, CancelRequest | ReplaceRequest)
+        context.orig_client_order_id = request.orig_client_order_id
+        order_id = self.live.get((member, request.orig_client_order_id))
+        if order_id is None:
+            return [self._reject(context, Reason.UNKNOWN_ORDER, now)]
+        context.order_id = order_id
+        if isinstance(request, CancelRequest):
+            return self._reports(self.book.cancel(CancelOrder(order_id, member, now)), context)
+        command = ReplaceOrder(
+            order_id, member, request.price, request.quantity, now, request.client_order_id
+        )
+        return self._reports(self.book.replace(command), context)
+
+    def _new_order(
+        self, request: NewOrderRequest, member: str, context: _Request, now: int
+    ) -> list[Envelope]:
+        order_id = self.next_order_id
+        self.next_order_id += 1
+        context.order_id = order_id
+        context.side = request.side
+        context.price = request.price
+        context.quantity = request.quantity
+        expire_time = None if request.expire_time is None else request.expire_time * NS_PER_MS
+        order = Order(
+            order_id,
+            member,
+            request.side,
+            request.quantity,
+            request.price,
+            request.order_type,
+            request.time_in_force,
+            expire_time,
+            request.post_only,
+            request.stp,
+            request.client_order_id,
+            now,
+        )
+        self.info[order_id] = _OrderInfo(
+            member,
+            request.client_order_id,
+            request.side,
+            None if request.order_type is OrderType.MARKET else request.price,
+            request.quantity,
+        )
+        return self._reports(self.book.submit(order), context)
+
+    def _mass_cancel(self, member: str, context: _Request, now: int) -> list[Envelope]:
+        out = self._reports(self.book.mass_cancel(MassCancel(member, now)), context)
+        cancelled = len(out)
+        self.report_sequence += 1
+        answer = ExecutionReport(
+            exec_id=f"{self.product.symbol}-{self.report_sequence}",
+            member=member,
+            product=self.product.symbol,
+            order_id=None,
+            client_order_id=context.client_order_id,
+            orig_client_order_id=None,
+            side=None,
+            status=MASS_CANCELLED,
+            price=None,
+            quantity=None,
+            last_price=None,
+            last_quantity=None,
+            cumulative_quantity=0,
+            leaves_quantity=0,
+            trade_id=None,
+            reason=None,
+            text=f"{cancelled} open order(s) cancelled.",
+            timestamp=now,
+        )
+        return [self._execution(answer), *out]
+
+    # ----------------------------------------------------------------- output
+
+    def snapshot(self) -> Envelope | None:
+        """The top of the book, if it changed since the last snapshot."""
+        if not self.book_changed:
+            return None
+        self.book_changed = False
+        depth = self.book.depth(DEPTH_LEVELS)
+        message = BookSnapshot(
+            product=self.product.symbol,
+            sequence=depth.sequence,
+            bids=[list(level) for level in depth.bids],
+            asks=[list(level) for level in depth.asks],
+            timestamp=self.clock,
+        )
+        return Envelope(
+            topology.MARKETDATA,
+            f"{self.product.symbol}.book",
+            encode(message),
+            message.kind,
+            f"{self.product.symbol}-book-{depth.sequence}",
+            self.clock // NS_PER_S,
+            mandatory=False,
+        )
+
+    def _reports(self, records: list[Record], context: _Request) -> list[Envelope]:
+        out: list[Envelope] = []
+        pending_new: Envelope | None = None
+        for record in records:
+            event = typed(record)
+            if isinstance(event, LevelChanged):
+                self.book_changed = True
+            elif isinstance(event, OrderAccepted):
+                # `new` is the first answer only if nothing else about the order follows.
+                pending_new = self._order_report(
+                    event.order_id, ExecStatus.NEW, event.timestamp, 0, event.quantity
+                )
+            elif isinstance(event, Trade):
+                pending_new = None
+                out.extend(self._trade(event))
+            elif isinstance(event, OrderCancelled | OrderExpired):
+                if event.order_id == context.order_id:
+                    pending_new = None
+                out.append(self._ended(event, context))
+            elif isinstance(event, OrderReplaced):
+                out.append(self._replaced(event, context))
+            elif isinstance(event, OrderRejected):
+                out.append(self._reject(context, event.reason, event.timestamp))
+        if pending_new is not None:
+            out.insert(0, pending_new)
+        if context.order_id is not None:
+            resting = self.book.order(context.order_id)
+            if resting is not None:
+                self.live[(resting.member, resting.client_order_id)] = resting.order_id
+        return out
+
+    def _forget(self, order_id: int) -> None:
+        """The order has left the book: drop it from the indexes."""
+        info = self.info.pop(order_id, None)
+        if info is not None:
+            self.live.pop((info.member, info.client_order_id), None)
+
+    def _order_report(
+        self,
+        order_id: int,
+        status: str,
+        timestamp: int,
+        cumulative: int,
+        leaves: int,
+        *,
+        client_order_id: str | None = None,
+        orig_client_order_id: str | None = None,
+        last_price: int | None = None,
+        last_quantity: int | None = None,
+        trade_id: str | None = None,
+        reason: Reason | None = None,
+    ) -> Envelope:
+        info = self.info[order_id]
+        self.report_sequence += 1
+        report = ExecutionReport(
+            exec_id=f"{self.product.symbol}-{self.report_sequence}",
+            member=info.member,
+            product=self.product.symbol,
+            order_id=order_id,
+            client_order_id=client_order_id or info.client_order_id,
+            orig_client_order_id=orig_client_order_id,
+            side=info.side,
+            status=status,
+            price=info.price,
+            quantity=info.quantity,
+            last_price=last_price,
+            last_quantity=last_quantity,
+            cumulative_quantity=cumulative,
+            leaves_quantity=leaves,
+            trade_id=trade_id,
+            reason=reason,
+            text=None if reason is None else reason.text,
+            timestamp=timestamp,
+        )
+        return self._execution(report)
+
+    def _trade(self, trade: Trade) -> list[Envelope]:
+        symbol = self.product.symbol
+        trade_id = f"{symbol}-{trade.trade_sequence}"
+        ts = trade.timestamp
+        out = []
+        for order_id, filled, remaining in (
+            (trade.taker_order_id, trade.taker_filled, trade.taker_remaining),
+            (trade.maker_order_id, trade.maker_filled, trade.maker_remaining),
+        ):
+            status = ExecStatus.FILLED if remaining == 0 else ExecStatus.PARTIALLY_FILLED
+            out.append(
+                self._order_report(
+                    order_id,
+                    status,
+                    ts,
+                    filled,
+                    remaining,
+                    last_price=trade.price,
+                    last_quantity=trade.quantity,
+                    trade_id=trade_id,
+                )
+            )
+            if remaining == 0:
+                self._forget(order_id)
+        buy_is_taker = trade.aggressor is Side.BUY
+        message = TradeMessage(
+            trade_id=trade_id,
+            product=symbol,
+            price=trade.price,
+            quantity=trade.quantity,
+            buyer=trade.taker_member if buy_is_taker else trade.maker_member,
+            seller=trade.maker_member if buy_is_taker else trade.taker_member,
+            buy_order_id=trade.taker_order_id if buy_is_taker else trade.maker_order_id,
+            sell_order_id=trade.maker_order_id if buy_is_taker else trade.taker_order_id,
+            aggressor=trade.aggressor,
+            sequence=trade.trade_sequence,
+            timestamp=ts,
+            currency=self.product.currency,
+        )
+        public = PublicTrade(
+            trade_id,
+            symbol,
+            trade.price,
+            trade.quantity,
+            trade.aggressor,
+            trade.trade_sequence,
+            ts,
+        )
+        seconds = ts // NS_PER_S
+        out.append(
+            Envelope(topology.TRADES, symbol, encode(message), message.kind, trade_id, seconds)
+        )
+        out.append(
+            Envelope(
+                topology.MARKETDATA,
+                f"{symbol}.trade",
+                encode(public),
+                public.kind,
+                f"{trade_id}.public",
+                seconds,
+                mandatory=False,
+            )
+        )
+        return out
+
+    def _ended(self, event: OrderCancelled | OrderExpired, context: _Request) -> Envelope:
+        if isinstance(event, OrderExpired):
+            report = self._order_report(
+                event.order_id,
+                ExecStatus.EXPIRED,
+                event.timestamp,
+                event.filled,
+                0,
+                reason=Reason.EXPIRED,
+            )
+        elif context.kind == InputKind.CANCEL and event.order_id == context.order_id:
+            report = self._order_report(
+                event.order_id,
+                ExecStatus.CANCELLED,
+                event.timestamp,
+                event.filled,
+                0,
+                client_order_id=context.client_order_id,
+                orig_client_order_id=context.orig_client_order_id,
+                reason=event.reason,
+            )
+        else:
+            report = self._order_report(
+                event.order_id,
+                ExecStatus.CANCELLED,
+                event.timestamp,
+                event.filled,
+                0,
+                reason=event.reason,
+            )
+        self._forget(event.order_id)
+        return report
+
+    def _replaced(self, event: OrderReplaced, context: _Request) -> Envelope:
+        info = self.info[event.order_id]
+        self.live.pop((info.member, info.client_order_id), None)
+        info.client_order_id = event.client_order_id
+        info.price = event.price
+        info.quantity = event.quantity
+        self.live[(info.member, info.client_order_id)] = event.order_id
+        return self._order_report(
+            event.order_id,
+            ExecStatus.REPLACED,
+            event.timestamp,
+            event.filled,
+            event.remaining,
+            client_order_id=context.client_order_id,
+            orig_client_order_id=context.orig_client_order_id,
+        )
+
+    def _reject(self, context: _Request, reason: Reason, timestamp: int) -> Envelope:
+        if context.order_id is not None and context.kind == InputKind.NEW_ORDER:
+            self.info.pop(context.order_id, None)
+        self.report_sequence += 1
+        report = ExecutionReport(
+            exec_id=f"{self.product.symbol}-{self.report_sequence}",
+            member=context.member or "",
+            product=self.product.symbol,
+            order_id=None,
+            client_order_id=context.client_order_id,
+            orig_client_order_id=context.orig_client_order_id,
+            side=context.side,
+            status=ExecStatus.REJECTED,
+            price=context.price,
+            quantity=context.quantity,
+            last_price=None,
+            last_quantity=None,
+            cumulative_quantity=0,
+            leaves_quantity=0,
+            trade_id=None,
+            reason=reason,
+            text=reason.text,
+            timestamp=timestamp,
+        )
+        return self._execution(report)
+
+    def _execution(self, report: ExecutionReport) -> Envelope:
+        return Envelope(
+            topology.EXECUTIONS,
+            f"{report.member}.{report.product}",
+            encode(report),
+            report.kind,
+            report.exec_id,
+            report.timestamp // NS_PER_S,
+            mandatory=False,
+        )

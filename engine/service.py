@@ -1,0 +1,274 @@
+"""The engine service: input logs in, books in the middle, reports, trades and market data out.
+
+Each product's input is a RabbitMQ stream (`rex.engine.<product>`), written by the gateway
+(members' requests, clock ticks) and by operators (status). The engine owning a group of
+products:
+
+1. takes the group's lock (an exclusive queue; a standby process waits on it);
+2. appends a *fence* with a fresh token to each of its logs, then reads each log from the
+   start, rebuilding the books. Outputs are held back while replaying: a *checkpoint* entry
+   in the log says the outputs of every entry up to its offset are already out, so held
+   outputs it covers are dropped. When the replay meets its own fence it has caught up: it
+   publishes what is still held (outputs a crash may have lost; byte-identical, so consumers
+   drop the duplicates by id) and goes live;
+3. live, it publishes each entry's outputs with confirms, and when every output up to an
+   offset is confirmed it appends a checkpoint for that offset (at most every
+   `checkpoint_interval` seconds).
+
+A refused publish (nack, or a trade with no route) stops the process with exit status 3:
+crash-only, a restart or the standby resumes from the log. A lost connection just starts
+over from step 1 once the bus reconnects.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from rex import metrics, topology
+from rex.bus import Bus, Delivery, Envelope, Subscription
+from rex.config import Product
+from rex.protocol import ENGINE_INPUT, EngineInput, InputKind, decode_inputs, encode_inputs
+
+from .market import Market
+
+log = logging.getLogger("rex.engine")
+
+EXIT_REFUSED_PUBLISH = 3
+
+
+@dataclass(slots=True)
+class _Log:
+    """One product's input log as this engine works through it."""
+
+    market: Market
+    fence: str
+    live: bool = False
+    held: list[tuple[int, list[Envelope]]] = field(default_factory=list)  # while replaying
+    in_flight: dict[int, int] = field(default_factory=dict)  # offset -> unconfirmed outputs
+    last_offset: int = -1  # last offset applied
+    last_input_offset: int = -1  # last offset that held a real input (not ours)
+    checkpointed: int = -1  # last offset a checkpoint of ours covers
+    checkpoint_pending: bool = False
+    replay_started: float = 0.0
+
+    def confirmed_through(self) -> int:
+        """Every output of every entry up to this offset is confirmed."""
+        if self.in_flight:
+            return next(iter(self.in_flight)) - 1
+        return self.last_offset
+
+
+class EngineService:
+    def __init__(
+        self,
+        bus: Bus,
+        products: Iterable[Product],
+        group: str = "main",
+        *,
+        prefetch: int = 1000,
+        checkpoint_interval: float = 0.2,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.bus = bus
+        self.products = {p.symbol: p for p in products}
+        self.group = group
+        self.prefetch = prefetch
+        self.checkpoint_interval = checkpoint_interval
+        self.clock_ns = clock_ns
+        self.logs: dict[str, _Log] = {}
+        self.active = False
+        self.exit_status = 0
+        self._epoch = 0  # bumps on every (re)connect; late callbacks of older ones are ignored
+
+    def start(self) -> None:
+        self.bus.start(topology.for_engine(self.products), self._on_ready)
+
+    def stop(self) -> None:
+        self.bus.stop()
+
+    # ----------------------------------------------------------------- take-over
+
+    def _on_ready(self) -> None:
+        self._epoch += 1
+        self.active = False
+        self.logs.clear()
+        metrics.ENGINE_ACTIVE.labels(self.group).set(0)
+        log.info("engine=%s standby products=%s", self.group, ",".join(self.products))
+        self.bus.hold_lock(f"engine.{self.group}", self._activate)
+
+    def _activate(self) -> None:
+        epoch = self._epoch
+        self.active = True
+        metrics.ENGINE_ACTIVE.labels(self.group).set(1)
+        token = f"{self.group}-{uuid.uuid4().hex}"
+        log.info("engine=%s active fence=%s", self.group, token)
+        for symbol, product in self.products.items():
+            state = _Log(Market(product), token, replay_started=time.monotonic())
+            self.logs[symbol] = state
+            fence = EngineInput(InputKind.FENCE, symbol, self.clock_ns(), fence=token)
+
+            def fenced(ok: bool, symbol: str = symbol) -> None:
+                if epoch != self._epoch:
+                    return
+                if not ok:
+                    self._refused(f"fence for {symbol}")
+                    return
+                self.bus.consume(
+                    Subscription(
+                        topology.engine_input_queue(symbol),
+                        lambda d, s=symbol: self._on_input(s, d, epoch),  # type: ignore[misc]
+                        prefetch=self.prefetch,
+                        arguments={"x-stream-offset": "first"},
+                    )
+                )
+
+            self.bus.publish(self._input_envelope(fence), fenced)
+
+    # ----------------------------------------------------------------- input
+
+    def _on_input(self, symbol: str, delivery: Delivery, epoch: int) -> None:
+        if epoch != self._epoch:
+            return
+        state = self.logs[symbol]
+        offset = delivery.stream_offset
+        if offset is None or offset <= state.last_offset:
+            delivery.ack()
+            return
+        try:
+            entries = decode_inputs(delivery.body)
+        except (ValueError, KeyError, TypeError) as error:
+            log.error(
+                "engine=%s product=%s offset=%d bad input skipped: %s",
+                self.group,
+                symbol,
+                offset,
+                error,
+            )
+            entries = []
+        outputs: list[Envelope] = []
+        caught_up = False
+        received = None
+        for entry in entries:
+            if entry.kind == InputKind.CHECKPOINT:
+                if not state.live and entry.through is not None:
+                    state.held = [(o, out) for o, out in state.held if o > entry.through]
+            elif entry.kind == InputKind.FENCE:
+                caught_up = caught_up or entry.fence == state.fence
+            else:
+                state.last_input_offset = offset
+                received = received or entry.received
+                metrics.ENGINE_INPUTS.labels(symbol, entry.kind).inc()
+                outputs.extend(state.market.handle(entry))
+        snapshot = state.market.snapshot()
+        if snapshot is not None:
+            outputs.append(snapshot)
+        state.last_offset = offset
+        if state.live:
+            self._publish(symbol, state, offset, outputs, received, epoch)
+        elif outputs:
+            state.held.append((offset, outputs))
+        if caught_up and not state.live:
+            self._go_live(symbol, state, epoch)
+        delivery.ack()  # a stream ack only returns prefetch credit; progress is the checkpoint
+
+    def _go_live(self, symbol: str, state: _Log, epoch: int) -> None:
+        seconds = time.monotonic() - state.replay_started
+        metrics.ENGINE_REPLAY_SECONDS.labels(self.group).set(seconds)
+        log.info(
+            "engine=%s product=%s live after replay of %d entries in %.3f s, republishing %d",
+            self.group,
+            symbol,
+            state.last_offset + 1,
+            seconds,
+            len(state.held),
+        )
+        state.live = True
+        held, state.held = state.held, []
+        for offset, outputs in held:
+            self._publish(symbol, state, offset, outputs, None, epoch)
+
+    # ----------------------------------------------------------------- output
+
+    def _publish(
+        self,
+        symbol: str,
+        state: _Log,
+        offset: int,
+        outputs: list[Envelope],
+        received: int | None,
+        epoch: int,
+    ) -> None:
+        if not outputs:
+            self._progress(symbol, state, epoch)
+            return
+        state.in_flight[offset] = len(outputs)
+
+        def confirmed(ok: bool) -> None:
+            if epoch != self._epoch:
+                return
+            if not ok:
+                self._refused(f"output of {symbol} offset {offset}")
+                return
+            state.in_flight[offset] -= 1
+            if state.in_flight[offset] == 0:
+                del state.in_flight[offset]
+                if received is not None:
+                    metrics.ENGINE_LATENCY.observe(max(self.clock_ns() - received, 0) / 1e9)
+                self._progress(symbol, state, epoch)
+
+        for envelope in outputs:
+            if envelope.type == "trade":
+                metrics.ENGINE_TRADES.labels(symbol).inc()
+            self.bus.publish(envelope, confirmed)
+
+    def _progress(self, symbol: str, state: _Log, epoch: int) -> None:
+        # Our own checkpoints land in the log too; they alone never call for another.
+        if (
+            state.checkpoint_pending
+            or state.last_input_offset <= state.checkpointed
+            or state.confirmed_through() <= state.checkpointed
+        ):
+            return
+        state.checkpoint_pending = True
+        self.bus.call_later(
+            self.checkpoint_interval, lambda: self._checkpoint(symbol, state, epoch)
+        )
+
+    def _checkpoint(self, symbol: str, state: _Log, epoch: int) -> None:
+        if epoch != self._epoch:
+            return
+        through = state.confirmed_through()
+        entry = EngineInput(InputKind.CHECKPOINT, symbol, self.clock_ns(), through=through)
+
+        def written(ok: bool) -> None:
+            if epoch != self._epoch:
+                return
+            state.checkpoint_pending = False
+            if ok:
+                state.checkpointed = max(state.checkpointed, through)
+                self._progress(symbol, state, epoch)
+            else:
+                self._refused(f"checkpoint of {symbol}")
+
+        self.bus.publish(self._input_envelope(entry), written)
+
+    def _input_envelope(self, entry: EngineInput) -> Envelope:
+        return Envelope(
+            topology.ENGINE,
+            entry.product,
+            encode_inputs([entry]),
+            ENGINE_INPUT,
+            f"{entry.kind}-{entry.product}-{uuid.uuid4().hex}",
+            entry.received // 1_000_000_000,
+        )
+
+    def _refused(self, what: str) -> None:
+        if not self.bus.connected:
+            return  # the connection went; the reconnect starts over from the log
+        log.error("engine=%s the broker refused the %s; stopping", self.group, what)
+        self.exit_status = EXIT_REFUSED_PUBLISH
+        self.bus.stop()

@@ -1,0 +1,59 @@
+"""Prometheus metrics shared by the services, and the exporter.
+
+Metric names start with `rex_`; each service exposes its own on its own port
+(`REX_METRICS_PORT`, or the service default). docs/metrics.md lists them all.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger("rex.metrics")
+
+# Latency buckets in seconds: 0.5 ms .. 5 s
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+# --- gateway
+GATEWAY_REQUESTS = Counter("rex_gateway_requests_total", "Member requests received", ["kind"])
+GATEWAY_REJECTS = Counter(
+    "rex_gateway_rejects_total", "Requests rejected by the gateway", ["reason"]
+)
+GATEWAY_FORWARDED = Counter(
+    "rex_gateway_forwarded_total", "Requests forwarded to an engine input log", ["product"]
+)
+GATEWAY_DEAD_LETTERED = Counter(
+    "rex_gateway_dead_lettered_total", "Requests dead-lettered (no user_id: sender unknown)"
+)
+GATEWAY_DUPLICATES = Counter(
+    "rex_gateway_redelivered_duplicates_total", "Redelivered requests recognised and not reapplied"
+)
+GATEWAY_LATENCY = Histogram(
+    "rex_gateway_processing_seconds",
+    "Request received to forward confirmed (or reject published)",
+    buckets=LATENCY_BUCKETS,
+)
+
+# --- engine
+ENGINE_INPUTS = Counter("rex_engine_inputs_total", "Input-log entries applied", ["product", "kind"])
+ENGINE_TRADES = Counter("rex_engine_trades_total", "Trades executed", ["product"])
+ENGINE_REPORTS = Counter(
+    "rex_engine_execution_reports_total", "Execution reports published", ["product", "status"]
+)
+ENGINE_ACTIVE = Gauge("rex_engine_active", "1 while this engine holds its group's lock", ["group"])
+ENGINE_REPLAY_SECONDS = Gauge(
+    "rex_engine_replay_seconds", "How long the last take-over replay took", ["group"]
+)
+ENGINE_LATENCY = Histogram(
+    "rex_engine_processing_seconds",
+    "Input received by the gateway to its outputs confirmed by the broker",
+    buckets=LATENCY_BUCKETS,
+)
+
+
+def serve(port: int) -> None:
+    """Expose /metrics on `port` (0 = do not serve)."""
+    if port:
+        start_http_server(port)
+        log.info("metrics port=%d", port)

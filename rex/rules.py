@@ -1,0 +1,85 @@
+"""Pre-trade rules that need no book: the one place they are written.
+
+The gateway applies them to reject early; the order book applies them again (it trusts no
+one), together with the rules that need the book (post-only, duplicates, ownership). Each
+function returns the first rule broken, as a `Reason`, or None.
+"""
+
+from __future__ import annotations
+
+from rex.config import Product, TradingStatus
+from rex.vocabulary import OrderType, Reason, TimeInForce
+
+
+def status_problem(status: TradingStatus) -> Reason | None:
+    if status is TradingStatus.OPEN:
+        return None
+    return Reason.PRODUCT_HALTED if status is TradingStatus.HALTED else Reason.PRODUCT_CLOSED
+
+
+def quantity_problem(product: Product, quantity: int) -> Reason | None:
+    if quantity <= 0 or quantity > product.max_quantity:
+        return Reason.QUANTITY_OUT_OF_RANGE
+    if quantity % product.lot:
+        return Reason.QUANTITY_NOT_ON_LOT
+    return None
+
+
+def price_problem(product: Product, price: int) -> Reason | None:
+    if price % product.tick:
+        return Reason.PRICE_NOT_ON_TICK
+    if price < product.band_low or price > product.band_high:
+        return Reason.OUTSIDE_PRICE_BAND
+    return None
+
+
+def order_problem(
+    product: Product,
+    order_type: OrderType,
+    price: int | None,
+    quantity: int,
+    time_in_force: TimeInForce,
+    expire_time: int | None,
+    post_only: bool,
+    now: int,
+) -> Reason | None:
+    """A new order's own rules, in the documented order (docs/engine.md). Times in ns."""
+    reason = quantity_problem(product, quantity)
+    if reason is not None:
+        return reason
+    if order_type is OrderType.LIMIT:
+        if price is None:
+            return Reason.MISSING_PRICE
+        reason = price_problem(product, price)
+        if reason is not None:
+            return reason
+    else:
+        if price is not None:
+            return Reason.PRICE_NOT_ALLOWED
+        if time_in_force is TimeInForce.GTD:
+            return Reason.INVALID_TIME_IN_FORCE  # a market order never rests
+    if time_in_force is TimeInForce.GTD:
+        if expire_time is None:
+            return Reason.MISSING_EXPIRE_TIME
+        if expire_time <= now:
+            return Reason.EXPIRE_TIME_IN_PAST
+    elif expire_time is not None:
+        return Reason.EXPIRE_TIME_NOT_ALLOWED
+    if post_only and (
+        price is None or time_in_force is TimeInForce.IOC or time_in_force is TimeInForce.FOK
+    ):
+        return Reason.POST_ONLY_NOT_ALLOWED
+    return None
+
+
+def replace_problem(product: Product, price: int | None, quantity: int | None) -> Reason | None:
+    """A replace's own rules (the book adds: owner, filled quantity, change, post-only)."""
+    if price is None and quantity is None:
+        return Reason.NOTHING_TO_REPLACE
+    if price is not None:
+        reason = price_problem(product, price)
+        if reason is not None:
+            return reason
+    if quantity is not None:
+        return quantity_problem(product, quantity)
+    return None
