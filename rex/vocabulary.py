@@ -43,6 +43,7 @@ class Reason(StrEnum):
     # Request shape and reference data
     MALFORMED = "malformed"
     UNKNOWN_PRODUCT = "unknown_product"
+    UNKNOWN_MEMBER = "unknown_member"
     UNKNOWN_ORDER = "unknown_order"
     DUPLICATE_ORDER_ID = "duplicate_order_id"
     DUPLICATE_CLIENT_ORDER_ID = "duplicate_client_order_id"
@@ -83,6 +84,7 @@ class Reason(StrEnum):
 _TEXT: dict[Reason, str] = {
     Reason.MALFORMED: "The request could not be decoded or a field has the wrong type.",
     Reason.UNKNOWN_PRODUCT: "No product with that symbol is listed.",
+    Reason.UNKNOWN_MEMBER: "The sending user is not an enabled member of the exchange.",
     Reason.UNKNOWN_ORDER: "No open order of yours has that id.",
     Reason.DUPLICATE_ORDER_ID: "An order with that exchange order id already exists.",
     Reason.DUPLICATE_CLIENT_ORDER_ID: "That client_order_id has already been used.",

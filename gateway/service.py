@@ -1,0 +1,247 @@
+"""The gateway service: members' requests in, engine input logs (or rejects) out.
+
+For each request on `rex.gateway.requests`:
+- no `user_id`: the sender is unknown, so it cannot be answered: dead-lettered to rex.dead;
+- a message_id this member already had answered: a redelivery; acked and not applied again;
+- otherwise judged (rate limit, decoding, product rules, client order id used once) and
+  either appended to the product's input log or answered with a `rejected` report.
+The request is acked only once that forward or answer is confirmed by the broker and
+remembered; a crash in between means a redelivery, which the engine recognises by id.
+A timer appends a clock tick to every product's log each `tick_interval` seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from rex import metrics, topology
+from rex.bus import Bus, Delivery, Envelope, Subscription
+from rex.config import Member, Product
+from rex.protocol import (
+    ENGINE_INPUT,
+    EngineInput,
+    ExecStatus,
+    ExecutionReport,
+    InputKind,
+    NewOrderRequest,
+    encode,
+    encode_inputs,
+)
+from rex.vocabulary import Reason
+
+from .limits import RateLimits
+from .store import Seen
+from .validation import Forward, Reject, judge
+
+log = logging.getLogger("rex.gateway")
+
+NS_PER_S = 1_000_000_000
+
+
+class GatewayService:
+    def __init__(
+        self,
+        bus: Bus,
+        products: Iterable[Product],
+        members: dict[str, Member],
+        seen: Seen,
+        *,
+        prefetch: int = 500,
+        tick_interval: float = 1.0,
+        clock_ns: Callable[[], int] = time.time_ns,
+        rate_clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.bus = bus
+        self.products = {p.symbol: p for p in products}
+        self.members = members
+        self.seen = seen
+        self.prefetch = prefetch
+        self.tick_interval = tick_interval
+        self.clock_ns = clock_ns
+        self.limits = RateLimits(
+            {m.id: (m.rate_limit, m.burst) for m in members.values()}, rate_clock
+        )
+        self._pending: set[tuple[str, str]] = set()  # client ids forwarded, not yet confirmed
+        self._ticking = False
+
+    def start(self) -> None:
+        self.bus.start(topology.for_gateway(self.products), self._on_ready)
+
+    def stop(self) -> None:
+        self.bus.stop()
+
+    def _on_ready(self) -> None:
+        log.info("gateway ready products=%s members=%d", ",".join(self.products), len(self.members))
+        self.bus.consume(
+            Subscription(topology.GATEWAY_REQUESTS, self._on_request, prefetch=self.prefetch)
+        )
+        if not self._ticking and self.tick_interval > 0:
+            self._ticking = True
+            self.bus.call_later(self.tick_interval, self._tick)
+
+    # ----------------------------------------------------------------- requests
+
+    def _on_request(self, delivery: Delivery) -> None:
+        started = time.monotonic()
+        member = delivery.user_id
+        if not member:
+            metrics.GATEWAY_DEAD_LETTERED.inc()
+            log.warning(
+                "request without user_id dead-lettered routing_key=%s", delivery.routing_key
+            )
+            delivery.reject(requeue=False)
+            return
+        metrics.GATEWAY_REQUESTS.labels(delivery.type or "none").inc()
+        message_id = delivery.message_id or _body_id(delivery.body)
+        if self.seen.has_request(member, message_id):
+            metrics.GATEWAY_DUPLICATES.inc()
+            delivery.ack()
+            return
+        now = self.clock_ns()
+        verdict: Forward | Reject
+        config = self.members.get(member)
+        if config is None or not config.enabled:
+            verdict = Reject(Reason.UNKNOWN_MEMBER, Reason.UNKNOWN_MEMBER.text, None, None)
+        elif not self.limits.allow(member):
+            verdict = Reject(Reason.RATE_LIMITED, Reason.RATE_LIMITED.text, None, None)
+        elif not delivery.message_id:
+            verdict = Reject(Reason.MALFORMED, "message_id is required", None, None)
+        else:
+            verdict = judge(
+                member,
+                delivery.type,
+                delivery.routing_key,
+                message_id,
+                delivery.body,
+                self.products,
+                now,
+            )
+        if isinstance(verdict, Forward):
+            request = verdict.entry.request
+            assert request is not None
+            key = (member, request.client_order_id)
+            if key in self._pending or self.seen.has_client_id(*key):
+                verdict = Reject(
+                    Reason.DUPLICATE_CLIENT_ORDER_ID,
+                    Reason.DUPLICATE_CLIENT_ORDER_ID.text,
+                    request.client_order_id,
+                    request.product,
+                    request,
+                )
+        if isinstance(verdict, Forward):
+            self._forward(delivery, member, message_id, verdict.entry, started)
+        else:
+            self._answer(delivery, member, message_id, verdict, now, started)
+
+    def _forward(
+        self, delivery: Delivery, member: str, message_id: str, entry: EngineInput, started: float
+    ) -> None:
+        request = entry.request
+        assert request is not None
+        key = (member, request.client_order_id)
+        self._pending.add(key)
+        envelope = Envelope(
+            topology.ENGINE,
+            entry.product,
+            encode_inputs([entry]),
+            ENGINE_INPUT,
+            f"{member}/{message_id}",
+            entry.received // NS_PER_S,
+        )
+
+        def confirmed(ok: bool) -> None:
+            self._pending.discard(key)
+            if not ok:
+                log.error("forward refused member=%s message_id=%s", member, message_id)
+                delivery.reject(requeue=True)
+                return
+            self.seen.remember(member, message_id, request.client_order_id)
+            delivery.ack()
+            metrics.GATEWAY_FORWARDED.labels(entry.product).inc()
+            metrics.GATEWAY_LATENCY.observe(time.monotonic() - started)
+
+        self.bus.publish(envelope, confirmed)
+
+    def _answer(
+        self,
+        delivery: Delivery,
+        member: str,
+        message_id: str,
+        reject: Reject,
+        now: int,
+        started: float,
+    ) -> None:
+        metrics.GATEWAY_REJECTS.labels(reject.reason).inc()
+        # The request's own timestamp, not our clock, so an answer sent again after a crash
+        # is the same bytes.
+        timestamp = delivery.timestamp * NS_PER_S if delivery.timestamp else now
+        request = reject.request
+        order = request if isinstance(request, NewOrderRequest) else None
+        product = reject.product or ""
+        report = ExecutionReport(
+            exec_id=f"gw-{member}-{message_id}",
+            member=member,
+            product=product,
+            order_id=None,
+            client_order_id=reject.client_order_id,
+            orig_client_order_id=getattr(request, "orig_client_order_id", None),
+            side=None if order is None else order.side,
+            status=ExecStatus.REJECTED,
+            price=None if order is None else order.price,
+            quantity=None if order is None else order.quantity,
+            last_price=None,
+            last_quantity=None,
+            cumulative_quantity=0,
+            leaves_quantity=0,
+            trade_id=None,
+            reason=reject.reason,
+            text=reject.text,
+            timestamp=timestamp,
+        )
+        routing_word = product if product and "." not in product else "-"
+        envelope = Envelope(
+            topology.EXECUTIONS,
+            f"{member}.{routing_word}",
+            encode(report),
+            report.kind,
+            report.exec_id,
+            timestamp // NS_PER_S,
+            mandatory=False,
+        )
+
+        def confirmed(ok: bool) -> None:
+            if not ok:
+                delivery.reject(requeue=True)
+                return
+            self.seen.remember(member, message_id, reject.client_order_id)
+            delivery.ack()
+            metrics.GATEWAY_LATENCY.observe(time.monotonic() - started)
+
+        self.bus.publish(envelope, confirmed)
+
+    # ----------------------------------------------------------------- clock
+
+    def _tick(self) -> None:
+        if self.bus.connected:
+            now = self.clock_ns()
+            for symbol in self.products:
+                entry = EngineInput(InputKind.TICK, symbol, now)
+                self.bus.publish(
+                    Envelope(
+                        topology.ENGINE,
+                        symbol,
+                        encode_inputs([entry]),
+                        ENGINE_INPUT,
+                        f"tick-{symbol}-{now}",
+                        now // NS_PER_S,
+                    )
+                )
+        self.bus.call_later(self.tick_interval, self._tick)
+
+
+def _body_id(body: bytes) -> str:
+    """An id for a request that came without message_id (so its answer is still stable)."""
+    return "sha1-" + hashlib.sha1(body).hexdigest()[:20]

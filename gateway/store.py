@@ -1,0 +1,84 @@
+"""What the gateway must remember across restarts: which requests it has answered
+(by AMQP message_id, so a redelivery is not applied twice) and which client order ids each
+member has used (each is used once, whatever the answer).
+
+SQLite under REX_DATA_DIR, WAL mode; `MemorySeen` for tests and the embedded demo.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Protocol
+
+
+class Seen(Protocol):
+    def has_request(self, member: str, message_id: str) -> bool: ...
+    def has_client_id(self, member: str, client_order_id: str) -> bool: ...
+    def remember(self, member: str, message_id: str, client_order_id: str | None) -> None: ...
+
+
+class MemorySeen:
+    def __init__(self) -> None:
+        self._requests: set[tuple[str, str]] = set()
+        self._client_ids: set[tuple[str, str]] = set()
+
+    def has_request(self, member: str, message_id: str) -> bool:
+        return (member, message_id) in self._requests
+
+    def has_client_id(self, member: str, client_order_id: str) -> bool:
+        return (member, client_order_id) in self._client_ids
+
+    def remember(self, member: str, message_id: str, client_order_id: str | None) -> None:
+        self._requests.add((member, message_id))
+        if client_order_id is not None:
+            self._client_ids.add((member, client_order_id))
+
+
+class SqliteSeen:
+    """Durable: a row is committed before the request is acked."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS requests (member TEXT, message_id TEXT,"
+            " PRIMARY KEY (member, message_id)) WITHOUT ROWID"
+        )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS client_ids (member TEXT, client_order_id TEXT,"
+            " PRIMARY KEY (member, client_order_id)) WITHOUT ROWID"
+        )
+        self._cache = MemorySeen()  # answers repeat questions without a query
+
+    def has_request(self, member: str, message_id: str) -> bool:
+        if self._cache.has_request(member, message_id):
+            return True
+        row = self._db.execute(
+            "SELECT 1 FROM requests WHERE member = ? AND message_id = ?", (member, message_id)
+        ).fetchone()
+        return row is not None
+
+    def has_client_id(self, member: str, client_order_id: str) -> bool:
+        if self._cache.has_client_id(member, client_order_id):
+            return True
+        row = self._db.execute(
+            "SELECT 1 FROM client_ids WHERE member = ? AND client_order_id = ?",
+            (member, client_order_id),
+        ).fetchone()
+        return row is not None
+
+    def remember(self, member: str, message_id: str, client_order_id: str | None) -> None:
+        with self._db:  # one transaction
+            self._db.execute("BEGIN")
+            self._db.execute("INSERT OR IGNORE INTO requests VALUES (?, ?)", (member, message_id))
+            if client_order_id is not None:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO client_ids VALUES (?, ?)", (member, client_order_id)
+                )
+        self._cache.remember(member, message_id, client_order_id)
+
+    def close(self) -> None:
+        self._db.close()

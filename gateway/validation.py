@@ -1,0 +1,102 @@
+"""Pure checks that turn a member's AMQP message into an engine input or a reject.
+
+No I/O: the service gives it the message's properties, the products, the time, and what the
+gateway remembers; it answers with what to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rex.config import Product
+from rex.protocol import (
+    EngineInput,
+    Malformed,
+    NewOrderRequest,
+    ReplaceRequest,
+    Request,
+    decode_request,
+)
+from rex.rules import order_problem, replace_problem, status_problem
+from rex.vocabulary import Reason
+
+NS_PER_MS = 1_000_000
+
+
+@dataclass(slots=True, frozen=True)
+class Forward:
+    entry: EngineInput
+
+
+@dataclass(slots=True, frozen=True)
+class Reject:
+    reason: Reason
+    text: str
+    client_order_id: str | None
+    product: str | None
+    request: Request | None = None
+
+
+Verdict = Forward | Reject
+
+
+def judge(
+    member: str,
+    kind: str | None,
+    routing_key: str,
+    message_id: str,
+    body: bytes,
+    products: dict[str, Product],
+    now: int,
+) -> Verdict:
+    """Decode and check one request from an authenticated member (`member` is the
+    broker-verified user_id). `now` (ns) stamps the forwarded entry."""
+    request = decode_request(kind, body)
+    if isinstance(request, Malformed):
+        return Reject(Reason.MALFORMED, request.problem, request.client_order_id, request.product)
+    if routing_key != f"{member}.{request.product}":
+        return Reject(
+            Reason.MALFORMED,
+            f"routing key must be {member}.{request.product}",
+            request.client_order_id,
+            request.product,
+            request,
+        )
+    product = products.get(request.product)
+    if product is None:
+        return _reject(Reason.UNKNOWN_PRODUCT, request)
+    reason = _static_problem(product, request, now)
+    if reason is not None:
+        return _reject(reason, request)
+    return Forward(
+        EngineInput(
+            kind=request.kind,
+            product=request.product,
+            received=now,
+            member=member,
+            request_id=message_id,
+            request=request,
+        )
+    )
+
+
+def _static_problem(product: Product, request: Request, now: int) -> Reason | None:
+    if isinstance(request, NewOrderRequest):
+        expire_ns = None if request.expire_time is None else request.expire_time * NS_PER_MS
+        return status_problem(product.status) or order_problem(
+            product,
+            request.order_type,
+            request.price,
+            request.quantity,
+            request.time_in_force,
+            expire_ns,
+            request.post_only,
+            now,
+        )
+    if isinstance(request, ReplaceRequest):
+        return replace_problem(product, request.price, request.quantity)
+    return None
+
+
+def _reject(reason: Reason, request: Request) -> Reject:
+    return Reject(reason, reason.text, request.client_order_id, request.product, request)
