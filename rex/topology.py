@@ -27,7 +27,6 @@ DEAD = "rex.dead"  # fanout: dead letters
 GATEWAY_REQUESTS = "rex.gateway.requests"
 SETTLEMENT_TRADES = "rex.settlement.trades"
 DEAD_LETTERS = "rex.dead"
-ENGINE_PROGRESS = "rex.engine.progress"
 
 # Work queues give up on a message after this many deliveries and dead-letter it, so one
 # poison message cannot loop forever.
@@ -35,10 +34,17 @@ DELIVERY_LIMIT = 5
 # How long the engines' input logs are kept. Recovery replays the log from its start, so
 # this must cover a trading day with room to spare.
 INPUT_LOG_MAX_AGE = "7D"
+MARKETDATA_MAX_AGE = "1D"
 
 
 def engine_input_queue(product: str) -> str:
     return f"rex.engine.{product}"
+
+
+def marketdata_log(product: str) -> str:
+    """Public market data of one product, as a stream: members read it by offset with no
+    queue or binding of their own (they may configure and bind nothing)."""
+    return f"rex.marketdata.{product}"
 
 
 def member_queue(member: str) -> str:
@@ -141,7 +147,18 @@ def for_gateway(products: Iterable[str]) -> Topology:
 
 def for_engine(products: Iterable[str]) -> Topology:
     products = tuple(products)
-    return for_gateway(products) + for_settlement() + Topology(queues=(input_log(ENGINE_PROGRESS),))
+    marketdata = tuple(
+        Queue(marketdata_log(p), {"x-queue-type": "stream", "x-max-age": MARKETDATA_MAX_AGE})
+        for p in products
+    )
+    return (
+        for_gateway(products)
+        + for_settlement()
+        + Topology(
+            queues=marketdata,
+            bindings=tuple(Binding(MARKETDATA, marketdata_log(p), f"{p}.*") for p in products),
+        )
+    )
 
 
 def for_settlement() -> Topology:

@@ -1,0 +1,53 @@
+"""python -m gateway — run the request gateway (also `rex gateway`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+
+from rex import logs, metrics
+from rex.bus.amqp import AmqpBus
+from rex.config import ConfigError, Settings
+
+from .service import GatewayService
+from .store import SqliteSeen
+
+DEFAULT_METRICS_PORT = 9101
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gateway", description=__doc__)
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("REX_METRICS_PORT", DEFAULT_METRICS_PORT)),
+        help="Prometheus port (0: none)",
+    )
+    parser.add_argument("--tick-interval", type=float, default=1.0, help="clock tick, seconds")
+    args = parser.parse_args(argv)
+    logs.setup("gateway")
+    settings = Settings.from_env()
+    try:
+        products = settings.products()
+        members = settings.members()
+    except ConfigError as error:
+        logging.getLogger("rex.gateway").error("config: %s", error)
+        return 2
+    metrics.serve(args.metrics_port)
+    bus = AmqpBus(settings.broker_url, name="rex-gateway")
+    seen = SqliteSeen(settings.data_dir / "gateway.sqlite3")
+    service = GatewayService(
+        bus, products.values(), members, seen, tick_interval=args.tick_interval
+    )
+    signal.signal(signal.SIGTERM, lambda *_: bus.call_soon(service.stop))
+    signal.signal(signal.SIGINT, lambda *_: bus.call_soon(service.stop))
+    service.start()
+    bus.run()
+    seen.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,304 @@
+"""The member SDK: connect as a member, place, cancel and replace orders, await answers,
+iterate execution reports, read market data.
+
+    with Client("ganzhou-magnet", "secret") as client:
+        report = client.place("PRND-OX", "buy", 1000, 415_000)
+        print(report.status, report.order_id)
+
+Blocking (pika's BlockingConnection), as a member's program usually wants. Every request is
+published with a publisher confirm and the member's `user_id`, which RabbitMQ verifies.
+Reports are read from the member's own queue `rex.member.<id>`; each is acked once handed
+out, and duplicates (a report sent again after an engine take-over) are dropped by exec_id.
+Market data is read from the product's public stream, which needs no queue of one's own.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any
+
+import pika
+from pika.adapters.blocking_connection import BlockingChannel
+
+from rex import topology
+from rex.config import DEFAULT_BROKER_URL
+from rex.protocol import (
+    CONTENT_TYPE,
+    BookSnapshot,
+    CancelRequest,
+    ExecutionReport,
+    MassCancelRequest,
+    NewOrderRequest,
+    PublicTrade,
+    ReplaceRequest,
+    Request,
+    decode_message,
+    encode,
+)
+from rex.vocabulary import OrderType, SelfTradePrevention, Side, TimeInForce
+
+FIRST_ANSWERS = {
+    "new",
+    "partially_filled",
+    "filled",
+    "cancelled",
+    "replaced",
+    "rejected",
+    "expired",
+    "mass_cancelled",
+}
+
+
+class ClientError(Exception):
+    pass
+
+
+class Client:
+    def __init__(
+        self,
+        member: str,
+        password: str,
+        url: str = DEFAULT_BROKER_URL,
+        *,
+        prefetch: int = 200,
+    ) -> None:
+        params = pika.URLParameters(url)
+        params.credentials = pika.PlainCredentials(member, password)
+        self.member = member
+        self._connection = pika.BlockingConnection(params)
+        self._channel: BlockingChannel = self._connection.channel()
+        self._channel.confirm_delivery()
+        self._channel.basic_qos(prefetch_count=prefetch)
+        self._buffer: deque[ExecutionReport] = deque()  # read, not yet handed out
+        self._inbox: deque[ExecutionReport] = deque()  # just received
+        self._seen: set[str] = set()
+        self._consumer_tag: str | None = None
+        self._ids = (f"{member}-{uuid.uuid4().hex[:12]}-{n}" for n in range(1 << 62))
+
+    # ----------------------------------------------------------------- requests
+
+    def send(self, request: Request) -> str:
+        """Publish a request (confirmed by the broker); returns its message_id."""
+        message_id = next(self._ids)
+        try:
+            self._channel.basic_publish(
+                topology.REQUESTS,
+                topology.request_key(self.member, request.product),
+                encode(request),
+                pika.BasicProperties(
+                    content_type=CONTENT_TYPE,
+                    delivery_mode=2,
+                    type=request.kind,
+                    message_id=message_id,
+                    timestamp=int(time.time()),
+                    user_id=self.member,
+                ),
+                mandatory=True,
+            )
+        except pika.exceptions.UnroutableError as error:
+            raise ClientError("the exchange is not accepting requests (no route)") from error
+        return message_id
+
+    def place(
+        self,
+        product: str,
+        side: Side | str,
+        quantity: int,
+        price: int | None = None,
+        *,
+        time_in_force: TimeInForce | str = TimeInForce.GTC,
+        expire_time: int | None = None,
+        post_only: bool = False,
+        stp: SelfTradePrevention | str = SelfTradePrevention.CANCEL_NEWEST,
+        client_order_id: str | None = None,
+        wait: float | None = 10.0,
+    ) -> ExecutionReport | str:
+        """A new order (market if no price). With `wait`, returns its first answer;
+        without, returns its client order id at once."""
+        cid = client_order_id or self.new_client_order_id()
+        request = NewOrderRequest(
+            client_order_id=cid,
+            product=product,
+            side=Side(side),
+            quantity=quantity,
+            order_type=OrderType.MARKET if price is None else OrderType.LIMIT,
+            price=price,
+            time_in_force=TimeInForce(time_in_force),
+            expire_time=expire_time,
+            post_only=post_only,
+            stp=SelfTradePrevention(stp),
+        )
+        return self._request(request, wait)
+
+    def cancel(
+        self, product: str, orig_client_order_id: str, *, wait: float | None = 10.0
+    ) -> ExecutionReport | str:
+        request = CancelRequest(self.new_client_order_id(), orig_client_order_id, product)
+        return self._request(request, wait)
+
+    def replace(
+        self,
+        product: str,
+        orig_client_order_id: str,
+        *,
+        price: int | None = None,
+        quantity: int | None = None,
+        wait: float | None = 10.0,
+    ) -> ExecutionReport | str:
+        request = ReplaceRequest(
+            self.new_client_order_id(), orig_client_order_id, product, price, quantity
+        )
+        return self._request(request, wait)
+
+    def mass_cancel(self, product: str, *, wait: float | None = 10.0) -> ExecutionReport | str:
+        return self._request(MassCancelRequest(self.new_client_order_id(), product), wait)
+
+    def new_client_order_id(self) -> str:
+        return uuid.uuid4().hex[:20]
+
+    def _request(self, request: Request, wait: float | None) -> ExecutionReport | str:
+        self.send(request)
+        if wait is None:
+            return request.client_order_id
+        return self.await_answer(request.client_order_id, wait)
+
+    # ----------------------------------------------------------------- reports
+
+    def await_answer(self, client_order_id: str, timeout: float = 10.0) -> ExecutionReport:
+        """The first report for `client_order_id`; other reports stay buffered for
+        `executions()`."""
+        for report in self._buffer:
+            if report.client_order_id == client_order_id:
+                self._buffer.remove(report)
+                return report
+        deadline = time.monotonic() + timeout
+        for report in self._read(deadline):
+            if report.client_order_id == client_order_id:
+                return report
+            self._buffer.append(report)
+        raise TimeoutError(f"no answer for {client_order_id} within {timeout} s")
+
+    def executions(self, timeout: float | None = None) -> Iterator[ExecutionReport]:
+        """Execution reports as they come (buffered ones first); stops after `timeout`
+        seconds with nothing new, or never if None."""
+        while self._buffer:
+            yield self._buffer.popleft()
+        while True:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            got = False
+            for report in self._read(deadline, once=True):
+                got = True
+                yield report
+            if not got and timeout is not None:
+                return
+
+    def _read(self, deadline: float | None, once: bool = False) -> Iterator[ExecutionReport]:
+        """Reports from the member's queue until `deadline` (or the first one if `once`)."""
+        if self._consumer_tag is None:
+            self._consumer_tag = self._channel.basic_consume(
+                topology.member_queue(self.member), self._on_message
+            )
+        while True:
+            while self._inbox:
+                report = self._inbox.popleft()
+                yield report
+                if once:
+                    return
+            remaining = 1.0 if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._connection.process_data_events(time_limit=min(remaining, 1.0))
+            if once and not self._inbox and deadline is not None and time.monotonic() >= deadline:
+                return
+
+    def _on_message(
+        self,
+        channel: BlockingChannel,
+        method: Any,
+        properties: pika.BasicProperties,
+        body: bytes,
+    ) -> None:
+        channel.basic_ack(method.delivery_tag)
+        if properties.type != ExecutionReport.kind:
+            return  # settlement events arrive here too; the settlement SDK reads them
+        report = decode_message(properties.type, body, ExecutionReport)
+        if report.exec_id in self._seen:
+            return  # sent again after an engine take-over
+        self._seen.add(report.exec_id)
+        self._inbox.append(report)
+
+    # ----------------------------------------------------------------- market data
+
+    def book(self, product: str, timeout: float = 1.0) -> BookSnapshot | None:
+        """The latest top-of-book snapshot on the product's public stream (the stream's last
+        chunk first; the whole stream if that chunk holds none)."""
+        for offset in ("last", "first"):
+            latest: BookSnapshot | None = None
+            for kind, body in self._tail(product, offset, timeout):
+                if kind == BookSnapshot.kind:
+                    latest = decode_message(kind, body, BookSnapshot)
+            if latest is not None:
+                return latest
+        return None
+
+    def trades(self, product: str, timeout: float = 1.0) -> list[PublicTrade]:
+        """The public trade tape of the product (what the stream still holds)."""
+        return [
+            decode_message(kind, body, PublicTrade)
+            for kind, body in self._tail(product, "first", timeout)
+            if kind == PublicTrade.kind
+        ]
+
+    def _tail(self, product: str, offset: str, timeout: float) -> Iterator[tuple[str, bytes]]:
+        """Read a market-data stream until it has been quiet for `timeout` seconds."""
+        channel = self._connection.channel()
+        channel.basic_qos(prefetch_count=500)
+        try:
+            for method, properties, body in channel.consume(
+                topology.marketdata_log(product),
+                arguments={"x-stream-offset": offset},
+                inactivity_timeout=timeout,
+            ):
+                if method is None:
+                    return
+                channel.basic_ack(method.delivery_tag)
+                yield properties.type or "", body
+        finally:
+            if channel.is_open:
+                channel.close()
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def close(self) -> None:
+        if self._connection.is_open:
+            self._connection.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def report_line(report: ExecutionReport) -> str:
+    """One readable line for a report (used by the `rex` command)."""
+    parts: list[Any] = [report.status, report.product, report.client_order_id]
+    if report.order_id is not None:
+        parts.append(f"order {report.order_id}")
+    if report.side:
+        parts.append(report.side)
+    if report.last_quantity:
+        parts.append(f"filled {report.last_quantity} @ {report.last_price}")
+    parts.append(f"cum {report.cumulative_quantity} leaves {report.leaves_quantity}")
+    if report.reason:
+        parts.append(f"({report.reason}: {report.text})")
+    return "  ".join(str(p) for p in parts)
