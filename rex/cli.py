@@ -4,13 +4,15 @@ Commands are registered in :func:`build_parser`. Each leaf parser sets ``func`` 
 ``set_defaults``) to a handler taking the parsed arguments and returning the exit status,
 so a new command is one ``add_parser`` call plus one handler.
 
-Exit status: 0 success, 2 usage or configuration error.
+Exit status: 0 success, 2 usage or configuration error (for ``provision``: or the broker
+refused, or could not be reached).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,13 +24,20 @@ Handler = Callable[[argparse.Namespace], int]
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_CONFIG_ERROR = 2
+EXIT_BROKER_ERROR = 2
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, with ``--config-dir`` applied."""
+    settings = Settings.from_env()
+    if args.config_dir is not None:
+        settings = dataclasses.replace(settings, config_dir=args.config_dir)
+    return settings
 
 
 def _cmd_config_check(args: argparse.Namespace) -> int:
     """Load products.toml and members.toml and summarise them."""
-    settings = Settings.from_env()
-    if args.config_dir is not None:
-        settings = dataclasses.replace(settings, config_dir=args.config_dir)
+    settings = _settings(args)
     try:
         products = settings.products()
         members = settings.members()
@@ -45,6 +54,77 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
         )
     enabled = sum(1 for m in members.values() if m.enabled)
     print(f"{len(products)} products, {len(members)} members ({enabled} enabled)")
+    return EXIT_OK
+
+
+def _cmd_provision(args: argparse.Namespace) -> int:
+    """Create the members' users and permissions, declare the topology, and report."""
+    # Imported here so that `rex config check` does not load pika.
+    from rex.provision import (
+        MemberAction,
+        ProvisionError,
+        member_permissions,
+        member_topic_permissions,
+        provision,
+    )
+
+    settings = _settings(args)
+    try:
+        report = provision(settings, os.environ, dry_run=args.dry_run)
+    except ConfigError as exc:
+        print(f"rex: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    except ProvisionError as exc:
+        print(f"rex: {exc}", file=sys.stderr)
+        return EXIT_BROKER_ERROR
+
+    dry = report.dry_run
+    width = max((len(m.member) for m in report.members), default=0)
+    for m in report.members:
+        if m.enabled:
+            verb = (
+                m.action.value
+                if not dry or m.action is MemberAction.UNCHANGED
+                else ("to create" if m.action is MemberAction.CREATED else "to update")
+            )
+            perms = ("to set" if dry else "set") if m.permissions_set else "unchanged"
+            topic = ("to set" if dry else "set") if m.topic_permissions_set else "unchanged"
+            line = f"user {verb}, permissions {perms}, topic permissions {topic}"
+        elif m.action is MemberAction.DELETED:
+            closed = m.connections_closed
+            conns = f", {closed} connection{'s' if closed != 1 else ''} closed" if closed else ""
+            line = f"disabled: user {'to delete' if dry else 'deleted'}{conns}"
+        else:
+            line = "disabled: no user"
+        print(f"{m.member:<{width}}  {line}")
+
+    t = report.topology
+    print(
+        f"topology: {t.exchanges} exchanges ({len(t.new_exchanges)} new), "
+        f"{t.queues} queues ({len(t.new_queues)} new), "
+        f"{t.bindings} bindings ({len(t.new_bindings)} new)"
+        + (" - dry run, not declared" if dry else " declared")
+    )
+    counts = {a: sum(1 for m in report.members if m.action is a) for a in MemberAction}
+    p, tp = member_permissions("<id>"), member_topic_permissions("<id>")
+    print(
+        f"permissions on vhost {report.vhost!r}: configure {p.configure}  write {p.write}  "
+        f"read {p.read}; topic on {tp.exchange}: write {tp.write}  read {tp.read}"
+    )
+    summary = ", ".join(
+        f"{counts[a]} {a.value}"
+        for a in (MemberAction.CREATED, MemberAction.UPDATED, MemberAction.UNCHANGED)
+    )
+    disabled = counts[MemberAction.DELETED] + counts[MemberAction.ABSENT]
+    state = (
+        "nothing to change"
+        if not report.changed
+        else ("dry run: the changes above were not made" if dry else "done")
+    )
+    print(
+        f"{len(report.members)} members: {summary}; {disabled} disabled "
+        f"({counts[MemberAction.DELETED]} deleted); {state}"
+    )
     return EXIT_OK
 
 
@@ -80,6 +160,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="configuration directory (default: $REX_CONFIG_DIR or 'config')",
     )
     check.set_defaults(func=_cmd_config_check)
+
+    # rex provision
+    prov = commands.add_parser(
+        "provision",
+        help="create the members' RabbitMQ users and permissions and declare the topology",
+        description=(
+            "Create or update each enabled member's RabbitMQ user, password, permissions and "
+            "topic permissions from members.toml (deleting the users of disabled members), "
+            "then declare every exchange, queue and binding, on the vhost of "
+            "$REX_BROKER_URL. Users go through the management HTTP API at "
+            "$REX_BROKER_ADMIN_URL (default http://guest:guest@127.0.0.1:15672). "
+            "Idempotent: a second run changes nothing."
+        ),
+    )
+    prov.add_argument(
+        "--config-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="configuration directory (default: $REX_CONFIG_DIR or 'config')",
+    )
+    prov.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read the broker's state and report what would change, without changing it",
+    )
+    prov.set_defaults(func=_cmd_provision)
 
     return parser
 

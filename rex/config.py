@@ -35,6 +35,7 @@ from typing import Any, Final, TypeVar
 
 __all__ = [
     "CURRENCY_MINOR_UNITS",
+    "DEFAULT_BROKER_ADMIN_URL",
     "DEFAULT_BROKER_URL",
     "DEFAULT_CONFIG_DIR",
     "DEFAULT_DATA_DIR",
@@ -66,6 +67,8 @@ CURRENCY_MINOR_UNITS: Final[Mapping[str, int]] = {
 DEFAULT_CONFIG_DIR: Final = "config"
 DEFAULT_DATA_DIR: Final = "data"
 DEFAULT_BROKER_URL: Final = "amqp://guest:guest@127.0.0.1:5672/%2F"
+#: RabbitMQ's management HTTP API, used by ``rex provision``.
+DEFAULT_BROKER_ADMIN_URL: Final = "http://guest:guest@127.0.0.1:15672"
 
 _SYMBOL_RE: Final = re.compile(r"[A-Z0-9][A-Z0-9-]{0,15}")
 _MEMBER_ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,32}")
@@ -525,18 +528,21 @@ class Settings:
     config_dir: Path
     data_dir: Path
     broker_url: str
+    broker_admin_url: str = DEFAULT_BROKER_ADMIN_URL
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        """Build from ``REX_CONFIG_DIR``, ``REX_DATA_DIR`` and ``REX_BROKER_URL``.
+        """Build from ``REX_CONFIG_DIR``, ``REX_DATA_DIR``, ``REX_BROKER_URL`` and
+        ``REX_BROKER_ADMIN_URL``.
 
-        Unset or empty variables take the defaults ``config``, ``data`` and
-        ``amqp://guest:guest@127.0.0.1:5672/%2F``.
+        Unset or empty variables take the defaults ``config``, ``data``,
+        ``amqp://guest:guest@127.0.0.1:5672/%2F`` and ``http://guest:guest@127.0.0.1:15672``.
         """
         return cls(
             config_dir=Path(env.get("REX_CONFIG_DIR") or DEFAULT_CONFIG_DIR),
             data_dir=Path(env.get("REX_DATA_DIR") or DEFAULT_DATA_DIR),
             broker_url=env.get("REX_BROKER_URL") or DEFAULT_BROKER_URL,
+            broker_admin_url=env.get("REX_BROKER_ADMIN_URL") or DEFAULT_BROKER_ADMIN_URL,
         )
 
     @property

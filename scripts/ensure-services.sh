@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the services the REX test suite needs are up:
 #   RabbitMQ    127.0.0.1:5672  (guest/guest, loopback only - the default)
+#               with its management plugin, HTTP API on port 15672 (`rex provision` uses
+#               it; the plugin is enabled here if it is not)
 #   PostgreSQL  127.0.0.1:5432  (trust auth, database "test", role "root")
 #
 # Up already         -> print "<name>: up" and move on (the usual, fast case).
@@ -21,6 +23,7 @@ export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 HOST=127.0.0.1
 RABBITMQ_PORT=5672
+RABBITMQ_MANAGEMENT_PORT=15672
 POSTGRES_PORT=5432
 
 log() { echo "$*"; }
@@ -86,6 +89,28 @@ ensure_rabbitmq() {
     log "rabbitmq: starting"
     rabbitmq_start
     log "rabbitmq: up (started)"
+}
+
+# The management plugin serves the HTTP API that `rex provision` uses. Probing its port first
+# keeps the usual case fast (rabbitmq-plugins takes a second or two to start).
+ensure_rabbitmq_management() {
+    if port_open "$RABBITMQ_MANAGEMENT_PORT"; then
+        log "rabbitmq management: up"
+        return
+    fi
+    command -v rabbitmq-plugins >/dev/null ||
+        die "rabbitmq management: nothing on $HOST:$RABBITMQ_MANAGEMENT_PORT and no" \
+            "rabbitmq-plugins here; enable rabbitmq_management on the broker"
+    is_root || die "rabbitmq management: not enabled; as root run" \
+        "rabbitmq-plugins enable rabbitmq_management"
+    # Idempotent: enabling an enabled plugin is a no-op, and the listener may just be late.
+    if ! rabbitmq-plugins -q is_enabled rabbitmq_management >/dev/null 2>&1; then
+        log "rabbitmq management: enabling the rabbitmq_management plugin"
+        rabbitmq-plugins -q enable rabbitmq_management >/dev/null
+    fi
+    wait_for 60 "rabbitmq management (port $RABBITMQ_MANAGEMENT_PORT)" \
+        port_open "$RABBITMQ_MANAGEMENT_PORT"
+    log "rabbitmq management: up (enabled)"
 }
 
 # --- PostgreSQL --------------------------------------------------------------
@@ -163,4 +188,5 @@ ensure_postgres() {
 }
 
 ensure_rabbitmq
+ensure_rabbitmq_management
 ensure_postgres

@@ -1,0 +1,615 @@
+"""`rex provision`: the members' RabbitMQ users and permissions, and the whole topology.
+
+For each member of ``members.toml``, on the vhost of ``REX_BROKER_URL``:
+
+* enabled: a user named after the member's id, with its password and no tags (so no
+  management access and no ``impersonator``: the broker checks that a message's ``user_id``
+  is the publisher's login), and these permissions::
+
+      configure  ^$                        declare, delete and bind nothing
+      write      ^rex\\.requests$           publish requests, nothing else
+      read       ^(rex\\.member\\.<id>|rex\\.marketdata\\.[^.]+)$
+                                            consume its own queue and read the public
+                                            market-data streams, nothing else
+      topic permission on rex.requests:
+      write      ^<id>\\.[^.]+$             routing key <member>.<product>, its own id only
+      read       ^$
+
+  Members configure and bind nothing: besides keeping them off the shared topology, RabbitMQ
+  3.10 has a memory-exhaustion bug reachable through bindings, so no member may create one.
+* disabled (``enabled = false``): the user is deleted and its open connections closed, so
+  the member can no longer log in. Its queue stays: the engine's messages to it must still
+  route, and it can be re-enabled.
+
+Then the whole topology (:func:`rex.topology.full`) is declared as the ``REX_BROKER_URL``
+user, members' queues included (those of disabled members too).
+
+Users and permissions go through the management plugin's HTTP API
+(``REX_BROKER_ADMIN_URL``, default ``http://guest:guest@127.0.0.1:15672``) rather than
+``rabbitmqctl``: the API works against a remote broker (a container, another host, a managed
+service) with nothing but an HTTP client, where ``rabbitmqctl`` must run beside the node and
+share its Erlang cookie. The stdlib's ``urllib`` is enough; there is no new dependency.
+
+Everything is idempotent: the current state is read first and only what differs is written,
+so a second run changes nothing (passwords are compared against the stored salted hash, not
+re-set). ``dry_run`` reads and reports without writing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Final
+
+import pika
+import pika.exceptions
+
+from rex import topology
+from rex.config import Member, Settings
+from rex.topology import Topology
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "BrokerAdmin",
+    "BrokerAdminError",
+    "BrokerAdminUnreachable",
+    "MemberAction",
+    "MemberResult",
+    "Permissions",
+    "ProvisionError",
+    "ProvisionReport",
+    "TopicPermissions",
+    "TopologyResult",
+    "declare_blocking",
+    "member_permissions",
+    "member_topic_permissions",
+    "provision",
+    "redact_url",
+    "vhost_of",
+]
+
+#: Seconds to wait for the management API or the broker before giving up.
+DEFAULT_TIMEOUT: Final = 10.0
+
+#: Tags given to member users: none (no management access, no impersonation).
+MEMBER_TAGS: Final = ""
+
+
+class ProvisionError(Exception):
+    """Provisioning failed; the message says what and where (never a password)."""
+
+
+class BrokerAdminError(ProvisionError):
+    """The management API answered with an error status (or not at all)."""
+
+    def __init__(self, method: str, url: str, status: int | None, body: str, message: str) -> None:
+        self.method = method
+        self.url = url
+        self.status = status
+        self.body = body
+        super().__init__(message)
+
+
+class BrokerAdminUnreachable(BrokerAdminError):
+    """Nothing answered at the management API's address."""
+
+
+# ---------------------------------------------------------------------- permissions
+
+
+@dataclass(frozen=True, slots=True)
+class Permissions:
+    """A user's vhost permissions: three regular expressions over resource names."""
+
+    configure: str
+    write: str
+    read: str
+
+
+@dataclass(frozen=True, slots=True)
+class TopicPermissions:
+    """A user's topic permissions on one topic exchange: regexes over routing keys."""
+
+    exchange: str
+    write: str
+    read: str
+
+
+def _escape(member_id: str) -> str:
+    # Python's re.escape output (e.g. "\-") is valid PCRE, which RabbitMQ uses.
+    return re.escape(member_id)
+
+
+#: The public market-data streams, ``rex.marketdata.<product>`` (one per product). Members
+#: read them by offset with no queue or binding of their own. Read permission on a stream is
+#: harmless: a stream cannot be purged (540 NOT_IMPLEMENTED) and reading it takes nothing
+#: away from another reader.
+MARKETDATA_LOGS: Final = rf"{re.escape(topology.MARKETDATA)}\.[^.]+"
+
+
+def member_permissions(member_id: str) -> Permissions:
+    """Configure nothing, write only to rex.requests, read only its own queue and the
+    market-data streams."""
+    return Permissions(
+        configure="^$",
+        write=f"^{re.escape(topology.REQUESTS)}$",
+        read=f"^({re.escape(topology.member_queue(member_id))}|{MARKETDATA_LOGS})$",
+    )
+
+
+def member_topic_permissions(member_id: str) -> TopicPermissions:
+    """On rex.requests, publish only with routing key ``<member_id>.<product>``."""
+    return TopicPermissions(
+        exchange=topology.REQUESTS, write=rf"^{_escape(member_id)}\.[^.]+$", read="^$"
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for messages."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{parts.username or ''}:***@{host}"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def vhost_of(broker_url: str) -> str:
+    """The vhost of an AMQP URL, decoded as pika decodes it (``%2F`` and no path are "/")."""
+    return str(pika.URLParameters(broker_url).virtual_host)
+
+
+def _user_of(url: str) -> str | None:
+    name = urllib.parse.urlsplit(url).username
+    return None if name is None else urllib.parse.unquote(name)
+
+
+def _q(segment: str) -> str:
+    """One path segment of an API URL: vhost "/" is "%2F"."""
+    return urllib.parse.quote(segment, safe="")
+
+
+_HASHES: Final[Mapping[str, str]] = {
+    "rabbit_password_hashing_sha256": "sha256",
+    "rabbit_password_hashing_sha512": "sha512",
+    "rabbit_password_hashing_md5": "md5",
+}
+
+
+def password_matches(user: Mapping[str, Any], password: str) -> bool:
+    """Whether ``password`` is the one stored for ``user`` (a GET /api/users/<name> body).
+
+    RabbitMQ stores ``base64(salt[4] + H(salt + password))``. An unknown algorithm counts
+    as a mismatch, so the password is simply set again.
+    """
+    algorithm = _HASHES.get(str(user.get("hashing_algorithm", "")))
+    stored = user.get("password_hash")
+    if algorithm is None or not isinstance(stored, str) or not stored:
+        return False
+    try:
+        raw = base64.b64decode(stored, validate=True)
+    except ValueError:
+        return False
+    salt, digest = raw[:4], raw[4:]
+    return hashlib.new(algorithm, salt + password.encode()).digest() == digest
+
+
+def _tags_of(user: Mapping[str, Any]) -> frozenset[str]:
+    tags = user.get("tags", "")
+    if isinstance(tags, str):  # before 3.9 tags were one comma-separated string
+        tags = tags.split(",")
+    return frozenset(str(t).strip() for t in tags if str(t).strip())
+
+
+# ---------------------------------------------------------------------- BrokerAdmin
+
+
+class BrokerAdmin:
+    """A small client for RabbitMQ's management HTTP API.
+
+    ``url`` is the API's base, with the admin's credentials in it:
+    ``http://guest:guest@127.0.0.1:15672``. Every failure raises :class:`BrokerAdminError`
+    with the method, the URL (no password), the HTTP status and the body.
+    """
+
+    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ProvisionError(
+                f"management API URL must be http(s)://user:password@host:port, "
+                f"got {redact_url(url)!r}"
+            )
+        self.username = urllib.parse.unquote(parts.username or "")
+        password = urllib.parse.unquote(parts.password or "")
+        netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+        if parts.port is not None:
+            netloc += f":{parts.port}"
+        path = parts.path.rstrip("/")
+        #: The API's base URL without credentials: safe to print.
+        self.base_url = urllib.parse.urlunsplit((parts.scheme, netloc, path, "", ""))
+        token = base64.b64encode(f"{self.username}:{password}".encode()).decode("ascii")
+        self._auth = f"Basic {token}"
+        self.timeout = timeout
+
+    # -- transport
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        """Send one request to ``<base>/api/<path>``; the decoded JSON answer, or None."""
+        url = f"{self.base_url}/api/{path}"
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(url, data=data, method=method)
+        req.add_header("Authorization", self._auth)
+        req.add_header("Accept", "application/json")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as exc:
+            text = exc.read().decode("utf-8", "replace").strip()
+            hint = ""
+            if exc.code == 401:
+                hint = f" (check the credentials of user {self.username!r} in the admin URL)"
+            raise BrokerAdminError(
+                method,
+                url,
+                exc.code,
+                text,
+                f"management API: {method} {url} failed: HTTP {exc.code}{hint}: {text}",
+            ) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            raise BrokerAdminUnreachable(
+                method,
+                url,
+                None,
+                "",
+                f"management API not reachable at {self.base_url} ({reason}): "
+                f"enable the rabbitmq_management plugin "
+                f"(rabbitmq-plugins enable rabbitmq_management) or set REX_BROKER_ADMIN_URL",
+            ) from None
+        if not raw.strip():
+            return None
+        return json.loads(raw)
+
+    def _get_or_none(self, path: str) -> Any:
+        try:
+            return self.request("GET", path)
+        except BrokerAdminError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    # -- users
+
+    def get_user(self, name: str) -> dict[str, Any] | None:
+        result = self._get_or_none(f"users/{_q(name)}")
+        return result if isinstance(result, dict) else None
+
+    def list_users(self) -> list[str]:
+        return [str(u["name"]) for u in self.request("GET", "users") or ()]
+
+    def put_user(self, name: str, password: str, tags: str = "") -> None:
+        """Create the user, or set its password and tags."""
+        self.request("PUT", f"users/{_q(name)}", {"password": password, "tags": tags})
+
+    def delete_user(self, name: str) -> bool:
+        """Delete the user; False if there was none."""
+        try:
+            self.request("DELETE", f"users/{_q(name)}")
+        except BrokerAdminError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    # -- vhosts
+
+    def get_vhost(self, vhost: str) -> dict[str, Any] | None:
+        result = self._get_or_none(f"vhosts/{_q(vhost)}")
+        return result if isinstance(result, dict) else None
+
+    def put_vhost(self, vhost: str) -> None:
+        """Create the vhost (no-op if it exists)."""
+        self.request("PUT", f"vhosts/{_q(vhost)}")
+
+    def delete_vhost(self, vhost: str) -> bool:
+        """Delete the vhost and everything in it; False if there was none."""
+        try:
+            self.request("DELETE", f"vhosts/{_q(vhost)}")
+        except BrokerAdminError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    # -- permissions
+
+    def get_permissions(self, vhost: str, user: str) -> Permissions | None:
+        p = self._get_or_none(f"permissions/{_q(vhost)}/{_q(user)}")
+        if not isinstance(p, dict):
+            return None
+        return Permissions(str(p["configure"]), str(p["write"]), str(p["read"]))
+
+    def put_permissions(self, vhost: str, user: str, configure: str, write: str, read: str) -> None:
+        self.request(
+            "PUT",
+            f"permissions/{_q(vhost)}/{_q(user)}",
+            {"configure": configure, "write": write, "read": read},
+        )
+
+    def get_topic_permissions(self, vhost: str, user: str) -> list[TopicPermissions]:
+        """The user's topic permissions on ``vhost``, one per exchange ([] if none)."""
+        found = self._get_or_none(f"topic-permissions/{_q(vhost)}/{_q(user)}") or ()
+        return [
+            TopicPermissions(str(t["exchange"]), str(t["write"]), str(t["read"])) for t in found
+        ]
+
+    def put_topic_permissions(
+        self, vhost: str, user: str, exchange: str, write: str, read: str
+    ) -> None:
+        self.request(
+            "PUT",
+            f"topic-permissions/{_q(vhost)}/{_q(user)}",
+            {"exchange": exchange, "write": write, "read": read},
+        )
+
+    # -- connections
+
+    def list_user_connections(self, user: str) -> list[str]:
+        """Names of the user's open connections."""
+        found = self.request("GET", f"connections/username/{_q(user)}") or ()
+        return [str(c["name"]) for c in found]
+
+    def close_user_connections(self, user: str) -> None:
+        """Close every connection of the user (there may be none)."""
+        self.request("DELETE", f"connections/username/{_q(user)}")
+
+    # -- topology, for reporting what is new
+
+    def _names(self, kind: str, vhost: str) -> set[str]:
+        found = self.request("GET", f"{kind}/{_q(vhost)}?columns=name") or ()
+        return {str(item["name"]) for item in found}
+
+    def list_exchanges(self, vhost: str) -> set[str]:
+        return self._names("exchanges", vhost)
+
+    def list_queues(self, vhost: str) -> set[str]:
+        return self._names("queues", vhost)
+
+    def list_queue_bindings(self, vhost: str) -> set[tuple[str, str, str]]:
+        """(exchange, queue, routing key) of every exchange-to-queue binding on ``vhost``."""
+        found = self.request("GET", f"bindings/{_q(vhost)}") or ()
+        return {
+            (str(b["source"]), str(b["destination"]), str(b["routing_key"]))
+            for b in found
+            if b.get("destination_type") == "queue" and b.get("source")
+        }
+
+
+# --------------------------------------------------------------------------- report
+
+
+class MemberAction(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"  # password or tags changed
+    UNCHANGED = "unchanged"
+    DELETED = "deleted"  # disabled: its user was removed
+    ABSENT = "absent"  # disabled, and it had no user already
+
+
+@dataclass(frozen=True, slots=True)
+class MemberResult:
+    member: str
+    enabled: bool
+    action: MemberAction
+    permissions_set: bool = False
+    topic_permissions_set: bool = False
+    connections_closed: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return (
+            self.action not in (MemberAction.UNCHANGED, MemberAction.ABSENT)
+            or self.permissions_set
+            or self.topic_permissions_set
+            or self.connections_closed > 0
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TopologyResult:
+    exchanges: int
+    queues: int
+    bindings: int
+    new_exchanges: tuple[str, ...] = ()
+    new_queues: tuple[str, ...] = ()
+    new_bindings: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.new_exchanges or self.new_queues or self.new_bindings)
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionReport:
+    vhost: str
+    members: tuple[MemberResult, ...]
+    topology: TopologyResult
+    dry_run: bool = False
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything was (or, in a dry run, would be) changed."""
+        return self.topology.changed or any(m.changed for m in self.members)
+
+
+# ------------------------------------------------------------------------ provision
+
+
+def declare_blocking(channel: Any, topo: Topology) -> None:
+    """Declare ``topo`` on a pika ``BlockingChannel``: durable exchanges, durable queues
+    with the table's arguments, then the bindings. Idempotent while arguments never change;
+    a queue that exists with other arguments makes the broker close the channel (406)."""
+    for exchange in topo.exchanges:
+        channel.exchange_declare(exchange=exchange.name, exchange_type=exchange.type, durable=True)
+    for queue in topo.queues:
+        channel.queue_declare(queue=queue.name, durable=True, arguments=dict(queue.arguments))
+    for binding in topo.bindings:
+        channel.queue_bind(
+            queue=binding.queue, exchange=binding.exchange, routing_key=binding.routing_key
+        )
+
+
+def _declare(broker_url: str, topo: Topology, timeout: float) -> None:
+    params = pika.URLParameters(broker_url)
+    params.connection_attempts = 1
+    params.socket_timeout = timeout
+    params.stack_timeout = timeout
+    params.blocked_connection_timeout = timeout
+    where = redact_url(broker_url)
+    try:
+        connection = pika.BlockingConnection(params)
+    except pika.exceptions.AMQPError as exc:
+        raise ProvisionError(f"cannot connect to the broker at {where}: {exc!r}") from None
+    try:
+        declare_blocking(connection.channel(), topo)
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        raise ProvisionError(
+            f"declaring the topology on {where} failed: {exc.reply_code} {exc.reply_text}"
+        ) from None
+    except pika.exceptions.AMQPError as exc:
+        raise ProvisionError(f"declaring the topology on {where} failed: {exc!r}") from None
+    finally:
+        if connection.is_open:
+            connection.close()
+
+
+def _provision_member(
+    admin: BrokerAdmin, vhost: str, member: Member, password: str | None, dry_run: bool
+) -> MemberResult:
+    user = admin.get_user(member.id)
+    if not member.enabled:
+        if user is None:
+            return MemberResult(member.id, False, MemberAction.ABSENT)
+        # From the management stats, so a connection opened in the last few seconds may be
+        # missing from the count; deleting the user closes it all the same.
+        connections = len(admin.list_user_connections(member.id))
+        if not dry_run:
+            # RabbitMQ 3.10 closes the user's connections itself ("CONNECTION_FORCED - user
+            # ... is deleted"); closing them here too does not depend on that.
+            admin.delete_user(member.id)
+            admin.close_user_connections(member.id)
+        return MemberResult(member.id, False, MemberAction.DELETED, connections_closed=connections)
+
+    assert password is not None
+    if user is None:
+        action = MemberAction.CREATED
+    elif password_matches(user, password) and _tags_of(user) == frozenset():
+        action = MemberAction.UNCHANGED
+    else:
+        action = MemberAction.UPDATED
+    if action is not MemberAction.UNCHANGED and not dry_run:
+        admin.put_user(member.id, password, MEMBER_TAGS)
+
+    wanted = member_permissions(member.id)
+    current = None if user is None else admin.get_permissions(vhost, member.id)
+    permissions_set = current != wanted
+    if permissions_set and not dry_run:
+        admin.put_permissions(vhost, member.id, wanted.configure, wanted.write, wanted.read)
+
+    wanted_topic = member_topic_permissions(member.id)
+    current_topic = [] if user is None else admin.get_topic_permissions(vhost, member.id)
+    topic_set = wanted_topic not in current_topic
+    if topic_set and not dry_run:
+        admin.put_topic_permissions(
+            vhost, member.id, wanted_topic.exchange, wanted_topic.write, wanted_topic.read
+        )
+    return MemberResult(member.id, True, action, permissions_set, topic_set)
+
+
+def _topology_result(admin: BrokerAdmin, vhost: str, topo: Topology) -> TopologyResult:
+    exchanges = admin.list_exchanges(vhost)
+    queues = admin.list_queues(vhost)
+    bindings = admin.list_queue_bindings(vhost)
+    return TopologyResult(
+        exchanges=len(topo.exchanges),
+        queues=len(topo.queues),
+        bindings=len(topo.bindings),
+        new_exchanges=tuple(e.name for e in topo.exchanges if e.name not in exchanges),
+        new_queues=tuple(q.name for q in topo.queues if q.name not in queues),
+        new_bindings=tuple(
+            (b.exchange, b.queue, b.routing_key)
+            for b in topo.bindings
+            if (b.exchange, b.queue, b.routing_key) not in bindings
+        ),
+    )
+
+
+def _check_no_clash(members: Iterable[Member], reserved: Mapping[str, str]) -> None:
+    for member in members:
+        if member.id in reserved:
+            raise ProvisionError(
+                f"member {member.id!r} has the same name as the {reserved[member.id]} user; "
+                f"provisioning it would change or delete that user (rename the member)"
+            )
+
+
+def provision(
+    settings: Settings,
+    env: Mapping[str, str],
+    *,
+    dry_run: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> ProvisionReport:
+    """Create, update or delete the members' users and permissions, then declare the
+    topology. Raises :class:`~rex.config.ConfigError` for bad configuration (a password
+    variable unset included; checked before anything is changed) and
+    :class:`ProvisionError` (:class:`BrokerAdminError` for the API) for broker trouble."""
+    products = settings.products()
+    members = settings.members()
+    # Every password first: a missing one must not leave the broker half-provisioned.
+    passwords = {m.id: m.resolve_password(env) for m in members.values() if m.enabled}
+
+    admin = BrokerAdmin(settings.broker_admin_url, timeout=timeout)
+    reserved: dict[str, str] = {}
+    for name, role in (
+        (_user_of(settings.broker_url), "broker (REX_BROKER_URL)"),
+        (admin.username, "management API (REX_BROKER_ADMIN_URL)"),
+    ):
+        if name:
+            reserved.setdefault(name, role)
+    _check_no_clash(members.values(), reserved)
+
+    vhost = vhost_of(settings.broker_url)
+    if admin.get_vhost(vhost) is None:
+        raise ProvisionError(
+            f"vhost {vhost!r} (from REX_BROKER_URL) does not exist on the broker at "
+            f"{admin.base_url}; create it first (rabbitmqctl add_vhost {vhost})"
+        )
+
+    results = tuple(
+        _provision_member(admin, vhost, m, passwords.get(m.id), dry_run) for m in members.values()
+    )
+
+    # Every member's queue, disabled ones too: the engine's messages to them must route.
+    topo = topology.full(products, members)
+    topo_result = _topology_result(admin, vhost, topo)
+    if not dry_run:
+        _declare(settings.broker_url, topo, timeout)
+    return ProvisionReport(vhost, results, topo_result, dry_run)
