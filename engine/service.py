@@ -12,8 +12,12 @@ products:
    publishes what is still held (outputs a crash may have lost; byte-identical, so consumers
    drop the duplicates by id) and goes live;
 3. live, it publishes each entry's outputs with confirms, and when every output up to an
-   offset is confirmed it appends a checkpoint for that offset (at most every
+   offset is confirmed it appends a checkpoint for that offset (one at a time, at most every
    `checkpoint_interval` seconds).
+
+So outputs are delivered at least once: if the process dies between a confirm and the
+checkpoint that covers it (a window of milliseconds), the next engine publishes those outputs
+again, byte for byte the same, and consumers drop them by id (exec_id, trade_id).
 
 A refused publish (nack, or a trade with no route) stops the process with exit status 3:
 crash-only, a restart or the standby resumes from the log. A lost connection just starts
@@ -50,7 +54,7 @@ class _Log:
     held: list[tuple[int, list[Envelope]]] = field(default_factory=list)  # while replaying
     in_flight: dict[int, int] = field(default_factory=dict)  # offset -> unconfirmed outputs
     last_offset: int = -1  # last offset applied
-    last_input_offset: int = -1  # last offset that held a real input (not ours)
+    last_output_offset: int = -1  # last offset whose entries produced output
     checkpointed: int = -1  # last offset a checkpoint of ours covers
     checkpoint_pending: bool = False
     replay_started: float = 0.0
@@ -70,7 +74,7 @@ class EngineService:
         group: str = "main",
         *,
         prefetch: int = 1000,
-        checkpoint_interval: float = 0.2,
+        checkpoint_interval: float = 0.02,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.bus = bus
@@ -159,7 +163,6 @@ class EngineService:
             elif entry.kind == InputKind.FENCE:
                 caught_up = caught_up or entry.fence == state.fence
             else:
-                state.last_input_offset = offset
                 received = received or entry.received
                 metrics.ENGINE_INPUTS.labels(symbol, entry.kind).inc()
                 outputs.extend(state.market.handle(entry))
@@ -167,6 +170,8 @@ class EngineService:
         if snapshot is not None:
             outputs.append(snapshot)
         state.last_offset = offset
+        if outputs:
+            state.last_output_offset = offset
         if state.live:
             self._publish(symbol, state, offset, outputs, received, epoch)
         elif outputs:
@@ -226,10 +231,11 @@ class EngineService:
             self.bus.publish(envelope, confirmed)
 
     def _progress(self, symbol: str, state: _Log, epoch: int) -> None:
-        # Our own checkpoints land in the log too; they alone never call for another.
+        # Only output needs covering: our own checkpoints, ticks that expire nothing and the
+        # like never call for another.
         if (
             state.checkpoint_pending
-            or state.last_input_offset <= state.checkpointed
+            or state.last_output_offset <= state.checkpointed
             or state.confirmed_through() <= state.checkpointed
         ):
             return

@@ -188,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prov.set_defaults(func=_cmd_provision)
 
+    from rex.cli_trading import register  # member, operator and service commands
+
+    register(commands)
     return parser
 
 

@@ -12,18 +12,13 @@ import time
 def setup(service: str) -> None:
     level = os.environ.get("REX_LOG_LEVEL", "INFO").upper()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        logging.Formatter(
-            f"%(asctime)s.%(msecs)03dZ %(levelname)s service={service} %(name)s %(message)s",
-            datefmt="%Y-%m-%dT%H:%M:%S",
-        )
+    formatter = logging.Formatter(
+        f"%(asctime)s.%(msecs)03dZ %(levelname)s service={service} %(name)s %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
     )
-    logging.Formatter.converter = _utc
+    formatter.converter = time.gmtime  # UTC, as the Z says
+    handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("pika").setLevel(logging.WARNING)
-
-
-def _utc(seconds: float | None) -> time.struct_time:
-    return time.gmtime(seconds)
