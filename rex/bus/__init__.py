@@ -110,6 +110,11 @@ class Bus(ABC):
         """Run `callback` on the loop after `delay` seconds."""
 
     @abstractmethod
+    def call_soon(self, callback: Callable[[], None]) -> None:
+        """Run `callback` on the loop as soon as possible. Safe from another thread or a
+        signal handler: `signal.signal(SIGTERM, lambda *_: bus.call_soon(bus.stop))`."""
+
+    @abstractmethod
     def run(self) -> None:
         """Run the loop until `stop()` has finished."""
 

@@ -118,8 +118,11 @@ class MemoryBroker:
 
     # --- declarations
     def declare(self, topology: Topology) -> None:
+        # Refused like RabbitMQ refuses them: 406 for a change, 404 for a missing name.
         for exchange in topology.exchanges:
-            self.exchanges.setdefault(exchange.name, exchange.type)
+            kind = self.exchanges.setdefault(exchange.name, exchange.type)
+            if kind != exchange.type:
+                raise ValueError(f"exchange {exchange.name} re-declared as {exchange.type}")
         for queue in topology.queues:
             existing = self.queues.get(queue.name)
             if existing is None:
@@ -127,12 +130,18 @@ class MemoryBroker:
             elif existing.spec.arguments != queue.arguments:
                 raise ValueError(f"queue {queue.name} re-declared with other arguments")
         for binding in topology.bindings:
+            if binding.exchange not in self.exchanges:
+                raise ValueError(f"binding to exchange {binding.exchange}, not declared")
+            if binding.queue not in self.queues:
+                raise ValueError(f"binding of queue {binding.queue}, not declared")
             entry = (binding.exchange, binding.queue, binding.routing_key)
             if entry not in self.bindings:
                 self.bindings.append(entry)
 
     # --- routing
     def route(self, envelope: Envelope) -> list[str]:
+        if envelope.exchange == "":  # the default exchange: straight to the named queue
+            return [envelope.routing_key] if envelope.routing_key in self.queues else []
         kind = self.exchanges.get(envelope.exchange)
         if kind is None:
             return []
@@ -176,7 +185,16 @@ class MemoryBroker:
                 continue
             tag = next(self._tags)
             consumer.unacked[tag] = message
-            self._deliver(consumer, message, tag, redelivered=message.deliveries > 1)
+            # Quorum queues tell a consumer how often a message came back before.
+            returns = message.deliveries - 1
+            quorum = queue.spec.arguments.get("x-queue-type") == "quorum"
+            self._deliver(
+                consumer,
+                message,
+                tag,
+                redelivered=returns > 0,
+                delivery_count=returns if quorum and returns > 0 else None,
+            )
 
     def _feed_stream(self, queue: _Queue, consumer: _Consumer) -> None:
         while consumer.next_offset < len(queue.log) and (
@@ -195,10 +213,13 @@ class MemoryBroker:
         tag: int,
         redelivered: bool,
         offset: int | None = None,
+        delivery_count: int | None = None,
     ) -> None:
         headers = dict(message.envelope.headers or {})
         if offset is not None:
             headers["x-stream-offset"] = offset
+        if delivery_count is not None:
+            headers[_DELIVERY_COUNT] = delivery_count
         delivery = MemoryDelivery(self, consumer, tag, message.envelope, headers, redelivered)
         consumer.subscription.handler(delivery)
 
@@ -308,8 +329,10 @@ class MemoryBus(Bus):
             if on_confirm is not None:
                 self.broker.call_soon(lambda: on_confirm(False))
             return
-        if envelope.user_id is not None and envelope.user_id != self.user:
-            # RabbitMQ closes the channel; the message goes nowhere.
+        if (envelope.user_id is not None and envelope.user_id != self.user) or (
+            envelope.exchange and envelope.exchange not in self.broker.exchanges
+        ):
+            # RabbitMQ closes the channel (406, 404); the message goes nowhere.
             if on_confirm is not None:
                 self.broker.call_soon(lambda: on_confirm(False))
             return
@@ -351,6 +374,9 @@ class MemoryBus(Bus):
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> None:
         self.broker.call_later(delay, callback)
+
+    def call_soon(self, callback: Callable[[], None]) -> None:
+        self.broker.call_soon(callback)
 
     def run(self) -> None:
         self.broker.run_until_idle()
