@@ -46,7 +46,9 @@ tries again every `reconnect_delay` seconds, for ever. Once connected it opens t
 channels, declares the topology again (idempotent) and calls `on_ready` again: consumers
 and locks died with the old connection and `on_ready` sets them up. A topology the broker
 refuses (403/404/406: a queue that exists with other arguments, a binding to an exchange
-that does not exist) is not retried: `run()` raises `TopologyError`.
+that does not exist) is not retried: `run()` raises `TopologyError` -- except a 404 for a
+queue whose home node is "down or inaccessible", as durable queues are for a moment after a
+broker restart, which is retried.
 
 Stopping. `stop()` cancels the consumers (handlers may still ack what they hold), waits up
 to `STOP_TIMEOUT` seconds for the confirms in flight, closes the connection, and then
@@ -87,8 +89,11 @@ CONTENT_TYPE = "application/msgpack"
 STOP_TIMEOUT = 5.0  # seconds `stop()` waits for confirms in flight
 _STOP_POLL = 0.02
 _RESOURCE_LOCKED = 405
-# Declaration errors that retrying will not fix.
+# Declaration errors that retrying will not fix -- except a 404 saying a queue's home node is
+# "down or inaccessible", which is what a durable queue answers for a moment after a broker
+# restart.
 _TOPOLOGY_REFUSED = frozenset({403, 404, 406})
+_TRANSIENT_NOT_FOUND = "down or inaccessible"
 
 Channel = Any  # pika.channel.Channel (pika is untyped)
 
@@ -641,7 +646,8 @@ class AmqpBus(Bus):
             if done or conn is not self._conn or not conn.is_open:
                 return
             code = getattr(reason, "reply_code", None)
-            if code in _TOPOLOGY_REFUSED:
+            transient = _TRANSIENT_NOT_FOUND in str(getattr(reason, "reply_text", ""))
+            if code in _TOPOLOGY_REFUSED and not transient:
                 self._fatal_error(TopologyError(f"topology refused: {_reason(reason)}"))
             else:
                 log.warning("declaring failed reason=%s", _reason(reason))
