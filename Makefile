@@ -4,6 +4,7 @@
 #   make test-unit     tests not marked broker/database; needs no services
 #   make lint          ruff check + mypy (config in pyproject.toml)
 #   make bench         engine benchmark on $(WORKLOAD)
+#   make demo          a scripted trading session on the embedded exchange
 #   make services      make sure RabbitMQ and PostgreSQL are up
 #   make clean         remove .venv, caches and data/
 #
@@ -21,7 +22,7 @@ STAMP    := $(VENV)/.installed
 PYTEST_ARGS ?=
 WORKLOAD    ?= ../shared/workloads/book-1m.msgpack
 
-.PHONY: venv services test test-unit lint bench clean
+.PHONY: venv services test test-unit lint bench demo clean
 
 # --- environment -------------------------------------------------------------
 
@@ -60,6 +61,9 @@ test-unit: venv
 lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+
+demo: venv
+	$(PY) -m demo
 
 bench: venv
 	$(PY) -m engine.bench --workload $(WORKLOAD)

@@ -196,9 +196,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``rex`` command line; returns the process exit status."""
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] in PASS_THROUGH:
+        # `rex gateway|engine|demo ...` hand their arguments to the module's own parser
+        # (argparse's REMAINDER cannot pass options such as --broker through).
+        return PASS_THROUGH[arguments[0]](arguments[1:])
+    args = build_parser().parse_args(arguments)
     handler: Handler = args.func
     return handler(args)
+
+
+def _gateway(argv: list[str]) -> int:
+    from gateway.__main__ import main as gateway_main
+
+    return gateway_main(argv)
+
+
+def _engine(argv: list[str]) -> int:
+    from engine.__main__ import main as engine_main
+
+    return engine_main(argv)
+
+
+def _demo(argv: list[str]) -> int:
+    from demo.__main__ import main as demo_main
+
+    return demo_main(argv)
+
+
+PASS_THROUGH: dict[str, Callable[[list[str]], int]] = {
+    "gateway": _gateway,
+    "engine": _engine,
+    "demo": _demo,
+}
 
 
 if __name__ == "__main__":

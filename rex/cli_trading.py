@@ -173,19 +173,6 @@ def _status(status: str) -> Handler:
     return handler
 
 
-def _service(module: str) -> Handler:
-    def handler(args: argparse.Namespace) -> int:
-        if module == "gateway":
-            from gateway.__main__ import main as gateway_main
-
-            return gateway_main(args.service_args)
-        from engine.__main__ import main as engine_main
-
-        return engine_main(args.service_args)
-
-    return handler
-
-
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     def member_command(name: str, help: str) -> argparse.ArgumentParser:
         sub: argparse.ArgumentParser = commands.add_parser(name, help=help)
@@ -242,7 +229,10 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         sub.add_argument("product")
         sub.set_defaults(func=_status(status))
 
-    for name in ("gateway", "engine"):
-        sub = commands.add_parser(name, help=f"run the {name} service (python -m {name})")
-        sub.add_argument("service_args", nargs=argparse.REMAINDER)
-        sub.set_defaults(func=_service(name))
+    # Listed for --help; `rex.cli.main` hands their arguments straight to the module.
+    for name, text in (
+        ("demo", "play a scripted trading session ([--broker URL]; make demo)"),
+        ("gateway", "run the gateway service (python -m gateway)"),
+        ("engine", "run an engine service (python -m engine)"),
+    ):
+        commands.add_parser(name, help=text, add_help=False)

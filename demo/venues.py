@@ -1,0 +1,143 @@
+"""Where the demo plays: in one process on the memory bus, or through RabbitMQ with the
+gateway and engine as separate processes (in a vhost of its own, removed afterwards)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from rex.client import Client
+from rex.config import Member, Product, Settings
+from rex.protocol import Malformed, decode_request, encode, pack, unpack
+from rex.provision import BrokerAdmin, provision
+
+from .embedded import EmbeddedExchange
+from .session import Step
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_PASSWORD_DEFAULT = "demo-password"
+
+
+class Venue(Protocol):
+    def play(self, step: Step) -> list[dict[str, Any]]:
+        """Send the step's request; return every report any member received meanwhile."""
+
+    def book(self, product: str) -> dict[str, Any] | None: ...
+
+    def close(self) -> None: ...
+
+
+class EmbeddedVenue:
+    def __init__(self, products: dict[str, Product], members: dict[str, Member], data: Path):
+        self.exchange = EmbeddedExchange(products.values(), members, data_dir=data)
+
+    def play(self, step: Step) -> list[dict[str, Any]]:
+        before = {m: len(r) for m, r in self.exchange.reports.items()}
+        self.exchange.send(step.member, step.kind, step.body)
+        self.exchange.run()
+        return [r for m, rs in self.exchange.reports.items() for r in rs[before[m] :]]
+
+    def book(self, product: str) -> dict[str, Any] | None:
+        return self.exchange.latest_book(product)
+
+    def close(self) -> None:
+        pass
+
+
+class AmqpVenue:
+    """Real processes: `rex provision`, `python -m gateway`, `python -m engine`; members
+    connect with the SDK."""
+
+    def __init__(self, broker_url: str, settings: Settings, members: dict[str, Member]):
+        self.admin = BrokerAdmin(settings.broker_admin_url)
+        self.vhost = f"rex-demo-{uuid.uuid4().hex[:8]}"
+        self.admin.put_vhost(self.vhost)
+        self.admin.put_permissions(self.vhost, _user(broker_url), ".*", ".*", ".*")
+        self.url = _with_vhost(broker_url, self.vhost)
+        self.data = Path(tempfile.mkdtemp(prefix="rex-demo-"))
+        self.env = {
+            **os.environ,
+            "REX_BROKER_URL": self.url,
+            "REX_DATA_DIR": str(self.data),
+            "REX_CONFIG_DIR": str(settings.config_dir.resolve()),
+            "REX_METRICS_PORT": "0",
+        }
+        for member in members.values():
+            if member.password_env:
+                self.env.setdefault(member.password_env, DEMO_PASSWORD_DEFAULT)
+        local = Settings(settings.config_dir, self.data, self.url, settings.broker_admin_url)
+        provision(local, self.env)
+        logs = open(self.data / "services.log", "ab")  # noqa: SIM115 - lives with the processes
+        self.processes = [
+            subprocess.Popen(
+                [sys.executable, "-m", service], cwd=ROOT, env=self.env, stdout=logs, stderr=logs
+            )
+            for service in ("gateway", "engine")
+        ]
+        self.clients = {
+            m.id: Client(m.id, m.resolve_password(self.env), self.url) for m in members.values()
+        }
+        self._wait_until_up()
+
+    def _wait_until_up(self, timeout: float = 30.0) -> None:
+        client = next(iter(self.clients.values()))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                client.place(
+                    "PRND-OX",
+                    "buy",
+                    100,
+                    380_000,
+                    time_in_force="IOC",
+                    client_order_id=f"probe-{uuid.uuid4().hex[:8]}",
+                    wait=2,
+                )
+                return
+            except TimeoutError:
+                continue
+        raise RuntimeError(f"the services did not come up; see {self.data / 'services.log'}")
+
+    def play(self, step: Step) -> list[dict[str, Any]]:
+        request = decode_request(step.kind, pack(step.body))
+        assert not isinstance(request, Malformed), request
+        client = self.clients[step.member]
+        client.send(request)
+        answer = client.await_answer(request.client_order_id, timeout=10)
+        time.sleep(0.2)  # let the other side's reports arrive
+        got = [unpack(encode(answer))]
+        for c in self.clients.values():
+            got.extend(unpack(encode(r)) for r in c.executions(timeout=0.2))
+        return got
+
+    def book(self, product: str) -> dict[str, Any] | None:
+        snapshot = next(iter(self.clients.values())).book(product, timeout=0.5)
+        return None if snapshot is None else unpack(encode(snapshot))
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.close()
+        for process in self.processes:
+            process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            process.wait(timeout=20)
+        for member in self.clients:
+            self.admin.delete_user(member)
+        self.admin.delete_vhost(self.vhost)
+
+
+def _user(url: str) -> str:
+    return urlsplit(url).username or "guest"
+
+
+def _with_vhost(url: str, vhost: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), "", ""))
