@@ -39,7 +39,10 @@ class EmbeddedExchange:
         self.gateway = GatewayService(
             self.gateway_bus, self.products.values(), members, seen, tick_interval=tick_interval
         )
-        self.engine = EngineService(self.engine_bus, self.products.values(), "main")
+        # Every book change is published: the embedded exchange has no clock ticks.
+        self.engine = EngineService(
+            self.engine_bus, self.products.values(), "main", snapshot_interval=0
+        )
         self.reports: dict[str, list[dict[str, Any]]] = {m: [] for m in members}
         self.trades: list[dict[str, Any]] = []
         self.public: list[tuple[str, dict[str, Any]]] = []

@@ -4,25 +4,19 @@ gateway and engine as separate processes (in a vhost of its own, removed afterwa
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import quote, urlsplit, urlunsplit
 
+from loadtest.stack import LocalStack
 from rex.client import Client
 from rex.config import Member, Product, Settings
 from rex.protocol import Malformed, decode_request, encode, pack, unpack
-from rex.provision import BrokerAdmin, provision
 
 from .embedded import EmbeddedExchange
 from .session import Step
 
-ROOT = Path(__file__).resolve().parents[1]
 DEMO_PASSWORD_DEFAULT = "demo-password"
 
 
@@ -53,37 +47,21 @@ class EmbeddedVenue:
 
 
 class AmqpVenue:
-    """Real processes: `rex provision`, `python -m gateway`, `python -m engine`; members
-    connect with the SDK."""
+    """Real processes (`rex provision`, `python -m gateway`, `python -m engine`) in a vhost of
+    their own; members connect with the SDK."""
 
     def __init__(self, broker_url: str, settings: Settings, members: dict[str, Member]):
-        self.admin = BrokerAdmin(settings.broker_admin_url)
-        self.vhost = f"rex-demo-{uuid.uuid4().hex[:8]}"
-        self.admin.put_vhost(self.vhost)
-        self.admin.put_permissions(self.vhost, _user(broker_url), ".*", ".*", ".*")
-        self.url = _with_vhost(broker_url, self.vhost)
-        self.data = Path(tempfile.mkdtemp(prefix="rex-demo-"))
-        self.env = {
-            **os.environ,
-            "REX_BROKER_URL": self.url,
-            "REX_DATA_DIR": str(self.data),
-            "REX_CONFIG_DIR": str(settings.config_dir.resolve()),
-            "REX_METRICS_PORT": "0",
+        env = {
+            m.password_env: os.environ.get(m.password_env, DEMO_PASSWORD_DEFAULT)
+            for m in members.values()
+            if m.password_env
         }
-        for member in members.values():
-            if member.password_env:
-                self.env.setdefault(member.password_env, DEMO_PASSWORD_DEFAULT)
-        local = Settings(settings.config_dir, self.data, self.url, settings.broker_admin_url)
-        provision(local, self.env)
-        logs = open(self.data / "services.log", "ab")  # noqa: SIM115 - lives with the processes
-        self.processes = [
-            subprocess.Popen(
-                [sys.executable, "-m", service], cwd=ROOT, env=self.env, stdout=logs, stderr=logs
-            )
-            for service in ("gateway", "engine")
-        ]
+        self.stack = LocalStack(
+            broker_url, settings.broker_admin_url, settings.config_dir, extra_env=env
+        )
         self.clients = {
-            m.id: Client(m.id, m.resolve_password(self.env), self.url) for m in members.values()
+            m.id: Client(m.id, m.resolve_password(self.stack.env), self.stack.url)
+            for m in members.values()
         }
         self._wait_until_up()
 
@@ -104,7 +82,7 @@ class AmqpVenue:
                 return
             except TimeoutError:
                 continue
-        raise RuntimeError(f"the services did not come up; see {self.data / 'services.log'}")
+        raise RuntimeError(f"the services did not come up; see {self.stack.log_path}")
 
     def play(self, step: Step) -> list[dict[str, Any]]:
         request = decode_request(step.kind, pack(step.body))
@@ -125,19 +103,4 @@ class AmqpVenue:
     def close(self) -> None:
         for client in self.clients.values():
             client.close()
-        for process in self.processes:
-            process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            process.wait(timeout=20)
-        for member in self.clients:
-            self.admin.delete_user(member)
-        self.admin.delete_vhost(self.vhost)
-
-
-def _user(url: str) -> str:
-    return urlsplit(url).username or "guest"
-
-
-def _with_vhost(url: str, vhost: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), "", ""))
+        self.stack.close()

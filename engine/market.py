@@ -84,6 +84,10 @@ class Market:
     used_client_ids: set[tuple[str, str]] = field(default_factory=set)
     seen_requests: set[str] = field(default_factory=set)
     book_changed: bool = False
+    # Snapshots go out at most this often in input-log time (deterministic on replay); 0
+    # publishes one after every change.
+    snapshot_interval_ns: int = 0
+    last_snapshot_at: int = 0
 
     def __post_init__(self) -> None:
         self.book = OrderBook(self.product)
@@ -192,10 +196,12 @@ class Market:
     # ----------------------------------------------------------------- output
 
     def snapshot(self) -> Envelope | None:
-        """The top of the book, if it changed since the last snapshot."""
-        if not self.book_changed:
+        """The top of the book, if it changed since the last snapshot and the snapshot
+        interval (in log time: the gateway's ticks keep it moving) has passed."""
+        if not self.book_changed or self.clock - self.last_snapshot_at < self.snapshot_interval_ns:
             return None
         self.book_changed = False
+        self.last_snapshot_at = self.clock
         depth = self.book.depth(DEPTH_LEVELS)
         message = BookSnapshot(
             product=self.product.symbol,

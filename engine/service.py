@@ -75,6 +75,7 @@ class EngineService:
         *,
         prefetch: int = 1000,
         checkpoint_interval: float = 0.02,
+        snapshot_interval: float = 0.1,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.bus = bus
@@ -82,6 +83,7 @@ class EngineService:
         self.group = group
         self.prefetch = prefetch
         self.checkpoint_interval = checkpoint_interval
+        self.snapshot_interval_ns = int(snapshot_interval * 1e9)
         self.clock_ns = clock_ns
         self.logs: dict[str, _Log] = {}
         self.active = False
@@ -111,7 +113,8 @@ class EngineService:
         token = f"{self.group}-{uuid.uuid4().hex}"
         log.info("engine=%s active fence=%s", self.group, token)
         for symbol, product in self.products.items():
-            state = _Log(Market(product), token, replay_started=time.monotonic())
+            market = Market(product, snapshot_interval_ns=self.snapshot_interval_ns)
+            state = _Log(market, token, replay_started=time.monotonic())
             self.logs[symbol] = state
             fence = EngineInput(InputKind.FENCE, symbol, self.clock_ns(), fence=token)
 

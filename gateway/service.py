@@ -7,6 +7,8 @@ For each request on `rex.gateway.requests`:
   either appended to the product's input log or answered with a `rejected` report.
 The request is acked only once that forward or answer is confirmed by the broker and
 remembered; a crash in between means a redelivery, which the engine recognises by id.
+Forwards are batched: the requests for one product that arrive in one turn of the loop go
+to its input log as one message (up to `max_batch` entries).
 A timer appends a clock tick to every product's log each `tick_interval` seconds.
 """
 
@@ -15,10 +17,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from rex import metrics, topology
-from rex.bus import Bus, Delivery, Envelope, Subscription
+from rex.bus import Bus, Delivery, Envelope, InOrderAcks, Subscription
 from rex.config import Member, Product
 from rex.protocol import (
     ENGINE_INPUT,
@@ -41,6 +46,18 @@ log = logging.getLogger("rex.gateway")
 NS_PER_S = 1_000_000_000
 
 
+@dataclass(slots=True)
+class _Forward:
+    """A request waiting in its product's batch for the broker's confirm."""
+
+    entry: EngineInput
+    slot: list[Any]  # its place in the in-order acks
+    member: str
+    message_id: str
+    client_order_id: str
+    started: float
+
+
 class GatewayService:
     def __init__(
         self,
@@ -49,8 +66,9 @@ class GatewayService:
         members: dict[str, Member],
         seen: Seen,
         *,
-        prefetch: int = 500,
+        prefetch: int = 2000,
         tick_interval: float = 1.0,
+        max_batch: int = 500,
         clock_ns: Callable[[], int] = time.time_ns,
         rate_clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -66,6 +84,12 @@ class GatewayService:
         )
         self._pending: set[tuple[str, str]] = set()  # client ids forwarded, not yet confirmed
         self._ticking = False
+        self.max_batch = max_batch
+        self._batches: dict[str, list[_Forward]] = {}  # product -> entries for its next message
+        self._flush_scheduled = False
+        self._batch_number = 0
+        self._acks = InOrderAcks()
+        self._instance = f"gw-{uuid.uuid4().hex[:12]}"
 
     def start(self) -> None:
         self.bus.start(topology.for_gateway(self.products), self._on_ready)
@@ -74,6 +98,7 @@ class GatewayService:
         self.bus.stop()
 
     def _on_ready(self) -> None:
+        self._acks.reset()
         log.info("gateway ready products=%s members=%d", ",".join(self.products), len(self.members))
         self.bus.consume(
             Subscription(topology.GATEWAY_REQUESTS, self._on_request, prefetch=self.prefetch)
@@ -86,19 +111,18 @@ class GatewayService:
 
     def _on_request(self, delivery: Delivery) -> None:
         started = time.monotonic()
+        slot = self._acks.arrived(delivery)
         member = delivery.user_id
         if not member:
             metrics.GATEWAY_DEAD_LETTERED.inc()
-            log.warning(
-                "request without user_id dead-lettered routing_key=%s", delivery.routing_key
-            )
-            delivery.reject(requeue=False)
+            log.warning("no user_id: dead-lettered routing_key=%s", delivery.routing_key)
+            self._acks.reject(slot, requeue=False)
             return
         metrics.GATEWAY_REQUESTS.labels(delivery.type or "none").inc()
         message_id = delivery.message_id or _body_id(delivery.body)
         if self.seen.has_request(member, message_id):
             metrics.GATEWAY_DUPLICATES.inc()
-            delivery.ack()
+            self._acks.done(slot)
             return
         now = self.clock_ns()
         verdict: Forward | Reject
@@ -132,42 +156,65 @@ class GatewayService:
                     request,
                 )
         if isinstance(verdict, Forward):
-            self._forward(delivery, member, message_id, verdict.entry, started)
+            self._forward(slot, member, message_id, verdict.entry, started)
         else:
-            self._answer(delivery, member, message_id, verdict, now, started)
+            self._answer(slot, member, message_id, verdict, now, started)
 
     def _forward(
-        self, delivery: Delivery, member: str, message_id: str, entry: EngineInput, started: float
+        self, slot: list[Any], member: str, message_id: str, entry: EngineInput, started: float
     ) -> None:
+        """Queue the entry for its product's next batch: one input-log message per product
+        per turn of the loop, so the broker writes one stream message for many requests."""
         request = entry.request
         assert request is not None
-        key = (member, request.client_order_id)
-        self._pending.add(key)
+        self._pending.add((member, request.client_order_id))
+        batch = self._batches.setdefault(entry.product, [])
+        batch.append(_Forward(entry, slot, member, message_id, request.client_order_id, started))
+        if len(batch) >= self.max_batch:
+            self._flush_product(entry.product)
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.bus.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        for product in list(self._batches):
+            self._flush_product(product)
+
+    def _flush_product(self, product: str) -> None:
+        batch = self._batches.pop(product, [])
+        if not batch:
+            return
+        self._batch_number += 1
         envelope = Envelope(
             topology.ENGINE,
-            entry.product,
-            encode_inputs([entry]),
+            product,
+            encode_inputs([f.entry for f in batch]),
             ENGINE_INPUT,
-            f"{member}/{message_id}",
-            entry.received // NS_PER_S,
+            f"{self._instance}-{self._batch_number}",
+            batch[0].entry.received // NS_PER_S,
         )
 
         def confirmed(ok: bool) -> None:
-            self._pending.discard(key)
+            for f in batch:
+                self._pending.discard((f.member, f.client_order_id))
             if not ok:
-                log.error("forward refused member=%s message_id=%s", member, message_id)
-                delivery.reject(requeue=True)
+                log.error("forward refused product=%s requests=%d", product, len(batch))
+                for f in batch:
+                    self._acks.reject(f.slot, requeue=True)
                 return
-            self.seen.remember(member, message_id, request.client_order_id)
-            delivery.ack()
-            metrics.GATEWAY_FORWARDED.labels(entry.product).inc()
-            metrics.GATEWAY_LATENCY.observe(time.monotonic() - started)
+            self.seen.remember_all([(f.member, f.message_id, f.client_order_id) for f in batch])
+            now = time.monotonic()
+            for f in batch:
+                self._acks.done(f.slot)
+                metrics.GATEWAY_LATENCY.observe(now - f.started)
+            metrics.GATEWAY_FORWARDED.labels(product).inc(len(batch))
 
         self.bus.publish(envelope, confirmed)
 
     def _answer(
         self,
-        delivery: Delivery,
+        slot: list[Any],
         member: str,
         message_id: str,
         reject: Reject,
@@ -177,6 +224,7 @@ class GatewayService:
         metrics.GATEWAY_REJECTS.labels(reject.reason).inc()
         # The request's own timestamp, not our clock, so an answer sent again after a crash
         # is the same bytes.
+        delivery: Delivery = slot[0]
         timestamp = delivery.timestamp * NS_PER_S if delivery.timestamp else now
         request = reject.request
         order = request if isinstance(request, NewOrderRequest) else None
@@ -214,10 +262,10 @@ class GatewayService:
 
         def confirmed(ok: bool) -> None:
             if not ok:
-                delivery.reject(requeue=True)
+                self._acks.reject(slot, requeue=True)
                 return
-            self.seen.remember(member, message_id, reject.client_order_id)
-            delivery.ack()
+            self.seen.remember_all([(member, message_id, reject.client_order_id)])
+            self._acks.done(slot)
             metrics.GATEWAY_LATENCY.observe(time.monotonic() - started)
 
         self.bus.publish(envelope, confirmed)

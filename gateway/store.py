@@ -11,11 +11,13 @@ import sqlite3
 from pathlib import Path
 from typing import Protocol
 
+Answered = tuple[str, str, str | None]  # member, message_id, client_order_id
+
 
 class Seen(Protocol):
     def has_request(self, member: str, message_id: str) -> bool: ...
     def has_client_id(self, member: str, client_order_id: str) -> bool: ...
-    def remember(self, member: str, message_id: str, client_order_id: str | None) -> None: ...
+    def remember_all(self, answered: list[Answered]) -> None: ...
 
 
 class MemorySeen:
@@ -29,10 +31,11 @@ class MemorySeen:
     def has_client_id(self, member: str, client_order_id: str) -> bool:
         return (member, client_order_id) in self._client_ids
 
-    def remember(self, member: str, message_id: str, client_order_id: str | None) -> None:
-        self._requests.add((member, message_id))
-        if client_order_id is not None:
-            self._client_ids.add((member, client_order_id))
+    def remember_all(self, answered: list[Answered]) -> None:
+        for member, message_id, client_order_id in answered:
+            self._requests.add((member, message_id))
+            if client_order_id is not None:
+                self._client_ids.add((member, client_order_id))
 
 
 class SqliteSeen:
@@ -70,15 +73,18 @@ class SqliteSeen:
         ).fetchone()
         return row is not None
 
-    def remember(self, member: str, message_id: str, client_order_id: str | None) -> None:
-        with self._db:  # one transaction
+    def remember_all(self, answered: list[Answered]) -> None:
+        """One transaction for a whole batch."""
+        with self._db:
             self._db.execute("BEGIN")
-            self._db.execute("INSERT OR IGNORE INTO requests VALUES (?, ?)", (member, message_id))
-            if client_order_id is not None:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO client_ids VALUES (?, ?)", (member, client_order_id)
-                )
-        self._cache.remember(member, message_id, client_order_id)
+            self._db.executemany(
+                "INSERT OR IGNORE INTO requests VALUES (?, ?)", [(m, i) for m, i, _ in answered]
+            )
+            self._db.executemany(
+                "INSERT OR IGNORE INTO client_ids VALUES (?, ?)",
+                [(m, c) for m, _, c in answered if c is not None],
+            )
+        self._cache.remember_all(answered)
 
     def close(self) -> None:
         self._db.close()

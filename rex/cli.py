@@ -224,7 +224,14 @@ def _demo(argv: list[str]) -> int:
     return demo_main(argv)
 
 
+def _loadtest(argv: list[str]) -> int:
+    from loadtest.__main__ import main as loadtest_main
+
+    return loadtest_main(argv)
+
+
 PASS_THROUGH: dict[str, Callable[[list[str]], int]] = {
+    "loadtest": _loadtest,
     "gateway": _gateway,
     "engine": _engine,
     "demo": _demo,

@@ -232,6 +232,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     # Listed for --help; `rex.cli.main` hands their arguments straight to the module.
     for name, text in (
         ("demo", "play a scripted trading session ([--broker URL]; make demo)"),
+        ("loadtest", "size the exchange: simulated members against real services"),
         ("gateway", "run the gateway service (python -m gateway)"),
         ("engine", "run an engine service (python -m engine)"),
     ):

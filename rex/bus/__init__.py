@@ -14,6 +14,7 @@ no locks.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,3 +127,46 @@ class Bus(ABC):
     @abstractmethod
     def connected(self) -> bool:
         """True while the bus can publish."""
+
+
+class InOrderAcks:
+    """Acks one consumer's deliveries in arrival order, with multiple=True.
+
+    A delivery is acked once it and every delivery that arrived before it are finished, so
+    one frame -- and for a quorum queue one settle command -- covers a whole run of them.
+    A rejected delivery is settled at once on its own. Work finishing out of order (a
+    reject answered before an earlier forward is confirmed) is still acked only when done.
+    """
+
+    _PENDING, _DONE, _SETTLED = 0, 1, 2
+
+    def __init__(self) -> None:
+        self._slots: deque[list[Any]] = deque()  # [delivery, state]
+
+    def arrived(self, delivery: Delivery) -> list[Any]:
+        slot = [delivery, self._PENDING]
+        self._slots.append(slot)
+        return slot
+
+    def done(self, slot: list[Any]) -> None:
+        slot[1] = self._DONE
+        self._drain()
+
+    def reject(self, slot: list[Any], requeue: bool) -> None:
+        slot[0].reject(requeue=requeue)
+        slot[1] = self._SETTLED
+        self._drain()
+
+    def reset(self) -> None:
+        """The connection went: its deliveries will come again."""
+        self._slots.clear()
+
+    def _drain(self) -> None:
+        last = None
+        slots = self._slots
+        while slots and slots[0][1] != self._PENDING:
+            slot = slots.popleft()
+            if slot[1] == self._DONE:
+                last = slot[0]
+        if last is not None:
+            last.ack(multiple=True)
