@@ -129,8 +129,6 @@ class GatewayService:
         config = self.members.get(member)
         if config is None or not config.enabled:
             verdict = Reject(Reason.UNKNOWN_MEMBER, Reason.UNKNOWN_MEMBER.text, None, None)
-        elif not self.limits.allow(member):
-            verdict = Reject(Reason.RATE_LIMITED, Reason.RATE_LIMITED.text, None, None)
         elif not delivery.message_id:
             verdict = Reject(Reason.MALFORMED, "message_id is required", None, None)
         else:
@@ -143,6 +141,16 @@ class GatewayService:
                 self.products,
                 now,
             )
+            # Rate-limited after decoding, so the answer names the request it refuses (and
+            # its client order id counts as used, like any other answered one).
+            if not self.limits.allow(member):
+                verdict = Reject(
+                    Reason.RATE_LIMITED,
+                    Reason.RATE_LIMITED.text,
+                    verdict.client_order_id,
+                    verdict.product,
+                    verdict.request,
+                )
         if isinstance(verdict, Forward):
             request = verdict.entry.request
             assert request is not None

@@ -27,6 +27,18 @@ NS_PER_MS = 1_000_000
 class Forward:
     entry: EngineInput
 
+    @property
+    def request(self) -> Request | None:
+        return self.entry.request
+
+    @property
+    def client_order_id(self) -> str | None:
+        return None if self.entry.request is None else self.entry.request.client_order_id
+
+    @property
+    def product(self) -> str | None:
+        return self.entry.product
+
 
 @dataclass(slots=True, frozen=True)
 class Reject:

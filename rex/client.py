@@ -7,8 +7,10 @@ iterate execution reports, read market data.
 
 Blocking (pika's BlockingConnection), as a member's program usually wants. Every request is
 published with a publisher confirm and the member's `user_id`, which RabbitMQ verifies.
-Reports are read from the member's own queue `rex.member.<id>`; each is acked once handed
-out, and duplicates (a report sent again after an engine take-over) are dropped by exec_id.
+Reports are read from the member's own queue `rex.member.<id>`; each is acked only when
+handed out (by `await_answer` or `executions`), so one read past and never handed out goes
+back to the queue when the client closes. Duplicates (a report sent again after an engine
+take-over) are dropped by exec_id.
 Market data is read from the product's public stream, which needs no queue of one's own.
 """
 
@@ -64,7 +66,7 @@ class Client:
         password: str,
         url: str = DEFAULT_BROKER_URL,
         *,
-        prefetch: int = 200,
+        prefetch: int = 1000,
     ) -> None:
         params = pika.URLParameters(url)
         params.credentials = pika.PlainCredentials(member, password)
@@ -73,6 +75,8 @@ class Client:
         self._channel: BlockingChannel = self._connection.channel()
         self._channel.confirm_delivery()
         self._channel.basic_qos(prefetch_count=prefetch)
+        self._prefetch = prefetch
+        self._tags: dict[str, int] = {}  # exec_id -> delivery tag, until handed out
         self._buffer: deque[ExecutionReport] = deque()  # read, not yet handed out
         self._inbox: deque[ExecutionReport] = deque()  # just received
         self._seen: set[str] = set()
@@ -174,25 +178,30 @@ class Client:
         for report in self._buffer:
             if report.client_order_id == client_order_id:
                 self._buffer.remove(report)
-                return report
+                return self._hand_out(report)
         deadline = time.monotonic() + timeout
         for report in self._read(deadline):
             if report.client_order_id == client_order_id:
-                return report
+                return self._hand_out(report)
             self._buffer.append(report)
+            if len(self._buffer) >= self._prefetch:
+                # Unacked reports fill the prefetch window; the answer could never arrive.
+                raise ClientError(
+                    f"{len(self._buffer)} unread reports are buffered: read executions()"
+                )
         raise TimeoutError(f"no answer for {client_order_id} within {timeout} s")
 
     def executions(self, timeout: float | None = None) -> Iterator[ExecutionReport]:
         """Execution reports as they come (buffered ones first); stops after `timeout`
         seconds with nothing new, or never if None."""
         while self._buffer:
-            yield self._buffer.popleft()
+            yield self._hand_out(self._buffer.popleft())
         while True:
             deadline = None if timeout is None else time.monotonic() + timeout
             got = False
             for report in self._read(deadline, once=True):
                 got = True
-                yield report
+                yield self._hand_out(report)
             if not got and timeout is not None:
                 return
 
@@ -215,6 +224,14 @@ class Client:
             if once and not self._inbox and deadline is not None and time.monotonic() >= deadline:
                 return
 
+    def _hand_out(self, report: ExecutionReport) -> ExecutionReport:
+        """A report is acked only when the caller gets it: one read past and left unread
+        goes back to the queue when the client closes, and is not lost."""
+        tag = self._tags.pop(report.exec_id, None)
+        if tag is not None and self._channel.is_open:
+            self._channel.basic_ack(tag)
+        return report
+
     def _on_message(
         self,
         channel: BlockingChannel,
@@ -222,13 +239,16 @@ class Client:
         properties: pika.BasicProperties,
         body: bytes,
     ) -> None:
-        channel.basic_ack(method.delivery_tag)
         if properties.type != ExecutionReport.kind:
-            return  # settlement events arrive here too; the settlement SDK reads them
+            # No other kind reaches a member's queue yet; a later one would get its own reader.
+            channel.basic_ack(method.delivery_tag)
+            return
         report = decode_message(properties.type, body, ExecutionReport)
         if report.exec_id in self._seen:
+            channel.basic_ack(method.delivery_tag)
             return  # sent again after an engine take-over
         self._seen.add(report.exec_id)
+        self._tags[report.exec_id] = method.delivery_tag
         self._inbox.append(report)
 
     # ----------------------------------------------------------------- market data

@@ -26,6 +26,8 @@ from rex.provision import BrokerAdmin, provision
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = os.environ.get("REX_BROKER_ADMIN_URL", "http://guest:guest@127.0.0.1:15672")
 PASSWORD = "e2e-secret"
+# Members with other than the default limits: "slow" may send 2 requests a second, 2 at once.
+MEMBER_LIMITS: dict[str, dict[str, int]] = {"slow": {"rate_limit": 2, "burst": 2}}
 
 pytestmark = pytest.mark.broker
 
@@ -83,6 +85,17 @@ class Exchange:
     def client(self, short: str) -> Client:
         return Client(self.members[short], PASSWORD, self.url)
 
+    def rex(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """Run the `rex` command line with this exchange's environment (not checked)."""
+        return subprocess.run(
+            [sys.executable, "-m", "rex", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
     def log_tail(self) -> str:
         return "\n".join(
             f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.logs.glob("*.log"))
@@ -117,11 +130,13 @@ def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
     admin.put_vhost(vhost)
     admin.put_permissions(vhost, "guest", ".*", ".*", ".*")
     config = tmp_path_factory.mktemp("config")
-    members = {short: f"e2e{tag}-{short}" for short in ("alpha", "beta", "gamma")}
+    members = {short: f"e2e{tag}-{short}" for short in ("alpha", "beta", "gamma", "slow")}
     (config / "products.toml").write_text(PRODUCTS_TOML)
     (config / "members.toml").write_text(
         "".join(
-            f'[[members]]\nid = "{m}"\nname = "{s}"\npassword = "{PASSWORD}"\n\n'
+            f'[[members]]\nid = "{m}"\nname = "{s}"\npassword = "{PASSWORD}"\n'
+            + "".join(f"{key} = {value}\n" for key, value in MEMBER_LIMITS.get(s, {}).items())
+            + "\n"
             for s, m in members.items()
         )
     )
