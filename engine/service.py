@@ -173,6 +173,8 @@ class EngineService:
         if snapshot is not None:
             outputs.append(snapshot)
         state.last_offset = offset
+        if state.live and received is not None:
+            metrics.ENGINE_INPUT_LAG.observe(max(self.clock_ns() - received, 0) / 1e9)
         if outputs:
             state.last_output_offset = offset
         if state.live:

@@ -24,6 +24,7 @@ from rex.config import DEFAULT_BROKER_URL, Settings
 from .generator import LoadGenerator
 from .report import histogram_png, progress_line, summarise, table
 from .stack import LocalStack
+from .stages import stage_latencies
 
 PASSWORD = "load-test"
 
@@ -54,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--png", type=Path, help="write a latency histogram here (matplotlib)")
     parser.add_argument("--broker", default=os.environ.get("REX_BROKER_URL", DEFAULT_BROKER_URL))
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=19101,
+        help="the gateway's metrics port (the engine's is the next one)",
+    )
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     products = settings.products()
@@ -64,7 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     config = Path(tempfile.mkdtemp(prefix="rex-load-config-"))
     write_config(config, settings.config_dir, args.members, [p.symbol for p in chosen])
     print(f"bringing up an exchange ({args.members} members) ...", file=sys.stderr)
-    stack = LocalStack(args.broker, settings.broker_admin_url, config)
+    ports = {"gateway": args.metrics_port, "engine": args.metrics_port + 1}
+    stack = LocalStack(
+        args.broker,
+        settings.broker_admin_url,
+        config,
+        gateway_args=("--metrics-port", str(ports["gateway"])),
+        engine_args=("--metrics-port", str(ports["engine"])),
+    )
     try:
         members = {m: PASSWORD for m in stack.members}
         warm = LoadGenerator(stack.url, members, chosen, rate=200, duration=2, window=200)
@@ -76,16 +90,19 @@ def main(argv: list[str] | None = None) -> int:
             rate=args.rate,
             duration=args.duration,
             window=args.window,
+            settlement_url=stack.url,
             on_progress=lambda g, elapsed: print(
                 progress_line(g, elapsed), end="", file=sys.stderr, flush=True
             ),
         )
         figures = generator.run()
         print(file=sys.stderr)
+        stages = stage_latencies(ports)
     finally:
         stack.close()
         shutil.rmtree(config, ignore_errors=True)
     result: dict[str, Any] = summarise(figures, args)
+    result["stages_ms"] = stages
     for line in table(result):
         print(line)
     if args.json:

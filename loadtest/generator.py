@@ -178,6 +178,35 @@ class SimulatedMember:
             self.connection.close()
 
 
+class SettlementStandIn:
+    """Drains rex.settlement.trades as the settlement worker will, so the broker is measured
+    with trades flowing out rather than piling up (a quorum queue keeps what it holds in
+    memory)."""
+
+    def __init__(self, loadtest: LoadGenerator, url: str) -> None:
+        self.trades = 0
+        self.channel: Any = None
+        self.connection = SelectConnection(
+            pika.URLParameters(url),
+            on_open_callback=lambda c: c.channel(on_open_callback=self._on_channel),
+            custom_ioloop=loadtest.ioloop,
+        )
+
+    def _on_channel(self, channel: Any) -> None:
+        self.channel = channel
+        channel.basic_qos(prefetch_count=1000)
+        channel.basic_consume(topology.SETTLEMENT_TRADES, self._on_trade)
+
+    def _on_trade(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        self.trades += 1
+        if self.trades % 100 == 0:
+            channel.basic_ack(method.delivery_tag, multiple=True)
+
+    def close(self) -> None:
+        if self.connection.is_open:
+            self.connection.close()
+
+
 class LoadGenerator:
     """Drives the members: a timer every `TICK` seconds sends what the schedule owes."""
 
@@ -195,6 +224,7 @@ class LoadGenerator:
         mix: Mix = Mix(),
         seed: int = 42,
         on_progress: Callable[[LoadGenerator, float], None] | None = None,
+        settlement_url: str | None = None,
     ) -> None:
         self.ioloop = IOLoop()
         self.figures = Figures()
@@ -214,6 +244,7 @@ class LoadGenerator:
             SimulatedMember(self, member, password, url, seed + i)
             for i, (member, password) in enumerate(sorted(members.items()))
         ]
+        self.settlement = SettlementStandIn(self, settlement_url) if settlement_url else None
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -275,6 +306,8 @@ class LoadGenerator:
         self._stopping = True
         for member in self.members:
             member.close()
+        if self.settlement is not None:
+            self.settlement.close()
         self.ioloop.call_later(0.2, self.ioloop.stop)
 
     @property

@@ -78,6 +78,14 @@ def table(result: dict[str, Any]) -> list[str]:
         ("latency max", f"{latency['max']:.2f} ms"),
         ("first answers", ", ".join(f"{k} {v:,}" for k, v in result["first_answers"].items())),
     ]
+    for service, stage in result.get("stages_ms", {}).items():
+        rows.append(
+            (
+                f"{service} stage",
+                f"mean {stage['mean_ms']:.1f} ms, p50 <= {stage['p50_ms']} ms, "
+                f"p99 <= {stage['p99_ms']} ms",
+            )
+        )
     if result["reject_reasons"]:
         rows.append(("rejects", ", ".join(f"{k} {v}" for k, v in result["reject_reasons"].items())))
     width = max(len(k) for k, _ in rows)

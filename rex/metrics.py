@@ -45,6 +45,11 @@ ENGINE_ACTIVE = Gauge("rex_engine_active", "1 while this engine holds its group'
 ENGINE_REPLAY_SECONDS = Gauge(
     "rex_engine_replay_seconds", "How long the last take-over replay took", ["group"]
 )
+ENGINE_INPUT_LAG = Histogram(
+    "rex_engine_input_lag_seconds",
+    "Request received by the gateway to the engine reading it from the input log",
+    buckets=LATENCY_BUCKETS,
+)
 ENGINE_LATENCY = Histogram(
     "rex_engine_processing_seconds",
     "Input received by the gateway to its outputs confirmed by the broker",
