@@ -273,8 +273,23 @@ class Client:
             if kind == PublicTrade.kind
         ]
 
-    def _tail(self, product: str, offset: str, timeout: float) -> Iterator[tuple[str, bytes]]:
-        """Read a market-data stream until it has been quiet for `timeout` seconds."""
+    def marketdata(
+        self, product: str, offset: str | int = "next", timeout: float | None = None
+    ) -> Iterator[PublicTrade | BookSnapshot]:
+        """Subscribe to a product's public trades and book snapshots as they are published
+        (`offset`: "next" for new ones only, "first", "last", or a stream offset). Stops after
+        `timeout` quiet seconds, or never if None."""
+        for kind, body in self._tail(product, offset, timeout):
+            if kind == PublicTrade.kind:
+                yield decode_message(kind, body, PublicTrade)
+            elif kind == BookSnapshot.kind:
+                yield decode_message(kind, body, BookSnapshot)
+
+    def _tail(
+        self, product: str, offset: str | int, timeout: float | None
+    ) -> Iterator[tuple[str, bytes]]:
+        """Read a market-data stream until it has been quiet for `timeout` seconds (or for
+        ever if None)."""
         channel = self._connection.channel()
         channel.basic_qos(prefetch_count=500)
         try:

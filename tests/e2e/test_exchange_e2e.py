@@ -84,7 +84,9 @@ def test_two_members_trade_and_each_gets_its_reports(running: Exchange) -> None:
 
 
 def test_public_market_data_names_no_member(running: Exchange) -> None:
-    with running.client("alpha") as alpha:
+    with running.client("alpha") as alpha, running.client("beta") as beta:
+        alpha.place("PRND-OX", "sell", 100, 504_000, client_order_id="pub-ask")
+        beta.place("PRND-OX", "buy", 100, 504_000, client_order_id="pub-bid")
         tape = alpha.trades("PRND-OX")
         assert tape, "expected trades on the tape"
         text = repr(tape)
@@ -245,3 +247,26 @@ def test_orders_and_reports_survive_a_gateway_restart(running: Exchange) -> None
 
 def _client_for(running: Exchange, short: str) -> Client:
     return running.client(short)
+
+
+def test_sdk_subscribes_to_market_data_as_it_is_published(running: Exchange) -> None:
+    import threading
+
+    with running.client("gamma") as watcher:
+        seen: list[object] = []
+
+        def trade_soon() -> None:
+            time.sleep(1.0)
+            with running.client("alpha") as alpha, running.client("beta") as beta:
+                alpha.place("DY-OX", "sell", 100, 1_801_000, client_order_id="md-ask")
+                beta.place("DY-OX", "buy", 100, 1_801_000, client_order_id="md-bid")
+
+        seller = threading.Thread(target=trade_soon)
+        seller.start()
+        for message in watcher.marketdata("DY-OX", offset="next", timeout=5):
+            seen.append(message)
+            if getattr(message, "kind", "") == "public_trade":
+                break
+        seller.join()
+    trades = [m for m in seen if getattr(m, "kind", "") == "public_trade"]
+    assert trades and trades[0].price == 1_801_000  # type: ignore[attr-defined]
