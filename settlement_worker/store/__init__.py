@@ -1,0 +1,269 @@
+"""The settlement store: one repository over SQLite (the embedded default, a WAL file under
+REX_DATA_DIR) or PostgreSQL (`REX_DATABASE_URL=postgresql://...`, through psycopg 3).
+
+The worker works in transactions: `with store.transaction() as tx:` ... everything written
+inside commits together or not at all, and the worker acks its messages only after the
+commit. The journal is append-only: the store has no update or delete for entries.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .migrations import MIGRATIONS, render
+
+
+@dataclass(frozen=True, slots=True)
+class PostingRow:
+    owner: str
+    account_kind: str
+    currency: str
+    amount: int  # minor units; debit positive, credit negative
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRow:
+    entry_id: str
+    kind: str
+    reference: str
+    effective_date: str  # ISO date
+    created_at: int  # ns
+    postings: tuple[PostingRow, ...]
+    corrects: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObligationRow:
+    obligation_id: str
+    trade_id: str
+    product: str
+    payer: str
+    payee: str
+    currency: str
+    amount: int
+    state: str
+    trade_date: str
+    created_at: int
+
+
+class Transaction(ABC):
+    """What the worker may do inside one commit."""
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Portable SQL with `?` placeholders; returns the rows, if any."""
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        for row in rows:
+            self.execute(sql, row)
+
+    # --- trades
+    def trade_processed(self, trade_id: str) -> bool:
+        return bool(self.execute("SELECT 1 FROM processed_trades WHERE trade_id = ?", (trade_id,)))
+
+    def mark_processed(self, trade_id: str, obligation_id: str, at: int) -> None:
+        self.execute(
+            "INSERT INTO processed_trades (trade_id, obligation_id, processed_at) VALUES (?, ?, ?)",
+            (trade_id, obligation_id, at),
+        )
+
+    # --- obligations
+    def add_obligation(self, row: ObligationRow) -> None:
+        self.execute(
+            "INSERT INTO obligations (obligation_id, trade_id, product, payer, payee, currency,"
+            " amount, state, trade_date, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.obligation_id,
+                row.trade_id,
+                row.product,
+                row.payer,
+                row.payee,
+                row.currency,
+                row.amount,
+                row.state,
+                row.trade_date,
+                row.created_at,
+            ),
+        )
+
+    def set_obligation_state(self, obligation_id: str, state: str) -> None:
+        self.execute(
+            "UPDATE obligations SET state = ? WHERE obligation_id = ?", (state, obligation_id)
+        )
+
+    # --- journal
+    def append_entry(self, entry: EntryRow) -> None:
+        self.execute(
+            "INSERT INTO journal_entries (entry_id, kind, reference, effective_date, created_at,"
+            " corrects) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                entry.entry_id,
+                entry.kind,
+                entry.reference,
+                entry.effective_date,
+                entry.created_at,
+                entry.corrects,
+            ),
+        )
+        self.executemany(
+            "INSERT INTO postings (entry_id, line, owner, account_kind, currency, amount)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (entry.entry_id, line, p.owner, p.account_kind, p.currency, p.amount)
+                for line, p in enumerate(entry.postings)
+            ],
+        )
+
+    # --- audit
+    def audit(
+        self,
+        at: int,
+        actor: str,
+        subject_type: str,
+        subject_id: str,
+        action: str,
+        detail: dict[str, Any],
+    ) -> None:
+        self.execute(
+            "INSERT INTO audit_log (at, actor, subject_type, subject_id, action, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (at, actor, subject_type, subject_id, action, json.dumps(detail, sort_keys=True)),
+        )
+
+
+class Store(ABC):
+    backend: str
+
+    @abstractmethod
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One commit: everything inside is written together, or nothing is."""
+
+    def migrate(self) -> list[int]:
+        """Apply the migrations not yet applied; returns their versions."""
+        with self.transaction() as tx:
+            tx.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations"
+                " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            done = {int(r[0]) for r in tx.execute("SELECT version FROM schema_migrations")}
+        applied = []
+        for version, statements in MIGRATIONS:
+            if version in done:
+                continue
+            with self.transaction() as tx:
+                for statement in statements:
+                    tx.execute(render(statement, self.backend))
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                    (version, "now"),
+                )
+            applied.append(version)
+        return applied
+
+    # --- reading
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.transaction() as tx:
+            return tx.execute(sql, params)
+
+    def balances(self) -> dict[tuple[str, str, str], int]:
+        """Every account's balance, derived from the postings."""
+        rows = self.query(
+            "SELECT owner, account_kind, currency, SUM(amount) FROM postings"
+            " GROUP BY owner, account_kind, currency"
+        )
+        return {(r[0], r[1], r[2]): int(r[3]) for r in rows}
+
+    def totals_by_currency(self) -> dict[str, int]:
+        rows = self.query("SELECT currency, SUM(amount) FROM postings GROUP BY currency")
+        return {r[0]: int(r[1]) for r in rows}
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class _SqliteTransaction(Transaction):
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._db.execute(sql, params).fetchall()
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._db.executemany(sql, rows)
+
+
+class SqliteStore(Store):
+    backend = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # a commit survives power loss
+        self._db.execute("PRAGMA foreign_keys=ON")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield _SqliteTransaction(self._db)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class _PostgresTransaction(Transaction):
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self._cursor.execute(sql.replace("?", "%s"), params)
+        if self._cursor.description is None:
+            return []
+        rows: list[tuple[Any, ...]] = self._cursor.fetchall()
+        return rows
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._cursor.executemany(sql.replace("?", "%s"), rows)
+
+
+class PostgresStore(Store):
+    backend = "postgres"
+
+    def __init__(self, url: str, schema: str | None = None) -> None:
+        import psycopg  # only needed with PostgreSQL
+
+        self._connection = psycopg.connect(url)
+        if schema is not None:  # tests: one schema per run
+            with self._connection.transaction():
+                self._connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            self._connection.execute(f'SET search_path TO "{schema}"')
+            self._connection.commit()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        with self._connection.transaction(), self._connection.cursor() as cursor:
+            yield _PostgresTransaction(cursor)
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+def open_store(database_url: str | None, data_dir: Path) -> Store:
+    """PostgreSQL if `database_url` is a postgresql:// URL, else SQLite under `data_dir`."""
+    if database_url and database_url.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(database_url)
+    return SqliteStore(data_dir / "settlement.sqlite3")
