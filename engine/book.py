@@ -600,25 +600,16 @@ class OrderBook:
                 level.dead = 0
         return remaining, level.quantity, level.order_count
 
-    def _remove(self, order: Order, reason: Reason, ts: int, events: list[Record]) -> None:
-        """Cancel a resting order: the cancel report, then the level change."""
+    def _remove(self, order: Order, reason: Reason | None, ts: int, events: list[Record]) -> None:
+        """Take a resting order out of the book and report it -- cancelled for `reason`, or
+        expired if there is none -- then the level change."""
         remaining, level_quantity, level_count = self._unlink(order)
         seq = self.sequence
-        events.append(
-            (
-                OrderCancelled,
-                seq + 1,
-                ts,
-                order.order_id,
-                order.member,
-                order.client_order_id,
-                order.side,
-                order.price,
-                remaining,
-                order.filled,
-                reason,
-            )
-        )
+        ended = (order.order_id, order.member, order.client_order_id, order.side, order.price)
+        if reason is None:
+            events.append((OrderExpired, seq + 1, ts, *ended, remaining, order.filled))
+        else:
+            events.append((OrderCancelled, seq + 1, ts, *ended, remaining, order.filled, reason))
         events.append(
             (LevelChanged, seq + 2, ts, order.side, order.price, level_quantity, level_count)
         )
@@ -718,24 +709,5 @@ class OrderBook:
             order = self._orders.get(order_id)
             if order is None or order.expire_time != expire_time:
                 continue  # already gone, or moved and rescheduled
-            remaining, level_quantity, level_count = self._unlink(order)
-            seq = self.sequence
-            events.append(
-                (
-                    OrderExpired,
-                    seq + 1,
-                    now,
-                    order.order_id,
-                    order.member,
-                    order.client_order_id,
-                    order.side,
-                    order.price,
-                    remaining,
-                    order.filled,
-                )
-            )
-            events.append(
-                (LevelChanged, seq + 2, now, order.side, order.price, level_quantity, level_count)
-            )
-            self.sequence = seq + 2
+            self._remove(order, None, now, events)
         self._next_expiry = heap[0][0] if heap else _NEVER

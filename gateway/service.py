@@ -241,21 +241,15 @@ class GatewayService:
             exec_id=f"gw-{member}-{message_id}",
             member=member,
             product=product,
-            order_id=None,
+            status=ExecStatus.REJECTED,
+            timestamp=timestamp,
             client_order_id=reject.client_order_id,
             orig_client_order_id=getattr(request, "orig_client_order_id", None),
             side=None if order is None else order.side,
-            status=ExecStatus.REJECTED,
             price=None if order is None else order.price,
             quantity=None if order is None else order.quantity,
-            last_price=None,
-            last_quantity=None,
-            cumulative_quantity=0,
-            leaves_quantity=0,
-            trade_id=None,
             reason=reject.reason,
             text=reject.text,
-            timestamp=timestamp,
         )
         routing_word = product if product and "." not in product else "-"
         envelope = Envelope(

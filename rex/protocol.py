@@ -106,21 +106,21 @@ class ExecutionReport:
     exec_id: str
     member: str
     product: str
-    order_id: int | None
-    client_order_id: str | None
-    orig_client_order_id: str | None
-    side: str | None
     status: str
-    price: int | None
-    quantity: int | None
-    last_price: int | None
-    last_quantity: int | None
-    cumulative_quantity: int
-    leaves_quantity: int
-    trade_id: str | None
-    reason: str | None
-    text: str | None
     timestamp: int
+    order_id: int | None = None
+    client_order_id: str | None = None
+    orig_client_order_id: str | None = None
+    side: str | None = None
+    price: int | None = None
+    quantity: int | None = None
+    last_price: int | None = None
+    last_quantity: int | None = None
+    cumulative_quantity: int = 0
+    leaves_quantity: int = 0
+    trade_id: str | None = None
+    reason: str | None = None
+    text: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -199,7 +199,7 @@ def decode_message(kind: str, body: bytes, expected: type[M]) -> M:
     if kind != expected.kind:
         raise ValueError(f"expected a {expected.kind!r} message, got {kind!r}")
     data = unpack(body)
-    return expected(**{f.name: data.get(f.name) for f in fields(expected)})
+    return expected(**{f.name: data[f.name] for f in fields(expected) if f.name in data})
 
 
 class _Invalid(Exception):
