@@ -1,0 +1,1 @@
+"""Unit and property tests for the pure settlement cores (money, ledger, bills, discounting)."""
