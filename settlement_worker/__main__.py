@@ -1,0 +1,55 @@
+"""python -m settlement_worker — settle trades into the ledger (also `rex settlement`).
+
+Store: SQLite under REX_DATA_DIR by default, PostgreSQL if REX_DATABASE_URL is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+
+from rex import logs, metrics
+from rex.bus.amqp import AmqpBus
+from rex.config import ConfigError, Settings
+
+from .service import SettlementService
+from .settings import load_settlement
+from .store import open_store
+
+DEFAULT_METRICS_PORT = 9103
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m settlement_worker", description=__doc__)
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("REX_METRICS_PORT", DEFAULT_METRICS_PORT)),
+    )
+    args = parser.parse_args(argv)
+    logs.setup("settlement")
+    settings = Settings.from_env()
+    try:
+        products = settings.products()
+        config = load_settlement(
+            settings.config_dir / "settlement.toml", products, settings.members()
+        )
+    except ConfigError as error:
+        logging.getLogger("rex.settlement").error("config: %s", error)
+        return 2
+    metrics.serve(args.metrics_port)
+    store = open_store(os.environ.get("REX_DATABASE_URL"), settings.data_dir)
+    bus = AmqpBus(settings.broker_url, name="rex-settlement")
+    service = SettlementService(bus, store, products.values(), config.fees)
+    signal.signal(signal.SIGTERM, lambda *_: bus.call_soon(service.stop))
+    signal.signal(signal.SIGINT, lambda *_: bus.call_soon(service.stop))
+    service.start()
+    bus.run()
+    store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

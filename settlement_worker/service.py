@@ -1,0 +1,154 @@
+"""The settlement worker: trades in, obligations and ledger entries out, exactly once.
+
+It consumes `rex.settlement.trades` (a quorum queue) and settles trades in batches: every
+trade that arrived in one turn of the loop (up to `max_batch`) is booked in one database
+transaction, and the messages are acked -- in order, with multiple acks -- only after that
+commit. A trade id already booked is skipped, so a redelivery after a crash, or the same
+trade published twice by an engine take-over, settles once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from rex import topology
+from rex.bus import Bus, Delivery, InOrderAcks, Subscription
+from rex.config import Product
+from rex.protocol import TradeMessage, decode_message
+
+from .fees import FeeSchedule
+from .ledger import JournalEntry
+from .settle import settle_trade
+from .store import EntryRow, ObligationRow, PostingRow, Store
+
+log = logging.getLogger("rex.settlement")
+
+
+@dataclass(slots=True)
+class _Pending:
+    slot: list[Any]
+    trade: TradeMessage | None  # None: undecodable, dead-lettered
+
+
+def entry_row(entry: JournalEntry) -> EntryRow:
+    return EntryRow(
+        entry_id=entry.entry_id,
+        kind=entry.reason,
+        reference=entry.reference,
+        effective_date=entry.effective.isoformat(),
+        created_at=int(entry.created_at.timestamp() * 1_000_000_000),
+        postings=tuple(
+            PostingRow(p.account.owner, p.account.kind.value, p.account.currency, p.amount)
+            for p in entry.postings
+        ),
+        corrects=entry.corrects,
+    )
+
+
+class SettlementService:
+    def __init__(
+        self,
+        bus: Bus,
+        store: Store,
+        products: Iterable[Product],
+        fees: FeeSchedule,
+        *,
+        prefetch: int = 2000,
+        max_batch: int = 500,
+    ) -> None:
+        self.bus = bus
+        self.store = store
+        self.products = {p.symbol: p for p in products}
+        self.fees = fees
+        self.prefetch = prefetch
+        self.max_batch = max_batch
+        self.settled = 0
+        self._acks = InOrderAcks()
+        self._batch: list[_Pending] = []
+        self._flush_scheduled = False
+
+    def start(self) -> None:
+        self.store.migrate()
+        self.bus.start(topology.for_settlement(), self._on_ready)
+
+    def stop(self) -> None:
+        self.bus.stop()
+
+    def _on_ready(self) -> None:
+        self._acks.reset()
+        self._batch.clear()
+        self.bus.consume(
+            Subscription(topology.SETTLEMENT_TRADES, self._on_trade, prefetch=self.prefetch)
+        )
+
+    def _on_trade(self, delivery: Delivery) -> None:
+        slot = self._acks.arrived(delivery)
+        try:
+            trade = decode_message(delivery.type or "", delivery.body, TradeMessage)
+            if trade.product not in self.products:
+                raise ValueError(f"unknown product {trade.product!r}")
+        except (ValueError, TypeError, KeyError) as error:
+            log.error("undecodable trade message_id=%s: %s", delivery.message_id, error)
+            self._acks.reject(slot, requeue=False)  # to rex.dead, for an operator
+            return
+        self._batch.append(_Pending(slot, trade))
+        if len(self._batch) >= self.max_batch:
+            self.flush()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.bus.call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        self.flush()
+
+    def flush(self) -> None:
+        """Book the batch in one transaction, then ack it."""
+        batch, self._batch = self._batch, []
+        if not batch:
+            return
+        now = time.time_ns()
+        booked = 0
+        with self.store.transaction() as tx:
+            seen: set[str] = set()
+            for pending in batch:
+                trade = pending.trade
+                assert trade is not None
+                if trade.trade_id in seen or tx.trade_processed(trade.trade_id):
+                    continue  # settled before: a redelivery or a republished trade
+                seen.add(trade.trade_id)
+                settlement = settle_trade(trade, self.products[trade.product], self.fees)
+                ob = settlement.obligation
+                tx.add_obligation(
+                    ObligationRow(
+                        ob.obligation_id,
+                        ob.trade_id,
+                        ob.product,
+                        ob.payer,
+                        ob.payee,
+                        ob.currency,
+                        ob.amount_minor,
+                        "open",
+                        ob.trade_date.isoformat(),
+                        now,
+                    )
+                )
+                for entry in settlement.entries:
+                    tx.append_entry(entry_row(entry))
+                tx.audit(
+                    now,
+                    "settlement",
+                    "obligation",
+                    ob.obligation_id,
+                    "created",
+                    {"trade_id": ob.trade_id, "amount": ob.amount_minor, "currency": ob.currency},
+                )
+                tx.mark_processed(trade.trade_id, ob.obligation_id, now)
+                booked += 1
+        self.settled += booked
+        for pending in batch:
+            self._acks.done(pending.slot)

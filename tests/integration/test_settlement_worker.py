@@ -1,0 +1,126 @@
+"""The settlement worker books each trade once, on SQLite and PostgreSQL, whatever is
+redelivered."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rex import topology
+from rex.bus import Envelope
+from rex.bus.memory import MemoryBroker, MemoryBus
+from rex.config import Settings
+from rex.protocol import TradeMessage, encode
+from settlement_worker.service import SettlementService
+from settlement_worker.settings import load_settlement
+from settlement_worker.store import PostgresStore, SqliteStore, Store
+from tests.integration.test_settlement_store import DATABASE_URL
+
+SETTINGS = Settings.from_env({})
+PRODUCTS = SETTINGS.products()
+CONFIG = load_settlement(SETTINGS.config_dir / "settlement.toml", PRODUCTS, SETTINGS.members())
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.database)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    schema = None
+    if request.param == "sqlite":
+        opened: Store = SqliteStore(tmp_path / "settlement.sqlite3")
+    else:
+        schema = f"rex_test_{uuid.uuid4().hex[:10]}"
+        opened = PostgresStore(DATABASE_URL, schema=schema)
+    try:
+        yield opened
+    finally:
+        if schema is not None:
+            with opened.transaction() as tx:
+                tx.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        opened.close()
+
+
+def trade(seq: int, price: int = 415_000, quantity: int = 1_000) -> TradeMessage:
+    return TradeMessage(
+        trade_id=f"PRND-OX-{seq}",
+        product="PRND-OX",
+        price=price,
+        quantity=quantity,
+        buyer="ganzhou-magnet",
+        seller="baotou-metals",
+        buy_order_id=seq,
+        sell_order_id=seq + 1,
+        aggressor="buy",
+        sequence=seq,
+        timestamp=1_795_000_000_000_000_000 + seq,
+        currency="CNY",
+    )
+
+
+def publish(bus: MemoryBus, message: TradeMessage) -> None:
+    bus.publish(
+        Envelope(
+            topology.TRADES,
+            message.product,
+            encode(message),
+            message.kind,
+            message.trade_id,
+            message.timestamp // 10**9,
+        )
+    )
+
+
+def run_worker(store: Store, trades: list[TradeMessage]) -> SettlementService:
+    broker = MemoryBroker()
+    service = SettlementService(
+        MemoryBus(broker, "rex-settlement"), store, PRODUCTS.values(), CONFIG.fees, max_batch=3
+    )
+    service.start()
+    engine = MemoryBus(broker, "rex-engine")
+    engine.start(topology.Topology(), lambda: None)
+    broker.run_until_idle()
+    for message in trades:
+        publish(engine, message)
+    broker.run_until_idle()
+    return service
+
+
+def test_each_trade_creates_its_obligation_and_balanced_entries(store: Store) -> None:
+    run_worker(store, [trade(1), trade(2, price=415_050, quantity=200)])
+    amounts = store.query(
+        "SELECT trade_id, amount, payer, payee FROM obligations ORDER BY trade_id"
+    )
+    # 415,000 CNY/t x 1,000 kg = 415,000.00 CNY = 41,500,000 fen; 415,050 x 200 kg = 8,301,000 fen
+    assert amounts == [
+        ("PRND-OX-1", 41_500_000, "ganzhou-magnet", "baotou-metals"),
+        ("PRND-OX-2", 8_301_000, "ganzhou-magnet", "baotou-metals"),
+    ]
+    assert store.totals_by_currency() == {"CNY": 0}
+    balances = store.balances()
+    assert balances[("baotou-metals", "receivables", "CNY")] == 49_801_000
+    assert balances[("ganzhou-magnet", "payables", "CNY")] == -49_801_000
+
+
+def test_a_trade_delivered_twice_settles_once(store: Store) -> None:
+    service = run_worker(store, [trade(1), trade(1), trade(2), trade(1)])
+    assert service.settled == 2
+    assert store.query("SELECT COUNT(*) FROM obligations") == [(2,)]
+    assert store.query("SELECT COUNT(*) FROM processed_trades") == [(2,)]
+    assert store.totals_by_currency() == {"CNY": 0}
+
+
+def test_a_trade_already_booked_by_an_earlier_run_is_skipped(store: Store) -> None:
+    run_worker(store, [trade(1)])
+    service = run_worker(store, [trade(1), trade(3)])  # a redelivery after a restart
+    assert service.settled == 1
+    assert store.query("SELECT COUNT(*) FROM obligations") == [(2,)]
+
+
+def test_fees_are_owed_to_the_exchange(store: Store) -> None:
+    run_worker(store, [trade(1)])
+    fees = {k: v for k, v in store.balances().items() if k[1] in ("fees", "fee_income")}
+    assert fees[("exchange", "fee_income", "CNY")] == -(
+        fees[("ganzhou-magnet", "fees", "CNY")] + fees[("baotou-metals", "fees", "CNY")]
+    )
+    assert fees[("ganzhou-magnet", "fees", "CNY")] > 0
