@@ -112,18 +112,19 @@ class SettlementService:
         if not batch:
             return
         now = time.time_ns()
-        booked = 0
+        trades = [p.trade for p in batch if p.trade is not None]
         with self.store.transaction() as tx:
-            seen: set[str] = set()
-            for pending in batch:
-                trade = pending.trade
-                assert trade is not None
-                if trade.trade_id in seen or tx.trade_processed(trade.trade_id):
+            done = tx.processed_among([t.trade_id for t in trades])
+            obligations: list[ObligationRow] = []
+            entries: list[EntryRow] = []
+            audits: list[tuple[int, str, str, str, str, dict[str, Any]]] = []
+            for trade in trades:
+                if trade.trade_id in done:
                     continue  # settled before: a redelivery or a republished trade
-                seen.add(trade.trade_id)
+                done.add(trade.trade_id)
                 settlement = settle_trade(trade, self.products[trade.product], self.fees)
                 ob = settlement.obligation
-                tx.add_obligation(
+                obligations.append(
                     ObligationRow(
                         ob.obligation_id,
                         ob.trade_id,
@@ -137,18 +138,26 @@ class SettlementService:
                         now,
                     )
                 )
-                for entry in settlement.entries:
-                    tx.append_entry(entry_row(entry))
-                tx.audit(
-                    now,
-                    "settlement",
-                    "obligation",
-                    ob.obligation_id,
-                    "created",
-                    {"trade_id": ob.trade_id, "amount": ob.amount_minor, "currency": ob.currency},
+                entries.extend(entry_row(e) for e in settlement.entries)
+                audits.append(
+                    (
+                        now,
+                        "settlement",
+                        "obligation",
+                        ob.obligation_id,
+                        "created",
+                        {
+                            "trade_id": ob.trade_id,
+                            "amount": ob.amount_minor,
+                            "currency": ob.currency,
+                        },
+                    )
                 )
-                tx.mark_processed(trade.trade_id, ob.obligation_id, now)
-                booked += 1
+            tx.add_obligations(obligations)
+            tx.append_entries(entries)
+            tx.audit_many(audits)
+            tx.mark_processed_many([(o.trade_id, o.obligation_id, now) for o in obligations])
+        booked = len(obligations)
         self.settled += booked
         for pending in batch:
             self._acks.done(pending.slot)

@@ -66,31 +66,52 @@ class Transaction(ABC):
 
     # --- trades
     def trade_processed(self, trade_id: str) -> bool:
-        return bool(self.execute("SELECT 1 FROM processed_trades WHERE trade_id = ?", (trade_id,)))
+        return bool(self.processed_among([trade_id]))
+
+    def processed_among(self, trade_ids: Sequence[str]) -> set[str]:
+        """Which of these trades are already booked (one query per 500, not one per trade)."""
+        found: set[str] = set()
+        for start in range(0, len(trade_ids), 500):
+            chunk = list(trade_ids[start : start + 500])
+            marks = ", ".join("?" for _ in chunk)
+            rows = self.execute(
+                f"SELECT trade_id FROM processed_trades WHERE trade_id IN ({marks})", chunk
+            )
+            found.update(r[0] for r in rows)
+        return found
 
     def mark_processed(self, trade_id: str, obligation_id: str, at: int) -> None:
-        self.execute(
+        self.mark_processed_many([(trade_id, obligation_id, at)])
+
+    def mark_processed_many(self, rows: Sequence[tuple[str, str, int]]) -> None:
+        self.executemany(
             "INSERT INTO processed_trades (trade_id, obligation_id, processed_at) VALUES (?, ?, ?)",
-            (trade_id, obligation_id, at),
+            rows,
         )
 
     # --- obligations
     def add_obligation(self, row: ObligationRow) -> None:
-        self.execute(
+        self.add_obligations([row])
+
+    def add_obligations(self, rows: Sequence[ObligationRow]) -> None:
+        self.executemany(
             "INSERT INTO obligations (obligation_id, trade_id, product, payer, payee, currency,"
             " amount, state, trade_date, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                row.obligation_id,
-                row.trade_id,
-                row.product,
-                row.payer,
-                row.payee,
-                row.currency,
-                row.amount,
-                row.state,
-                row.trade_date,
-                row.created_at,
-            ),
+            [
+                (
+                    r.obligation_id,
+                    r.trade_id,
+                    r.product,
+                    r.payer,
+                    r.payee,
+                    r.currency,
+                    r.amount,
+                    r.state,
+                    r.trade_date,
+                    r.created_at,
+                )
+                for r in rows
+            ],
         )
 
     def set_obligation_state(self, obligation_id: str, state: str) -> None:
@@ -100,24 +121,24 @@ class Transaction(ABC):
 
     # --- journal
     def append_entry(self, entry: EntryRow) -> None:
-        self.execute(
+        self.append_entries([entry])
+
+    def append_entries(self, entries: Sequence[EntryRow]) -> None:
+        self.executemany(
             "INSERT INTO journal_entries (entry_id, kind, reference, effective_date, created_at,"
             " corrects) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                entry.entry_id,
-                entry.kind,
-                entry.reference,
-                entry.effective_date,
-                entry.created_at,
-                entry.corrects,
-            ),
+            [
+                (e.entry_id, e.kind, e.reference, e.effective_date, e.created_at, e.corrects)
+                for e in entries
+            ],
         )
         self.executemany(
             "INSERT INTO postings (entry_id, line, owner, account_kind, currency, amount)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             [
-                (entry.entry_id, line, p.owner, p.account_kind, p.currency, p.amount)
-                for line, p in enumerate(entry.postings)
+                (e.entry_id, line, p.owner, p.account_kind, p.currency, p.amount)
+                for e in entries
+                for line, p in enumerate(e.postings)
             ],
         )
 
@@ -131,10 +152,13 @@ class Transaction(ABC):
         action: str,
         detail: dict[str, Any],
     ) -> None:
-        self.execute(
+        self.audit_many([(at, actor, subject_type, subject_id, action, detail)])
+
+    def audit_many(self, rows: Sequence[tuple[int, str, str, str, str, dict[str, Any]]]) -> None:
+        self.executemany(
             "INSERT INTO audit_log (at, actor, subject_type, subject_id, action, detail)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            (at, actor, subject_type, subject_id, action, json.dumps(detail, sort_keys=True)),
+            [(*r[:5], json.dumps(r[5], sort_keys=True)) for r in rows],
         )
 
 

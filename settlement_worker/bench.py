@@ -1,0 +1,130 @@
+"""Trades settled per second: the worker's own path (decode, obligation, fees, journal
+entries, audit, idempotency check, one transaction per batch, acks) on the memory bus, so
+the figure is the worker and its database, not the broker.
+
+    python -m settlement_worker.bench --store sqlite --trades 20000 --batch 500
+    python -m settlement_worker.bench --store postgres --trades 20000 --batch 500
+
+Prints a line and, last, one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from rex import topology
+from rex.bus import Envelope
+from rex.bus.memory import MemoryBroker, MemoryBus
+from rex.config import Settings
+from rex.protocol import TradeMessage, encode
+
+from .service import SettlementService
+from .settings import load_settlement
+from .store import PostgresStore, SqliteStore, Store
+
+DEFAULT_DATABASE_URL = "postgresql://root@127.0.0.1:5432/test"
+
+
+def trades(count: int) -> list[Envelope]:
+    members = ["baotou-metals", "ganzhou-magnet", "ningbo-alloy", "inner-mongolia-trading"]
+    out = []
+    for seq in range(1, count + 1):
+        message = TradeMessage(
+            trade_id=f"PRND-OX-{seq}",
+            product="PRND-OX",
+            price=415_000 + 50 * (seq % 40),
+            quantity=100 * (1 + seq % 20),
+            buyer=members[seq % 4],
+            seller=members[(seq + 1) % 4],
+            buy_order_id=2 * seq,
+            sell_order_id=2 * seq + 1,
+            aggressor="buy",
+            sequence=seq,
+            timestamp=1_795_000_000_000_000_000 + seq * 1_000_000,
+            currency="CNY",
+        )
+        out.append(
+            Envelope(
+                topology.TRADES,
+                "PRND-OX",
+                encode(message),
+                message.kind,
+                message.trade_id,
+                message.timestamp // 10**9,
+            )
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m settlement_worker.bench")
+    parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--trades", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument(
+        "--database-url", default=os.environ.get("REX_DATABASE_URL", DEFAULT_DATABASE_URL)
+    )
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    products = settings.products()
+    config = load_settlement(settings.config_dir / "settlement.toml", products, settings.members())
+    schema = None
+    if args.store == "sqlite":
+        store: Store = SqliteStore(Path(tempfile.mkdtemp()) / "bench.sqlite3")
+    else:
+        schema = f"rex_bench_{uuid.uuid4().hex[:8]}"
+        store = PostgresStore(args.database_url, schema=schema)
+    try:
+        broker = MemoryBroker()
+        service = SettlementService(
+            MemoryBus(broker, "settlement"),
+            store,
+            products.values(),
+            config.fees,
+            prefetch=args.batch * 4,
+            max_batch=args.batch,
+        )
+        service.start()
+        engine = MemoryBus(broker, "engine")
+        engine.start(topology.Topology(), lambda: None)
+        broker.run_until_idle()
+        envelopes = trades(args.trades)
+        for envelope in envelopes:  # the backlog a restarted worker finds
+            engine.publish(envelope)
+        started = time.perf_counter()
+        broker.run_until_idle()
+        seconds = time.perf_counter() - started
+        assert service.settled == args.trades, service.settled
+        assert store.totals_by_currency() == {"CNY": 0}
+    finally:
+        if schema is not None:
+            with store.transaction() as tx:
+                tx.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        store.close()
+    rate = args.trades / seconds
+    print(
+        f"settlement ({args.store}, batch {args.batch}): {args.trades:,} trades in "
+        f"{seconds:.2f} s = {rate:,.0f} trades/s"
+    )
+    print(
+        json.dumps(
+            {
+                "store": args.store,
+                "batch": args.batch,
+                "trades": args.trades,
+                "seconds": round(seconds, 3),
+                "trades_per_s": round(rate),
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
