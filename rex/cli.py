@@ -224,6 +224,12 @@ def _demo(argv: list[str]) -> int:
     return demo_main(argv)
 
 
+def _settlement(argv: list[str]) -> int:
+    from settlement_worker.__main__ import main as settlement_main
+
+    return settlement_main(argv)
+
+
 def _loadtest(argv: list[str]) -> int:
     from loadtest.__main__ import main as loadtest_main
 
@@ -232,6 +238,7 @@ def _loadtest(argv: list[str]) -> int:
 
 PASS_THROUGH: dict[str, Callable[[list[str]], int]] = {
     "loadtest": _loadtest,
+    "settlement": _settlement,
     "gateway": _gateway,
     "engine": _engine,
     "demo": _demo,

@@ -235,5 +235,6 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         ("loadtest", "size the exchange: simulated members against real services"),
         ("gateway", "run the gateway service (python -m gateway)"),
         ("engine", "run an engine service (python -m engine)"),
+        ("settlement", "run the settlement worker (python -m settlement_worker)"),
     ):
         commands.add_parser(name, help=text, add_help=False)
