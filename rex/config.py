@@ -439,7 +439,8 @@ def load_members(path: Path) -> dict[str, Member]:
 _T = TypeVar("_T")
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; any failure is a ConfigError naming the file."""
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
@@ -480,7 +481,7 @@ def _load_entries(
     key_field: str,
     build: Callable[[Mapping[str, Any]], _T],
 ) -> dict[str, _T]:
-    doc = _read_toml(path)
+    doc = read_toml(path)
     for key in doc:
         if key != array:
             raise ConfigError(

@@ -33,12 +33,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from rex.config import ConfigError
+from rex.config import ConfigError, read_toml
 from settlement_worker.discount import HolidayCalendar
 
 __all__ = ["MAX_RANGE_DAYS", "load_calendar"]
@@ -113,21 +112,6 @@ def _label(kind: str, index: int, table: object) -> str:
     return f"{kind} #{index} ({name!r})" if isinstance(name, str) and name else f"{kind} #{index}"
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(path, "file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        # tomllib rejects impossible TOML dates (2026-02-30) here; its message has the line.
-        raise ConfigError(path, f"invalid TOML: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(path, f"not valid UTF-8: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(path, f"cannot read: {exc.strerror or exc}") from None
-
-
 def _weekend(path: Path, doc: Mapping[str, Any]) -> tuple[int, ...]:
     raw = doc.get("weekend", [5, 6])
     ok = isinstance(raw, list) and all(
@@ -146,7 +130,7 @@ def _weekend(path: Path, doc: Mapping[str, Any]) -> tuple[int, ...]:
 def load_calendar(path: str | os.PathLike[str]) -> HolidayCalendar:
     """Read a holiday calendar; raise :class:`~rex.config.ConfigError` on any bad entry."""
     path = Path(path)
-    doc = _read(path)
+    doc = read_toml(path)
     for key in doc:
         if key not in _TOP_LEVEL:
             raise ConfigError(path, f"unknown top-level key {key!r} (allowed: {_TOP_LEVEL})")

@@ -30,14 +30,13 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, NoReturn
 
-from rex.config import ConfigError, FieldError, Member, Product
+from rex.config import ConfigError, FieldError, Member, Product, read_toml
 
 from .fees import ANY_PRODUCT, FeeRule, FeeSchedule
 from .limits import (
@@ -109,21 +108,6 @@ def _fail(
     path: Path, reason: str, *, entry: str | None = None, field: str | None = None
 ) -> NoReturn:
     raise ConfigError(path, reason, entry=entry, field=field)
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    # Same messages as rex.config's reader (whose helper is private to that module).
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        _fail(path, "file not found")
-    except tomllib.TOMLDecodeError as exc:
-        _fail(path, f"invalid TOML: {exc}")
-    except UnicodeDecodeError as exc:
-        _fail(path, f"not valid UTF-8: {exc}")
-    except OSError as exc:
-        _fail(path, f"cannot read: {exc.strerror or exc}")
 
 
 def _check_keys(
@@ -286,7 +270,7 @@ def load_settlement(
 ) -> SettlementConfig:
     """Load and validate ``path`` against the loaded ``products`` and ``members``."""
     path = Path(os.fspath(path))
-    doc = _read_toml(path)
+    doc = read_toml(path)
     for key in doc:
         if key not in _TOP_KEYS:
             _fail(path, f"unknown top-level key {key!r} (allowed: {', '.join(_TOP_KEYS)})")
