@@ -191,7 +191,13 @@ def unpack(body: bytes) -> Any:
 
 def encode(message: Request | Message) -> bytes:
     """A message as a msgpack map, fields in declaration order (so bytes are stable)."""
-    return pack({f.name: getattr(message, f.name) for f in fields(message)})
+    names = _FIELD_NAMES.get(type(message))
+    if names is None:
+        names = _FIELD_NAMES[type(message)] = tuple(f.name for f in fields(message))
+    return pack({name: getattr(message, name) for name in names})
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def decode_message(kind: str, body: bytes, expected: type[M]) -> M:
@@ -245,6 +251,11 @@ def decode_request(kind: str | None, body: bytes) -> Request | Malformed:
         data = unpack(body)
     except Exception:  # msgpack raises several types for garbage; all mean the same here
         return Malformed("the body is not valid msgpack")
+    return decode_request_map(kind, data)
+
+
+def decode_request_map(kind: str | None, data: Any) -> Request | Malformed:
+    """`decode_request` for a body already unpacked; never raises."""
     if not isinstance(data, dict):
         return Malformed("the body must be a msgpack map")
     cid = data.get("client_order_id")
@@ -371,7 +382,7 @@ def decode_inputs(body: bytes) -> list[EngineInput]:
         request = None
         raw = item.get("request")
         if raw is not None:
-            decoded = decode_request(item.get("kind"), pack(raw))
+            decoded = decode_request_map(item.get("kind"), raw)
             if isinstance(decoded, Malformed):
                 raise ValueError(f"bad request in engine input: {decoded.problem}")
             request = decoded
