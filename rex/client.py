@@ -40,8 +40,11 @@ from rex.protocol import (
     Request,
     decode_message,
     encode,
+    unpack,
 )
 from rex.vocabulary import OrderType, SelfTradePrevention, Side, TimeInForce
+
+SETTLEMENT_EVENT = "settlement_event"  # settlement_worker.events.SettlementEvent.kind
 
 FIRST_ANSWERS = {
     "new",
@@ -79,6 +82,7 @@ class Client:
         self._tags: dict[str, int] = {}  # exec_id -> delivery tag, until handed out
         self._buffer: deque[ExecutionReport] = deque()  # read, not yet handed out
         self._inbox: deque[ExecutionReport] = deque()  # just received
+        self._events: deque[tuple[dict[str, Any], int]] = deque()  # settlement events, tags
         self._seen: set[str] = set()
         self._consumer_tag: str | None = None
         self._ids = (f"{member}-{uuid.uuid4().hex[:12]}-{n}" for n in range(1 << 62))
@@ -224,6 +228,22 @@ class Client:
             if once and not self._inbox and deadline is not None and time.monotonic() >= deadline:
                 return
 
+    def settlement_events(self, timeout: float = 1.0) -> Iterator[dict[str, Any]]:
+        """Settlement events (obligations, bills, payments) that reached the member's queue,
+        each acked as it is handed out; stops after `timeout` quiet seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while self._events:
+                event, tag = self._events.popleft()
+                if self._channel.is_open:
+                    self._channel.basic_ack(tag)
+                deadline = time.monotonic() + timeout
+                yield event
+            if time.monotonic() >= deadline:
+                return
+            for report in self._read(time.monotonic() + 0.1, once=True):
+                self._buffer.append(report)  # kept, unacked, for executions()
+
     def _hand_out(self, report: ExecutionReport) -> ExecutionReport:
         """A report is acked only when the caller gets it: one read past and left unread
         goes back to the queue when the client closes, and is not lost."""
@@ -239,9 +259,11 @@ class Client:
         properties: pika.BasicProperties,
         body: bytes,
     ) -> None:
+        if properties.type == SETTLEMENT_EVENT:
+            self._events.append((unpack(body), method.delivery_tag))
+            return
         if properties.type != ExecutionReport.kind:
-            # No other kind reaches a member's queue yet; a later one would get its own reader.
-            channel.basic_ack(method.delivery_tag)
+            channel.basic_ack(method.delivery_tag)  # a kind this client does not know
             return
         report = decode_message(properties.type, body, ExecutionReport)
         if report.exec_id in self._seen:
