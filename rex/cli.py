@@ -230,18 +230,46 @@ def _settlement(argv: list[str]) -> int:
     return settlement_main(argv)
 
 
+def _payments(argv: list[str]) -> int:
+    from settlement_worker.cli_payments import main as payments_main
+
+    return payments_main(argv)
+
+
 def _loadtest(argv: list[str]) -> int:
     from loadtest.__main__ import main as loadtest_main
 
     return loadtest_main(argv)
 
 
+def _reconcile(argv: list[str]) -> int:
+    from settlement_worker.reconcile import main as reconcile_main
+
+    return reconcile_main(argv)
+
+
+def _statement(argv: list[str]) -> int:
+    from settlement_worker.statement import main as statement_main
+
+    return statement_main(argv)
+
+
+def _dispute(argv: list[str]) -> int:
+    from settlement_worker.cli_disputes import main as dispute_main
+
+    return dispute_main(argv)
+
+
 PASS_THROUGH: dict[str, Callable[[list[str]], int]] = {
     "loadtest": _loadtest,
     "settlement": _settlement,
+    "payments": _payments,
     "gateway": _gateway,
     "engine": _engine,
     "demo": _demo,
+    "reconcile": _reconcile,
+    "statement": _statement,
+    "dispute": _dispute,
 }
 
 

@@ -20,10 +20,10 @@ from rex.bus import Bus, Delivery, InOrderAcks, Subscription
 from rex.config import Product
 from rex.protocol import TradeMessage, decode_message
 
+from .booking import trade_rows, write_rows
 from .fees import FeeSchedule
-from .ledger import JournalEntry
-from .settle import settle_trade
-from .store import EntryRow, ObligationRow, PostingRow, Store
+from .outbox import OutboxPublisher
+from .store import Store
 
 log = logging.getLogger("rex.settlement")
 
@@ -32,21 +32,6 @@ log = logging.getLogger("rex.settlement")
 class _Pending:
     slot: list[Any]
     trade: TradeMessage | None  # None: undecodable, dead-lettered
-
-
-def entry_row(entry: JournalEntry) -> EntryRow:
-    return EntryRow(
-        entry_id=entry.entry_id,
-        kind=entry.reason,
-        reference=entry.reference,
-        effective_date=entry.effective.isoformat(),
-        created_at=int(entry.created_at.timestamp() * 1_000_000_000),
-        postings=tuple(
-            PostingRow(p.account.owner, p.account.kind.value, p.account.currency, p.amount)
-            for p in entry.postings
-        ),
-        corrects=entry.corrects,
-    )
 
 
 class SettlementService:
@@ -68,6 +53,7 @@ class SettlementService:
         self.max_batch = max_batch
         self.settled = 0
         self._acks = InOrderAcks()
+        self.outbox = OutboxPublisher(bus, store)
         self._batch: list[_Pending] = []
         self._flush_scheduled = False
 
@@ -84,6 +70,7 @@ class SettlementService:
         self.bus.consume(
             Subscription(topology.SETTLEMENT_TRADES, self._on_trade, prefetch=self.prefetch)
         )
+        self.outbox.start()
 
     def _on_trade(self, delivery: Delivery) -> None:
         slot = self._acks.arrived(delivery)
@@ -115,49 +102,15 @@ class SettlementService:
         trades = [p.trade for p in batch if p.trade is not None]
         with self.store.transaction() as tx:
             done = tx.processed_among([t.trade_id for t in trades])
-            obligations: list[ObligationRow] = []
-            entries: list[EntryRow] = []
-            audits: list[tuple[int, str, str, str, str, dict[str, Any]]] = []
+            rows = []
             for trade in trades:
                 if trade.trade_id in done:
                     continue  # settled before: a redelivery or a republished trade
                 done.add(trade.trade_id)
-                settlement = settle_trade(trade, self.products[trade.product], self.fees)
-                ob = settlement.obligation
-                obligations.append(
-                    ObligationRow(
-                        ob.obligation_id,
-                        ob.trade_id,
-                        ob.product,
-                        ob.payer,
-                        ob.payee,
-                        ob.currency,
-                        ob.amount_minor,
-                        "open",
-                        ob.trade_date.isoformat(),
-                        now,
-                    )
-                )
-                entries.extend(entry_row(e) for e in settlement.entries)
-                audits.append(
-                    (
-                        now,
-                        "settlement",
-                        "obligation",
-                        ob.obligation_id,
-                        "created",
-                        {
-                            "trade_id": ob.trade_id,
-                            "amount": ob.amount_minor,
-                            "currency": ob.currency,
-                        },
-                    )
-                )
-            tx.add_obligations(obligations)
-            tx.append_entries(entries)
-            tx.audit_many(audits)
-            tx.mark_processed_many([(o.trade_id, o.obligation_id, now) for o in obligations])
-        booked = len(obligations)
+                rows.append(trade_rows(trade, self.products[trade.product], self.fees, now))
+            write_rows(tx, rows)
+        booked = len(rows)
         self.settled += booked
         for pending in batch:
             self._acks.done(pending.slot)
+        self.outbox.drain()  # the events of what was just booked

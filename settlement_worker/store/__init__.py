@@ -161,6 +161,25 @@ class Transaction(ABC):
             [(*r[:5], json.dumps(r[5], sort_keys=True)) for r in rows],
         )
 
+    # --- disputes (migration v0003): a subject with an open dispute is frozen
+    def is_frozen(self, subject_type: str, subject_id: str) -> bool:
+        """True while the trade or bill has an open dispute: do not settle, pay or move it."""
+        return bool(self.frozen_among(subject_type, [subject_id]))
+
+    def frozen_among(self, subject_type: str, subject_ids: Sequence[str]) -> set[str]:
+        """Which of these trades (or bills) are frozen by an open dispute, 500 per query."""
+        found: set[str] = set()
+        for start in range(0, len(subject_ids), 500):
+            chunk = list(subject_ids[start : start + 500])
+            marks = ", ".join("?" for _ in chunk)
+            rows = self.execute(
+                "SELECT subject_id FROM disputes WHERE state = 'open' AND subject_type = ?"
+                f" AND subject_id IN ({marks})",
+                [subject_type, *chunk],
+            )
+            found.update(r[0] for r in rows)
+        return found
+
 
 class Store(ABC):
     backend: str
@@ -211,6 +230,17 @@ class Store(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def has_table(self, name: str) -> bool:
+        """Whether the table exists (in the current schema, on PostgreSQL)."""
+        if self.backend == "sqlite":
+            sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        else:
+            sql = (
+                "SELECT 1 FROM information_schema.tables"
+                " WHERE table_schema = current_schema() AND table_name = ?"
+            )
+        return bool(self.query(sql, (name,)))
 
 
 class _SqliteTransaction(Transaction):

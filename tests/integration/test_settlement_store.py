@@ -17,6 +17,7 @@ from settlement_worker.store import (
     SqliteStore,
     Store,
 )
+from settlement_worker.store.migrations import MIGRATIONS
 
 DATABASE_URL = os.environ.get("REX_TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
 
@@ -56,7 +57,9 @@ def entry(entry_id: str, amount: int, corrects: str | None = None) -> EntryRow:
 
 def test_migrations_apply_once(store: Store) -> None:
     assert store.migrate() == []
-    assert [r[0] for r in store.query("SELECT version FROM schema_migrations")] == [1]
+    assert [r[0] for r in store.query("SELECT version FROM schema_migrations")] == [
+        v for v, _ in MIGRATIONS
+    ]
 
 
 def test_a_trade_is_marked_processed_once(store: Store) -> None:

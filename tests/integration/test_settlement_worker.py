@@ -124,3 +124,65 @@ def test_fees_are_owed_to_the_exchange(store: Store) -> None:
         fees[("ganzhou-magnet", "fees", "CNY")] + fees[("baotou-metals", "fees", "CNY")]
     )
     assert fees[("ganzhou-magnet", "fees", "CNY")] > 0
+
+
+def test_both_parties_receive_obligation_created_on_their_own_queue(store: Store) -> None:
+    from rex.bus import Subscription
+    from rex.protocol import unpack
+
+    broker = MemoryBroker()
+    for member in ("ganzhou-magnet", "baotou-metals"):
+        broker.declare(topology.for_member(member))
+    service = SettlementService(
+        MemoryBus(broker, "rex-settlement"), store, PRODUCTS.values(), CONFIG.fees
+    )
+    service.start()
+    engine = MemoryBus(broker, "rex-engine")
+    engine.start(topology.Topology(), lambda: None)
+    received: dict[str, list[dict[str, object]]] = {"ganzhou-magnet": [], "baotou-metals": []}
+    for member, seen in received.items():
+        bus = MemoryBus(broker, member)
+
+        def listen(bus: MemoryBus = bus, member: str = member, seen: list = seen) -> None:  # type: ignore[type-arg]
+            def on_message(delivery) -> None:  # type: ignore[no-untyped-def]
+                seen.append(unpack(delivery.body))
+                delivery.ack()
+
+            bus.consume(Subscription(topology.member_queue(member), on_message))
+
+        bus.start(topology.Topology(), listen)
+    broker.run_until_idle()
+    publish(engine, trade(1))
+    broker.run_until_idle()
+    for member, seen in received.items():
+        assert [(e["event"], e["subject_id"]) for e in seen] == [
+            ("obligation_created", "obl-PRND-OX-1")
+        ], member
+    assert store.query("SELECT COUNT(*) FROM outbox WHERE published = 1") == [(2,)]
+
+
+def test_events_booked_while_the_broker_is_away_are_published_later(store: Store) -> None:
+    from settlement_worker.events import obligation_created
+    from settlement_worker.outbox import OutboxPublisher, add_events
+
+    store.migrate()
+    broker = MemoryBroker()
+    broker.declare(topology.for_member("ganzhou-magnet") + topology.for_member("baotou-metals"))
+    bus = MemoryBus(broker, "rex-settlement")
+    bus.start(topology.Topology(), lambda: None)
+    broker.run_until_idle()
+    bus.disconnect()  # the booking commits, but the broker is away
+    with store.transaction() as tx:
+        add_events(
+            tx, obligation_created("obl-T-9", "ganzhou-magnet", "baotou-metals", 100, "CNY", 1)
+        )
+    publisher = OutboxPublisher(bus, store)
+    publisher.drain()
+    broker.run_until_idle()
+    assert store.query("SELECT COUNT(*) FROM outbox WHERE published = 0") == [(2,)]
+    bus.reconnect()
+    publisher.drain()
+    broker.run_until_idle()
+    assert store.query("SELECT COUNT(*) FROM outbox WHERE published = 0") == [(0,)]
+    assert publisher.published == 2
+    assert len(broker.queues[topology.member_queue("ganzhou-magnet")].messages) == 1

@@ -1,10 +1,10 @@
 """Versioned schema migrations, one list for both backends.
 
 Each migration is a module `vNNNN_name.py` here with a `STATEMENTS` list, written once in
-portable SQL; `{serial}` and `{json}` are filled per backend (SQLite: INTEGER PRIMARY KEY
-AUTOINCREMENT, TEXT; PostgreSQL: BIGSERIAL PRIMARY KEY, JSONB). Applied in order inside one
-transaction each, recorded in `schema_migrations`; never edited once released -- a change
-is a new migration.
+portable SQL; `{serial}`, `{json}` and `{blob}` are filled per backend (SQLite: INTEGER
+PRIMARY KEY AUTOINCREMENT, TEXT, BLOB; PostgreSQL: BIGSERIAL PRIMARY KEY, JSONB, BYTEA).
+Applied in order inside one transaction each, recorded in `schema_migrations`; never edited
+once released -- a change is a new migration.
 """
 
 from __future__ import annotations
@@ -33,5 +33,7 @@ MIGRATIONS: list[tuple[int, list[str]]] = _load()
 
 def render(statement: str, backend: str) -> str:
     if backend == "sqlite":
-        return statement.format(serial="INTEGER PRIMARY KEY AUTOINCREMENT", json="TEXT")
-    return statement.format(serial="BIGSERIAL PRIMARY KEY", json="JSONB")
+        return statement.format(
+            serial="INTEGER PRIMARY KEY AUTOINCREMENT", json="TEXT", blob="BLOB"
+        )
+    return statement.format(serial="BIGSERIAL PRIMARY KEY", json="JSONB", blob="BYTEA")

@@ -1,0 +1,88 @@
+"""The bank adapter interface: how the payer asks a bank to move money, and what it hears.
+
+A bank is told to `send` a payment (identified by its idempotency key, the payment id) and
+answers PAID or REJECTED(reason); it can be asked (`query`) what became of a payment, and
+answers PAID, NOT_FOUND (not paid, and a send with that deadline can no longer be) or
+PENDING (its clock has not passed the send's deadline yet: ask again). No answer at all is
+a timeout, which is the caller's business (its own timer): an adapter never invents one.
+
+Two rules every bank (the in-process fake, the simulator, a real bank's adapter) keeps:
+
+* **dedupe by payment id**: a send of an id it has already paid answers PAID and pays
+  nothing;
+* **deadlines**: every send carries a `deadline` (ns since the epoch); a send arriving
+  after it is refused (REJECTED "expired"), so once a query has answered NOT_FOUND after
+  the deadline, that send can never be executed late (docs/payments.md).
+
+`attempt` is the payer's send number for the payment; replies echo it, so a late reply to
+an old attempt is recognised as stale.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = [
+    "BankAdapter",
+    "BankResult",
+    "Outcome",
+    "RequestKind",
+    "ResultCallback",
+]
+
+
+class RequestKind(StrEnum):
+    SEND = "send"
+    QUERY = "query"
+
+
+class Outcome(StrEnum):
+    PAID = "paid"  # the money moved (now or earlier: a duplicate send answers PAID too)
+    REJECTED = "rejected"  # this attempt was refused; nothing moved
+    NOT_FOUND = "not_found"  # query: not paid, and the queried send can no longer execute
+    PENDING = "pending"  # query: the send's deadline has not passed at the bank yet
+
+
+@dataclass(frozen=True, slots=True)
+class BankResult:
+    """A bank's answer to one send or query."""
+
+    kind: RequestKind
+    payment_id: str
+    bank: str
+    attempt: int
+    outcome: Outcome
+    reason: str = ""
+
+
+ResultCallback = Callable[[BankResult], None]
+
+
+class BankAdapter(ABC):
+    """One bank. Callbacks run on the bus's loop; a request may never be answered."""
+
+    bank_id: str
+
+    @abstractmethod
+    def send(
+        self,
+        payment_id: str,
+        payer: str,
+        payee: str,
+        amount_minor: int,
+        currency: str,
+        on_result: ResultCallback,
+        *,
+        attempt: int,
+        deadline: int,
+    ) -> None:
+        """Ask the bank to pay; `on_result` runs at most once per answer that arrives."""
+
+    @abstractmethod
+    def query(
+        self, payment_id: str, on_result: ResultCallback, *, attempt: int, deadline: int
+    ) -> None:
+        """Ask what became of `payment_id` (send number `attempt`, due by `deadline`)."""

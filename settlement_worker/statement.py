@@ -1,0 +1,344 @@
+"""`rex statement`: one member's accounts over a period, from the journal.
+
+For each of the member's accounts (kind and currency): the **opening balance** (every
+posting with an effective date before ``--from``), every posting dated ``--from`` to
+``--to`` inclusive (date, entry, kind, reference, account, debit or credit, and the
+account's running balance), and the **closing balance** (opening plus the period). Dates
+are the entries' effective (business) dates. A balance is debits minus credits, as in the
+ledger: a payable shows as a negative (credit) balance.
+
+Printed with exact money formatting (``1,234.56 CNY``); ``--csv FILE`` writes the same rows
+(section ``opening``, ``posting``, ``closing``, ``payment``) with plain decimal amounts
+(``1234.56``). The payments section (when the ``payments`` table exists) lists the member's
+payments created in the period (Beijing dates), in and out, with their state; in the CSV an
+incoming payment's amount is in ``debit``, an outgoing one's in ``credit``. Bills get a
+section once bills have a table.
+
+Exit status: 0 printed, 2 usage error (bad dates, unknown currency, no store).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .booking import to_ns
+from .cli_support import EXIT_OK, EXIT_USAGE, open_from_args, parse, store_arguments
+from .money import Money, UnknownCurrency, minor_units
+from .settle import EXCHANGE_TIME, trade_date
+from .store import Store
+
+__all__ = [
+    "Line",
+    "PaymentLine",
+    "Statement",
+    "build_statement",
+    "format_statement",
+    "main",
+    "write_csv",
+]
+
+Account = tuple[str, str]  # account kind, currency
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    date: str
+    entry_id: str
+    kind: str
+    reference: str
+    account_kind: str
+    currency: str
+    amount: int  # debit positive, credit negative
+    balance: int  # the account's balance after this line
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentLine:
+    date: str  # exchange (Beijing) date the payment was created
+    payment_id: str
+    obligation_id: str
+    counterparty: str
+    incoming: bool  # the member is the payee
+    amount: int
+    currency: str
+    state: str
+    bank: str
+
+
+@dataclass(slots=True)
+class Statement:
+    member: str
+    start: dt.date
+    end: dt.date
+    currency: str | None
+    opening: dict[Account, int] = field(default_factory=dict)
+    lines: list[Line] = field(default_factory=list)
+    closing: dict[Account, int] = field(default_factory=dict)
+    payments: list[PaymentLine] | None = None  # None: no payments table
+    notes: list[str] = field(default_factory=list)  # sections not shown, and why
+
+
+def build_statement(
+    store: Store, member: str, start: dt.date, end: dt.date, currency: str | None = None
+) -> Statement:
+    statement = Statement(member, start, end, currency)
+    only = " AND p.currency = ?" if currency else ""
+    extra = [currency] if currency else []
+    for kind, ccy, total in store.query(
+        "SELECT p.account_kind, p.currency, SUM(p.amount) FROM postings p JOIN journal_entries e"
+        f" ON e.entry_id = p.entry_id WHERE p.owner = ? AND e.effective_date < ?{only}"
+        " GROUP BY p.account_kind, p.currency",
+        [member, start.isoformat(), *extra],
+    ):
+        statement.opening[(kind, ccy)] = int(total)
+    balances = dict(statement.opening)
+    for day, entry_id, kind, reference, account_kind, ccy, amount in store.query(
+        "SELECT e.effective_date, e.entry_id, e.kind, e.reference, p.account_kind, p.currency,"
+        " p.amount FROM postings p JOIN journal_entries e ON e.entry_id = p.entry_id"
+        f" WHERE p.owner = ? AND e.effective_date >= ? AND e.effective_date <= ?{only}"
+        " ORDER BY e.effective_date, e.created_at, e.entry_id, p.line",
+        [member, start.isoformat(), end.isoformat(), *extra],
+    ):
+        account = (account_kind, ccy)
+        balances[account] = balances.get(account, 0) + int(amount)
+        statement.lines.append(
+            Line(day, entry_id, kind, reference, account_kind, ccy, int(amount), balances[account])
+        )
+    statement.closing = dict(sorted(balances.items()))
+    statement.opening = {a: statement.opening.get(a, 0) for a in statement.closing}
+    if store.has_table("payments"):
+        statement.payments = _payments(store, member, start, end, currency)
+    else:
+        statement.notes.append("payments: not shown (no payments table)")
+    if store.has_table("bills"):
+        statement.notes.append("bills: not shown (no statement section written yet)")
+    else:
+        statement.notes.append("bills: not shown (no bills table)")
+    return statement
+
+
+def _ns(day: dt.date) -> int:
+    start = dt.datetime.combine(day, dt.time(), EXCHANGE_TIME)
+    return to_ns(start.astimezone(dt.UTC))
+
+
+def _payments(
+    store: Store, member: str, start: dt.date, end: dt.date, currency: str | None
+) -> list[PaymentLine]:
+    """The member's payments (in or out) created in the period, by exchange date."""
+    only = " AND currency = ?" if currency else ""
+    until = _ns(end + dt.timedelta(days=1))
+    rows = store.query(
+        "SELECT created_at, payment_id, obligation_id, payer, payee, amount, currency, state,"
+        " bank FROM payments WHERE (payer = ? OR payee = ?) AND created_at >= ?"
+        f" AND created_at < ?{only} ORDER BY created_at, payment_id",
+        [member, member, _ns(start), until, *([currency] if currency else [])],
+    )
+    return [
+        PaymentLine(
+            trade_date(int(created)).isoformat(),
+            payment_id,
+            obligation_id,
+            payer if payee == member else payee,
+            payee == member,
+            int(amount),
+            ccy,
+            state,
+            bank,
+        )
+        for created, payment_id, obligation_id, payer, payee, amount, ccy, state, bank in rows
+    ]
+
+
+def _money(amount: int, currency: str) -> str:
+    return str(Money(amount, currency))
+
+
+def _decimal(amount: int, currency: str) -> str:
+    return str(Money(amount, currency).to_decimal())
+
+
+def _table(rows: list[list[str]], right: set[int]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  "
+        + "  ".join(
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ).rstrip()
+        for row in rows
+    ]
+
+
+def format_statement(statement: Statement) -> str:
+    s = statement
+    scope = s.currency or "all currencies"
+    out = [
+        f"Statement of {s.member}, {s.start} to {s.end} ({scope})",
+        "Balances are debits minus credits: a credit balance is negative.",
+        "",
+        f"Opening balances (before {s.start})",
+    ]
+    balances = [[k, c, _money(v, c)] for (k, c), v in s.opening.items()]
+    out += _table(balances, {2}) if balances else ["  (no accounts)"]
+    out += ["", f"Postings {s.start} to {s.end}"]
+    if s.lines:
+        header = ["date", "entry", "kind", "reference", "account", "debit", "credit", "balance"]
+        rows = [header] + [
+            [
+                line.date,
+                line.entry_id,
+                line.kind,
+                line.reference,
+                f"{line.account_kind} {line.currency}",
+                _money(line.amount, line.currency) if line.amount > 0 else "",
+                _money(-line.amount, line.currency) if line.amount < 0 else "",
+                _money(line.balance, line.currency),
+            ]
+            for line in s.lines
+        ]
+        out += _table(rows, {5, 6, 7})
+    else:
+        out.append("  (no postings)")
+    out += ["", f"Closing balances (end of {s.end})"]
+    balances = [[k, c, _money(v, c)] for (k, c), v in s.closing.items()]
+    out += _table(balances, {2}) if balances else ["  (no accounts)"]
+    if s.payments is not None:
+        out += ["", f"Payments created {s.start} to {s.end}"]
+        if s.payments:
+            header = ["date", "payment", "obligation", "direction", "amount", "state", "bank"]
+            out += _table(
+                [header]
+                + [
+                    [
+                        p.date,
+                        p.payment_id,
+                        p.obligation_id,
+                        f"from {p.counterparty}" if p.incoming else f"to {p.counterparty}",
+                        _money(p.amount, p.currency),
+                        p.state,
+                        p.bank,
+                    ]
+                    for p in s.payments
+                ],
+                {4},
+            )
+        else:
+            out.append("  (no payments)")
+    if s.notes:
+        out += ["", *s.notes]
+    return "\n".join(out)
+
+
+CSV_HEADER = (
+    "section",
+    "date",
+    "entry_id",
+    "kind",
+    "reference",
+    "account",
+    "currency",
+    "debit",
+    "credit",
+    "balance",
+)
+
+
+def write_csv(statement: Statement, path: Path) -> None:
+    s = statement
+    with path.open("w", newline="", encoding="utf-8") as file:
+        out = csv.writer(file)
+        out.writerow(CSV_HEADER)
+        for (kind, ccy), value in s.opening.items():
+            out.writerow(["opening", s.start, "", "", "", kind, ccy, "", "", _decimal(value, ccy)])
+        for line in s.lines:
+            ccy = line.currency
+            out.writerow(
+                [
+                    "posting",
+                    line.date,
+                    line.entry_id,
+                    line.kind,
+                    line.reference,
+                    line.account_kind,
+                    ccy,
+                    _decimal(line.amount, ccy) if line.amount > 0 else "",
+                    _decimal(-line.amount, ccy) if line.amount < 0 else "",
+                    _decimal(line.balance, ccy),
+                ]
+            )
+        for (kind, ccy), value in s.closing.items():
+            out.writerow(["closing", s.end, "", "", "", kind, ccy, "", "", _decimal(value, ccy)])
+        for p in s.payments or []:
+            amount = _decimal(p.amount, p.currency)
+            direction = f"from {p.counterparty}" if p.incoming else f"to {p.counterparty}"
+            out.writerow(
+                [
+                    "payment",
+                    p.date,
+                    p.payment_id,
+                    p.state,
+                    p.obligation_id,
+                    direction,
+                    p.currency,
+                    amount if p.incoming else "",
+                    "" if p.incoming else amount,
+                    "",
+                ]
+            )
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="rex statement",
+        description="A member's opening balances, postings and closing balances over a "
+        "period (effective dates, inclusive), printed and optionally written as CSV.",
+    )
+    parser.add_argument("--member", required=True, help="member id (or 'exchange')")
+    parser.add_argument("--from", dest="start", required=True, type=_date, metavar="YYYY-MM-DD")
+    parser.add_argument("--to", dest="end", required=True, type=_date, metavar="YYYY-MM-DD")
+    parser.add_argument("--csv", type=Path, default=None, metavar="FILE", help="also write CSV")
+    parser.add_argument("--currency", default=None, help="only accounts in this currency")
+    store_arguments(parser)
+    args = parse(parser, None if argv is None else list(argv))
+    if isinstance(args, int):
+        return args
+    if args.start > args.end:
+        print(f"rex statement: --from {args.start} is after --to {args.end}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.currency is not None:
+        try:
+            minor_units(args.currency)
+        except UnknownCurrency as error:
+            print(f"rex statement: {error}", file=sys.stderr)
+            return EXIT_USAGE
+    opened = open_from_args(args, "rex statement")
+    if opened is None:
+        return EXIT_USAGE
+    store, _where = opened
+    try:
+        statement = build_statement(store, args.member, args.start, args.end, args.currency)
+    finally:
+        store.close()
+    print(format_statement(statement))
+    if args.csv is not None:
+        write_csv(statement, args.csv)
+        print(f"\nwrote {args.csv}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""`rex payments`: the review queue, release, mark-paid and history, on a SQLite store."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from settlement_worker import cli_payments
+from settlement_worker import payments as pm
+from settlement_worker.payment_store import insert_payment, load_payment, save_payment
+from settlement_worker.store import Store
+
+from .conftest import T0, make_payments
+
+
+@pytest.fixture
+def in_review(store: Store) -> Store:
+    """Two payments in manual review, one still new."""
+    payments = make_payments(3, T0)
+    with store.transaction() as tx:
+        for p in payments:
+            insert_payment(tx, p)
+        for p in payments[:2]:
+            old, version = load_payment(tx, p.payment_id)  # type: ignore[misc]
+            save_payment(tx, old, version, pm.hold_for_review(old, T0, "line closed").payment)
+    return store
+
+
+def run(store: Store, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli_payments.main(list(argv), store=store)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_counts_by_state(in_review: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(in_review, capsys, "--json")
+    assert code == 0 and json.loads(out) == {"manual_review": 2, "new": 1}
+
+
+def test_review_lists_the_queue(in_review: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(in_review, capsys, "--review")
+    assert code == 0
+    assert "manual review: 2" in out and "pay-obl-PRND-OX-0-0" in out
+    assert "1,000.00 CNY" in out and "last_error=line closed" in out
+    data = json.loads(run(in_review, capsys, "--review", "--json")[1])
+    assert [p["payment_id"] for p in data["manual_review"]] == [
+        "pay-obl-PRND-OX-0-0",
+        "pay-obl-PRND-OX-1-0",
+    ]
+    assert data["unknown"] == []
+
+
+def test_release_and_mark_paid(in_review: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        in_review,
+        capsys,
+        "--release",
+        "pay-obl-PRND-OX-0-0",
+        "--bank",
+        "abc-hohhot",
+        "--actor",
+        "li",
+    )
+    assert code == 0 and out.strip() == "released pay-obl-PRND-OX-0-0 on abc-hohhot"
+    code, out, _ = run(
+        in_review,
+        capsys,
+        "--mark-paid",
+        "pay-obl-PRND-OX-1-0",
+        "--reference",
+        "R1",
+        "--actor",
+        "li",
+    )
+    assert code == 0
+    assert json.loads(run(in_review, capsys, "--json")[1]) == {"new": 2, "paid_manually": 1}
+    code, out, _ = run(in_review, capsys, "--show", "pay-obl-PRND-OX-0-0")
+    assert code == 0
+    assert [line.split()[1] for line in out.splitlines()[1:]] == [
+        "created",
+        "manual_review",
+        "released",
+    ]
+    assert "actor=li" in out.splitlines()[-1]
+
+
+def test_operator_mistakes_are_refused(
+    in_review: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(in_review, capsys, "--release", "pay-obl-PRND-OX-2-0", "--bank", "x")
+    assert code == 1 and "only a payment in review is released" in err
+    code, _, err = run(in_review, capsys, "--show", "pay-nope")
+    assert code == 1 and "no payment pay-nope" in err
+    with pytest.raises(SystemExit):
+        run(in_review, capsys, "--release", "pay-obl-PRND-OX-0-0")  # no --bank
