@@ -1,6 +1,10 @@
-"""python -m settlement_worker — settle trades into the ledger (also `rex settlement`).
+"""python -m settlement_worker — settle trades into the ledger and pay them (also
+`rex settlement`).
 
 Store: SQLite under REX_DATA_DIR by default, PostgreSQL if REX_DATABASE_URL is set.
+The payer runs in the process (behind the bus lock "payer": one paying process among the
+workers), talking to the configured banks over AMQP (`python -m settlement_worker.bank_sim
+--bank <id>` per bank, or a real bank's gateway); `--no-payer` books without paying.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from rex import logs, metrics
 from rex.bus.amqp import AmqpBus
 from rex.config import ConfigError, Settings
 
+from .banks.amqp import AmqpBankClient
 from .service import SettlementService
 from .settings import load_settlement
 from .store import open_store
@@ -27,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
         "--metrics-port",
         type=int,
         default=int(os.environ.get("REX_METRICS_PORT", DEFAULT_METRICS_PORT)),
+    )
+    parser.add_argument(
+        "--no-payer",
+        action="store_true",
+        help="book trades and create their payments, but do not send them to the banks",
     )
     args = parser.parse_args(argv)
     logs.setup("settlement")
@@ -42,7 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     metrics.serve(args.metrics_port)
     store = open_store(os.environ.get("REX_DATABASE_URL"), settings.data_dir)
     bus = AmqpBus(settings.broker_url, name="rex-settlement")
-    service = SettlementService(bus, store, products.values(), config.fees)
+    if args.no_payer:
+        service = SettlementService(bus, store, products.values(), config)
+    else:
+        client = AmqpBankClient(bus, "settlement", config.banks)
+        banks = {bank: client.adapter(bank) for bank in client.bank_ids}
+        service = SettlementService(
+            bus, store, products.values(), config, banks=banks, bank_client=client
+        )
     signal.signal(signal.SIGTERM, lambda *_: bus.call_soon(service.stop))
     signal.signal(signal.SIGINT, lambda *_: bus.call_soon(service.stop))
     service.start()

@@ -1,6 +1,8 @@
 """Trades settled per second: the worker's own path (decode, obligation, fees, journal
-entries, audit, idempotency check, one transaction per batch, acks) on the memory bus, so
-the figure is the worker and its database, not the broker.
+entries, payment plan and the cash payments, audit, idempotency check, one transaction per
+batch, acks) on the memory bus, so the figure is the worker and its database, not the
+broker. No payer runs (as `python -m settlement_worker --no-payer`): payments are created,
+not sent.
 
     python -m settlement_worker.bench --store sqlite --trades 20000 --batch 500
     python -m settlement_worker.bench --store postgres --trades 20000 --batch 500
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             MemoryBus(broker, "settlement"),
             store,
             products.values(),
-            config.fees,
+            config,  # no banks: the payments are created, not sent (--no-payer)
             prefetch=args.batch * 4,
             max_batch=args.batch,
         )

@@ -3,6 +3,12 @@
 :func:`trade_rows` is what booking one trade writes; the worker writes a batch of them with
 :func:`write_rows`, and :func:`book_trade` books one that does not come from the bus (an
 offline trade confirmed by both members) the same way, in the caller's transaction.
+
+Booking a trade also plans how its obligation is paid (:func:`plans.plan_payment`: the
+payer's method bent to the payee's limits, ``today`` = the trade date) and creates, in the
+same transaction, one NEW payment per cash part (the payer sends it). A bill part is not
+issued yet: it gets an audit row "bill part planned (bills not yet issued by the worker)"
+and stays unpaid (docs/settlement.md).
 """
 
 from __future__ import annotations
@@ -16,9 +22,12 @@ from rex.config import Product
 from rex.protocol import TradeMessage
 
 from .events import SettlementEvent, obligation_created
-from .fees import FeeSchedule
 from .ledger import AccountId, AccountKind, JournalEntry, Posting
 from .outbox import add_events
+from .payment_store import insert_payments
+from .payments import Payment, cash_payments
+from .plans import plan_payment
+from .settings import SettlementConfig
 from .settle import settle_trade
 from .store import EntryRow, ObligationRow, PostingRow, Transaction
 
@@ -37,6 +46,10 @@ __all__ = [
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 #: The actor of the rows the worker writes.
 SETTLEMENT_ACTOR = "settlement"
+#: The audit note of a planned bill part: nothing pays it yet.
+BILL_PART_PLANNED = "bill part planned (bills not yet issued by the worker)"
+
+_Audit = tuple[int, str, str, str, str, dict[str, Any]]
 
 
 def to_ns(when: dt.datetime) -> int:
@@ -127,13 +140,62 @@ class TradeRows:
 
     obligation: ObligationRow
     entries: tuple[EntryRow, ...]
-    audit: tuple[int, str, str, str, str, dict[str, Any]]
+    audits: tuple[_Audit, ...]  # the first: the obligation's "created"
     events: tuple[SettlementEvent, ...]
+    payments: tuple[Payment, ...] = ()
 
 
-def trade_rows(trade: TradeMessage, product: Product, fees: FeeSchedule, at: int) -> TradeRows:
-    settlement = settle_trade(trade, product, fees)
+def trade_rows(
+    trade: TradeMessage, product: Product, config: SettlementConfig, at: int
+) -> TradeRows:
+    settlement = settle_trade(trade, product, config.fees)
     ob = settlement.obligation
+    plan = plan_payment(
+        ob,
+        config.method_or_default(ob.payer),
+        config.limits_or_default(ob.payee),
+        today=ob.trade_date,
+    )
+    bank, fallbacks = config.banks_for(ob.payer)
+    payments = cash_payments(plan, bank, at, fallbacks)
+    bills = [
+        {
+            "part": index,
+            "kind": str(part.kind),
+            "amount": part.amount_minor,
+            "acceptor": part.acceptor,
+            "tenor_days": part.tenor_days,
+        }
+        for index, part in enumerate(plan.parts)
+        if part.kind.is_bill
+    ]
+    created = {
+        "trade_id": ob.trade_id,
+        "amount": ob.amount_minor,
+        "currency": ob.currency,
+        "payments": [p.payment_id for p in payments],
+        "bank": bank,
+        "bill_minor": plan.bill_minor,
+        "plan_reasons": list(plan.codes),
+    }
+    audits: list[_Audit] = [
+        (at, SETTLEMENT_ACTOR, "obligation", ob.obligation_id, "created", created)
+    ]
+    if bills:  # one row for all of them: nothing pays them yet, and that is on record
+        audits.append(
+            (
+                at,
+                SETTLEMENT_ACTOR,
+                "obligation",
+                ob.obligation_id,
+                "bill_part_planned",
+                {
+                    "reason": BILL_PART_PLANNED,
+                    "bills": bills,
+                    "reasons": [str(reason) for reason in plan.reasons],
+                },
+            )
+        )
     return TradeRows(
         obligation=ObligationRow(
             ob.obligation_id,
@@ -148,19 +210,13 @@ def trade_rows(trade: TradeMessage, product: Product, fees: FeeSchedule, at: int
             at,
         ),
         entries=tuple(entry_row(e) for e in settlement.entries),
-        audit=(
-            at,
-            SETTLEMENT_ACTOR,
-            "obligation",
-            ob.obligation_id,
-            "created",
-            {"trade_id": ob.trade_id, "amount": ob.amount_minor, "currency": ob.currency},
-        ),
+        audits=tuple(audits),
         events=tuple(
             obligation_created(
                 ob.obligation_id, ob.payer, ob.payee, ob.amount_minor, ob.currency, at
             )
         ),
+        payments=tuple(payments),
     )
 
 
@@ -168,18 +224,20 @@ def write_rows(tx: Transaction, booked: Sequence[TradeRows]) -> None:
     """All of a batch's rows, one statement per table."""
     tx.add_obligations([b.obligation for b in booked])
     tx.append_entries([e for b in booked for e in b.entries])
-    tx.audit_many([b.audit for b in booked])
+    tx.audit_many([a for b in booked for a in b.audits])
     add_events(tx, [e for b in booked for e in b.events])
+    insert_payments(tx, [p for b in booked for p in b.payments], SETTLEMENT_ACTOR)
     tx.mark_processed_many(
-        [(b.obligation.trade_id, b.obligation.obligation_id, b.audit[0]) for b in booked]
+        [(b.obligation.trade_id, b.obligation.obligation_id, b.audits[0][0]) for b in booked]
     )
 
 
 def book_trade(
-    tx: Transaction, trade: TradeMessage, product: Product, fees: FeeSchedule, at: int
+    tx: Transaction, trade: TradeMessage, product: Product, config: SettlementConfig, at: int
 ) -> bool:
-    """Settle ``trade`` as the worker would; ``False`` if its id was booked already."""
+    """Settle ``trade`` as the worker would (obligation, entries, payments); ``False`` if its
+    id was booked already."""
     if tx.trade_processed(trade.trade_id):
         return False
-    write_rows(tx, [trade_rows(trade, product, fees, at)])
+    write_rows(tx, [trade_rows(trade, product, config, at)])
     return True

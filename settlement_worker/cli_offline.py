@@ -66,9 +66,9 @@ def _run(store: Store, args: argparse.Namespace, settings: Settings) -> int:
             )
             print(f"reported {_line(trade)}; waiting for {trade.counterparty} to confirm")
         elif args.command == "confirm":
-            fees = load_settlement(
+            config = load_settlement(
                 settings.config_dir / "settlement.toml", products, settings.members()
-            ).fees
+            )
             trade, message = confirm_in_store(
                 tx,
                 args.offline_id,
@@ -76,7 +76,7 @@ def _run(store: Store, args: argparse.Namespace, settings: Settings) -> int:
                 args.price,
                 args.quantity,
                 products=products,
-                fees=fees,
+                config=config,
                 at=now,
             )
             rows = tx.execute(

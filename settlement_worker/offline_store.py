@@ -17,7 +17,6 @@ from rex.protocol import TradeMessage
 from rex.vocabulary import Side
 
 from .booking import book_trade
-from .fees import FeeSchedule
 from .offline import (
     OfflineRuleViolation,
     OfflineState,
@@ -27,6 +26,7 @@ from .offline import (
     decline,
     report_offline_trade,
 )
+from .settings import SettlementConfig
 from .store import Transaction
 
 __all__ = [
@@ -181,7 +181,7 @@ def confirm_in_store(
     quantity: int,
     *,
     products: Mapping[str, Product],
-    fees: FeeSchedule,
+    config: SettlementConfig,
     at: int,
 ) -> tuple[OfflineTrade, TradeMessage]:
     """The counterparty confirms; the trade ``OTC-<product>-<n>`` is booked in this
@@ -198,7 +198,7 @@ def confirm_in_store(
     )
     after, message = confirm(before, by, price, quantity, product, at=at, sequence=n + 1)
     _close(tx, before, after)
-    if not book_trade(tx, message, product, fees, at):
+    if not book_trade(tx, message, product, config, at):
         raise OfflineRuleViolation(f"trade id {message.trade_id} is already booked")
     tx.audit(
         at,

@@ -11,6 +11,13 @@ Timers: after every step the payment's `next_attempt_at` gets a `call_later`; a 
 every `sweep_interval` seconds also picks every due payment from the store, which covers
 a restart and payments released by an operator from another process
 (`rex payments --release`, which writes the store only).
+
+Disputes freeze payments: a due NEW or FAILED payment whose obligation's trade has an open
+dispute (`Transaction.frozen_among("trade", ...)`) is not sent; it stays due, untouched,
+and the sweep looks at it again until the dispute is resolved. If the dispute is upheld
+(the obligation is cancelled), the payment goes to manual review instead of being sent.
+Committing a payment's state change also books it (`settlement_worker.paying`): a paid
+payment's journal entry and events are in the same commit as its new state.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from .payment_store import (
     payments_in_states,
     save_payment,
 )
-from .store import Store
+from .store import Store, Transaction
 
 log = logging.getLogger("rex.settlement.payer")
 
@@ -66,14 +73,18 @@ class Payer:
         self.on_alert = on_alert
         self.alerts: deque[pm.Alert] = deque(maxlen=1000)  # the latest, for tests and ops
         self._timers: dict[str, int] = {}  # payment id -> earliest wake-up scheduled
+        self.frozen_skips = 0  # sends skipped because the trade was frozen (tests, ops)
         self._running = False
+        self._generation = 0
 
     # --- lifecycle
     def start(self) -> None:
         """Start sweeping (the bus must be running or about to run)."""
         if not self._running:
             self._running = True
-            self.bus.call_soon(self._sweep)
+            self._generation += 1  # a sweep chain of an earlier start() ends itself
+            generation = self._generation
+            self.bus.call_soon(lambda: self._sweep(generation))
 
     def stop(self) -> None:
         self._running = False
@@ -96,7 +107,14 @@ class Payer:
         self._apply(result.payment_id, lambda p, now: pm.on_result(p, result, now, policy))
 
     def wake(self, payment_id: str) -> None:
-        self._apply(payment_id, self._tick)
+        self._apply(payment_id, self._tick, gated=True)
+
+    def schedule(self, payments: Iterable[pm.Payment]) -> None:
+        """Set timers for payments stored by someone else (the worker's booking), so they
+        go out at once rather than on the next sweep. Only while running."""
+        if self._running:
+            for payment in payments:
+                self._schedule(payment)
 
     def counts(self) -> dict[str, int]:
         with self.store.transaction() as tx:
@@ -110,8 +128,8 @@ class Payer:
                 return pm.hold_for_review(p, now, f"bank {p.bank} is not configured here")
         return pm.tick(p, now, self.policy)
 
-    def _sweep(self) -> None:
-        if not self._running:
+    def _sweep(self, generation: int) -> None:
+        if not self._running or generation != self._generation:
             return
         try:
             with self.store.transaction() as tx:
@@ -119,9 +137,28 @@ class Payer:
             for payment_id in due:
                 self.wake(payment_id)
         finally:
-            self.bus.call_later(self.sweep_interval, self._sweep)
+            self.bus.call_later(self.sweep_interval, lambda: self._sweep(generation))
 
-    def _apply(self, payment_id: str, transition: _Transition) -> None:
+    def _hold(self, tx: Transaction, p: pm.Payment, now: int) -> pm.Step | None:
+        """For a send about to happen: None to go ahead; ``Step(p)`` (unchanged) to leave it
+        due while its trade is frozen; a hold for review if its obligation was cancelled."""
+        if p.state not in (pm.PaymentState.NEW, pm.PaymentState.FAILED):
+            return None
+        if p.next_attempt_at is None or now < p.next_attempt_at:
+            return None
+        rows = tx.execute(
+            "SELECT trade_id, state FROM obligations WHERE obligation_id = ?", (p.obligation_id,)
+        )
+        if not rows:
+            return None
+        trade_id, state = rows[0]
+        if tx.frozen_among("trade", [trade_id]):
+            return pm.Step(p)
+        if state == "cancelled":
+            return pm.hold_for_review(p, now, f"obligation {p.obligation_id} is cancelled")
+        return None
+
+    def _apply(self, payment_id: str, transition: _Transition, gated: bool = False) -> None:
         for _ in range(_RETRIES):
             now = self.clock()
             try:
@@ -131,7 +168,12 @@ class Payer:
                         log.warning("no such payment payment_id=%s", payment_id)
                         return
                     old, version = loaded
-                    step = transition(old, now)
+                    held = self._hold(tx, old, now) if gated else None
+                    if held is not None and held.payment == old:
+                        self.frozen_skips += 1
+                        log.debug("payment frozen by a dispute payment_id=%s", payment_id)
+                        return  # stays due: the next sweep looks again
+                    step = held or transition(old, now)
                     if step.payment != old:
                         save_payment(tx, old, version, step.payment, self.actor)
             except ConcurrentUpdate:

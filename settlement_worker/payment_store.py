@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .paying import on_state_change
 from .payments import ACTIVE_STATES, Payment, PaymentEvent, PaymentState
 from .store import Transaction
 
@@ -21,6 +22,7 @@ __all__ = [
     "counts_by_state",
     "due_payment_ids",
     "insert_payment",
+    "insert_payments",
     "load_history",
     "load_payment",
     "payments_in_states",
@@ -104,6 +106,19 @@ def insert_payment(tx: Transaction, payment: Payment, actor: str = "payer") -> b
     return True
 
 
+def insert_payments(tx: Transaction, payments: Sequence[Payment], actor: str = "payer") -> None:
+    """Create new payments set-wise (one statement per table), e.g. with the obligations
+    they pay, in the booking's transaction. Ids must be new: a duplicate fails the commit."""
+    if not payments:
+        return
+    marks = ", ".join("?" for _ in range(18))
+    tx.executemany(
+        f"INSERT INTO payments ({_COLUMNS}) VALUES ({marks})",
+        [(*_values(p), 0) for p in payments],
+    )
+    _append_many(tx, [(p.payment_id, p.history) for p in payments], actor)
+
+
 def load_payment(tx: Transaction, payment_id: str) -> tuple[Payment, int] | None:
     """The payment (without its history) and its version."""
     rows = tx.execute(f"SELECT {_COLUMNS} FROM payments WHERE payment_id = ?", (payment_id,))
@@ -124,25 +139,35 @@ def save_payment(
     if not rows:
         raise ConcurrentUpdate(f"{new.payment_id} changed since version {version}")
     _append(tx, new.payment_id, new.history[len(old.history) :], actor)
+    on_state_change(tx, old, new)  # the ledger entry of a paid payment, its events
     return int(rows[0][0])
 
 
 def _append(
     tx: Transaction, payment_id: str, events: Sequence[PaymentEvent], default_actor: str
 ) -> None:
-    if not events:
-        return
+    _append_many(tx, [(payment_id, events)], default_actor)
+
+
+def _append_many(
+    tx: Transaction,
+    histories: Sequence[tuple[str, Sequence[PaymentEvent]]],
+    default_actor: str,
+) -> None:
     rows = []
-    audits = []
-    for event in events:
-        actor = str(event.detail.get("actor", default_actor))
-        detail = json.dumps(event.detail, sort_keys=True)
-        from_state = None if event.from_state is None else str(event.from_state)
-        rows.append(
-            (payment_id, event.at, event.kind, from_state, str(event.to_state), actor, detail)
-        )
-        audit = {"from": from_state, "to": str(event.to_state), **event.detail}
-        audits.append((event.at, actor, "payment", payment_id, event.kind, audit))
+    audits: list[tuple[int, str, str, str, str, dict[str, Any]]] = []
+    for payment_id, events in histories:
+        for event in events:
+            actor = str(event.detail.get("actor", default_actor))
+            detail = json.dumps(event.detail, sort_keys=True)
+            from_state = None if event.from_state is None else str(event.from_state)
+            rows.append(
+                (payment_id, event.at, event.kind, from_state, str(event.to_state), actor, detail)
+            )
+            audit = {"from": from_state, "to": str(event.to_state), **event.detail}
+            audits.append((event.at, actor, "payment", payment_id, event.kind, audit))
+    if not rows:
+        return
     tx.executemany(
         "INSERT INTO payment_events (payment_id, at, kind, from_state, to_state, actor, detail)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -5,13 +5,19 @@ trade that arrived in one turn of the loop (up to `max_batch`) is booked in one 
 transaction, and the messages are acked -- in order, with multiple acks -- only after that
 commit. A trade id already booked is skipped, so a redelivery after a crash, or the same
 trade published twice by an engine take-over, settles once.
+
+Booking a trade also creates the payments of its obligation's cash parts (booking.py). With
+bank adapters, the service runs the payer too (settlement_worker.payer), behind the bus
+lock ``payer``: in each process the worker books, but only the lock's holder pays; a
+standby takes over when the holder's connection dies. Without banks (``--no-payer``) the
+payments wait in the store for a process that pays.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +26,13 @@ from rex.bus import Bus, Delivery, InOrderAcks, Subscription
 from rex.config import Product
 from rex.protocol import TradeMessage, decode_message
 
+from . import payments as pm
+from .banks import BankAdapter
+from .banks.amqp import AmqpBankClient
 from .booking import trade_rows, write_rows
-from .fees import FeeSchedule
 from .outbox import OutboxPublisher
+from .payer import Payer
+from .settings import SettlementConfig
 from .store import Store
 
 log = logging.getLogger("rex.settlement")
@@ -40,15 +50,23 @@ class SettlementService:
         bus: Bus,
         store: Store,
         products: Iterable[Product],
-        fees: FeeSchedule,
+        config: SettlementConfig,
         *,
+        banks: Mapping[str, BankAdapter] | None = None,
+        bank_client: AmqpBankClient | None = None,
+        policy: pm.RetryPolicy | None = None,
+        clock: Callable[[], int] = time.time_ns,
         prefetch: int = 2000,
         max_batch: int = 500,
     ) -> None:
+        """``banks``: the payer's bank adapters (None: no payer in this process);
+        ``bank_client``: the AMQP client owning them, whose reply queue the service
+        declares and consumes."""
         self.bus = bus
         self.store = store
         self.products = {p.symbol: p for p in products}
-        self.fees = fees
+        self.config = config
+        self.fees = config.fees
         self.prefetch = prefetch
         self.max_batch = max_batch
         self.settled = 0
@@ -56,12 +74,24 @@ class SettlementService:
         self.outbox = OutboxPublisher(bus, store)
         self._batch: list[_Pending] = []
         self._flush_scheduled = False
+        self.clock = clock
+        self.bank_client = bank_client
+        self.payer: Payer | None = None
+        if banks is not None:
+            self.payer = Payer(store, bus, banks, policy, clock)
+            if bank_client is not None:
+                bank_client.on_unmatched = self.payer.on_result
 
     def start(self) -> None:
         self.store.migrate()
-        self.bus.start(topology.for_settlement(), self._on_ready)
+        wanted = topology.for_settlement()
+        if self.bank_client is not None:
+            wanted = wanted + self.bank_client.topology
+        self.bus.start(wanted, self._on_ready)
 
     def stop(self) -> None:
+        if self.payer is not None:
+            self.payer.stop()
         self.bus.stop()
 
     def _on_ready(self) -> None:
@@ -71,6 +101,16 @@ class SettlementService:
             Subscription(topology.SETTLEMENT_TRADES, self._on_trade, prefetch=self.prefetch)
         )
         self.outbox.start()
+        if self.payer is not None:
+            self.payer.stop()  # the lock went with the old connection: pay once held again
+            self.bus.hold_lock("payer", self._on_payer_lock)
+
+    def _on_payer_lock(self) -> None:
+        assert self.payer is not None
+        log.info("holding the payer lock: this process pays")
+        if self.bank_client is not None:
+            self.bank_client.on_ready()  # the banks' replies: only the payer reads them
+        self.payer.start()
 
     def _on_trade(self, delivery: Delivery) -> None:
         slot = self._acks.arrived(delivery)
@@ -98,7 +138,7 @@ class SettlementService:
         batch, self._batch = self._batch, []
         if not batch:
             return
-        now = time.time_ns()
+        now = self.clock()
         trades = [p.trade for p in batch if p.trade is not None]
         with self.store.transaction() as tx:
             done = tx.processed_among([t.trade_id for t in trades])
@@ -107,10 +147,12 @@ class SettlementService:
                 if trade.trade_id in done:
                     continue  # settled before: a redelivery or a republished trade
                 done.add(trade.trade_id)
-                rows.append(trade_rows(trade, self.products[trade.product], self.fees, now))
+                rows.append(trade_rows(trade, self.products[trade.product], self.config, now))
             write_rows(tx, rows)
         booked = len(rows)
         self.settled += booked
         for pending in batch:
             self._acks.done(pending.slot)
         self.outbox.drain()  # the events of what was just booked
+        if self.payer is not None:
+            self.payer.schedule(p for r in rows for p in r.payments)

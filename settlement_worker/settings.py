@@ -7,7 +7,8 @@ Top-level tables (the file's comments document every key)::
     [[banks]]               id, name, city: the acceptor banks
     [payment.pays]          the default payment method (default: cash)
     [payment.receives]      the default receipt limits (default: refuse bills)
-    [[members]]             id, and optional pays / receives tables
+    [payment]               bank, fallback_bank: where members pay from by default
+    [[members]]             id, and optional pays / receives tables, bank, fallback_bank
 
 Members are those of ``members.toml`` (``rex.config.load_members``), whose ``Member``
 rejects unknown keys; so settlement's per-member settings live here, keyed by member id,
@@ -47,11 +48,14 @@ from .limits import (
     update_limits,
 )
 
-__all__ = ["Bank", "SettlementConfig", "load_settlement"]
+__all__ = ["UNASSIGNED_BANK", "Bank", "SettlementConfig", "load_settlement"]
 
 _TOP_KEYS: Final = ("fees", "banks", "payment", "members")
 _FEE_KEYS: Final = ("buyer_bps", "seller_bps", "minimum_minor")
 _ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,32}")
+#: The bank of a member when the file configures no bank at all: no payer has an adapter
+#: for it, so its payments go to manual review instead of being paid from nowhere.
+UNASSIGNED_BANK: Final = "unassigned"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +89,12 @@ class SettlementConfig:
     methods: Mapping[str, PaymentMethod]
     limits: Mapping[str, ReceiptLimits]
     source: Path | None = field(default=None, repr=False, compare=False)
+    #: Where a member pays from: (primary bank, fallback banks), every member; a member
+    #: missing here (or a non-member) gets ``default_banks``.
+    payment_banks: Mapping[str, tuple[str, tuple[str, ...]]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    default_banks: tuple[str, tuple[str, ...]] = (UNASSIGNED_BANK, ())
 
     def method_for(self, member: str) -> PaymentMethod:
         """How ``member`` pays as buyer. KeyError for a non-member."""
@@ -93,6 +103,16 @@ class SettlementConfig:
     def limits_for(self, member: str) -> ReceiptLimits:
         """What ``member`` accepts as payee (as loaded; run-time changes are the worker's)."""
         return self.limits[member]
+
+    def banks_for(self, member: str) -> tuple[str, tuple[str, ...]]:
+        """The bank ``member`` pays from and the fallbacks to try after it."""
+        return self.payment_banks.get(member, self.default_banks)
+
+    def method_or_default(self, member: str) -> PaymentMethod:
+        return self.methods.get(member, self.default_method)
+
+    def limits_or_default(self, member: str) -> ReceiptLimits:
+        return self.limits.get(member, self.default_limits)
 
     @property
     def known_acceptors(self) -> frozenset[str]:
@@ -265,6 +285,42 @@ def _limits(
         _fail(path, exc.reason, entry=entry, field=f"receives.{exc.field}")
 
 
+def _bank_ref(
+    path: Path, table: Mapping[str, Any], key: str, entry: str, banks: Mapping[str, Bank]
+) -> str | None:
+    if key not in table:
+        return None
+    value = table[key]
+    if not isinstance(value, str) or value not in banks:
+        shown = repr(value) if isinstance(value, str) else describe_value(value)
+        _fail(
+            path,
+            f"unknown bank {shown} (known: {_known(banks)})",
+            entry=entry,
+            field=key,
+        )
+    return value
+
+
+def _paying_banks(
+    path: Path,
+    table: Mapping[str, Any],
+    entry: str,
+    banks: Mapping[str, Bank],
+    base: tuple[str, tuple[str, ...]],
+) -> tuple[str, tuple[str, ...]]:
+    """``bank`` and ``fallback_bank`` of ``table`` over ``base``. A member naming only its
+    ``bank`` keeps the default fallback unless that is the same bank."""
+    primary = _bank_ref(path, table, "bank", entry, banks)
+    fallback = _bank_ref(path, table, "fallback_bank", entry, banks)
+    bank = primary or base[0]
+    if fallback is not None:
+        if fallback == bank:
+            _fail(path, f"must differ from the bank {bank!r}", entry=entry, field="fallback_bank")
+        return bank, (fallback,)
+    return bank, tuple(b for b in base[1] if b != bank)
+
+
 def load_settlement(
     path: Path, products: Mapping[str, Product], members: Mapping[str, Member]
 ) -> SettlementConfig:
@@ -279,17 +335,21 @@ def load_settlement(
     known = frozenset(banks) | frozenset(members)
 
     payment = _table(path, doc.get("payment", {}), "payment")
-    _check_keys(path, payment, ("pays", "receives"), "payment")
+    _check_keys(path, payment, ("pays", "receives", "bank", "fallback_bank"), "payment")
     default_method = _method(path, payment.get("pays", {"method": "cash"}), "payment", banks)
     default_limits = _limits(path, payment.get("receives", {}), "payment", ReceiptLimits(), known)
 
+    first = next(iter(banks), UNASSIGNED_BANK)
+    default_banks = _paying_banks(path, payment, "payment", banks, (first, ()))
+
     methods = dict.fromkeys(members, default_method)
+    paying = dict.fromkeys(members, default_banks)
     limits = dict.fromkeys(members, default_limits)
     seen: dict[str, int] = {}
     for index, table in enumerate(_array(path, doc, "members", "members"), start=1):
         entry = _label("member", table, "id", index)
         table = _table(path, table, entry)
-        _check_keys(path, table, ("id", "pays", "receives"), entry)
+        _check_keys(path, table, ("id", "pays", "receives", "bank", "fallback_bank"), entry)
         member = table.get("id")
         if member is None:
             _fail(path, "required field is missing", entry=entry, field="id")
@@ -312,6 +372,7 @@ def load_settlement(
             methods[member] = _method(path, table["pays"], entry, banks)
         if "receives" in table:
             limits[member] = _limits(path, table["receives"], entry, default_limits, known)
+        paying[member] = _paying_banks(path, table, entry, banks, default_banks)
 
     return SettlementConfig(
         fees=fees,
@@ -321,4 +382,6 @@ def load_settlement(
         methods=MappingProxyType(methods),
         limits=MappingProxyType(limits),
         source=path,
+        payment_banks=MappingProxyType(paying),
+        default_banks=default_banks,
     )

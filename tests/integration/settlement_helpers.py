@@ -92,7 +92,7 @@ def run_worker(store: Store, trades: list[TradeMessage]) -> SettlementService:
     """The real worker, on the memory bus: publish the trades, run until idle."""
     broker = MemoryBroker()
     service = SettlementService(
-        MemoryBus(broker, "rex-settlement"), store, PRODUCTS.values(), FEES, max_batch=3
+        MemoryBus(broker, "rex-settlement"), store, PRODUCTS.values(), CONFIG, max_batch=3
     )
     service.start()
     engine = MemoryBus(broker, "rex-engine")

@@ -22,8 +22,8 @@ from settlement_worker.store import Store
 from tests.integration.settlement_helpers import (
     BACKENDS,
     BUYER,
+    CONFIG,
     ENABLED,
-    FEES,
     PRODUCTS,
     SELLER,
     T0,
@@ -60,7 +60,7 @@ def report(
 def confirm(store: Store, offline_id: str, price: int = 415_000) -> str:
     with store.transaction() as tx:
         _, message = confirm_in_store(
-            tx, offline_id, BUYER, price, 1_300, products=PRODUCTS, fees=FEES, at=T0 + 5
+            tx, offline_id, BUYER, price, 1_300, products=PRODUCTS, config=CONFIG, at=T0 + 5
         )
     return message.trade_id
 
@@ -86,7 +86,7 @@ def test_the_worker_skips_an_offline_trade_published_again(opened: Opened) -> No
     pending = report(store)
     with store.transaction() as tx:
         _, message = confirm_in_store(
-            tx, pending.offline_id, BUYER, 415_000, 1_300, products=PRODUCTS, fees=FEES, at=T0
+            tx, pending.offline_id, BUYER, 415_000, 1_300, products=PRODUCTS, config=CONFIG, at=T0
         )
     assert run_worker(store, [message]).settled == 0
     assert store.query("SELECT COUNT(*) FROM obligations") == [(1,)]

@@ -74,7 +74,7 @@ def publish(bus: MemoryBus, message: TradeMessage) -> None:
 def run_worker(store: Store, trades: list[TradeMessage]) -> SettlementService:
     broker = MemoryBroker()
     service = SettlementService(
-        MemoryBus(broker, "rex-settlement"), store, PRODUCTS.values(), CONFIG.fees, max_batch=3
+        MemoryBus(broker, "rex-settlement"), store, PRODUCTS.values(), CONFIG, max_batch=3
     )
     service.start()
     engine = MemoryBus(broker, "rex-engine")
@@ -134,7 +134,7 @@ def test_both_parties_receive_obligation_created_on_their_own_queue(store: Store
     for member in ("ganzhou-magnet", "baotou-metals"):
         broker.declare(topology.for_member(member))
     service = SettlementService(
-        MemoryBus(broker, "rex-settlement"), store, PRODUCTS.values(), CONFIG.fees
+        MemoryBus(broker, "rex-settlement"), store, PRODUCTS.values(), CONFIG
     )
     service.start()
     engine = MemoryBus(broker, "rex-engine")

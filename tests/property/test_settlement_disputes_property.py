@@ -23,6 +23,7 @@ from settlement_worker.reconcile import reconcile
 from settlement_worker.settle import settle_trade
 from settlement_worker.store import Store
 from tests.integration.settlement_helpers import (
+    CONFIG,
     ENABLED,
     FEES,
     PRODUCTS,
@@ -108,7 +109,7 @@ def play(store: Store, deal_list: list[Deal], disputes: list[tuple[int, int, str
                     d.price,
                     d.quantity,
                     products=PRODUCTS,
-                    fees=FEES,
+                    config=CONFIG,
                     at=T0 + i,
                 )
             messages[message.trade_id] = message

@@ -236,3 +236,43 @@ def test_file_level_errors_name_the_file(tmp_path: Path, text: str, fragment: st
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file not found"):
         _load(tmp_path / "absent.toml")
+
+
+def test_each_member_pays_from_its_bank_or_the_payment_default(tmp_path: Path) -> None:
+    path = tmp_path / "settlement.toml"
+    path.write_text(
+        MINIMAL
+        + BANK
+        + '[[banks]]\nid = "boc-ganzhou"\nname = "BOC"\ncity = "Ganzhou"\n'
+        + '[payment]\nbank = "boc-ganzhou"\nfallback_bank = "icbc-baotou"\n'
+        + '[[members]]\nid = "baotou-metals"\nbank = "icbc-baotou"\n'
+    )
+    config = _load(path)
+    # Naming only its bank keeps the default fallback, unless that is the same bank.
+    assert config.banks_for("baotou-metals") == ("icbc-baotou", ())
+    assert config.banks_for("xinyu-pvc") == ("boc-ganzhou", ("icbc-baotou",))
+
+
+@pytest.mark.parametrize(
+    ("extra", "entry", "field", "fragment"),
+    [
+        ('[payment]\nbank = "icbc"\n', "payment", "bank", "unknown bank 'icbc'"),
+        (
+            '[[members]]\nid = "xinyu-pvc"\nfallback_bank = "icbc-baotou"\n',
+            "member 'xinyu-pvc'",
+            "fallback_bank",
+            "must differ from the bank",
+        ),
+        ('[[members]]\nid = "xinyu-pvc"\nbank = 3\n', "member 'xinyu-pvc'", "bank", "unknown"),
+    ],
+)
+def test_a_bad_bank_names_the_file_entry_and_field(
+    tmp_path: Path, extra: str, entry: str, field: str, fragment: str
+) -> None:
+    path = tmp_path / "settlement.toml"
+    path.write_text(MINIMAL + BANK + extra)
+    with pytest.raises(ConfigError) as caught:
+        _load(path)
+    message = str(caught.value)
+    assert "settlement.toml" in message and entry in message
+    assert f"field '{field}'" in message and fragment in message
