@@ -9,6 +9,7 @@ commit. The journal is append-only: the store has no update or delete for entrie
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -290,8 +291,22 @@ class _PostgresTransaction(Transaction):
         return rows
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            self._cursor.executemany(sql.replace("?", "%s"), rows)
+        if not rows:
+            return
+        insert = _PLAIN_INSERT.fullmatch(sql.strip())
+        if insert is not None and len(rows) >= _COPY_FROM_ROWS:
+            # A batch of plain inserts goes in as one COPY: one round trip, no per-row
+            # statement; same rows, same constraints, same transaction.
+            table, columns = insert.group(1), insert.group(2)
+            with self._cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        self._cursor.executemany(sql.replace("?", "%s"), rows)
+
+
+_PLAIN_INSERT = re.compile(r"INSERT INTO (\w+) \(([\w, ]+)\)\s+VALUES \([?, ]+\)", re.S)
+_COPY_FROM_ROWS = 20
 
 
 class PostgresStore(Store):
