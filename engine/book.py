@@ -269,9 +269,7 @@ class OrderBook:
 
     def replace(self, cmd: ReplaceOrder) -> list[Record]:
         ts = cmd.timestamp
-        events: list[Record] = []
-        if ts >= self._next_expiry:
-            self._expire_due(ts, events)
+        events = self._expired_by(ts)
         order = self._orders.get(cmd.order_id)
         reason = self._check_replace(cmd, order)
         if reason is not None or order is None:
@@ -299,9 +297,7 @@ class OrderBook:
 
     def mass_cancel(self, cmd: MassCancel) -> list[Record]:
         ts = cmd.timestamp
-        events: list[Record] = []
-        if ts >= self._next_expiry:
-            self._expire_due(ts, events)
+        events = self._expired_by(ts)
         for order in [o for o in self._orders.values() if o.member == cmd.member]:
             self._remove(order, Reason.MASS_CANCEL, ts, events)
         return events
@@ -309,19 +305,14 @@ class OrderBook:
     def set_status(self, cmd: SetTradingStatus) -> list[Record]:
         """Open, halt or close trading. A halt keeps the book; cancels are still accepted."""
         ts = cmd.timestamp
-        events: list[Record] = []
-        if ts >= self._next_expiry:
-            self._expire_due(ts, events)
+        events = self._expired_by(ts)
         self.status = cmd.status
         self.sequence += 1
         events.append((StatusChanged, self.sequence, ts, cmd.status))
         return events
 
     def advance_time(self, cmd: AdvanceTime) -> list[Record]:
-        events: list[Record] = []
-        if cmd.timestamp >= self._next_expiry:
-            self._expire_due(cmd.timestamp, events)
-        return events
+        return self._expired_by(cmd.timestamp)
 
     # ----------------------------------------------------------------- queries
 
@@ -560,6 +551,14 @@ class OrderBook:
         events.append(
             (LevelChanged, self.sequence, ts, side.side, price, level.quantity, level.order_count)
         )
+
+    def _expired_by(self, ts: int) -> list[Record]:
+        """A command's events start with the GTD orders due by its timestamp. (`submit` and
+        `cancel`, the hot paths, do this inline.)"""
+        events: list[Record] = []
+        if ts >= self._next_expiry:
+            self._expire_due(ts, events)
+        return events
 
     def _schedule_expiry(self, order: Order) -> None:
         expire_time: int = order.expire_time  # type: ignore[assignment]

@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from .cli_support import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, open_from_args, parse, store_arguments
+from .cli_support import EXIT_OK, EXIT_REFUSED, open_for_update, store_arguments
 from .disputes import Actor, Dispute, DisputeRuleViolation, DisputeState, SubjectType
 from .disputes_store import get_dispute, history, list_disputes, open_in_store, resolve_in_store
 from .ledger import LedgerError
@@ -134,15 +134,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse(_parser(), None if argv is None else list(argv))
-    if isinstance(args, int):
-        return args
-    opened = open_from_args(args, PROG)
-    if opened is None:
-        return EXIT_USAGE
-    store, _where = opened
+    started = open_for_update(_parser(), None if argv is None else list(argv), PROG)
+    if isinstance(started, int):
+        return started
+    args, store = started
     try:
-        store.migrate()  # the disputes table, if this store predates it
         status: int = args.run(store, args)
         return status
     except (DisputeRuleViolation, LedgerError) as error:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from rex.config import ConfigError, Settings
 from rex.vocabulary import Side
 
-from .cli_support import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, open_from_args, parse, store_arguments
+from .cli_support import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, open_for_update, store_arguments
 from .money import Money
 from .obligations import ObligationError
 from .offline import OfflineRuleViolation, OfflineState, OfflineTrade
@@ -135,15 +135,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse(_parser(), None if argv is None else list(argv))
-    if isinstance(args, int):
-        return args
-    opened = open_from_args(args, PROG)
-    if opened is None:
-        return EXIT_USAGE
-    store, _where = opened
+    started = open_for_update(_parser(), None if argv is None else list(argv), PROG)
+    if isinstance(started, int):
+        return started
+    args, store = started
     try:
-        store.migrate()
         return _run(store, args, Settings.from_env())
     except ConfigError as error:
         print(f"{PROG}: {error}", file=sys.stderr)

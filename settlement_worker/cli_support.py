@@ -12,7 +12,14 @@ from rex.config import Settings
 
 from .store import Store, open_store
 
-__all__ = ["EXIT_OK", "EXIT_REFUSED", "EXIT_USAGE", "open_from_args", "store_arguments"]
+__all__ = [
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "EXIT_USAGE",
+    "open_for_update",
+    "open_from_args",
+    "store_arguments",
+]
 
 EXIT_OK = 0
 EXIT_REFUSED = 1  # differences found, or a rule refused the request
@@ -67,3 +74,23 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
         return parser.parse_args(argv)
     except SystemExit as stop:
         return EXIT_USAGE if stop.code else EXIT_OK
+
+
+def open_for_update(
+    parser: argparse.ArgumentParser, argv: list[str] | None, prog: str
+) -> tuple[argparse.Namespace, Store] | int:
+    """The start of a command that writes: parse, open the store and bring its schema up
+    to date. An exit status instead if any of that fails; the caller closes the store."""
+    args = parse(parser, argv)
+    if isinstance(args, int):
+        return args
+    opened = open_from_args(args, prog)
+    if opened is None:
+        return EXIT_USAGE
+    store = opened[0]
+    try:
+        store.migrate()  # tables of a later version, if this store predates them
+    except BaseException:
+        store.close()
+        raise
+    return args, store

@@ -4,6 +4,7 @@ test_settlement_store.py; plus the command-line arguments that reach the same st
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,6 @@ from rex.protocol import TradeMessage, encode
 from settlement_worker.service import SettlementService
 from settlement_worker.settings import load_settlement
 from settlement_worker.store import PostgresStore, SqliteStore, Store
-from tests.integration.test_settlement_store import DATABASE_URL
 
 SETTINGS = Settings.from_env({})
 PRODUCTS = SETTINGS.products()
@@ -28,6 +28,7 @@ ENABLED = frozenset(m.id for m in MEMBERS.values() if m.enabled)
 CONFIG = load_settlement(SETTINGS.config_dir / "settlement.toml", PRODUCTS, MEMBERS)
 FEES = CONFIG.fees
 
+DATABASE_URL = os.environ.get("REX_TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.database)]
 
 BUYER = "ganzhou-magnet"

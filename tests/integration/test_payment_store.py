@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,28 +23,16 @@ from settlement_worker.payment_store import (
     save_payment,
 )
 from settlement_worker.payments import SECOND, PaymentState
-from settlement_worker.store import PostgresStore, SqliteStore, Store
+from settlement_worker.store import Store
+from tests.integration.settlement_helpers import BACKENDS, opened_store
 
-DATABASE_URL = os.environ.get("REX_TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
 T0 = 1_800_000_000 * SECOND
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.database)])
+@pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        opened: Store = SqliteStore(tmp_path / "settlement.sqlite3")
-        schema = None
-    else:
-        schema = f"rex_test_{uuid.uuid4().hex[:10]}"
-        opened = PostgresStore(DATABASE_URL, schema=schema)
-    opened.migrate()
-    try:
-        yield opened
-    finally:
-        if schema is not None:
-            with opened.transaction() as tx:
-                tx.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        opened.close()
+    with opened_store(request.param, tmp_path) as opened:
+        yield opened.store
 
 
 def payment(n: int = 1, now: int = T0) -> pm.Payment:

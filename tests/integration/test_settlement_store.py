@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,32 +10,17 @@ import pytest
 from settlement_worker.store import (
     EntryRow,
     ObligationRow,
-    PostgresStore,
     PostingRow,
-    SqliteStore,
     Store,
 )
 from settlement_worker.store.migrations import MIGRATIONS
+from tests.integration.settlement_helpers import BACKENDS, opened_store
 
-DATABASE_URL = os.environ.get("REX_TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
 
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.database)])
+@pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        opened: Store = SqliteStore(tmp_path / "settlement.sqlite3")
-        schema = None
-    else:
-        schema = f"rex_test_{uuid.uuid4().hex[:10]}"
-        opened = PostgresStore(DATABASE_URL, schema=schema)
-    opened.migrate()
-    try:
-        yield opened
-    finally:
-        if schema is not None:
-            with opened.transaction() as tx:
-                tx.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        opened.close()
+    with opened_store(request.param, tmp_path) as opened:
+        yield opened.store
 
 
 def entry(entry_id: str, amount: int, corrects: str | None = None) -> EntryRow:

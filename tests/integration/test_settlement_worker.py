@@ -3,7 +3,6 @@ redelivered."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,29 +15,18 @@ from rex.config import Settings
 from rex.protocol import TradeMessage, encode
 from settlement_worker.service import SettlementService
 from settlement_worker.settings import load_settlement
-from settlement_worker.store import PostgresStore, SqliteStore, Store
-from tests.integration.test_settlement_store import DATABASE_URL
+from settlement_worker.store import Store
+from tests.integration.settlement_helpers import BACKENDS, opened_store
 
 SETTINGS = Settings.from_env({})
 PRODUCTS = SETTINGS.products()
 CONFIG = load_settlement(SETTINGS.config_dir / "settlement.toml", PRODUCTS, SETTINGS.members())
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.database)])
+@pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    schema = None
-    if request.param == "sqlite":
-        opened: Store = SqliteStore(tmp_path / "settlement.sqlite3")
-    else:
-        schema = f"rex_test_{uuid.uuid4().hex[:10]}"
-        opened = PostgresStore(DATABASE_URL, schema=schema)
-    try:
-        yield opened
-    finally:
-        if schema is not None:
-            with opened.transaction() as tx:
-                tx.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        opened.close()
+    with opened_store(request.param, tmp_path) as opened:
+        yield opened.store
 
 
 def trade(seq: int, price: int = 415_000, quantity: int = 1_000) -> TradeMessage:
