@@ -233,6 +233,8 @@ class EngineService:
         for envelope in outputs:
             if envelope.type == "trade":
                 metrics.ENGINE_TRADES.labels(symbol).inc()
+            elif envelope.type == "execution":
+                metrics.ENGINE_REPORTS.labels(symbol).inc()
             self.bus.publish(envelope, confirmed)
 
     def _progress(self, symbol: str, state: _Log, epoch: int) -> None:

@@ -39,7 +39,7 @@ GATEWAY_LATENCY = Histogram(
 ENGINE_INPUTS = Counter("rex_engine_inputs_total", "Input-log entries applied", ["product", "kind"])
 ENGINE_TRADES = Counter("rex_engine_trades_total", "Trades executed", ["product"])
 ENGINE_REPORTS = Counter(
-    "rex_engine_execution_reports_total", "Execution reports published", ["product", "status"]
+    "rex_engine_execution_reports_total", "Execution reports published", ["product"]
 )
 ENGINE_ACTIVE = Gauge("rex_engine_active", "1 while this engine holds its group's lock", ["group"])
 ENGINE_REPLAY_SECONDS = Gauge(
@@ -53,6 +53,19 @@ ENGINE_INPUT_LAG = Histogram(
 ENGINE_LATENCY = Histogram(
     "rex_engine_processing_seconds",
     "Input received by the gateway to its outputs confirmed by the broker",
+    buckets=LATENCY_BUCKETS,
+)
+
+# --- settlement
+SETTLEMENT_TRADES = Counter(
+    "rex_settlement_trades_total", "Trades booked (each trade id once)", ["product"]
+)
+SETTLEMENT_DUPLICATES = Counter(
+    "rex_settlement_duplicate_trades_total", "Trades delivered again and skipped"
+)
+SETTLEMENT_BATCH = Histogram(
+    "rex_settlement_batch_seconds",
+    "Booking one batch: the database transaction and its commit",
     buckets=LATENCY_BUCKETS,
 )
 

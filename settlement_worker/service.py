@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rex import topology
+from rex import metrics, topology
 from rex.bus import Bus, Delivery, InOrderAcks, Subscription
 from rex.config import Product
 from rex.protocol import TradeMessage, decode_message
@@ -139,6 +139,7 @@ class SettlementService:
         if not batch:
             return
         now = self.clock()
+        started = time.monotonic()
         trades = [p.trade for p in batch if p.trade is not None]
         with self.store.transaction() as tx:
             done = tx.processed_among([t.trade_id for t in trades])
@@ -150,6 +151,10 @@ class SettlementService:
                 rows.append(trade_rows(trade, self.products[trade.product], self.config, now))
             write_rows(tx, rows)
         booked = len(rows)
+        metrics.SETTLEMENT_BATCH.observe(time.monotonic() - started)
+        metrics.SETTLEMENT_DUPLICATES.inc(len(trades) - booked)
+        for r in rows:
+            metrics.SETTLEMENT_TRADES.labels(r.obligation.product).inc()
         self.settled += booked
         for pending in batch:
             self._acks.done(pending.slot)
