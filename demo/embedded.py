@@ -16,7 +16,7 @@ from rex import topology
 from rex.bus import Delivery, Envelope, Subscription
 from rex.bus.memory import MemoryBroker, MemoryBus
 from rex.config import Member, Product
-from rex.protocol import pack, unpack
+from rex.protocol import pack, unpack_messages
 
 WATCHER = "rex.embedded.watch"  # sees trades and market data, for summaries and tests
 
@@ -98,18 +98,20 @@ class EmbeddedExchange:
 
     def _listen(self, member: str) -> None:
         def on_report(delivery: Delivery) -> None:
-            self.reports[member].append(unpack(delivery.body))
+            self.reports[member].extend(unpack_messages(delivery.type, delivery.body))
             delivery.ack()
 
         self.member_buses[member].consume(Subscription(topology.member_queue(member), on_report))
 
     def _watch(self) -> None:
         def on_trade(delivery: Delivery) -> None:
-            self.trades.append(unpack(delivery.body))
+            self.trades.extend(unpack_messages(delivery.type, delivery.body))
             delivery.ack()
 
         def on_marketdata(delivery: Delivery) -> None:
-            self.public.append((delivery.routing_key, unpack(delivery.body)))
+            self.public.extend(
+                (delivery.routing_key, m) for m in unpack_messages(delivery.type, delivery.body)
+            )
             delivery.ack()
 
         def on_dead(delivery: Delivery) -> None:

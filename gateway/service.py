@@ -27,6 +27,7 @@ from rex.bus import Bus, Delivery, Envelope, InOrderAcks, Subscription
 from rex.config import Member, Product
 from rex.protocol import (
     ENGINE_INPUT,
+    REQUEST_TYPES,
     EngineInput,
     ExecStatus,
     ExecutionReport,
@@ -89,6 +90,7 @@ class GatewayService:
         self._flush_scheduled = False
         self._batch_number = 0
         self._acks = InOrderAcks()
+        self._request_counters: dict[str, Any] = {}  # request type -> its labelled counter
         self._instance = f"gw-{uuid.uuid4().hex[:12]}"
 
     def start(self) -> None:
@@ -118,7 +120,7 @@ class GatewayService:
             log.warning("no user_id: dead-lettered routing_key=%s", delivery.routing_key)
             self._acks.reject(slot, requeue=False)
             return
-        metrics.GATEWAY_REQUESTS.labels(delivery.type or "none").inc()
+        self._counted(delivery.type or "none").inc()
         message_id = delivery.message_id or _body_id(delivery.body)
         if self.seen.has_request(member, message_id):
             metrics.GATEWAY_DUPLICATES.inc()
@@ -167,6 +169,17 @@ class GatewayService:
             self._forward(slot, member, message_id, verdict.entry, started)
         else:
             self._answer(slot, member, message_id, verdict, now, started)
+
+    def _counted(self, kind: str) -> Any:
+        """The request counter of ``kind``; types a member makes up count as "unknown", so
+        no member can grow the metric's label set."""
+        counter = self._request_counters.get(kind)
+        if counter is None:
+            known = kind in REQUEST_TYPES
+            counter = metrics.GATEWAY_REQUESTS.labels(kind if known else "unknown")
+            if known:
+                self._request_counters[kind] = counter
+        return counter
 
     def _forward(
         self, slot: list[Any], member: str, message_id: str, entry: EngineInput, started: float

@@ -8,6 +8,7 @@ SQLite under REX_DATA_DIR, WAL mode; `MemorySeen` for tests and the embedded dem
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -21,9 +22,13 @@ class Seen(Protocol):
 
 
 class MemorySeen:
-    def __init__(self) -> None:
-        self._requests: set[tuple[str, str]] = set()
-        self._client_ids: set[tuple[str, str]] = set()
+    def __init__(
+        self,
+        requests: Iterable[tuple[str, str]] = (),
+        client_ids: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        self._requests: set[tuple[str, str]] = set(requests)
+        self._client_ids: set[tuple[str, str]] = set(client_ids)
 
     def has_request(self, member: str, message_id: str) -> bool:
         return (member, message_id) in self._requests
@@ -54,24 +59,19 @@ class SqliteSeen:
             "CREATE TABLE IF NOT EXISTS client_ids (member TEXT, client_order_id TEXT,"
             " PRIMARY KEY (member, client_order_id)) WITHOUT ROWID"
         )
-        self._cache = MemorySeen()  # answers repeat questions without a query
+        # Every question is answered from memory: the file is read once here, and every
+        # row written is also kept. Two SQLite lookups per request were a sixth of the
+        # gateway's CPU at 2,500 requests/s; memory costs ~150 bytes per request remembered.
+        self._cache = MemorySeen(
+            self._db.execute("SELECT member, message_id FROM requests"),
+            self._db.execute("SELECT member, client_order_id FROM client_ids"),
+        )
 
     def has_request(self, member: str, message_id: str) -> bool:
-        if self._cache.has_request(member, message_id):
-            return True
-        row = self._db.execute(
-            "SELECT 1 FROM requests WHERE member = ? AND message_id = ?", (member, message_id)
-        ).fetchone()
-        return row is not None
+        return self._cache.has_request(member, message_id)
 
     def has_client_id(self, member: str, client_order_id: str) -> bool:
-        if self._cache.has_client_id(member, client_order_id):
-            return True
-        row = self._db.execute(
-            "SELECT 1 FROM client_ids WHERE member = ? AND client_order_id = ?",
-            (member, client_order_id),
-        ).fetchone()
-        return row is not None
+        return self._cache.has_client_id(member, client_order_id)
 
     def remember_all(self, answered: list[Answered]) -> None:
         """One transaction for a whole batch."""

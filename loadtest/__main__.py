@@ -21,6 +21,7 @@ from typing import Any
 
 from rex.config import DEFAULT_BROKER_URL, Settings
 
+from .cpu import CpuMeter, broker_pid
 from .generator import LoadGenerator
 from .report import histogram_png, progress_line, summarise, table
 from .stack import LocalStack
@@ -95,7 +96,14 @@ def main(argv: list[str] | None = None) -> int:
                 progress_line(g, elapsed), end="", file=sys.stderr, flush=True
             ),
         )
+        watched = {"gateway": stack.pids()[0], "engine": stack.pids()[1], "loadtest": os.getpid()}
+        broker = broker_pid()
+        if broker is not None:
+            watched["broker"] = broker
+        meter = CpuMeter(watched)
+        meter.start()
         figures = generator.run()
+        cpu = meter.stop(figures.answered)
         print(file=sys.stderr)
         stages = stage_latencies(ports)
     finally:
@@ -103,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(config, ignore_errors=True)
     result: dict[str, Any] = summarise(figures, args)
     result["stages_ms"] = stages
+    result["cpu"] = cpu
     for line in table(result):
         print(line)
     if args.json:

@@ -20,8 +20,10 @@ import pika
 from pika.adapters.select_connection import IOLoop, SelectConnection
 
 from rex import topology
+from rex.bus.pika_io import coalesce_writes
 from rex.config import Product
 
+coalesce_writes()  # one send() per loop turn, not per AMQP frame
 CONTENT_TYPE = "application/msgpack"
 FIRST_ANSWER = {"new", "partially_filled", "filled", "cancelled", "replaced", "rejected"}
 
@@ -144,7 +146,12 @@ class SimulatedMember:
         self.unacked += 1
         if self.unacked >= 100:
             self.flush_acks()
-        report = msgpack.unpackb(body)
+        data = msgpack.unpackb(body)
+        # One report, or a batch of them (type "execution_batch"): a list of report maps.
+        for report in data if isinstance(data, list) else (data,):
+            self._answered(report)
+
+    def _answered(self, report: Any) -> None:
         cid = report.get("client_order_id")
         status = report.get("status")
         started = self.pending.pop(cid, None)

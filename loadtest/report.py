@@ -86,6 +86,10 @@ def table(result: dict[str, Any]) -> list[str]:
                 f"p99 <= {stage['p99_ms']} ms",
             )
         )
+    for name, use in result.get("cpu", {}).items():
+        rows.append(
+            (f"cpu {name}", f"{use['cores']:.2f} cores, {use['us_per_order']:,.0f} µs per order")
+        )
     if result["reject_reasons"]:
         rows.append(("rejects", ", ".join(f"{k} {v}" for k, v in result["reject_reasons"].items())))
     width = max(len(k) for k, _ in rows)

@@ -64,7 +64,7 @@ def _cmd_provision(args: argparse.Namespace) -> int:
         MemberAction,
         ProvisionError,
         member_permissions,
-        member_topic_permissions,
+        member_topic_permission_set,
         provision,
     )
 
@@ -106,10 +106,11 @@ def _cmd_provision(args: argparse.Namespace) -> int:
         + (" - dry run, not declared" if dry else " declared")
     )
     counts = {a: sum(1 for m in report.members if m.action is a) for a in MemberAction}
-    p, tp = member_permissions("<id>"), member_topic_permissions("<id>")
+    p, topics = member_permissions("<id>"), member_topic_permission_set("<id>")
+    on = ", ".join(t.exchange for t in topics)
     print(
         f"permissions on vhost {report.vhost!r}: configure {p.configure}  write {p.write}  "
-        f"read {p.read}; topic on {tp.exchange}: write {tp.write}  read {tp.read}"
+        f"read {p.read}; topic on {on}: write {topics[0].write}  read {topics[0].read}"
     )
     summary = ", ".join(
         f"{counts[a]} {a.value}"
@@ -188,9 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prov.set_defaults(func=_cmd_provision)
 
+    from rex.cli_limits import register as register_limits  # settlement requests
     from rex.cli_trading import register  # member, operator and service commands
 
     register(commands)
+    register_limits(commands)
     return parser
 
 
@@ -260,6 +263,18 @@ def _dispute(argv: list[str]) -> int:
     return dispute_main(argv)
 
 
+def _bills(argv: list[str]) -> int:
+    from settlement_worker.cli_bills import main as bills_main
+
+    return bills_main(argv)
+
+
+def _offline(argv: list[str]) -> int:
+    from settlement_worker.cli_offline import main as offline_main
+
+    return offline_main(argv)
+
+
 PASS_THROUGH: dict[str, Callable[[list[str]], int]] = {
     "loadtest": _loadtest,
     "settlement": _settlement,
@@ -270,6 +285,8 @@ PASS_THROUGH: dict[str, Callable[[list[str]], int]] = {
     "reconcile": _reconcile,
     "statement": _statement,
     "dispute": _dispute,
+    "offline": _offline,
+    "bills": _bills,
 }
 
 

@@ -27,7 +27,7 @@ from rex.protocol import (
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _client(args: argparse.Namespace) -> Client:
+def member_client(args: argparse.Namespace) -> Client:
     """Log in as --member (or $REX_MEMBER) with --password, $REX_PASSWORD, or the password
     members.toml gives for that member."""
     settings = Settings.from_env()
@@ -56,7 +56,7 @@ def _run(body: Callable[[Client, argparse.Namespace], int]) -> Handler:
 
     def handler(args: argparse.Namespace) -> int:
         try:
-            with _client(args) as client:
+            with member_client(args) as client:
                 return body(client, args)
         except ConfigError as error:
             print(f"rex: {error}", file=sys.stderr)

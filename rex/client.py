@@ -12,6 +12,9 @@ handed out (by `await_answer` or `executions`), so one read past and never hande
 back to the queue when the client closes. Duplicates (a report sent again after an engine
 take-over) are dropped by exec_id.
 Market data is read from the product's public stream, which needs no queue of one's own.
+Settlement requests (`set_receipt_limits`, `set_payment_method`, `settlement_settings`) go
+to `rex.settlement.requests`; their answers come to the same queue, acked when handed out.
+`OperatorClient` sends them on members' behalf.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -27,6 +30,7 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
 from rex import topology
+from rex.bus.pika_io import coalesce_writes
 from rex.config import DEFAULT_BROKER_URL
 from rex.protocol import (
     CONTENT_TYPE,
@@ -39,11 +43,21 @@ from rex.protocol import (
     ReplaceRequest,
     Request,
     decode_message,
+    decode_messages,
     encode,
+    pack,
     unpack,
+)
+from rex.settlement_requests import (
+    ANSWER_ROUTING_WORD,
+    SET_PAYMENT_METHOD,
+    SET_RECEIPT_LIMITS,
+    SHOW_SETTLEMENT_SETTINGS,
+    SettlementAnswer,
 )
 from rex.vocabulary import OrderType, SelfTradePrevention, Side, TimeInForce
 
+coalesce_writes()  # one send() per loop turn, not per AMQP frame
 SETTLEMENT_EVENT = "settlement_event"  # settlement_worker.events.SettlementEvent.kind
 
 FIRST_ANSWERS = {
@@ -80,10 +94,15 @@ class Client:
         self._channel.basic_qos(prefetch_count=prefetch)
         self._prefetch = prefetch
         self._tags: dict[str, int] = {}  # exec_id -> delivery tag, until handed out
+        self._unread: dict[int, int] = {}  # delivery tag -> its reports not yet handed out
         self._buffer: deque[ExecutionReport] = deque()  # read, not yet handed out
         self._inbox: deque[ExecutionReport] = deque()  # just received
         self._events: deque[tuple[dict[str, Any], int]] = deque()  # settlement events, tags
         self._seen: set[str] = set()
+        # Answers to settlement requests, by request id, with their delivery tags: acked
+        # when handed out, like reports.
+        self._answers: dict[str, tuple[SettlementAnswer, int]] = {}
+        self._queue = topology.member_queue(member)  # where reports and answers arrive
         self._consumer_tag: str | None = None
         self._ids = (f"{member}-{uuid.uuid4().hex[:12]}-{n}" for n in range(1 << 62))
 
@@ -174,6 +193,115 @@ class Client:
             return request.client_order_id
         return self.await_answer(request.client_order_id, wait)
 
+    # ----------------------------------------------------------------- settlement requests
+
+    def send_settlement_request(
+        self,
+        kind: str,
+        fields: Mapping[str, Any],
+        *,
+        member: str | None = None,
+        reason: str | None = None,
+    ) -> str:
+        """Publish a settlement request (confirmed by the broker); returns its message_id,
+        which its answer carries as ``request_id``. ``member``: whose settings (a member
+        names only itself, or nobody; an operator must name one)."""
+        body = dict(fields)
+        if member is not None:
+            body["member"] = member
+        if reason is not None:
+            body["reason"] = reason
+        message_id = next(self._ids)
+        try:
+            self._channel.basic_publish(
+                topology.SETTLEMENT_REQUESTS,
+                topology.settlement_request_key(self.member, kind),
+                pack(body),
+                pika.BasicProperties(
+                    content_type=CONTENT_TYPE,
+                    delivery_mode=2,
+                    type=kind,
+                    message_id=message_id,
+                    timestamp=int(time.time()),
+                    user_id=self.member,
+                ),
+                mandatory=True,
+            )
+        except pika.exceptions.UnroutableError as error:
+            raise ClientError("settlement is not accepting requests (no route)") from error
+        return message_id
+
+    def await_settlement_answer(self, request_id: str, timeout: float = 10.0) -> SettlementAnswer:
+        """The answer to the settlement request ``request_id``; execution reports read
+        meanwhile stay buffered for ``executions()``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self._answers.pop(request_id, None)
+            if found is not None:
+                answer, tag = found
+                if self._channel.is_open:
+                    self._channel.basic_ack(tag)
+                return answer
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"no answer to settlement request {request_id} in {timeout} s")
+            for report in self._read(min(deadline, time.monotonic() + 0.1), once=True):
+                self._buffer.append(report)  # kept, unacked, for executions()
+
+    def _settlement_request(
+        self,
+        kind: str,
+        fields: Mapping[str, Any],
+        member: str | None,
+        reason: str | None,
+        wait: float | None,
+    ) -> SettlementAnswer | str:
+        request_id = self.send_settlement_request(kind, fields, member=member, reason=reason)
+        return request_id if wait is None else self.await_settlement_answer(request_id, wait)
+
+    def set_receipt_limits(
+        self,
+        changes: Mapping[str, Any],
+        *,
+        reason: str,
+        member: str | None = None,
+        if_version: int | None = None,
+        wait: float | None = 10.0,
+    ) -> SettlementAnswer | str:
+        """Change receipt limits (``accept_bills``, ``max_bill_face_minor`` in fen or
+        ``"unlimited"``, ``max_tenor_days``, ``accepted_acceptors`` (ids or ``"any"``),
+        ``accept_commercial``, ``max_bill_share_bps``); the fields not named keep their
+        values. With ``if_version``, only if the settings are still at that version. With
+        ``wait``, returns the answer; without, the request id at once."""
+        fields: dict[str, Any] = {"changes": dict(changes)}
+        if if_version is not None:
+            fields["if_version"] = if_version
+        return self._settlement_request(SET_RECEIPT_LIMITS, fields, member, reason, wait)
+
+    def set_payment_method(
+        self,
+        pays: Mapping[str, Any],
+        *,
+        reason: str,
+        member: str | None = None,
+        if_version: int | None = None,
+        wait: float | None = 10.0,
+    ) -> SettlementAnswer | str:
+        """Replace the payment method: ``{"method": "cash"}``, or a bill with ``acceptor``
+        (bank acceptance), ``tenor_days`` and optionally ``min_tenor_days``."""
+        fields: dict[str, Any] = {"pays": dict(pays)}
+        if if_version is not None:
+            fields["if_version"] = if_version
+        return self._settlement_request(SET_PAYMENT_METHOD, fields, member, reason, wait)
+
+    def settlement_settings(
+        self, member: str | None = None, wait: float = 10.0
+    ) -> SettlementAnswer:
+        """The payment method and receipt limits in force, and their version, in the
+        answer's ``detail``."""
+        answer = self._settlement_request(SHOW_SETTLEMENT_SETTINGS, {}, member, None, wait)
+        assert isinstance(answer, SettlementAnswer)
+        return answer
+
     # ----------------------------------------------------------------- reports
 
     def await_answer(self, client_order_id: str, timeout: float = 10.0) -> ExecutionReport:
@@ -212,9 +340,7 @@ class Client:
     def _read(self, deadline: float | None, once: bool = False) -> Iterator[ExecutionReport]:
         """Reports from the member's queue until `deadline` (or the first one if `once`)."""
         if self._consumer_tag is None:
-            self._consumer_tag = self._channel.basic_consume(
-                topology.member_queue(self.member), self._on_message
-            )
+            self._consumer_tag = self._channel.basic_consume(self._queue, self._on_message)
         while True:
             while self._inbox:
                 report = self._inbox.popleft()
@@ -248,9 +374,19 @@ class Client:
         """A report is acked only when the caller gets it: one read past and left unread
         goes back to the queue when the client closes, and is not lost."""
         tag = self._tags.pop(report.exec_id, None)
-        if tag is not None and self._channel.is_open:
-            self._channel.basic_ack(tag)
+        if tag is not None:
+            self._ack_one_of(tag)
         return report
+
+    def _ack_one_of(self, tag: int) -> None:
+        """One report of delivery ``tag`` is handed out: ack the delivery with its last."""
+        left = self._unread[tag] - 1
+        if left:
+            self._unread[tag] = left
+            return
+        del self._unread[tag]
+        if self._channel.is_open:
+            self._channel.basic_ack(tag)
 
     def _on_message(
         self,
@@ -259,19 +395,32 @@ class Client:
         properties: pika.BasicProperties,
         body: bytes,
     ) -> None:
+        if properties.type == SettlementAnswer.kind:
+            try:
+                answer = SettlementAnswer.decode(body)
+            except (ValueError, KeyError, TypeError):
+                channel.basic_ack(method.delivery_tag)  # not an answer this client can read
+                return
+            self._answers[answer.request_id] = (answer, method.delivery_tag)
+            return
         if properties.type == SETTLEMENT_EVENT:
             self._events.append((unpack(body), method.delivery_tag))
             return
-        if properties.type != ExecutionReport.kind:
+        try:
+            reports = decode_messages(properties.type or "", body, ExecutionReport)
+        except ValueError:
             channel.basic_ack(method.delivery_tag)  # a kind this client does not know
             return
-        report = decode_message(properties.type, body, ExecutionReport)
-        if report.exec_id in self._seen:
-            channel.basic_ack(method.delivery_tag)
-            return  # sent again after an engine take-over
-        self._seen.add(report.exec_id)
-        self._tags[report.exec_id] = method.delivery_tag
-        self._inbox.append(report)
+        tag = method.delivery_tag
+        fresh = [r for r in reports if r.exec_id not in self._seen]  # not sent again after
+        if not fresh:  # an engine take-over
+            channel.basic_ack(tag)
+            return
+        self._unread[tag] = len(fresh)
+        for report in fresh:
+            self._seen.add(report.exec_id)
+            self._tags[report.exec_id] = tag
+            self._inbox.append(report)
 
     # ----------------------------------------------------------------- market data
 
@@ -290,9 +439,10 @@ class Client:
     def trades(self, product: str, timeout: float = 1.0) -> list[PublicTrade]:
         """The public trade tape of the product (what the stream still holds)."""
         return [
-            decode_message(kind, body, PublicTrade)
+            trade
             for kind, body in self._tail(product, "first", timeout)
-            if kind == PublicTrade.kind
+            if kind.startswith(PublicTrade.kind)
+            for trade in decode_messages(kind, body, PublicTrade)
         ]
 
     def marketdata(
@@ -302,8 +452,8 @@ class Client:
         (`offset`: "next" for new ones only, "first", "last", or a stream offset). Stops after
         `timeout` quiet seconds, or never if None."""
         for kind, body in self._tail(product, offset, timeout):
-            if kind == PublicTrade.kind:
-                yield decode_message(kind, body, PublicTrade)
+            if kind.startswith(PublicTrade.kind):  # one public trade or a batch
+                yield from decode_messages(kind, body, PublicTrade)
             elif kind == BookSnapshot.kind:
                 yield decode_message(kind, body, BookSnapshot)
 
@@ -344,6 +494,26 @@ class Client:
         trace: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class OperatorClient(Client):
+    """An operator's connection, for settlement requests on members' behalf.
+
+    It logs in as the operator user of ``url`` (``REX_BROKER_URL``: the services' login is
+    an operator unless ``REX_OPERATORS`` names others). An operator has no member queue, so
+    its answers come to a private queue of its own, bound to ``rex.settlement`` with
+    ``<operator>.settlement_answer`` before anything is sent (the user needs configure and
+    write on ``amq.gen-.*`` and read on ``rex.settlement``). The member acted for receives
+    the same answer on its own queue."""
+
+    def __init__(self, url: str = DEFAULT_BROKER_URL, *, prefetch: int = 100) -> None:
+        credentials = pika.URLParameters(url).credentials
+        super().__init__(credentials.username, credentials.password, url, prefetch=prefetch)
+        declared = self._channel.queue_declare("", exclusive=True, auto_delete=True)
+        self._queue = declared.method.queue
+        self._channel.queue_bind(
+            self._queue, topology.SETTLEMENT, routing_key=f"{self.member}.{ANSWER_ROUTING_WORD}"
+        )
 
 
 def report_line(report: ExecutionReport) -> str:

@@ -68,6 +68,26 @@ SETTLEMENT_BATCH = Histogram(
     "Booking one batch: the database transaction and its commit",
     buckets=LATENCY_BUCKETS,
 )
+SETTLEMENT_REQUESTS = Counter(
+    "rex_settlement_requests_total",
+    "Settlement requests by kind and how they ended (accepted, rejected, duplicate,"
+    " dead_lettered, failed)",
+    ["kind", "status"],
+)
+SETTLEMENT_REQUEST_REJECTS = Counter(
+    "rex_settlement_request_rejects_total", "Settlement requests rejected, by reason", ["reason"]
+)
+PAYMENT_ALERTS = Counter(
+    "rex_settlement_payment_alerts_total",
+    "Payment alerts raised by the payer (fallback, manual_review, unresolved, unknown_review,"
+    " late_paid, double_payment)",
+    ["kind"],
+)
+PAYMENTS = Gauge(
+    "rex_settlement_payments",
+    "Payments by state, as last counted by the paying process (every state, 0 included)",
+    ["state"],
+)
 
 
 def serve(port: int) -> None:

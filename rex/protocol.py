@@ -13,6 +13,7 @@ sentence saying what is wrong, so the gateway can answer it.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, TypeVar
 
@@ -208,6 +209,50 @@ def decode_message(kind: str, body: bytes, expected: type[M]) -> M:
     return expected(**{f.name: data[f.name] for f in fields(expected) if f.name in data})
 
 
+#: The AMQP type of a batch is the kind of its messages and this suffix ("execution_batch").
+BATCH_SUFFIX = "_batch"
+#: The kinds the engine may send as batches: several for one destination out of one input.
+BATCHABLE = frozenset({ExecutionReport.kind, TradeMessage.kind, PublicTrade.kind})
+
+
+def batch_kind(kind: str) -> str:
+    return kind + BATCH_SUFFIX
+
+
+def join_bodies(bodies: Sequence[bytes]) -> bytes:
+    """Encoded messages of one kind as one batch body: a msgpack array of their maps. Each
+    body is already a msgpack map, so an array header in front is all a batch adds (no
+    re-encoding, and the batch's bytes follow from its messages' bytes)."""
+    count = len(bodies)
+    if count < 16:
+        header = bytes((0x90 | count,))
+    elif count < 1 << 16:
+        header = b"\xdc" + count.to_bytes(2, "big")
+    else:
+        header = b"\xdd" + count.to_bytes(4, "big")
+    return header + b"".join(bodies)
+
+
+def unpack_messages(kind: str | None, body: bytes) -> list[Any]:
+    """The message maps of one delivery, whether it holds one message or a batch."""
+    data = unpack(body)
+    return data if (kind or "").endswith(BATCH_SUFFIX) else [data]
+
+
+def decode_messages(kind: str, body: bytes, expected: type[M]) -> list[M]:
+    """The messages of one delivery: a single ``expected.kind`` message, or a batch of them
+    (``expected.kind + BATCH_SUFFIX``)."""
+    if kind == expected.kind:
+        return [decode_message(kind, body, expected)]
+    if kind != batch_kind(expected.kind):
+        raise ValueError(f"expected {expected.kind!r} messages, got {kind!r}")
+    items = unpack(body)
+    if not isinstance(items, list):
+        raise ValueError(f"a {kind!r} body must be an array")
+    names = [f.name for f in fields(expected)]
+    return [expected(**{n: item[n] for n in names if n in item}) for item in items]
+
+
 class _Invalid(Exception):
     pass
 
@@ -272,9 +317,9 @@ def decode_request_map(kind: str | None, data: Any) -> Request | Malformed:
 def _decode(kind: str | None, data: dict[str, Any]) -> Request:
     if kind not in REQUEST_TYPES:
         raise _Invalid(f"unknown message type {kind!r}; expected one of {', '.join(REQUEST_TYPES)}")
-    known = {f.name for f in fields(REQUEST_TYPES[kind])}
-    unknown = sorted(str(k) for k in data if k not in known)
-    if unknown:
+    known = _REQUEST_FIELDS[kind]
+    if not known.issuperset(data):
+        unknown = sorted(str(k) for k in data if k not in known)
         raise _Invalid(f"unknown field(s): {', '.join(unknown)}")
     cid = _text(data, "client_order_id", CLIENT_ORDER_ID)
     product = _text(data, "product")
@@ -307,6 +352,11 @@ def _decode(kind: str | None, data: dict[str, Any]) -> Request:
             quantity=_int(data, "quantity", required=False),
         )
     return MassCancelRequest(cid, product)
+
+
+_REQUEST_FIELDS: dict[str, frozenset[str]] = {
+    kind: frozenset(f.name for f in fields(t)) for kind, t in REQUEST_TYPES.items()
+}
 
 
 def _missing(name: str) -> Any:

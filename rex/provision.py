@@ -7,12 +7,17 @@ For each member of ``members.toml``, on the vhost of ``REX_BROKER_URL``:
   is the publisher's login), and these permissions::
 
       configure  ^$                        declare, delete and bind nothing
-      write      ^rex\\.requests$           publish requests, nothing else
+      write      ^(rex\\.requests|rex\\.settlement\\.requests)$
+                                            publish trading and settlement requests,
+                                            nothing else
       read       ^(rex\\.member\\.<id>|rex\\.marketdata\\.[^.]+)$
                                             consume its own queue and read the public
                                             market-data streams, nothing else
       topic permission on rex.requests:
       write      ^<id>\\.[^.]+$             routing key <member>.<product>, its own id only
+      read       ^$
+      topic permission on rex.settlement.requests:
+      write      ^<id>\\.[^.]+$             routing key <member>.<kind>, its own id only
       read       ^$
 
   Members configure and bind nothing: besides keeping them off the shared topology, RabbitMQ
@@ -70,6 +75,7 @@ __all__ = [
     "TopologyResult",
     "declare_blocking",
     "member_permissions",
+    "member_topic_permission_set",
     "member_topic_permissions",
     "provision",
     "redact_url",
@@ -135,21 +141,30 @@ def _escape(member_id: str) -> str:
 MARKETDATA_LOGS: Final = rf"{re.escape(topology.MARKETDATA)}\.[^.]+"
 
 
+#: The exchanges members publish requests to: trading (the gateway) and settlement.
+REQUEST_EXCHANGES: Final = (topology.REQUESTS, topology.SETTLEMENT_REQUESTS)
+
+
 def member_permissions(member_id: str) -> Permissions:
-    """Configure nothing, write only to rex.requests, read only its own queue and the
-    market-data streams."""
+    """Configure nothing, write only to the request exchanges, read only its own queue and
+    the market-data streams."""
+    exchanges = "|".join(re.escape(e) for e in REQUEST_EXCHANGES)
     return Permissions(
         configure="^$",
-        write=f"^{re.escape(topology.REQUESTS)}$",
+        write=f"^({exchanges})$",
         read=f"^({re.escape(topology.member_queue(member_id))}|{MARKETDATA_LOGS})$",
     )
 
 
-def member_topic_permissions(member_id: str) -> TopicPermissions:
-    """On rex.requests, publish only with routing key ``<member_id>.<product>``."""
-    return TopicPermissions(
-        exchange=topology.REQUESTS, write=rf"^{_escape(member_id)}\.[^.]+$", read="^$"
-    )
+def member_topic_permissions(member_id: str, exchange: str = topology.REQUESTS) -> TopicPermissions:
+    """On a request exchange, publish only with routing key ``<member_id>.<word>`` (the
+    product on rex.requests, the request kind on rex.settlement.requests)."""
+    return TopicPermissions(exchange=exchange, write=rf"^{_escape(member_id)}\.[^.]+$", read="^$")
+
+
+def member_topic_permission_set(member_id: str) -> tuple[TopicPermissions, ...]:
+    """The member's topic permissions: one per request exchange."""
+    return tuple(member_topic_permissions(member_id, e) for e in REQUEST_EXCHANGES)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -533,14 +548,14 @@ def _provision_member(
     if permissions_set and not dry_run:
         admin.put_permissions(vhost, member.id, wanted.configure, wanted.write, wanted.read)
 
-    wanted_topic = member_topic_permissions(member.id)
     current_topic = [] if user is None else admin.get_topic_permissions(vhost, member.id)
-    topic_set = wanted_topic not in current_topic
-    if topic_set and not dry_run:
-        admin.put_topic_permissions(
-            vhost, member.id, wanted_topic.exchange, wanted_topic.write, wanted_topic.read
-        )
-    return MemberResult(member.id, True, action, permissions_set, topic_set)
+    missing = [t for t in member_topic_permission_set(member.id) if t not in current_topic]
+    if not dry_run:
+        for wanted_topic in missing:
+            admin.put_topic_permissions(
+                vhost, member.id, wanted_topic.exchange, wanted_topic.write, wanted_topic.read
+            )
+    return MemberResult(member.id, True, action, permissions_set, bool(missing))
 
 
 def _topology_result(admin: BrokerAdmin, vhost: str, topo: Topology) -> TopologyResult:

@@ -20,12 +20,16 @@ ENGINE = "rex.engine"  # direct: validated input for the engines, routing key = 
 EXECUTIONS = "rex.executions"  # topic: <member>.<product>
 TRADES = "rex.trades"  # topic: <product>
 MARKETDATA = "rex.marketdata"  # topic: <product>.trade, <product>.book
-SETTLEMENT = "rex.settlement"  # topic: <member>.<event>
+SETTLEMENT = "rex.settlement"  # topic: <member>.<event>; also <member>.settlement_answer
+SETTLEMENT_REQUESTS = "rex.settlement.requests"  # topic: members publish <member>.<kind>
 DEAD = "rex.dead"  # fanout: dead letters
 
 # Queues
 GATEWAY_REQUESTS = "rex.gateway.requests"
 SETTLEMENT_TRADES = "rex.settlement.trades"
+# Not named like its exchange: members may write to the exchange, and a write permission
+# matching a queue's name would also let them bind to that queue.
+SETTLEMENT_REQUEST_QUEUE = "rex.settlement.member-requests"
 DEAD_LETTERS = "rex.dead"
 
 # Work queues give up on a message after this many deliveries and dead-letter it, so one
@@ -53,6 +57,11 @@ def member_queue(member: str) -> str:
 
 def request_key(member: str, product: str) -> str:
     return f"{member}.{product}"
+
+
+def settlement_request_key(sender: str, kind: str) -> str:
+    """Routing key of a settlement request: the sender's user name and the request kind."""
+    return f"{sender}.{kind}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +134,7 @@ EXCHANGES = Topology(
         Exchange(TRADES, "topic"),
         Exchange(MARKETDATA, "topic"),
         Exchange(SETTLEMENT, "topic"),
+        Exchange(SETTLEMENT_REQUESTS, "topic"),
         Exchange(DEAD, "fanout"),
     ),
     queues=(Queue(DEAD_LETTERS, {"x-queue-type": "quorum"}),),
@@ -164,8 +174,11 @@ def for_engine(products: Iterable[str]) -> Topology:
 def for_settlement() -> Topology:
     # Declared by the engine too, so trades wait for settlement even before it first runs.
     return EXCHANGES + Topology(
-        queues=(work_queue(SETTLEMENT_TRADES),),
-        bindings=(Binding(TRADES, SETTLEMENT_TRADES, "#"),),
+        queues=(work_queue(SETTLEMENT_TRADES), work_queue(SETTLEMENT_REQUEST_QUEUE)),
+        bindings=(
+            Binding(TRADES, SETTLEMENT_TRADES, "#"),
+            Binding(SETTLEMENT_REQUESTS, SETTLEMENT_REQUEST_QUEUE, "#"),
+        ),
     )
 
 

@@ -5,6 +5,10 @@ Store: SQLite under REX_DATA_DIR by default, PostgreSQL if REX_DATABASE_URL is s
 The payer runs in the process (behind the bus lock "payer": one paying process among the
 workers), talking to the configured banks over AMQP (`python -m settlement_worker.bank_sim
 --bank <id>` per bank, or a real bank's gateway); `--no-payer` books without paying.
+
+It also answers settlement requests (docs/protocol.md): members change their own receipt
+limits and payment method; operators -- the RabbitMQ users in REX_OPERATORS
+(comma-separated), by default the user of REX_BROKER_URL -- change any member's.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from rex.bus.amqp import AmqpBus
 from rex.config import ConfigError, Settings
 
 from .banks.amqp import AmqpBankClient
+from .requests import RequestDesk, operators_from_env
 from .service import SettlementService
 from .settings import load_settlement
+from .settings_requests import settings_request_kinds
 from .store import open_store
 
 DEFAULT_METRICS_PORT = 9103
@@ -43,22 +49,23 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     try:
         products = settings.products()
-        config = load_settlement(
-            settings.config_dir / "settlement.toml", products, settings.members()
-        )
+        members = settings.members()
+        config = load_settlement(settings.config_dir / "settlement.toml", products, members)
+        operators = operators_from_env(os.environ, settings.broker_url, members)
     except ConfigError as error:
         logging.getLogger("rex.settlement").error("config: %s", error)
         return 2
     metrics.serve(args.metrics_port)
     store = open_store(os.environ.get("REX_DATABASE_URL"), settings.data_dir)
     bus = AmqpBus(settings.broker_url, name="rex-settlement")
+    desk = RequestDesk(store, settings_request_kinds(config), members, operators)
     if args.no_payer:
-        service = SettlementService(bus, store, products.values(), config)
+        service = SettlementService(bus, store, products.values(), config, desk=desk)
     else:
         client = AmqpBankClient(bus, "settlement", config.banks)
         banks = {bank: client.adapter(bank) for bank in client.bank_ids}
         service = SettlementService(
-            bus, store, products.values(), config, banks=banks, bank_client=client
+            bus, store, products.values(), config, banks=banks, bank_client=client, desk=desk
         )
     signal.signal(signal.SIGTERM, lambda *_: bus.call_soon(service.stop))
     signal.signal(signal.SIGINT, lambda *_: bus.call_soon(service.stop))

@@ -14,6 +14,7 @@ Life cycle::
       ▼                                                             │
     CANCELLED          ACCEPTED / ENDORSED / DISCOUNTED ──at or after due──▶ PAID
                                                                  └──────▶ DISHONOURED
+    ISSUED / ACCEPTED / ENDORSED / DISCOUNTED ──void (upheld dispute)──▶ CANCELLED
 
 Rules (Negotiable Instruments Law of the PRC, and the 2023 tenor rule):
 
@@ -33,6 +34,9 @@ Rules (Negotiable Instruments Law of the PRC, and the 2023 tenor rule):
   before (a bill endorsed back to an earlier party) has no recourse against the parties
   between its two holdings (NIL art. 69), so only parties before its first holding count.
 * **Privacy**: the chain is shown only to parties to the bill.
+* **Voiding**: only the drawer cancels, and only before acceptance (:func:`cancel`); after
+  that a bill ends as ``CANCELLED`` only when an operator upholds a dispute about it
+  (:func:`void`), which keeps its chain: the record of who held it is not rewritten.
 
 The bill's ``holder`` starts as the payee: the bill is drawn in the payee's favour, but it
 cannot be endorsed, discounted or paid until the acceptor has accepted it.
@@ -90,12 +94,15 @@ __all__ = [
     "discount",
     "dishonour",
     "endorse",
+    "is_live",
     "issue",
     "latest_due_date",
     "parties",
     "pay_at_maturity",
     "recourse_parties",
+    "roles",
     "visible_chain",
+    "void",
 ]
 
 #: Longest tenor of an electronic commercial bill, in calendar months (rule since 2023).
@@ -228,6 +235,14 @@ class BillState(StrEnum):
 
 _LIVE: Final = frozenset({BillState.ACCEPTED, BillState.ENDORSED, BillState.DISCOUNTED})
 _CLOSED_AT_MATURITY: Final = frozenset({BillState.PAID, BillState.DISHONOURED})
+#: States in which the bill is still owed: drawn and neither paid, dishonoured nor cancelled.
+_OUTSTANDING: Final = frozenset({BillState.ISSUED, *_LIVE})
+
+
+def is_live(state: BillState) -> bool:
+    """True while the bill is outstanding (issued, accepted, endorsed or discounted): its
+    face is still owed by the drawer and held by someone."""
+    return state in _OUTSTANDING
 
 
 class EndorsementKind(StrEnum):
@@ -404,7 +419,8 @@ class Bill:
         last_kind = self.endorsements[-1].kind if self.endorsements else None
         ok = {
             BillState.ISSUED: accepted is None and not self.endorsements,
-            BillState.CANCELLED: accepted is None and not self.endorsements,
+            # Drawer's cancel: before acceptance; an upheld dispute (void): any history.
+            BillState.CANCELLED: True,
             BillState.ACCEPTED: accepted is not None and not self.endorsements,
             BillState.ENDORSED: accepted is not None and last_kind is EndorsementKind.TRANSFER,
             BillState.DISCOUNTED: accepted is not None and last_kind is EndorsementKind.DISCOUNT,
@@ -628,6 +644,20 @@ def cancel(bill: Bill, by: str, on: dt.date) -> Bill:
     return replace(bill, state=BillState.CANCELLED, closed_on=on)
 
 
+def void(bill: Bill, on: dt.date) -> Bill:
+    """An upheld dispute cancels an outstanding bill, whatever happened to it so far.
+
+    Unlike :func:`cancel` (the drawer's own, before acceptance) this is an operator's
+    decision after a dispute, so it is allowed after acceptance, endorsement or discount;
+    the chain is kept as it was (append-only: the record of who held the bill stays).
+    A paid or dishonoured bill is history and cannot be voided (``already_paid``,
+    ``dishonoured``). Dated no earlier than the bill's latest event.
+    """
+    _refuse_closed(bill)
+    _check_date("on", on)
+    return replace(bill, state=BillState.CANCELLED, closed_on=max(on, bill.last_event_date))
+
+
 def recourse_parties(bill: Bill) -> list[str]:
     """Who the current holder may pursue if the bill is dishonoured, nearest first.
 
@@ -655,6 +685,20 @@ def parties(bill: Bill) -> frozenset[str]:
     for link in bill.endorsements:
         named.update((link.from_holder, link.to_holder))
     return frozenset(named)
+
+
+def roles(bill: Bill, member: str) -> list[str]:
+    """``member``'s parts in the bill, for statements and listings: ``holder``,
+    ``drawer``, ``endorser`` (it passed the bill on), ``payee``, ``acceptor`` (a bank, or a
+    member other than the drawer); empty if it is no party."""
+    named = [
+        ("holder", bill.holder == member),
+        ("drawer", bill.drawer == member),
+        ("endorser", any(link.from_holder == member for link in bill.endorsements)),
+        ("payee", bill.payee == member),
+        ("acceptor", bill.acceptor == member and bill.acceptor != bill.drawer),
+    ]
+    return [name for name, applies in named if applies]
 
 
 def visible_chain(bill: Bill, member: str) -> tuple[Endorsement, ...]:

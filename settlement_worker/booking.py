@@ -5,10 +5,10 @@
 offline trade confirmed by both members) the same way, in the caller's transaction.
 
 Booking a trade also plans how its obligation is paid (:func:`plans.plan_payment`: the
-payer's method bent to the payee's limits, ``today`` = the trade date) and creates, in the
-same transaction, one NEW payment per cash part (the payer sends it). A bill part is not
-issued yet: it gets an audit row "bill part planned (bills not yet issued by the worker)"
-and stays unpaid (docs/settlement.md).
+payer's method bent to the payee's limits, ``today`` = the trade date) and, in the same
+transaction, creates one NEW payment per cash part (the payer sends it) and meets the bill
+part with bills (bill_booking: held bills endorsed to the payee first, new bills issued
+and accepted for the rest). An obligation without a cash part is ``settled`` at once.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from typing import Any
 from rex.config import Product
 from rex.protocol import TradeMessage
 
+from .bill_booking import BillTerms, bill_terms, book_bills
 from .events import SettlementEvent, obligation_created
+from .journal import entry_row, from_ns, to_ns
 from .ledger import AccountId, AccountKind, JournalEntry, Posting
 from .outbox import add_events
 from .payment_store import insert_payments
@@ -29,7 +31,7 @@ from .payments import Payment, cash_payments
 from .plans import plan_payment
 from .settings import SettlementConfig
 from .settle import settle_trade
-from .store import EntryRow, ObligationRow, PostingRow, Transaction
+from .store import EntryRow, ObligationRow, Transaction
 
 __all__ = [
     "TradeRows",
@@ -43,39 +45,13 @@ __all__ = [
     "write_rows",
 ]
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 #: The actor of the rows the worker writes.
 SETTLEMENT_ACTOR = "settlement"
-#: The audit note of a planned bill part: nothing pays it yet.
-BILL_PART_PLANNED = "bill part planned (bills not yet issued by the worker)"
+OPEN = "open"
+#: The obligation's state once paid in full (here: by bills alone; paying.py for cash).
+SETTLED = "settled"
 
 _Audit = tuple[int, str, str, str, str, dict[str, Any]]
-
-
-def to_ns(when: dt.datetime) -> int:
-    """Exact ns since the epoch (no float on the way)."""
-    delta = when - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
-
-
-def from_ns(ns: int) -> dt.datetime:
-    """A UTC datetime, to the microsecond (a datetime holds no more)."""
-    return _EPOCH + dt.timedelta(microseconds=ns // 1_000)
-
-
-def entry_row(entry: JournalEntry) -> EntryRow:
-    return EntryRow(
-        entry_id=entry.entry_id,
-        kind=entry.reason,
-        reference=entry.reference,
-        effective_date=entry.effective.isoformat(),
-        created_at=to_ns(entry.created_at),
-        postings=tuple(
-            PostingRow(p.account.owner, p.account.kind.value, p.account.currency, p.amount)
-            for p in entry.postings
-        ),
-        corrects=entry.corrects,
-    )
 
 
 to_row = entry_row  # the name the dispute code uses
@@ -143,6 +119,8 @@ class TradeRows:
     audits: tuple[_Audit, ...]  # the first: the obligation's "created"
     events: tuple[SettlementEvent, ...]
     payments: tuple[Payment, ...] = ()
+    bills: BillTerms | None = None  # the plan's bill part, met by write_rows
+    plan_reasons: tuple[str, ...] = ()
 
 
 def trade_rows(
@@ -158,17 +136,7 @@ def trade_rows(
     )
     bank, fallbacks = config.banks_for(ob.payer)
     payments = cash_payments(plan, bank, at, fallbacks)
-    bills = [
-        {
-            "part": index,
-            "kind": str(part.kind),
-            "amount": part.amount_minor,
-            "acceptor": part.acceptor,
-            "tenor_days": part.tenor_days,
-        }
-        for index, part in enumerate(plan.parts)
-        if part.kind.is_bill
-    ]
+    bills = bill_terms(plan, config)
     created = {
         "trade_id": ob.trade_id,
         "amount": ob.amount_minor,
@@ -181,19 +149,18 @@ def trade_rows(
     audits: list[_Audit] = [
         (at, SETTLEMENT_ACTOR, "obligation", ob.obligation_id, "created", created)
     ]
-    if bills:  # one row for all of them: nothing pays them yet, and that is on record
+    # The bill part is met in this same booking (write_rows), so an obligation with no cash
+    # part is settled once booked.
+    state = OPEN if plan.cash_minor else SETTLED
+    if state == SETTLED:
         audits.append(
             (
                 at,
                 SETTLEMENT_ACTOR,
                 "obligation",
                 ob.obligation_id,
-                "bill_part_planned",
-                {
-                    "reason": BILL_PART_PLANNED,
-                    "bills": bills,
-                    "reasons": [str(reason) for reason in plan.reasons],
-                },
+                SETTLED,
+                {"reason": "paid by bills in full"},
             )
         )
     return TradeRows(
@@ -205,7 +172,7 @@ def trade_rows(
             ob.payee,
             ob.currency,
             ob.amount_minor,
-            "open",
+            state,
             ob.trade_date.isoformat(),
             at,
         ),
@@ -217,6 +184,8 @@ def trade_rows(
             )
         ),
         payments=tuple(payments),
+        bills=bills,
+        plan_reasons=tuple(str(reason) for reason in plan.reasons),
     )
 
 
@@ -227,16 +196,47 @@ def write_rows(tx: Transaction, booked: Sequence[TradeRows]) -> None:
     tx.audit_many([a for b in booked for a in b.audits])
     add_events(tx, [e for b in booked for e in b.events])
     insert_payments(tx, [p for b in booked for p in b.payments], SETTLEMENT_ACTOR)
+    _write_bills(tx, booked)
     tx.mark_processed_many(
         [(b.obligation.trade_id, b.obligation.obligation_id, b.audits[0][0]) for b in booked]
+    )
+
+
+def _write_bills(tx: Transaction, booked: Sequence[TradeRows]) -> None:
+    """The bill parts, in batch order (a bill received by one trade may pay a later one),
+    and per obligation an audit row saying which bills paid it."""
+    with_bills = [b for b in booked if b.bills is not None]
+    if not with_bills:
+        return
+    at = with_bills[0].audits[0][0]
+    settled = book_bills(tx, [b.bills for b in with_bills if b.bills is not None], at)
+    tx.audit_many(
+        [
+            (
+                at,
+                SETTLEMENT_ACTOR,
+                "obligation",
+                b.obligation.obligation_id,
+                "paid_by_bills",
+                {
+                    "issued": [bill.bill_id for bill in result.issued],
+                    "endorsed": [after.bill_id for _, after in result.endorsed],
+                    "bill_minor": result.total,
+                    "reasons": list(b.plan_reasons),
+                    "reason": f"bill part paid: {len(result.issued)} bill(s) issued, "
+                    f"{len(result.endorsed)} held bill(s) endorsed",
+                },
+            )
+            for b, result in zip(with_bills, settled, strict=True)
+        ]
     )
 
 
 def book_trade(
     tx: Transaction, trade: TradeMessage, product: Product, config: SettlementConfig, at: int
 ) -> bool:
-    """Settle ``trade`` as the worker would (obligation, entries, payments); ``False`` if its
-    id was booked already."""
+    """Settle ``trade`` as the worker would (obligation, entries, payments, bills); ``False``
+    if its id was booked already."""
     if tx.trade_processed(trade.trade_id):
         return False
     write_rows(tx, [trade_rows(trade, product, config, at)])

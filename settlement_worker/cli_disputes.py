@@ -20,9 +20,10 @@ import sys
 import time
 from collections.abc import Sequence
 
+from .bill_disputes import resolve_dispute
 from .cli_support import EXIT_OK, EXIT_REFUSED, open_for_update, store_arguments
 from .disputes import Actor, Dispute, DisputeRuleViolation, DisputeState, SubjectType
-from .disputes_store import get_dispute, history, list_disputes, open_in_store, resolve_in_store
+from .disputes_store import get_dispute, history, list_disputes, open_in_store
 from .ledger import LedgerError
 from .store import Store
 
@@ -57,7 +58,7 @@ def _open(store: Store, args: argparse.Namespace) -> int:
 
 def _resolve(store: Store, args: argparse.Namespace) -> int:
     with store.transaction() as tx:
-        result = resolve_in_store(
+        result = resolve_dispute(
             tx,
             args.dispute_id,
             Actor.operator(args.operator),

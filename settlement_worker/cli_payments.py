@@ -7,6 +7,10 @@
     rex payments --release PAYMENT_ID --bank B    send a payment in review again, on bank B
     rex payments --mark-paid PAYMENT_ID --reference REF
                                                   it was paid outside REX (bank reference)
+    rex payments --resolve PAYMENT_ID (--paid --reference REF | --failed) --note WHY
+                                                  an unknown payment, settled with what
+                                                  its bank said: it paid, or it did not
+                                                  and never will (then it is retried)
 
 Works on the settlement store (REX_DATABASE_URL, else SQLite under REX_DATA_DIR) only: a
 running payer picks a released payment up on its next sweep. `--json` prints JSON.
@@ -26,7 +30,7 @@ from typing import Any
 from rex.config import Settings
 
 from . import payments as pm
-from .payer import mark_paid, release_payment, review_queue
+from .payer import mark_paid, release_payment, resolve_payment, review_queue
 from .payment_store import counts_by_state, load_history, load_payment, payments_in_states
 from .plans import format_minor
 from .store import Store, open_store
@@ -45,9 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
     action.add_argument("--show", metavar="PAYMENT_ID")
     action.add_argument("--release", metavar="PAYMENT_ID")
     action.add_argument("--mark-paid", metavar="PAYMENT_ID")
+    action.add_argument("--resolve", metavar="PAYMENT_ID")
+    outcome = parser.add_mutually_exclusive_group()
+    outcome.add_argument("--paid", action="store_true", help="with --resolve: the bank paid it")
+    outcome.add_argument(
+        "--failed", action="store_true", help="with --resolve: the bank did not, and never will"
+    )
     parser.add_argument("--bank", help="with --release: the bank to pay through")
-    parser.add_argument("--reference", help="with --mark-paid: the bank's reference")
-    parser.add_argument("--note", default="", help="with --release: why")
+    parser.add_argument(
+        "--reference", help="with --mark-paid or --resolve --paid: the bank's reference"
+    )
+    parser.add_argument(
+        "--note", default="", help="with --release: why; with --resolve: what the bank said"
+    )
     parser.add_argument("--actor", default=None, help="who is acting (default: login name)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     return parser
@@ -61,6 +75,14 @@ def main(argv: Sequence[str] | None = None, store: Store | None = None) -> int:
         parser.error("--release needs --bank")
     if args.mark_paid and not args.reference:
         parser.error("--mark-paid needs --reference")
+    if args.resolve and not (args.paid or args.failed):
+        parser.error("--resolve needs --paid or --failed")
+    if args.resolve and not args.note.strip():
+        parser.error("--resolve needs --note: what the bank said")
+    if args.resolve and args.paid and not args.reference:
+        parser.error("--resolve --paid needs --reference")
+    if (args.paid or args.failed) and not args.resolve:
+        parser.error("--paid and --failed go with --resolve")
     own = store is None
     if store is None:
         store = open_store(os.environ.get("REX_DATABASE_URL"), Settings.from_env().data_dir)
@@ -82,6 +104,11 @@ def _run(args: argparse.Namespace, store: Store) -> int:
     elif args.mark_paid:
         payment = mark_paid(store, args.mark_paid, actor, args.reference)
         _out(args, f"{payment.payment_id} marked paid ({args.reference})", _as_dict(payment))
+    elif args.resolve:
+        payment = resolve_payment(
+            store, args.resolve, args.paid, actor, args.note, args.reference or ""
+        )
+        _out(args, f"{payment.payment_id} resolved: now {payment.state}", _as_dict(payment))
     elif args.show:
         with store.transaction() as tx:
             loaded = load_payment(tx, args.show)
@@ -100,11 +127,15 @@ def _run(args: argparse.Namespace, store: Store) -> int:
     elif args.review:
         review = review_queue(store)
         with store.transaction() as tx:
+            stuck = payments_in_states(tx, [pm.PaymentState.UNKNOWN_REVIEW])
             unknown = payments_in_states(tx, [pm.PaymentState.UNKNOWN])
         text = [f"manual review: {len(review)}"] + [_line(p) for p in review]
+        text += [f"unknown, no longer queried (--resolve): {len(stuck)}"]
+        text += [_line(p) for p in stuck]
         text += [f"unknown (being queried): {len(unknown)}"] + [_line(p) for p in unknown]
         data = {
             "manual_review": [_as_dict(p) for p in review],
+            "unknown_review": [_as_dict(p) for p in stuck],
             "unknown": [_as_dict(p) for p in unknown],
         }
         _out(args, "\n".join(text), data)

@@ -36,7 +36,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import ClassVar, Final
 
-from settlement_worker.bills import Bill, BillState
+from settlement_worker.bills import Bill, is_live, void
 from settlement_worker.bills import parties as bill_parties
 from settlement_worker.ledger import JournalEntry, Ledger
 
@@ -346,17 +346,17 @@ def reversal_entries(
 
 
 def cancel_disputed_bill(bill: Bill, dispute: Dispute, on: dt.date) -> Bill:
-    """The bill an upheld dispute cancels.
+    """The bill an upheld dispute cancels (:func:`settlement_worker.bills.void`).
 
-    The bill model allows ``CANCELLED`` only for a bill not yet accepted (no acceptance, no
-    endorsement), so only an ``ISSUED`` bill can be cancelled here; for a later bill this
-    raises ``bill_not_cancellable`` and the cancellation is recorded in the audit log only.
+    Any outstanding bill can be cancelled this way -- issued, accepted, endorsed or
+    discounted -- with its chain kept; a bill already paid, dishonoured or cancelled is
+    history, and cancelling it raises ``bill_not_cancellable``.
     """
     if dispute.state is not DisputeState.UPHELD or dispute.subject_id != bill.bill_id:
         raise InvalidDispute(f"dispute {dispute.dispute_id} does not uphold bill {bill.bill_id}")
-    if bill.state is not BillState.ISSUED:
+    if not is_live(bill.state):
         raise InvalidDispute(
-            f"bill {bill.bill_id} is {bill.state}: the bill model cancels only issued bills",
+            f"bill {bill.bill_id} is {bill.state}: only an outstanding bill can be cancelled",
             code="bill_not_cancellable",
         )
-    return replace(bill, state=BillState.CANCELLED, closed_on=max(on, bill.last_event_date))
+    return void(bill, on)

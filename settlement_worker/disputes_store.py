@@ -39,6 +39,7 @@ from .disputes import (
     reversal_entries,
     uphold,
 )
+from .ids import take_number
 from .ledger import EXCHANGE, Ledger
 from .obligations import obligation_id_for
 from .settle import trade_date
@@ -54,6 +55,9 @@ __all__ = [
     "open_in_store",
     "resolve_in_store",
 ]
+
+#: The id series of disputes: D-1, D-2, ... in order of opening.
+DISPUTE_SERIES = "dispute"
 
 _COLUMNS = (
     "dispute_id, subject_type, subject_id, opened_by, reason, opened_at, state,"
@@ -144,16 +148,16 @@ def list_disputes(
     return [_dispute(r) for r in rows]
 
 
-def _next_id(tx: Transaction) -> str:
-    count = int(tx.execute("SELECT COUNT(*) FROM disputes")[0][0])
-    return f"D-{count + 1}"
-
-
 def open_in_store(
     tx: Transaction, subject_type: SubjectType, subject_id: str, by: Actor, reason: str, at: int
 ) -> Dispute:
-    """A party opens a dispute; the subject is frozen from this commit on."""
+    """A party opens a dispute; the subject is frozen from this commit on. A refusal raises,
+    and the caller's transaction rolls back (the dispute number with it)."""
     subject = load_subject(tx, subject_type, subject_id)
+    # The number first: it locks the dispute series until commit, so a concurrent opener of
+    # the same subject waits here and then reads this dispute below (already_disputed),
+    # rather than failing on the database's one-open-dispute index.
+    dispute_id = f"D-{take_number(tx, DISPUTE_SERIES)}"
     existing = [
         _dispute(r)
         for r in tx.execute(
@@ -161,7 +165,7 @@ def open_in_store(
             [subject_type.value, subject_id],
         )
     ]
-    dispute = open_dispute(_next_id(tx), subject, by, reason, at, existing)
+    dispute = open_dispute(dispute_id, subject, by, reason, at, existing)
     tx.execute(
         f"INSERT INTO disputes ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL)",
         [

@@ -5,6 +5,7 @@ recognisable."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -13,13 +14,18 @@ from rex.bus import Envelope
 from rex.protocol import pack
 
 OBLIGATION_CREATED = "obligation_created"
+BILL_ISSUED = "bill_issued"
+BILL_ENDORSED = "bill_endorsed"
+BILL_DISCOUNTED = "bill_discounted"
+BILL_PAID = "bill_paid"
+BILL_DISHONOURED = "bill_dishonoured"
 SETTLEMENT_EVENTS = (
     OBLIGATION_CREATED,
-    "bill_issued",
-    "bill_endorsed",
-    "bill_discounted",
-    "bill_paid",
-    "bill_dishonoured",
+    BILL_ISSUED,
+    BILL_ENDORSED,
+    BILL_DISCOUNTED,
+    BILL_PAID,
+    BILL_DISHONOURED,
     "payment_sent",
     "payment_confirmed",
     "payment_failed",
@@ -74,4 +80,20 @@ def obligation_created(
             at,
         )
         for member in (payer, payee)
+    ]
+
+
+def bill_events(
+    bill_id: str,
+    event: str,
+    key: str,
+    members: Iterable[str],
+    detail: dict[str, Any],
+    at: int,
+) -> list[SettlementEvent]:
+    """``event`` (``bill_issued``, ``bill_endorsed``...) about ``bill_id`` to each member
+    once; ``key`` names the step (``issued``, ``endorsed-2``...) so the id is stable."""
+    return [
+        SettlementEvent(f"{bill_id}/{key}/{member}", member, event, bill_id, detail, at)
+        for member in dict.fromkeys(members)
     ]

@@ -10,6 +10,7 @@ published on ``rex.trades`` would be skipped by the worker (its trade id is proc
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from rex.config import Product
@@ -17,6 +18,8 @@ from rex.protocol import TradeMessage
 from rex.vocabulary import Side
 
 from .booking import book_trade
+from .ids import give_back, take_number
+from .member_settings import current_config
 from .offline import (
     OfflineRuleViolation,
     OfflineState,
@@ -42,6 +45,13 @@ _COLUMNS = (
     " state, trade_id, closed_at"
 )
 _SUBJECT = "offline_trade"
+#: The id series of reports: OFF-1, OFF-2, ...
+OFFLINE_SERIES = "offline"
+
+
+def otc_series(product: str) -> str:
+    """The id series of a product's confirmed offline trades: OTC-<product>-1, -2, ..."""
+    return f"otc:{product}"
 
 
 def _offline(row: Sequence[Any]) -> OfflineTrade:
@@ -101,7 +111,7 @@ def report_in_store(
 ) -> OfflineTrade:
     """Record a PENDING report. The reporter's ``ref`` is its idempotency key: the same
     report again returns the first one; other terms under the same ref are refused."""
-    count = int(tx.execute("SELECT COUNT(*) FROM offline_trades")[0][0])
+    # Checked with a provisional id: the rules come before the reference's idempotency.
     trade = report_offline_trade(
         reporter,
         counterparty,
@@ -110,22 +120,21 @@ def report_in_store(
         price,
         quantity,
         ref,
-        offline_id=f"OFF-{count + 1}",
+        offline_id="OFF-?",
         at=at,
         members=members,
     )
-    rows = tx.execute(
-        f"SELECT {_COLUMNS} FROM offline_trades WHERE reporter = ? AND ref = ?", [reporter, ref]
-    )
-    if rows:
-        earlier = _offline(rows[0])
-        terms = ("counterparty", "product", "side", "price", "quantity")
-        if all(getattr(earlier, t) == getattr(trade, t) for t in terms):
-            return earlier
-        raise OfflineRuleViolation(
-            f"{reporter} already reported {earlier.offline_id} under ref {ref!r} with other terms",
-            code="duplicate_ref",
-        )
+    earlier = _reported_under(tx, trade)
+    if earlier is not None:
+        return earlier
+    number = take_number(tx, OFFLINE_SERIES)
+    # Again under the series' lock: the same report by a concurrent process has committed
+    # by now if it took its number first (PostgreSQL, read committed).
+    earlier = _reported_under(tx, trade)
+    if earlier is not None:
+        give_back(tx, OFFLINE_SERIES, number)
+        return earlier
+    trade = replace(trade, offline_id=f"OFF-{number}")
     tx.execute(
         f"INSERT INTO offline_trades ({_COLUMNS})"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
@@ -161,6 +170,26 @@ def report_in_store(
     return trade
 
 
+def _reported_under(tx: Transaction, trade: OfflineTrade) -> OfflineTrade | None:
+    """The report already made under ``trade``'s reporter and ref, if its terms are the
+    same; a report under that ref with other terms is refused (``duplicate_ref``)."""
+    rows = tx.execute(
+        f"SELECT {_COLUMNS} FROM offline_trades WHERE reporter = ? AND ref = ?",
+        [trade.reporter, trade.ref],
+    )
+    if not rows:
+        return None
+    earlier = _offline(rows[0])
+    terms = ("counterparty", "product", "side", "price", "quantity")
+    if all(getattr(earlier, t) == getattr(trade, t) for t in terms):
+        return earlier
+    raise OfflineRuleViolation(
+        f"{trade.reporter} already reported {earlier.offline_id} under ref {trade.ref!r}"
+        " with other terms",
+        code="duplicate_ref",
+    )
+
+
 def _close(tx: Transaction, before: OfflineTrade, after: OfflineTrade) -> None:
     changed = tx.execute(
         "UPDATE offline_trades SET state = ?, trade_id = ?, closed_at = ?"
@@ -190,15 +219,13 @@ def confirm_in_store(
     product = products.get(before.product)
     if product is None:
         raise OfflineRuleViolation(f"unknown product {before.product}", code="unknown_product")
-    n = int(
-        tx.execute(
-            "SELECT COUNT(*) FROM offline_trades WHERE product = ? AND state = 'confirmed'",
-            [before.product],
-        )[0][0]
-    )
-    after, message = confirm(before, by, price, quantity, product, at=at, sequence=n + 1)
+    # The product's OTC number is locked until commit: a concurrent confirmation in the same
+    # product waits and takes the next one. A refusal rolls the number back with the rest.
+    number = take_number(tx, otc_series(before.product))
+    after, message = confirm(before, by, price, quantity, product, at=at, sequence=number)
     _close(tx, before, after)
-    if not book_trade(tx, message, product, config, at):
+    # Booked with the limits and methods in force now, run-time changes included.
+    if not book_trade(tx, message, product, current_config(tx, config), at):
         raise OfflineRuleViolation(f"trade id {message.trade_id} is already booked")
     tx.audit(
         at,

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Protocol
 
 from rex.bus import Bus, Envelope
 
-from .events import SettlementEvent
 from .store import Store, Transaction
 
 log = logging.getLogger("rex.settlement.outbox")
@@ -19,7 +19,19 @@ log = logging.getLogger("rex.settlement.outbox")
 DRAIN_BATCH = 500
 
 
-def add_events(tx: Transaction, events: Sequence[SettlementEvent]) -> None:
+class Outgoing(Protocol):
+    """What the outbox stores: a settlement event, or an answer to a settlement request."""
+
+    @property
+    def event_id(self) -> str: ...
+
+    @property
+    def timestamp(self) -> int: ...
+
+    def envelope(self) -> Envelope: ...
+
+
+def add_events(tx: Transaction, events: Sequence[Outgoing]) -> None:
     tx.executemany(
         "INSERT INTO outbox (event_id, exchange, routing_key, type, body, timestamp)"
         " VALUES (?, ?, ?, ?, ?, ?)",

@@ -18,6 +18,11 @@ and the sweep looks at it again until the dispute is resolved. If the dispute is
 (the obligation is cancelled), the payment goes to manual review instead of being sent.
 Committing a payment's state change also books it (`settlement_worker.paying`): a paid
 payment's journal entry and events are in the same commit as its new state.
+
+Alerts are logged, kept (the latest thousand, `alerts`) and counted in the metric
+`rex_settlement_payment_alerts_total{kind}`; every `count_every` sweeps the payer also sets
+`rex_settlement_payments{state}` from the store, so manual review and unknown payments show
+on a dashboard without anyone reading the log.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 
+from rex import metrics
 from rex.bus import Bus
 
 from . import payments as pm
@@ -44,7 +50,7 @@ from .store import Store, Transaction
 
 log = logging.getLogger("rex.settlement.payer")
 
-__all__ = ["Payer", "mark_paid", "release_payment", "review_queue"]
+__all__ = ["Payer", "mark_paid", "release_payment", "resolve_payment", "review_queue"]
 
 _Transition = Callable[[pm.Payment, int], pm.Step]
 _RETRIES = 5  # optimistic-lock conflicts in a row before giving up on one event
@@ -62,6 +68,7 @@ class Payer:
         actor: str = "payer",
         sweep_interval: float = 1.0,
         on_alert: Callable[[pm.Alert], None] | None = None,
+        count_every: int = 15,
     ) -> None:
         self.store = store
         self.bus = bus
@@ -74,6 +81,10 @@ class Payer:
         self.alerts: deque[pm.Alert] = deque(maxlen=1000)  # the latest, for tests and ops
         self._timers: dict[str, int] = {}  # payment id -> earliest wake-up scheduled
         self.frozen_skips = 0  # sends skipped because the trade was frozen (tests, ops)
+        # Payments are counted by state every `count_every` sweeps (a GROUP BY over the
+        # table: cheap, but not every second).
+        self.count_every = count_every
+        self._sweeps = 0
         self._running = False
         self._generation = 0
 
@@ -88,6 +99,9 @@ class Payer:
 
     def stop(self) -> None:
         self._running = False
+        # Only the paying process reports payments by state: a stale count from a process
+        # that lost the lock would add to the payer's on a dashboard.
+        metrics.PAYMENTS.clear()
 
     # --- input
     def submit(self, payments: Iterable[pm.Payment]) -> int:
@@ -134,6 +148,9 @@ class Payer:
         try:
             with self.store.transaction() as tx:
                 due = due_payment_ids(tx, self.clock())
+                if self._sweeps % self.count_every == 0:
+                    _set_state_gauge(counts_by_state(tx))
+            self._sweeps += 1
             for payment_id in due:
                 self.wake(payment_id)
         finally:
@@ -223,6 +240,7 @@ class Payer:
                 action.text,
             )
             self.alerts.append(action)
+            metrics.PAYMENT_ALERTS.labels(str(action.kind)).inc()
             if self.on_alert is not None:
                 self.on_alert(action)
             return
@@ -250,8 +268,14 @@ class Payer:
 # --- operator actions: the store only, a running payer picks the result up on its sweep
 
 
+def _set_state_gauge(counts: Mapping[str, int]) -> None:
+    for state in pm.PaymentState:
+        metrics.PAYMENTS.labels(str(state)).set(counts.get(str(state), 0))
+
+
 def review_queue(store: Store) -> list[pm.Payment]:
-    """Payments waiting for an operator."""
+    """Payments waiting for an operator to release or mark them paid (those unknown for
+    too long wait in UNKNOWN_REVIEW, to be resolved instead)."""
     with store.transaction() as tx:
         return payments_in_states(tx, [pm.PaymentState.MANUAL_REVIEW])
 
@@ -277,6 +301,25 @@ def release_payment(
 ) -> pm.Payment:
     """Send a payment in review again, on `bank`."""
     return _operate(store, payment_id, lambda p, now: pm.release(p, bank, actor, now, note), actor)
+
+
+def resolve_payment(
+    store: Store,
+    payment_id: str,
+    paid: bool,
+    actor: str,
+    note: str,
+    reference: str = "",
+    policy: pm.RetryPolicy | None = None,
+) -> pm.Payment:
+    """Settle an unknown payment with what the bank said: paid (its reference) or not."""
+    rules = policy or pm.RetryPolicy()
+    return _operate(
+        store,
+        payment_id,
+        lambda p, now: pm.resolve(p, paid, actor, note, now, rules, reference),
+        actor,
+    )
 
 
 def mark_paid(store: Store, payment_id: str, actor: str, reference: str) -> pm.Payment:

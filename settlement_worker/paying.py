@@ -4,8 +4,9 @@
   (reference: the payment id, the one entry reconcile expects) debits the payer's PAYABLES
   and credits the payee's RECEIVABLES by the amount, settling that much of the obligation
   the trade booked (``trade-<trade id>`` credited PAYABLES and debited RECEIVABLES); the
-  obligation becomes ``settled`` once every payment of it is paid; both parties get a
-  ``payment_confirmed`` event.
+  obligation becomes ``settled`` once its payments are paid (its bill part was met by bills
+  at booking); both parties get a ``payment_confirmed`` event. A recourse payment to a bank
+  (after a dishonour) credits the exchange's BANK_SETTLEMENT instead: the bank is no member.
 * **SENT**: the payer gets ``payment_sent``; **FAILED** or **MANUAL_REVIEW** after a send:
   the payer gets ``payment_failed`` (with the reason).
 
@@ -17,8 +18,9 @@ from __future__ import annotations
 
 from typing import Final
 
+from .bill_store import recourse_to_bank
 from .events import SettlementEvent
-from .ledger import AccountKind
+from .ledger import EXCHANGE, AccountKind
 from .outbox import add_events
 from .payments import Payment, PaymentState
 from .settle import trade_date
@@ -29,6 +31,8 @@ __all__ = ["PAID_STATES", "on_state_change", "paid_entry", "paid_entry_id"]
 PAID_STATES: Final = frozenset({PaymentState.CONFIRMED, PaymentState.PAID_MANUALLY})
 #: The obligation's state once all its payments are paid.
 SETTLED = "settled"
+#: Payment ids of recourse claims after a dishonour (``pay-rec-<bill id>-<n>-0``).
+RECOURSE_PAYMENT_PREFIX: Final = "pay-rec-"
 _ACTOR = "payer"
 
 
@@ -36,8 +40,17 @@ def paid_entry_id(payment_id: str) -> str:
     return f"paid-{payment_id}"
 
 
-def paid_entry(p: Payment, at: int) -> EntryRow:
-    """The entry booking a paid payment: payer PAYABLES debit, payee RECEIVABLES credit."""
+def paid_entry(p: Payment, at: int, *, to_bank: bool = False) -> EntryRow:
+    """The entry booking a paid payment: payer PAYABLES debit, payee RECEIVABLES credit.
+
+    ``to_bank``: the payee is a bank, not a member (a discounting bank's recourse after a
+    dishonour), so the money leaves the members through the exchange's BANK_SETTLEMENT.
+    """
+    credit = (
+        PostingRow(EXCHANGE, AccountKind.BANK_SETTLEMENT.value, p.currency, -p.amount_minor)
+        if to_bank
+        else PostingRow(p.payee, AccountKind.RECEIVABLES.value, p.currency, -p.amount_minor)
+    )
     return EntryRow(
         entry_id=paid_entry_id(p.payment_id),
         kind="payment",
@@ -46,7 +59,7 @@ def paid_entry(p: Payment, at: int) -> EntryRow:
         created_at=at,
         postings=(
             PostingRow(p.payer, AccountKind.PAYABLES.value, p.currency, p.amount_minor),
-            PostingRow(p.payee, AccountKind.RECEIVABLES.value, p.currency, -p.amount_minor),
+            credit,
         ),
     )
 
@@ -69,13 +82,18 @@ def _event(
 
 
 def _settle_obligation(tx: Transaction, obligation_id: str, at: int) -> None:
-    """``settled`` once its paid payments cover the whole obligation: every cash part is
-    paid and there is no bill part (bills are not issued by the worker yet, so an
-    obligation with a bill part stays ``open``)."""
+    """``settled`` once its paid payments and its bills cover the whole obligation: every
+    cash part is paid, and the bill part was met by bills issued or endorsed for it at
+    booking (a bill later cancelled by a dispute no longer counts)."""
     marks = ", ".join("?" for _ in PAID_STATES)
     rows = tx.execute(
         "SELECT o.amount, (SELECT COALESCE(SUM(p.amount), 0) FROM payments p"
         f" WHERE p.obligation_id = o.obligation_id AND p.state IN ({marks}))"
+        " + (SELECT COALESCE(SUM(b.face), 0) FROM bills b"
+        " WHERE b.obligation_id = o.obligation_id AND b.state <> 'cancelled')"
+        " + (SELECT COALESCE(SUM(b.face), 0) FROM bill_endorsements e JOIN bills b"
+        " ON b.bill_id = e.bill_id WHERE e.obligation_id = o.obligation_id"
+        " AND b.state <> 'cancelled')"
         " FROM obligations o WHERE o.obligation_id = ? AND o.state = 'open'",
         [*sorted(str(s) for s in PAID_STATES), obligation_id],
     )
@@ -92,7 +110,10 @@ def on_state_change(tx: Transaction, old: Payment, new: Payment) -> None:
     at = new.updated_at
     events: list[SettlementEvent] = []
     if new.state in PAID_STATES and old.state not in PAID_STATES:
-        tx.append_entries([paid_entry(new, at)])
+        to_bank = new.payment_id.startswith(RECOURSE_PAYMENT_PREFIX) and recourse_to_bank(
+            tx, new.payment_id
+        )
+        tx.append_entries([paid_entry(new, at, to_bank=to_bank)])
         _settle_obligation(tx, new.obligation_id, at)
         detail: dict[str, object] = {"state": str(new.state)}
         events += [
@@ -106,6 +127,7 @@ def on_state_change(tx: Transaction, old: Payment, new: Payment) -> None:
     elif new.state in (PaymentState.FAILED, PaymentState.MANUAL_REVIEW) and old.state in (
         PaymentState.SENT,
         PaymentState.UNKNOWN,
+        PaymentState.UNKNOWN_REVIEW,
     ):
         events.append(
             _event(

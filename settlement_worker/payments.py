@@ -12,10 +12,16 @@
     `max_attempts` failed sends on a bank: the next fallback bank (attempts reset to 0);
     none left: MANUAL_REVIEW --release(bank)--> NEW | --mark_paid_manually--> PAID_MANUALLY
 
+    UNKNOWN too long (`unknown_review_after` or `unknown_review_after_queries`):
+    UNKNOWN_REVIEW --resolve(paid)--> CONFIRMED | --resolve(failed)--> FAILED ...
+
 The key rule: a payment is sent only from NEW or FAILED, and it becomes FAILED only when
 its last send is known not to have paid (REJECTED, or a query answering NOT_FOUND after the
 send's deadline). An UNKNOWN send is queried, never re-sent and never re-routed to another
-bank, so no payment is paid twice; banks dedupe by payment id on top of that.
+bank, so no payment is paid twice; banks dedupe by payment id on top of that. A payment
+unknown for too long stops being queried and waits for an operator in UNKNOWN_REVIEW, which
+is not MANUAL_REVIEW: its last send may still have paid, so it cannot be released or marked
+paid -- only resolved by what the bank says, `resolve(paid=...)`.
 
 Every function takes `now` (integer ns) and returns a :class:`Step`: the new payment and the
 actions for the driver to perform (after persisting the payment): :class:`SendPayment`,
@@ -57,6 +63,7 @@ __all__ = [
     "on_result",
     "payment_id_for",
     "release",
+    "resolve",
     "tick",
 ]
 
@@ -71,6 +78,8 @@ class PaymentState(StrEnum):
     CONFIRMED = "confirmed"
     MANUAL_REVIEW = "manual_review"
     PAID_MANUALLY = "paid_manually"
+    # Unknown for too long: no longer queried; an operator asks the bank and resolves it.
+    UNKNOWN_REVIEW = "unknown_review"
 
 
 #: The states the payer drives (they have a `next_attempt_at`).
@@ -78,12 +87,15 @@ ACTIVE_STATES: Final = frozenset(
     {PaymentState.NEW, PaymentState.SENT, PaymentState.UNKNOWN, PaymentState.FAILED}
 )
 _PAID_STATES: Final = frozenset({PaymentState.CONFIRMED, PaymentState.PAID_MANUALLY})
+#: A send went out and whether it paid is not known yet.
+_IN_DOUBT: Final = frozenset({PaymentState.SENT, PaymentState.UNKNOWN, PaymentState.UNKNOWN_REVIEW})
 
 
 class AlertKind(StrEnum):
     FALLBACK = "fallback"  # moved to the next bank
     MANUAL_REVIEW = "manual_review"  # every bank failed: an operator must act
     UNRESOLVED = "unresolved"  # many queries unanswered: the bank may be down
+    UNKNOWN_REVIEW = "unknown_review"  # unknown too long: queries stopped, an operator must ask
     LATE_PAID = "late_paid"  # a bank reports PAID for an attempt no longer current
     DOUBLE_PAYMENT = "double_payment"  # paid, and a bank reports paying it (again)
 
@@ -106,10 +118,17 @@ class RetryPolicy:
     query_base_delay: int = 1 * SECOND
     query_max_delay: int = 30 * SECOND
     alert_after_queries: int = 10
+    # Querying stops and an operator takes over after this long past the send's deadline,
+    # or this many unanswered queries, whichever comes first: a bank silent for half an
+    # hour needs a person on the telephone, and an endless query loop hides that.
+    unknown_review_after: int = 30 * 60 * SECOND
+    unknown_review_after_queries: int = 60
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1 or self.multiplier < 1:
             raise ValueError("max_attempts and multiplier must be at least 1")
+        if self.unknown_review_after <= 0 or self.unknown_review_after_queries < 1:
+            raise ValueError("the bounds on an unknown payment must be positive")
         if not 0 <= self.jitter_percent < 100:
             raise ValueError("jitter_percent must be in 0..99")
         if min(self.base_delay, self.send_timeout, self.query_base_delay) <= 0:
@@ -311,6 +330,11 @@ def tick(p: Payment, now: int, policy: RetryPolicy) -> Step:
         return tick(unknown, now, policy) if now >= first_query else Step(unknown)
     if p.state is PaymentState.UNKNOWN:
         assert p.deadline is not None
+        if (
+            p.queries >= policy.unknown_review_after_queries
+            or now - p.deadline >= policy.unknown_review_after
+        ):
+            return _to_unknown_review(p, now)
         queries = p.queries + 1
         wait = backoff(
             p.payment_id,
@@ -332,6 +356,24 @@ def tick(p: Payment, now: int, policy: RetryPolicy) -> Step:
     return Step(p)
 
 
+def _to_unknown_review(p: Payment, now: int) -> Step:
+    assert p.deadline is not None
+    text = (
+        f"{p.queries} status queries to {p.bank} over {(now - p.deadline) // SECOND} s left"
+        f" attempt {p.send_no} unknown; stopped querying: ask the bank, then"
+        " `rex payments --resolve` it"
+    )
+    review = _move(
+        p,
+        now,
+        "unknown_review",
+        PaymentState.UNKNOWN_REVIEW,
+        next_attempt_at=None,
+        detail={"bank": p.bank, "attempt": p.send_no, "queries": p.queries},
+    )
+    return Step(review, (Alert(p.payment_id, AlertKind.UNKNOWN_REVIEW, text),))
+
+
 def on_result(p: Payment, result: BankResult, now: int, policy: RetryPolicy) -> Step:
     """A bank's answer. Only an answer about the current send (same bank and attempt) moves
     an unpaid payment, except PAID, which is a fact wherever it comes from: the bank paid
@@ -341,12 +383,14 @@ def on_result(p: Payment, result: BankResult, now: int, policy: RetryPolicy) -> 
     current = result.bank == p.bank and result.attempt == p.send_no
     if result.outcome is Outcome.PAID:
         return _on_paid(p, result, now)
-    if not current or p.state not in (PaymentState.SENT, PaymentState.UNKNOWN):
+    if not current or p.state not in _IN_DOUBT:
         return Step(p)  # stale, or already resolved: nothing to learn
     if result.outcome is Outcome.PENDING:
         return Step(p)  # the bank's clock is before the deadline: not an answer yet
-    if result.kind is RequestKind.QUERY and p.state is not PaymentState.UNKNOWN:
+    if result.kind is RequestKind.QUERY and p.state is PaymentState.SENT:
         return Step(p)
+    # A definite failure, also in UNKNOWN_REVIEW: the answer to a query sent before the
+    # payer stopped querying resolves it as well as an operator would.
     reason = result.reason or str(result.outcome)
     return _fail(p, now, policy, reason)
 
@@ -367,7 +411,7 @@ def _on_paid(p: Payment, result: BankResult, now: int) -> Step:
         next_attempt_at=None,
         detail=detail,
     )
-    if result.bank == p.bank and p.state in (PaymentState.SENT, PaymentState.UNKNOWN):
+    if result.bank == p.bank and p.state in _IN_DOUBT:
         # Paid at the bank the current send went to: by this attempt or, reported by a
         # stale reply, an earlier one -- either way once, as the bank dedupes by id.
         return Step(confirmed)
@@ -427,6 +471,49 @@ def _fail(p: Payment, now: int, policy: RetryPolicy, reason: str) -> Step:
     )
     text = f"{p.attempts} attempts failed at {p.bank} (last: {reason}); needs an operator"
     return Step(review, (Alert(p.payment_id, AlertKind.MANUAL_REVIEW, text),))
+
+
+def resolve(
+    p: Payment,
+    paid: bool,
+    actor: str,
+    note: str,
+    now: int,
+    policy: RetryPolicy,
+    reference: str = "",
+) -> Step:
+    """An operator settles a payment whose last send is unknown (UNKNOWN, or UNKNOWN_REVIEW
+    once the payer stopped querying) with what the bank told them: ``paid`` -- the bank
+    executed it (CONFIRMED, with the bank's ``reference``) -- or not, and the send can never
+    be executed any more: a failed attempt, handled as a NOT_FOUND would be (retry,
+    fallback or manual review)."""
+    if p.state not in _IN_DOUBT or p.state is PaymentState.SENT:
+        raise PaymentError(
+            f"{p.payment_id} is {p.state}; only an unknown payment is resolved this way"
+        )
+    if not note.strip():
+        raise PaymentError("resolving needs a note: what the bank said")
+    detail = {"actor": actor, "note": note, "bank": p.bank, "attempt": p.send_no}
+    if paid:
+        if not reference:
+            raise PaymentError("a payment resolved as paid needs the bank's reference")
+        confirmed = _move(
+            p,
+            now,
+            "resolved_paid",
+            PaymentState.CONFIRMED,
+            next_attempt_at=None,
+            detail={**detail, "reference": reference},
+        )
+        return Step(confirmed)
+    step = _fail(p, now, policy, f"resolved by {actor}: {note}")
+    # The operator is the actor of the failure, whatever the policy made of it.
+    last = step.payment.history[-1]
+    marked = dataclasses.replace(last, detail={**last.detail, **detail})
+    return Step(
+        dataclasses.replace(step.payment, history=(*step.payment.history[:-1], marked)),
+        step.actions,
+    )
 
 
 def hold_for_review(p: Payment, now: int, reason: str) -> Step:

@@ -19,8 +19,11 @@ Read-only. It trusts nothing the code promises and asks the database instead:
   booked exactly once -- one journal entry whose reference is the payment id -- and an
   unpaid one not at all; no payment is confirmed twice; none is paid on a cancelled
   obligation without a refund.
-* **bills**: only if a ``bills`` table exists; otherwise, like any check whose table is
-  missing, reported as "not checked".
+* **bills** (if the table exists; settlement_worker.reconcile_bills): every bill is valid
+  and its state and holder agree with its postings, per bill and per member's bills
+  receivable / payable; every step of its life is booked and audited; every bill part of
+  every plan has its bills; a dishonoured bill has its recourse claims and their payments.
+  A recourse payment's obligation is its claim (``rec-<bill>-<n>``).
 
 Exit status: 0 clean, 1 differences found, 2 usage error or no settlement tables.
 """
@@ -35,6 +38,7 @@ from dataclasses import dataclass, field
 from .cli_support import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, open_from_args, parse, store_arguments
 from .ledger import EXCHANGE
 from .money import Money, UnknownCurrency
+from .reconcile_bills import check_bills
 from .store import Store
 
 __all__ = ["Difference", "Report", "format_report", "main", "reconcile"]
@@ -364,9 +368,18 @@ def _check_payments(store: Store, journal: _Journal, report: Report) -> None:
     for entry_id, reference in journal.reference.items():
         if journal.corrects[entry_id] is None and not journal.full_reversals(entry_id):
             booked[reference].append(entry_id)
+    # A recourse payment (after a dishonour) pays a claim of bill_recourse, not a trade's
+    # obligation: its claim counts as the obligation, never cancelled.
+    recourse = (
+        "(SELECT recourse_id AS obligation_id, 'recourse' AS state FROM bill_recourse)"
+        if store.has_table("bill_recourse")
+        else "(SELECT obligation_id, state FROM obligations WHERE 1 = 0)"
+    )
     rows = store.query(
-        "SELECT p.payment_id, p.obligation_id, p.state, p.amount, p.currency, o.state"
-        " FROM payments p LEFT JOIN obligations o ON o.obligation_id = p.obligation_id"
+        "SELECT p.payment_id, p.obligation_id, p.state, p.amount, p.currency,"
+        " COALESCE(o.state, r.state) FROM payments p"
+        " LEFT JOIN obligations o ON o.obligation_id = p.obligation_id"
+        f" LEFT JOIN {recourse} r ON r.obligation_id = p.obligation_id"
     )
     diff = report.differences
     for payment_id, obligation_id, state, amount, ccy, obligation_state in rows:
@@ -406,6 +419,13 @@ def _check_payments(store: Store, journal: _Journal, report: Report) -> None:
 _OPTIONAL: dict[str, str] = {"payments": "payments", "bills": "bills"}
 
 
+def _check_bills(store: Store, journal: _Journal, report: Report) -> None:
+    def add(subject: str, message: str) -> None:
+        report.differences.append(Difference("bills", subject, message))
+
+    report.summary.append(("bills", check_bills(store, journal, add, _money)))
+
+
 def reconcile(store: Store) -> Report:
     """Run every check on ``store``; the report lists each difference found."""
     report = Report()
@@ -427,7 +447,10 @@ def reconcile(store: Store) -> Report:
     else:
         report.not_checked.append(("offline", "no offline_trades table"))
     _check_audit(store, report, tables)
-    checks: dict[str, Callable[[Store, _Journal, Report], None]] = {"payments": _check_payments}
+    checks: dict[str, Callable[[Store, _Journal, Report], None]] = {
+        "payments": _check_payments,
+        "bills": _check_bills,
+    }
     for name, table in _OPTIONAL.items():
         if table not in tables:
             report.not_checked.append((name, f"no {table} table"))

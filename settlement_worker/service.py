@@ -11,6 +11,13 @@ bank adapters, the service runs the payer too (settlement_worker.payer), behind 
 lock ``payer``: in each process the worker books, but only the lock's holder pays; a
 standby takes over when the holder's connection dies. Without banks (``--no-payer``) the
 payments wait in the store for a process that pays.
+
+With a request desk (settlement_worker.requests) the service also consumes members' and
+operators' settlement requests from ``rex.settlement.member-requests``, one transaction
+each, acked after the commit; their answers go out through the outbox. Booking uses the
+settings in force: the file's, with the run-time changes in the store
+(settlement_worker.member_settings), looked up once per batch, so a change made through
+any worker process applies from the next batch on.
 """
 
 from __future__ import annotations
@@ -24,16 +31,18 @@ from typing import Any
 from rex import metrics, topology
 from rex.bus import Bus, Delivery, InOrderAcks, Subscription
 from rex.config import Product
-from rex.protocol import TradeMessage, decode_message
+from rex.protocol import TradeMessage, decode_messages
 
 from . import payments as pm
 from .banks import BankAdapter
 from .banks.amqp import AmqpBankClient
 from .booking import trade_rows, write_rows
+from .member_settings import current_config, settings_mark
 from .outbox import OutboxPublisher
 from .payer import Payer
+from .requests import Outcome, RequestDesk
 from .settings import SettlementConfig
-from .store import Store
+from .store import Store, Transaction
 
 log = logging.getLogger("rex.settlement")
 
@@ -41,7 +50,7 @@ log = logging.getLogger("rex.settlement")
 @dataclass(slots=True)
 class _Pending:
     slot: list[Any]
-    trade: TradeMessage | None  # None: undecodable, dead-lettered
+    trades: list[TradeMessage]  # one delivery: one trade or an engine's batch of them
 
 
 class SettlementService:
@@ -58,14 +67,19 @@ class SettlementService:
         clock: Callable[[], int] = time.time_ns,
         prefetch: int = 2000,
         max_batch: int = 500,
+        desk: RequestDesk | None = None,
     ) -> None:
         """``banks``: the payer's bank adapters (None: no payer in this process);
         ``bank_client``: the AMQP client owning them, whose reply queue the service
-        declares and consumes."""
+        declares and consumes; ``desk``: answers settlement requests (None: not here)."""
         self.bus = bus
         self.store = store
         self.products = {p.symbol: p for p in products}
+        #: The file's settings, and those in force (with the store's run-time changes).
+        self.file_config = config
         self.config = config
+        self._settings_mark = -1  # none seen yet: the first batch loads them
+        self.desk = desk
         self.fees = config.fees
         self.prefetch = prefetch
         self.max_batch = max_batch
@@ -73,6 +87,7 @@ class SettlementService:
         self._acks = InOrderAcks()
         self.outbox = OutboxPublisher(bus, store)
         self._batch: list[_Pending] = []
+        self._batched = 0  # trades in self._batch
         self._flush_scheduled = False
         self.clock = clock
         self.bank_client = bank_client
@@ -97,9 +112,14 @@ class SettlementService:
     def _on_ready(self) -> None:
         self._acks.reset()
         self._batch.clear()
+        self._batched = 0
         self.bus.consume(
             Subscription(topology.SETTLEMENT_TRADES, self._on_trade, prefetch=self.prefetch)
         )
+        if self.desk is not None:
+            self.bus.consume(
+                Subscription(topology.SETTLEMENT_REQUEST_QUEUE, self._on_request, prefetch=50)
+            )
         self.outbox.start()
         if self.payer is not None:
             self.payer.stop()  # the lock went with the old connection: pay once held again
@@ -115,19 +135,48 @@ class SettlementService:
     def _on_trade(self, delivery: Delivery) -> None:
         slot = self._acks.arrived(delivery)
         try:
-            trade = decode_message(delivery.type or "", delivery.body, TradeMessage)
-            if trade.product not in self.products:
-                raise ValueError(f"unknown product {trade.product!r}")
+            trades = decode_messages(delivery.type or "", delivery.body, TradeMessage)
+            for trade in trades:
+                if trade.product not in self.products:
+                    raise ValueError(f"unknown product {trade.product!r}")
         except (ValueError, TypeError, KeyError) as error:
             log.error("undecodable trade message_id=%s: %s", delivery.message_id, error)
             self._acks.reject(slot, requeue=False)  # to rex.dead, for an operator
             return
-        self._batch.append(_Pending(slot, trade))
-        if len(self._batch) >= self.max_batch:
+        self._batch.append(_Pending(slot, trades))
+        self._batched += len(trades)
+        if self._batched >= self.max_batch:
             self.flush()
         elif not self._flush_scheduled:
             self._flush_scheduled = True
             self.bus.call_soon(self._scheduled_flush)
+
+    def _on_request(self, delivery: Delivery) -> None:
+        """One settlement request: committed with its answer, then acked. Trouble outside
+        the request (the store) requeues it after a second; RabbitMQ dead-letters a request
+        that failed `DELIVERY_LIMIT` times, so none can loop for ever."""
+        assert self.desk is not None
+        try:
+            outcome = self.desk.handle(delivery)
+        except Exception:
+            log.exception("settlement request failed message_id=%s", delivery.message_id)
+            metrics.SETTLEMENT_REQUESTS.labels("unknown", "failed").inc()
+            self.bus.call_later(1.0, lambda: delivery.reject(requeue=True))
+            return
+        if outcome is Outcome.DEAD_LETTER:
+            delivery.reject(requeue=False)
+            return
+        delivery.ack()
+        if outcome is Outcome.ANSWERED:
+            self.outbox.drain()
+
+    def _settings_in_force(self, tx: Transaction) -> SettlementConfig:
+        """The settings to book with: reloaded only when a change was committed since."""
+        mark = settings_mark(tx)
+        if mark != self._settings_mark:
+            self.config = current_config(tx, self.file_config)
+            self._settings_mark = mark
+        return self.config
 
     def _scheduled_flush(self) -> None:
         self._flush_scheduled = False
@@ -136,19 +185,21 @@ class SettlementService:
     def flush(self) -> None:
         """Book the batch in one transaction, then ack it."""
         batch, self._batch = self._batch, []
+        self._batched = 0
         if not batch:
             return
         now = self.clock()
         started = time.monotonic()
-        trades = [p.trade for p in batch if p.trade is not None]
+        trades = [trade for p in batch for trade in p.trades]
         with self.store.transaction() as tx:
             done = tx.processed_among([t.trade_id for t in trades])
+            config = self._settings_in_force(tx)
             rows = []
             for trade in trades:
                 if trade.trade_id in done:
                     continue  # settled before: a redelivery or a republished trade
                 done.add(trade.trade_id)
-                rows.append(trade_rows(trade, self.products[trade.product], self.config, now))
+                rows.append(trade_rows(trade, self.products[trade.product], config, now))
             write_rows(tx, rows)
         booked = len(rows)
         metrics.SETTLEMENT_BATCH.observe(time.monotonic() - started)

@@ -11,8 +11,13 @@ Printed with exact money formatting (``1,234.56 CNY``); ``--csv FILE`` writes th
 (section ``opening``, ``posting``, ``closing``, ``payment``) with plain decimal amounts
 (``1234.56``). The payments section (when the ``payments`` table exists) lists the member's
 payments created in the period (Beijing dates), in and out, with their state; in the CSV an
-incoming payment's amount is in ``debit``, an outgoing one's in ``credit``. Bills get a
-section once bills have a table.
+incoming payment's amount is in ``debit``, an outgoing one's in ``credit``. The bills
+section (when the ``bills`` table exists) lists every bill the member is a party to that
+was outstanding at some time in the period (issued by ``--to``, not closed before
+``--from``): its role (holder, drawer, endorser, payee, acceptor), face, due date, state
+and holder; in the CSV (section ``bill``: date = issue date, entry_id = bill id, kind =
+state, reference = role, account = due date) an outstanding bill it holds has its face
+under ``debit``, one it drew under ``credit``.
 
 Exit status: 0 printed, 2 usage error (bad dates, unknown currency, no store).
 """
@@ -27,6 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .bill_store import member_bills
+from .bills import is_live, roles
 from .booking import to_ns
 from .cli_support import EXIT_OK, EXIT_USAGE, open_from_args, parse, store_arguments
 from .money import Money, UnknownCurrency, minor_units
@@ -34,6 +41,7 @@ from .settle import EXCHANGE_TIME, trade_date
 from .store import Store
 
 __all__ = [
+    "BillLine",
     "Line",
     "PaymentLine",
     "Statement",
@@ -71,6 +79,20 @@ class PaymentLine:
     bank: str
 
 
+@dataclass(frozen=True, slots=True)
+class BillLine:
+    issue_date: str
+    bill_id: str
+    role: str  # the member's part: holder, drawer, endorser, payee, acceptor ("+"-joined)
+    face: int
+    currency: str
+    due_date: str
+    state: str
+    holder: str
+    held: bool  # outstanding and held by the member: its asset
+    owed: bool  # outstanding and drawn by the member: its debt
+
+
 @dataclass(slots=True)
 class Statement:
     member: str
@@ -81,6 +103,7 @@ class Statement:
     lines: list[Line] = field(default_factory=list)
     closing: dict[Account, int] = field(default_factory=dict)
     payments: list[PaymentLine] | None = None  # None: no payments table
+    bills: list[BillLine] | None = None  # None: no bills table
     notes: list[str] = field(default_factory=list)  # sections not shown, and why
 
 
@@ -117,10 +140,40 @@ def build_statement(
     else:
         statement.notes.append("payments: not shown (no payments table)")
     if store.has_table("bills"):
-        statement.notes.append("bills: not shown (no statement section written yet)")
+        statement.bills = _bills(store, member, start, end, currency)
     else:
         statement.notes.append("bills: not shown (no bills table)")
     return statement
+
+
+def _bills(
+    store: Store, member: str, start: dt.date, end: dt.date, currency: str | None
+) -> list[BillLine]:
+    """The member's bills outstanding at some time from ``start`` to ``end``."""
+    with store.transaction() as tx:
+        stored = member_bills(tx, member)
+    lines = []
+    for bill in (s.bill for s in stored):
+        if bill.issue_date > end or (bill.closed_on is not None and bill.closed_on < start):
+            continue
+        if currency is not None and bill.face.currency != currency:
+            continue
+        live = is_live(bill.state)
+        lines.append(
+            BillLine(
+                bill.issue_date.isoformat(),
+                bill.bill_id,
+                "+".join(roles(bill, member)),
+                bill.face.amount,
+                bill.face.currency,
+                bill.due_date.isoformat(),
+                bill.state.value,
+                bill.holder,
+                live and bill.holder == member,
+                live and bill.drawer == member,
+            )
+        )
+    return sorted(lines, key=lambda b: (b.issue_date, b.bill_id))
 
 
 def _ns(day: dt.date) -> int:
@@ -231,6 +284,28 @@ def format_statement(statement: Statement) -> str:
             )
         else:
             out.append("  (no payments)")
+    if s.bills is not None:
+        out += ["", f"Bills outstanding {s.start} to {s.end}"]
+        if s.bills:
+            header = ["issued", "bill", "role", "face", "due", "state", "holder"]
+            out += _table(
+                [header]
+                + [
+                    [
+                        b.issue_date,
+                        b.bill_id,
+                        b.role,
+                        _money(b.face, b.currency),
+                        b.due_date,
+                        b.state,
+                        b.holder,
+                    ]
+                    for b in s.bills
+                ],
+                {3},
+            )
+        else:
+            out.append("  (no bills)")
     if s.notes:
         out += ["", *s.notes]
     return "\n".join(out)
@@ -289,6 +364,22 @@ def write_csv(statement: Statement, path: Path) -> None:
                     p.currency,
                     amount if p.incoming else "",
                     "" if p.incoming else amount,
+                    "",
+                ]
+            )
+        for b in s.bills or []:
+            face = _decimal(b.face, b.currency)
+            out.writerow(
+                [
+                    "bill",
+                    b.issue_date,
+                    b.bill_id,
+                    b.state,
+                    b.role,
+                    f"due {b.due_date}",
+                    b.currency,
+                    face if b.held else "",
+                    face if b.owed else "",
                     "",
                 ]
             )

@@ -82,6 +82,9 @@ from pika.adapters.select_connection import IOLoop, SelectConnection
 from rex.topology import Binding, Exchange, Queue, Topology
 
 from . import Bus, ConfirmCallback, Delivery, Envelope, Subscription
+from .pika_io import coalesce_writes
+
+coalesce_writes()  # one send() per loop turn, not per frame (pika_io.py)
 
 log = logging.getLogger("rex.bus")
 

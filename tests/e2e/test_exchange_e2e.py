@@ -10,7 +10,7 @@ import pytest
 
 from rex import topology
 from rex.client import Client
-from rex.protocol import ExecutionReport, unpack
+from rex.protocol import ExecutionReport, unpack_messages
 from tests.e2e.conftest import Exchange, wait_for_answer
 
 pytestmark = pytest.mark.broker
@@ -41,10 +41,10 @@ def settlement_trades(exchange: Exchange) -> list[dict[str, object]]:
         channel = connection.channel()
         bodies = []
         while True:
-            method, _props, body = channel.basic_get(topology.SETTLEMENT_TRADES, auto_ack=False)
+            method, props, body = channel.basic_get(topology.SETTLEMENT_TRADES, auto_ack=False)
             if method is None:
                 break
-            bodies.append(unpack(body))
+            bodies.extend(unpack_messages(props.type, body))
         return bodies  # closing without ack puts them back
     finally:
         connection.close()
@@ -231,6 +231,59 @@ def test_sdk_client_dedupes_and_iterates_executions(running: Exchange) -> None:
         got = [r for r in gamma.executions(timeout=5) if r.client_order_id == cid]
         assert [r.status for r in got] == ["new"]
         report(gamma.cancel("DY-OX", cid))
+
+
+def queued_reports(exchange: Exchange, short: str) -> list[tuple[str, list[dict[str, object]]]]:
+    """(type, reports) of every message on a member's queue, without consuming them."""
+    connection = pika.BlockingConnection(pika.URLParameters(exchange.url))
+    try:
+        channel = connection.channel()
+        found = []
+        queue = topology.member_queue(exchange.members[short])
+        while True:
+            method, props, body = channel.basic_get(queue, auto_ack=False)
+            if method is None:
+                break
+            found.append((props.type, unpack_messages(props.type, body)))
+        return found  # closing without ack puts them back
+    finally:
+        connection.close()
+
+
+def test_a_sweeps_reports_arrive_as_one_batch_acked_after_the_last_is_read(
+    running: Exchange,
+) -> None:
+    with running.client("alpha") as alpha:
+        for n, price in enumerate((1_901_000, 1_902_000, 1_903_000)):
+            report(alpha.place("DY-OX", "sell", 100, price, client_order_id=f"sweep-ask-{n}"))
+    with running.client("beta") as beta:
+        cid = beta.place("DY-OX", "buy", 300, 1_903_000, wait=None)
+        time.sleep(1.0)  # the reports arrive; the client hands none out before it closes
+    deadline = time.monotonic() + 10
+    mine: list[tuple[str, list[dict[str, object]]]] = []
+    while not mine and time.monotonic() < deadline:
+        mine = [
+            (kind, reports)
+            for kind, reports in queued_reports(running, "beta")
+            if any(r["client_order_id"] == cid for r in reports)
+        ]
+    # Unread reports went back to the queue when the client closed; they are one message.
+    assert [(kind, [r["status"] for r in reports]) for kind, reports in mine] == [
+        ("execution_batch", ["partially_filled", "partially_filled", "filled"])
+    ]
+    with running.client("beta") as beta:
+        got = [r for r in beta.executions(timeout=3) if r.client_order_id == cid]
+        assert [(r.status, r.last_price) for r in got] == [
+            ("partially_filled", 1_901_000),
+            ("partially_filled", 1_902_000),
+            ("filled", 1_903_000),
+        ]
+    left = [
+        reports
+        for _, reports in queued_reports(running, "beta")
+        if any(r["client_order_id"] == cid for r in reports)
+    ]
+    assert left == []  # handed out, so acked
 
 
 def test_orders_and_reports_survive_a_gateway_restart(running: Exchange) -> None:

@@ -234,18 +234,22 @@ def test_provision_sets_configure_nothing_write_requests_read_own_queue_and_mark
         escaped = re.escape(member)
         assert admin.get_permissions(world.vhost, member) == Permissions(
             configure="^$",
-            write=r"^rex\.requests$",
+            write=r"^(rex\.requests|rex\.settlement\.requests)$",
             read=rf"^(rex\.member\.{escaped}|rex\.marketdata\.[^.]+)$",
         )
 
 
-def test_provision_sets_topic_permission_own_id_dot_product_on_requests(
+def test_provision_sets_topic_permission_own_id_dot_word_on_both_request_exchanges(
     world: World, admin: BrokerAdmin
 ) -> None:
     for member in (world.a, world.b):
         escaped = re.escape(member)
-        assert admin.get_topic_permissions(world.vhost, member) == [
-            TopicPermissions(exchange="rex.requests", write=rf"^{escaped}\.[^.]+$", read="^$")
+        found = admin.get_topic_permissions(world.vhost, member)
+        assert sorted(found, key=lambda t: t.exchange) == [
+            TopicPermissions(exchange="rex.requests", write=rf"^{escaped}\.[^.]+$", read="^$"),
+            TopicPermissions(
+                exchange="rex.settlement.requests", write=rf"^{escaped}\.[^.]+$", read="^$"
+            ),
         ]
 
 
@@ -533,6 +537,42 @@ def test_member_can_publish_a_request_under_its_own_key(world: World) -> None:
         channel.basic_publish(
             topology.REQUESTS, topology.request_key(world.a, PRODUCT), b"o", mandatory=True
         )
+
+
+def test_member_can_publish_a_settlement_request_under_its_own_key(world: World) -> None:
+    with member_channel(world, world.a, confirm=True) as channel:
+        # mandatory: the settlement worker's request queue (bound with "#") must receive it.
+        channel.basic_publish(
+            topology.SETTLEMENT_REQUESTS,
+            topology.settlement_request_key(world.a, "show_settlement_settings"),
+            b"\x80",
+            pika.BasicProperties(user_id=world.a),
+            mandatory=True,
+        )
+
+
+def test_member_cannot_publish_a_settlement_request_under_another_members_key(
+    world: World,
+) -> None:
+    with (
+        member_channel(world, world.a, confirm=True) as channel,
+        pytest.raises(pika.exceptions.ChannelClosedByBroker) as excinfo,
+    ):
+        channel.basic_publish(
+            topology.SETTLEMENT_REQUESTS,
+            topology.settlement_request_key(world.b, "set_receipt_limits"),
+            b"\x80",
+        )
+    assert refused(excinfo) == ACCESS_REFUSED
+
+
+def test_member_cannot_publish_to_the_settlement_request_queue_directly(world: World) -> None:
+    with (
+        member_channel(world, world.a, confirm=True) as channel,
+        pytest.raises(pika.exceptions.ChannelClosedByBroker) as excinfo,
+    ):
+        channel.basic_publish("", topology.SETTLEMENT_REQUEST_QUEUE, b"\x80")
+    assert refused(excinfo) == ACCESS_REFUSED
 
 
 def test_member_cannot_declare_a_queue(world: World) -> None:

@@ -105,15 +105,20 @@ def test_uphold_reverses_the_trade_cancels_the_obligation_and_keeps_the_ledger_a
     before = store.balances()
     reversals = resolve(store, open_one(store), upheld=True)
     assert reversals == ("reverse-trade-PRND-OX-1", "reverse-fees-PRND-OX-1")
+    # Both trades were paid by bills at booking (the buyer pays with bank bills, the seller
+    # takes them), so both obligations were settled.
     assert store.query("SELECT obligation_id, state FROM obligations ORDER BY trade_id") == [
         ("obl-PRND-OX-1", "cancelled"),
-        ("obl-PRND-OX-2", "open"),
+        ("obl-PRND-OX-2", "settled"),
     ]
     assert store.totals_by_currency() == {"CNY": 0}
     after = store.balances()
-    # Only trade 2 is left: 415,000 CNY/t x 1 t = 41,500,000 fen, fees 2 bp = 8,300 fen a side.
-    assert after[(SELLER, "receivables", "CNY")] == 41_500_000
-    assert before[(SELLER, "receivables", "CNY")] == 83_000_000
+    # 415,000 CNY/t x 1 t = 41,500,000 fen a trade, fees 2 bp = 8,300 fen a side. The bills
+    # settled the receivables; trade 1's bill stands (a bill may have moved on), so with the
+    # trade reversed the seller owes the buyer its face back: a credit on its receivables.
+    assert before[(SELLER, "receivables", "CNY")] == 0
+    assert after[(SELLER, "receivables", "CNY")] == -41_500_000
+    assert after[(SELLER, "bills_receivable", "CNY")] == 83_000_000
     assert after[(BUYER, "fees", "CNY")] == 8_300
     assert after[("exchange", "fee_income", "CNY")] == -16_600
     rows = store.query(
@@ -151,7 +156,7 @@ def test_every_state_change_is_audited_with_who_and_why(opened: Opened) -> None:
     cancelled = next(r for r in trail if r.action == "cancelled")
     assert cancelled.detail == {
         "dispute_id": "D-2",
-        "previous_state": "open",
+        "previous_state": "settled",  # paid by its bill at booking
         "reason": "assay report 2026-118",
     }
 
@@ -162,7 +167,8 @@ def test_a_dispute_is_resolved_once_even_by_two_operators(opened: Opened) -> Non
     with pytest.raises(DisputeRuleViolation) as error:
         resolve(opened.store, dispute_id, upheld=True)
     assert error.value.code == "already_resolved"
-    assert opened.store.query("SELECT COUNT(*) FROM journal_entries") == [(6,)]
+    # trade-, fees- and issue- (its bill) of two trades, and the two reversals
+    assert opened.store.query("SELECT COUNT(*) FROM journal_entries") == [(8,)]
 
 
 def test_list_filters_by_state_member_and_subject(opened: Opened) -> None:
@@ -179,6 +185,7 @@ def test_list_filters_by_state_member_and_subject(opened: Opened) -> None:
 
 def test_a_bill_dispute_reverses_the_bills_entries(opened: Opened) -> None:
     store = opened.store
+    before = store.balances()
     with store.transaction() as tx:
         tx.append_entry(
             EntryRow(
@@ -199,7 +206,8 @@ def test_a_bill_dispute_reverses_the_bills_entries(opened: Opened) -> None:
     with store.transaction() as tx:
         result = resolve_in_store(tx, dispute.dispute_id, OPERATOR, True, "forged", T0 + 1)
     assert result.reversals == ("reverse-bill-B-7",)
-    assert store.balances()[(SELLER, "bills_receivable", "CNY")] == 0
+    after = store.balances()
+    assert after[(SELLER, "bills_receivable", "CNY")] == before[(SELLER, "bills_receivable", "CNY")]
     assert ("operator:li", "bill", "B-7", "cancelled") in audit(store)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from rex import cli as rex_cli
 from rex.vocabulary import Side
 from settlement_worker import cli_offline
 from settlement_worker.offline import OfflineRuleViolation, OfflineState, OfflineTrade
@@ -70,13 +71,19 @@ def test_a_confirmed_offline_trade_settles_like_a_matched_one(opened: Opened) ->
     pending = report(store)
     assert store.query("SELECT COUNT(*) FROM obligations") == [(0,)]
     assert confirm(store, pending.offline_id) == "OTC-PRND-OX-1"
-    # 415,000 CNY/t x 1,300 kg = 539,500.00 CNY; the reporter sold, so the buyer owes it.
+    # 415,000 CNY/t x 1,300 kg = 539,500.00 CNY; the reporter sold, so the buyer owes it, and
+    # pays it as for a matched trade: by two bank bills (the seller's face limit is 500,000).
     assert store.query("SELECT trade_id, payer, payee, amount, state FROM obligations") == [
-        ("OTC-PRND-OX-1", BUYER, SELLER, 53_950_000, "open")
+        ("OTC-PRND-OX-1", BUYER, SELLER, 53_950_000, "settled")
     ]
     assert store.query("SELECT trade_id FROM processed_trades") == [("OTC-PRND-OX-1",)]
     entries = store.query("SELECT entry_id FROM journal_entries ORDER BY entry_id")
-    assert entries == [("fees-OTC-PRND-OX-1",), ("trade-OTC-PRND-OX-1",)]
+    assert entries == [
+        ("fees-OTC-PRND-OX-1",),
+        ("issue-bill-obl-OTC-PRND-OX-1-0",),
+        ("issue-bill-obl-OTC-PRND-OX-1-1",),
+        ("trade-OTC-PRND-OX-1",),
+    ]
     assert store.totals_by_currency() == {"CNY": 0}
     assert reconcile(store).clean
 
@@ -167,3 +174,22 @@ def test_the_offline_command_reports_and_confirms(
     assert "owes baotou-metals 415,000.00 CNY" in capsys.readouterr().out
     assert cli_offline.main(["list", "--state", "confirmed", *common]) == 0
     assert "OTC-PRND-OX-1" in capsys.readouterr().out
+
+
+def test_rex_offline_runs_the_offline_command(
+    opened: Opened, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rex offline ...` hands its arguments to the offline command, options included."""
+    monkeypatch.delenv("REX_DATABASE_URL", raising=False)
+    common = opened.cli
+    args = ["--product", "PRND-OX", "--side", "sell", "--price", "415000", "--quantity", "1300"]
+    report = ["offline", "report", "--member", SELLER, "--counterparty", BUYER, *args]
+    assert rex_cli.main([*report, "--ref", "r1", *common]) == 0
+    assert "reported OFF-1" in capsys.readouterr().out
+    confirm = ["offline", "confirm", "OFF-1", "--member", BUYER, "--price", "415000"]
+    assert rex_cli.main([*confirm, "--quantity", "1300", *common]) == 0
+    assert "booked" in capsys.readouterr().out
+    assert rex_cli.main(["offline", "list", "--member", SELLER, *common]) == 0
+    assert "OTC-PRND-OX-1" in capsys.readouterr().out
+    assert rex_cli.main(["offline", "confirm", "OFF-1", "--member", BUYER, *common]) == 2
+    assert "--price" in capsys.readouterr().err  # argparse: a required option is missing

@@ -17,7 +17,6 @@ from rex.bus import Envelope
 from rex.bus.memory import MemoryBroker, MemoryBus
 from rex.protocol import TradeMessage, encode
 from settlement_worker.banks.fake import FakeBank
-from settlement_worker.booking import BILL_PART_PLANNED
 from settlement_worker.disputes import Actor, SubjectType
 from settlement_worker.disputes_store import open_in_store, resolve_in_store
 from settlement_worker.payer import Payer, mark_paid
@@ -121,26 +120,28 @@ def test_trades_are_paid_booked_and_reconciled(opened: Opened) -> None:
     )
     assert entries == [(f"paid-{pid}", pid, "payment") for pid in sorted(bank_of)]
 
-    # Fully cash-settled trades net to zero for both parties; the half-bill one does not.
+    # Every trade nets to zero on payables and receivables: cash by the payments, the
+    # half-bill one's other half by the bill issued at booking, now a bill payable of the
+    # buyer and a bill receivable of the seller.
     balances = store.balances()
     assert balances[("baotou-metals", "payables", "CNY")] == 0
     assert balances[("ganzhou-magnet", "receivables", "CNY")] == 0
     assert balances[("xinyu-pvc", "payables", "CNY")] == 0
     assert balances[("baotou-metals", "receivables", "CNY")] == 0
-    half = 20_750_000 // 2  # 415,000 CNY/t x 500 kg = 207,500.00 CNY; half in cash
-    assert balances[("ganzhou-magnet", "payables", "CNY")] == -half
-    assert balances[("inner-mongolia-trading", "receivables", "CNY")] == half
+    half = 20_750_000 // 2  # 415,000 CNY/t x 500 kg = 207,500.00 CNY; half by bill
+    assert balances[("ganzhou-magnet", "payables", "CNY")] == 0
+    assert balances[("inner-mongolia-trading", "receivables", "CNY")] == 0
+    assert balances[("ganzhou-magnet", "bills_payable", "CNY")] == -half
+    assert balances[("inner-mongolia-trading", "bills_receivable", "CNY")] == half
     assert store.totals_by_currency() == {"CNY": 0}
     assert dict(store.query("SELECT trade_id, state FROM obligations")) == {
         "PRND-OX-1": "settled",
         "PRND-OX-2": "settled",
-        "PRND-OX-3": "open",  # its bill part is not issued yet
+        "PRND-OX-3": "settled",  # cash part paid, bill part met by the bill
     }
-    bills = store.query(
-        "SELECT subject_id, detail FROM audit_log WHERE action = 'bill_part_planned'"
-    )
-    assert [r[0] for r in bills] == ["obl-PRND-OX-3"]
-    assert BILL_PART_PLANNED in str(bills[0][1])
+    assert store.query("SELECT bill_id, holder, face, state FROM bills") == [
+        ("bill-obl-PRND-OX-3-0", "inner-mongolia-trading", half, "accepted")
+    ]
 
     # Both parties hear of each confirmed payment; the payer of each send.
     events = Counter(

@@ -61,7 +61,9 @@ def test_clean_on_what_the_worker_wrote(
     status, out = cli(opened, capsys)
     assert status == 0, out
     assert "clean: no differences" in out
-    assert "4 obligations" in out and "8 entries" in out and "2 currencies" in out
+    # trade- and fees- of each trade, and the issue- of the bill paying each of trades 1 and 2
+    assert "4 obligations" in out and "10 entries" in out and "2 currencies" in out
+    assert "2 bills, 2 outstanding" in out
 
 
 def test_clean_after_disputes_upheld_and_rejected(opened: Opened) -> None:
@@ -172,7 +174,7 @@ def test_an_entry_reversed_twice_and_an_obligation_still_open(opened: Opened) ->
                 )
             )
     assert differences(store) == [
-        "[trades] PRND-OX-2: trade-PRND-OX-2 reversed but the obligation is 'open', "
+        "[trades] PRND-OX-2: trade-PRND-OX-2 reversed but the obligation is 'settled', "
         "not 'cancelled'",
         "[entries] trade-PRND-OX-2: is reversed 2 times: reverse-trade-PRND-OX-2, "
         "undo-trade-PRND-OX-2",
@@ -275,6 +277,8 @@ def test_a_payment_confirmed_twice_or_paid_on_a_cancelled_obligation(opened: Ope
 def test_without_payments_tables_payments_are_not_checked(opened: Opened) -> None:
     inject(opened.store, "DROP TABLE payment_events")
     inject(opened.store, "DROP TABLE payments")
+    for table in ("bill_recourse", "bill_endorsements", "bills"):
+        inject(opened.store, f"DROP TABLE {table}")
     report = reconcile(opened.store)
     assert report.clean
     text = format_report(report, "here")

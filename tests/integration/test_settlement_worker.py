@@ -85,9 +85,13 @@ def test_each_trade_creates_its_obligation_and_balanced_entries(store: Store) ->
         ("PRND-OX-2", 8_301_000, "ganzhou-magnet", "baotou-metals"),
     ]
     assert store.totals_by_currency() == {"CNY": 0}
+    # The buyer pays with bank bills the seller takes: both obligations are met by bills at
+    # booking, so the claims are bill receivable / payable, the plain ones settled.
     balances = store.balances()
-    assert balances[("baotou-metals", "receivables", "CNY")] == 49_801_000
-    assert balances[("ganzhou-magnet", "payables", "CNY")] == -49_801_000
+    assert balances[("baotou-metals", "bills_receivable", "CNY")] == 49_801_000
+    assert balances[("ganzhou-magnet", "bills_payable", "CNY")] == -49_801_000
+    assert balances[("baotou-metals", "receivables", "CNY")] == 0
+    assert balances[("ganzhou-magnet", "payables", "CNY")] == 0
 
 
 def test_a_trade_delivered_twice_settles_once(store: Store) -> None:
@@ -144,9 +148,10 @@ def test_both_parties_receive_obligation_created_on_their_own_queue(store: Store
     broker.run_until_idle()
     for member, seen in received.items():
         assert [(e["event"], e["subject_id"]) for e in seen] == [
-            ("obligation_created", "obl-PRND-OX-1")
+            ("obligation_created", "obl-PRND-OX-1"),
+            ("bill_issued", "bill-obl-PRND-OX-1-0"),  # the plan pays it by one bank bill
         ], member
-    assert store.query("SELECT COUNT(*) FROM outbox WHERE published = 1") == [(2,)]
+    assert store.query("SELECT COUNT(*) FROM outbox WHERE published = 1") == [(4,)]
 
 
 def test_events_booked_while_the_broker_is_away_are_published_later(store: Store) -> None:

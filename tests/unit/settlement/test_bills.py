@@ -21,12 +21,15 @@ from settlement_worker.bills import (
     discount,
     dishonour,
     endorse,
+    is_live,
     issue,
     latest_due_date,
     parties,
     pay_at_maturity,
     recourse_parties,
+    roles,
     visible_chain,
+    void,
 )
 from settlement_worker.discount import HolidayCalendar
 from settlement_worker.money import Money
@@ -434,3 +437,32 @@ def test_chain_is_visible_to_parties_only() -> None:
     with pytest.raises(BillRuleViolation) as exc:
         visible_chain(bill, "competitor")
     assert code_of(exc) == "not_a_party"
+
+
+def test_an_upheld_dispute_voids_an_outstanding_bill_and_keeps_its_chain() -> None:
+    endorsed = endorse(accepted(), "seller", "smelter", date(2026, 3, 10))
+    voided = void(endorsed, date(2026, 3, 12))
+    assert voided.state is BillState.CANCELLED and voided.closed_on == date(2026, 3, 12)
+    assert voided.endorsements == endorsed.endorsements  # the chain is not rewritten
+    assert void(endorsed, date(2026, 3, 1)).closed_on == date(2026, 3, 10)  # not before it
+    with pytest.raises(BillRuleViolation) as exc:
+        endorse(voided, "smelter", "other", date(2026, 3, 13))
+    assert code_of(exc) == "cancelled"
+    for closed, code in (
+        (pay_at_maturity(accepted(), DUE), "already_paid"),
+        (dishonour(accepted(), DUE)[0], "dishonoured"),
+    ):
+        with pytest.raises(BillRuleViolation) as exc:
+            void(closed, DUE)
+        assert code_of(exc) == code
+
+
+def test_is_live_and_roles() -> None:
+    bill = endorse(accepted(), "seller", "smelter", ISSUED_ON)
+    assert is_live(bill.state) and is_live(BillState.ISSUED)
+    assert not is_live(BillState.PAID) and not is_live(BillState.CANCELLED)
+    assert roles(bill, "smelter") == ["holder"]
+    assert roles(bill, "seller") == ["endorser", "payee"]
+    assert roles(bill, "buyer") == ["drawer"]
+    assert roles(bill, "icbc-baotou") == ["acceptor"]
+    assert roles(bill, "stranger") == []

@@ -8,7 +8,7 @@ import pytest
 
 from rex.config import Settings
 from rex.protocol import TradeMessage
-from settlement_worker.bills import BillKind, BillState, accept, issue
+from settlement_worker.bills import BillKind, BillState, accept, endorse, issue, pay_at_maturity
 from settlement_worker.disputes import (
     Actor,
     Dispute,
@@ -271,7 +271,7 @@ def test_a_bill_dispute_reverses_every_entry_about_the_bill() -> None:
     assert [e.entry_id for e in entries] == ["reverse-bill-B-1"]
 
 
-def test_an_upheld_dispute_cancels_an_issued_bill_only() -> None:
+def test_an_upheld_dispute_cancels_an_outstanding_bill_only() -> None:
     bill = issue(
         "B-1",
         BillKind.COMMERCIAL_ACCEPTANCE,
@@ -290,7 +290,15 @@ def test_an_upheld_dispute_cancels_an_issued_bill_only() -> None:
         AT + 1,
     )
     assert cancel_disputed_bill(bill, done, dt.date(2026, 11, 2)).state is BillState.CANCELLED
+    # Accepted and endorsed: still outstanding, so cancelled, the chain kept as it was.
     accepted = accept(bill, BUYER, dt.date(2026, 11, 2))
+    endorsed = endorse(accepted, SELLER, "xinyu-pvc", dt.date(2026, 11, 3))
+    cancelled = cancel_disputed_bill(endorsed, done, dt.date(2026, 11, 4))
+    assert cancelled.state is BillState.CANCELLED
+    assert cancelled.endorsements == endorsed.endorsements
+    assert cancelled.closed_on == dt.date(2026, 11, 4)
+    # Paid at maturity: history, not cancellable.
+    paid = pay_at_maturity(accepted, dt.date(2027, 2, 1))
     with pytest.raises(DisputeRuleViolation) as error:
-        cancel_disputed_bill(accepted, done, dt.date(2026, 11, 3))
+        cancel_disputed_bill(paid, done, dt.date(2027, 2, 2))
     assert code(error) == "bill_not_cancellable"

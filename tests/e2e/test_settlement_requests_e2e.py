@@ -1,0 +1,228 @@
+"""Settlement requests on the real RabbitMQ, against `python -m settlement_worker` on SQLite
+and on PostgreSQL: provisioned members change their own receipt limits through the SDK and
+`rex limits`, the broker vouching for who sent each request (user_id); an operator changes
+a member's; the member is answered on its own queue; a request with no user_id is
+dead-lettered. A vhost, members and a store of their own per backend, removed afterwards."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import pika
+import pytest
+
+from rex import topology
+from rex.client import Client, OperatorClient
+from rex.config import Settings
+from rex.protocol import CONTENT_TYPE, pack
+from rex.provision import BrokerAdmin, provision
+from rex.settlement_requests import SettlementAnswer
+from settlement_worker.store import PostgresStore
+from tests.integration.settlement_helpers import DATABASE_URL
+
+pytestmark = pytest.mark.broker
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN_URL = os.environ.get("REX_BROKER_ADMIN_URL", "http://guest:guest@127.0.0.1:15672")
+PASSWORD = "req-secret"
+SETTLEMENT_TOML = """
+[fees]
+default = { buyer_bps = 2, seller_bps = 2 }
+
+[[banks]]
+id = "icbc-baotou"
+name = "Industrial and Commercial Bank of China, Baotou Branch"
+city = "Baotou"
+
+[payment]
+bank = "icbc-baotou"
+"""
+
+
+@dataclass
+class Site:
+    url: str
+    env: dict[str, str]
+    a: str
+    b: str
+    logs: Path
+
+    def client(self, member: str) -> Client:
+        return Client(member, PASSWORD, self.url)
+
+    def rex(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "rex", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+
+def wait_until_answering(site: Site, timeout: float = 60.0) -> None:
+    """Ask until the worker answers (it declares its queue and starts consuming)."""
+    deadline = time.monotonic() + timeout
+    with site.client(site.a) as client:
+        while True:
+            try:
+                client.settlement_settings(wait=2.0)
+                return
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(site.logs.read_text()[-3000:]) from None
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.database)]
+)
+def site(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Site]:
+    tag = uuid.uuid4().hex[:8]
+    vhost = f"rex-req-{tag}"
+    admin = BrokerAdmin(ADMIN_URL)
+    admin.put_vhost(vhost)
+    admin.put_permissions(vhost, "guest", ".*", ".*", ".*")
+    config = tmp_path_factory.mktemp("config")
+    data = tmp_path_factory.mktemp("data")
+    a, b = f"req{tag}-a", f"req{tag}-b"
+    shutil.copy(ROOT / "config" / "products.toml", config / "products.toml")
+    (config / "members.toml").write_text(
+        "".join(
+            f'[[members]]\nid = "{m}"\nname = "Firm {m}"\npassword = "{PASSWORD}"\n\n'
+            for m in (a, b)
+        )
+    )
+    (config / "settlement.toml").write_text(SETTLEMENT_TOML)
+    url = f"amqp://guest:guest@127.0.0.1:5672/{quote(vhost, safe='')}"
+    env = {
+        **os.environ,
+        "REX_BROKER_URL": url,
+        "REX_CONFIG_DIR": str(config),
+        "REX_DATA_DIR": str(data),
+        "REX_METRICS_PORT": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("REX_DATABASE_URL", None)
+    env.pop("REX_OPERATORS", None)  # the operator is guest, the user of REX_BROKER_URL
+    schema = None
+    if request.param == "postgres":
+        schema = f"rex_test_{tag}"
+        PostgresStore(DATABASE_URL, schema=schema).close()  # the worker migrates it
+        env["REX_DATABASE_URL"] = f"{DATABASE_URL}?options=-csearch_path%3D{schema}"
+    provision(Settings(config, data, url, ADMIN_URL), env)
+    logs = tmp_path_factory.mktemp("logs") / "settlement.log"
+    with open(logs, "ab") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "settlement_worker", "--no-payer"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+    running = Site(url, env, a, b, logs)
+    try:
+        wait_until_answering(running)
+        yield running
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=20)
+        for member in (a, b):
+            admin.delete_user(member)
+        admin.delete_vhost(vhost)
+        if schema is not None:
+            cleanup = PostgresStore(DATABASE_URL, schema=schema)
+            with cleanup.transaction() as tx:
+                tx.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            cleanup.close()
+
+
+def test_a_member_changes_its_own_limits_and_reads_them_back(site: Site) -> None:
+    with site.client(site.a) as client:
+        answer = client.set_receipt_limits(
+            {"accept_bills": True, "max_bill_face_minor": 10_000_000},
+            reason="board decision 2026-11-18",
+        )
+        assert isinstance(answer, SettlementAnswer)
+        assert answer.accepted and answer.member == site.a
+        version = answer.detail["version"]
+        shown = client.settlement_settings()
+    assert shown.detail["version"] == version
+    assert shown.detail["receives"]["accept_bills"] is True
+    assert shown.detail["receives"]["max_bill_face_minor"] == 10_000_000
+
+
+def test_a_member_may_not_change_another_members_limits(site: Site) -> None:
+    with site.client(site.a) as client:
+        answer = client.set_receipt_limits({"accept_bills": True}, reason="x", member=site.b)
+    assert isinstance(answer, SettlementAnswer)
+    assert (answer.status, answer.reason) == ("rejected", "not_permitted")
+    with site.client(site.b) as client:
+        assert client.settlement_settings().detail["version"] == 0
+
+
+def test_an_operator_changes_a_members_limits_and_the_member_is_told(site: Site) -> None:
+    with OperatorClient(site.url) as operator:
+        answer = operator.set_receipt_limits(
+            {"max_tenor_days": 30}, reason="risk: acceptor downgraded", member=site.b
+        )
+    assert isinstance(answer, SettlementAnswer)
+    assert answer.accepted and answer.sender == "guest" and answer.member == site.b
+    with site.client(site.b) as client:
+        told = client.await_settlement_answer(answer.request_id, timeout=10)
+    assert told.accepted and told.detail["receives"]["max_tenor_days"] == 30
+
+
+def test_rex_limits_shows_and_refuses_an_invalid_change(site: Site) -> None:
+    shown = site.rex("limits", "show", "--member", site.a)
+    assert shown.returncode == 0, shown.stderr
+    assert f"{site.a}  version" in shown.stdout and "accept_bills=true" in shown.stdout
+    refused = site.rex(
+        "limits", "set", "--member", site.a, "--max-tenor-days", "999", "--reason", "longer"
+    )
+    assert refused.returncode == 1
+    assert "rejected: invalid_limits (field max_tenor_days)" in refused.stdout
+    changed = site.rex(
+        "limits", "set", "--member", site.b, "--operator", "--accept-bills", "true",
+        "--accepted-acceptors", "icbc-baotou", "--reason", "ops ticket 42", "--json",
+    )  # fmt: skip
+    assert changed.returncode == 0, changed.stderr + changed.stdout
+    assert '"accepted_acceptors": ["icbc-baotou"]' in changed.stdout
+
+
+def test_a_request_without_user_id_is_dead_lettered(site: Site) -> None:
+    connection = pika.BlockingConnection(pika.URLParameters(site.url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        before = channel.queue_declare(topology.DEAD_LETTERS, passive=True).method.message_count
+        channel.basic_publish(
+            topology.SETTLEMENT_REQUESTS,
+            topology.settlement_request_key(site.a, "show_settlement_settings"),
+            pack({}),
+            pika.BasicProperties(
+                content_type=CONTENT_TYPE, type="show_settlement_settings", message_id="anon-1"
+            ),
+            mandatory=True,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            count = channel.queue_declare(topology.DEAD_LETTERS, passive=True).method.message_count
+            if count > before:
+                break
+            time.sleep(0.1)
+        assert count == before + 1
+    finally:
+        connection.close()
