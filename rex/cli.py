@@ -190,10 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
     prov.set_defaults(func=_cmd_provision)
 
     from rex.cli_limits import register as register_limits  # settlement requests
+    from rex.cli_my_bills import register as register_my_bills
     from rex.cli_trading import register  # member, operator and service commands
 
     register(commands)
     register_limits(commands)
+    register_my_bills(commands)
     return parser
 
 

@@ -71,17 +71,19 @@ _LIMIT_OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
 }
 
 
-def _connect(args: argparse.Namespace) -> Client:
+def connect(args: argparse.Namespace) -> Client:
+    """The member's connection, or with ``--operator`` the operator's (acting for
+    ``--member``)."""
     if args.operator:
         if not args.member:
-            raise ConfigError("(command line)", "--operator needs --member: whose settings")
+            raise ConfigError("(command line)", "--operator needs --member: for whom")
         return OperatorClient(Settings.from_env().broker_url)
     return member_client(args)
 
 
 def _print(answer: SettlementAnswer, as_json: bool) -> int:
     if as_json:
-        print(json.dumps(_as_dict(answer), sort_keys=True))
+        print(json.dumps(answer_dict(answer), sort_keys=True))
     elif not answer.accepted:
         where = f" (field {answer.field})" if answer.field else ""
         print(f"rejected: {answer.reason}{where}: {answer.text}")
@@ -103,7 +105,8 @@ def _word(value: Any) -> str:
     return str(value)
 
 
-def _as_dict(answer: SettlementAnswer) -> dict[str, Any]:
+def answer_dict(answer: SettlementAnswer) -> dict[str, Any]:
+    """The answer as ``--json`` prints it."""
     return {
         "request_id": answer.request_id,
         "request": answer.request,
@@ -154,7 +157,7 @@ def _set_method(client: Client, args: argparse.Namespace) -> SettlementAnswer:
 def _run(body: Callable[[Client, argparse.Namespace], SettlementAnswer]) -> Handler:
     def handler(args: argparse.Namespace) -> int:
         try:
-            with _connect(args) as client:
+            with connect(args) as client:
                 return _print(body(client, args), args.json)
         except ConfigError as error:
             print(f"rex limits: {error}", file=sys.stderr)

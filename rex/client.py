@@ -12,17 +12,20 @@ handed out (by `await_answer` or `executions`), so one read past and never hande
 back to the queue when the client closes. Duplicates (a report sent again after an engine
 take-over) are dropped by exec_id.
 Market data is read from the product's public stream, which needs no queue of one's own.
-Settlement requests (`set_receipt_limits`, `set_payment_method`, `settlement_settings`) go
-to `rex.settlement.requests`; their answers come to the same queue, acked when handed out.
-`OperatorClient` sends them on members' behalf.
+Settlement requests (`set_receipt_limits`, `set_payment_method`, `settlement_settings`,
+`endorse_bill`, `discount_bill`, `bills`) go to `rex.settlement.requests`; their answers
+come to the same queue, acked when handed out. `OperatorClient` sends them on members'
+behalf.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 from collections import deque
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
@@ -50,8 +53,11 @@ from rex.protocol import (
 )
 from rex.settlement_requests import (
     ANSWER_ROUTING_WORD,
+    DISCOUNT_BILL,
+    ENDORSE_BILL,
     SET_PAYMENT_METHOD,
     SET_RECEIPT_LIMITS,
+    SHOW_BILLS,
     SHOW_SETTLEMENT_SETTINGS,
     SettlementAnswer,
 )
@@ -299,6 +305,68 @@ class Client:
         """The payment method and receipt limits in force, and their version, in the
         answer's ``detail``."""
         answer = self._settlement_request(SHOW_SETTLEMENT_SETTINGS, {}, member, None, wait)
+        assert isinstance(answer, SettlementAnswer)
+        return answer
+
+    def endorse_bill(
+        self,
+        bill_id: str,
+        to: str,
+        *,
+        reason: str,
+        on: dt.date | None = None,
+        member: str | None = None,
+        wait: float | None = 10.0,
+    ) -> SettlementAnswer | str:
+        """Endorse the whole bill ``bill_id``, which the member holds, to the member ``to``.
+        ``on``: the business date meant (refused unless it is the exchange's today; default
+        today). Accepted: the bill after it in the answer's ``detail["bill"]``; refused by a
+        bill rule: reason ``bill_rule``, the rule in ``detail["rule"]``."""
+        fields: dict[str, Any] = {"bill_id": bill_id, "to": to}
+        if on is not None:
+            fields["on"] = on.isoformat()
+        return self._settlement_request(ENDORSE_BILL, fields, member, reason, wait)
+
+    def discount_bill(
+        self,
+        bill_id: str,
+        bank: str,
+        annual_rate: Decimal | str,
+        *,
+        reason: str,
+        on: dt.date | None = None,
+        member: str | None = None,
+        wait: float | None = 10.0,
+    ) -> SettlementAnswer | str:
+        """Sell the bill ``bill_id`` to ``bank`` at ``annual_rate``, a fraction
+        (``Decimal("0.0135")`` is 1.35 %; a float is refused: it is not exact). The answer's
+        ``detail["discount"]`` has the days, interest and proceeds in minor units."""
+        if not isinstance(annual_rate, Decimal | str):
+            raise TypeError(f"annual_rate must be a Decimal or a string, not {annual_rate!r}")
+        fields: dict[str, Any] = {
+            "bill_id": bill_id,
+            "bank": bank,
+            # Positional notation: str() would write a small Decimal with an exponent.
+            "annual_rate": annual_rate if isinstance(annual_rate, str) else f"{annual_rate:f}",
+        }
+        if on is not None:
+            fields["on"] = on.isoformat()
+        return self._settlement_request(DISCOUNT_BILL, fields, member, reason, wait)
+
+    def bills(
+        self,
+        *,
+        include_closed: bool = False,
+        bill_id: str | None = None,
+        member: str | None = None,
+        wait: float = 10.0,
+    ) -> SettlementAnswer:
+        """The member's bills (outstanding ones, or all with ``include_closed``; or just
+        ``bill_id``), each with its roles and chain, in ``detail["bills"]``."""
+        fields: dict[str, Any] = {"include_closed": include_closed}
+        if bill_id is not None:
+            fields["bill_id"] = bill_id
+        answer = self._settlement_request(SHOW_BILLS, fields, member, None, wait)
         assert isinstance(answer, SettlementAnswer)
         return answer
 

@@ -4,10 +4,10 @@ settlement worker share (docs/protocol.md, "Settlement requests").
 A member (or an operator) publishes a request to the exchange ``rex.settlement.requests``
 with routing key ``<sender>.<kind>``, AMQP ``type`` = the kind, a unique ``message_id`` and
 ``user_id`` = its RabbitMQ login, which the broker verifies. The body is a msgpack map:
-``member`` (whose settings; optional for a member, who may only name itself), ``reason``
-(why, for the audit log; required by requests that change something) and the kind's own
-fields. The worker answers each request exactly once with a :class:`SettlementAnswer`
-(kind ``settlement_answer``) on ``rex.settlement``, routing key
+``member`` (on whose behalf: whose settings or bills; optional for a member, who may only
+name itself), ``reason`` (why, for the audit log; required by requests that change
+something) and the kind's own fields. The worker answers each request exactly once with
+a :class:`SettlementAnswer` (kind ``settlement_answer``) on ``rex.settlement``, routing key
 ``<recipient>.settlement_answer``: to the sender, and also to the member when an operator
 acted for it. ``request_id`` in the answer is the request's ``message_id``.
 """
@@ -24,9 +24,12 @@ from rex.protocol import pack, unpack
 __all__ = [
     "ACCEPTED",
     "ANSWER_ROUTING_WORD",
+    "DISCOUNT_BILL",
+    "ENDORSE_BILL",
     "REJECTED",
     "SET_PAYMENT_METHOD",
     "SET_RECEIPT_LIMITS",
+    "SHOW_BILLS",
     "SHOW_SETTLEMENT_SETTINGS",
     "RequestReason",
     "SettlementAnswer",
@@ -40,6 +43,14 @@ SET_RECEIPT_LIMITS: Final = "set_receipt_limits"
 SET_PAYMENT_METHOD: Final = "set_payment_method"
 #: The member's current payment method and receipt limits, and their version.
 SHOW_SETTLEMENT_SETTINGS: Final = "show_settlement_settings"
+#: The holder endorses a whole bill to another member: body ``bill_id``, ``to``, optional
+#: ``on`` (the business date the sender means; refused unless it is today).
+ENDORSE_BILL: Final = "endorse_bill"
+#: The holder sells a bill to a bank: body ``bill_id``, ``bank``, ``annual_rate`` (a
+#: decimal string, a fraction: ``"0.0135"`` is 1.35 %), optional ``on`` as above.
+DISCOUNT_BILL: Final = "discount_bill"
+#: The member's bills with their chains: optional ``include_closed`` (bool), ``bill_id``.
+SHOW_BILLS: Final = "show_bills"
 
 ACCEPTED: Final = "accepted"
 REJECTED: Final = "rejected"
@@ -59,6 +70,7 @@ class RequestReason(StrEnum):
     INVALID_PAYMENT_METHOD = "invalid_payment_method"
     NOTHING_TO_CHANGE = "nothing_to_change"
     VERSION_MISMATCH = "version_mismatch"
+    BILL_RULE = "bill_rule"
 
     @property
     def text(self) -> str:
@@ -85,6 +97,9 @@ _TEXT: Final[dict[RequestReason, str]] = {
     RequestReason.VERSION_MISMATCH: (
         "The settings changed since the version given in if_version; read them again."
     ),
+    RequestReason.BILL_RULE: (
+        "A rule of bills refused the request; detail.rule names it (docs/settlement.md)."
+    ),
 }
 
 
@@ -94,7 +109,8 @@ class SettlementAnswer:
 
     ``status`` is ``accepted`` or ``rejected``; a rejection has a ``reason`` code, a
     ``text`` and, for invalid settings, the ``field``. ``detail`` is the request kind's
-    result: for the settings requests ``version``, ``receives`` and ``pays``.
+    result: for the settings requests ``version``, ``receives`` and ``pays``; for the bill
+    requests the bill(s). A ``bill_rule`` rejection names the rule in ``detail["rule"]``.
     """
 
     kind: ClassVar[str] = "settlement_answer"

@@ -7,8 +7,9 @@ workers), talking to the configured banks over AMQP (`python -m settlement_worke
 --bank <id>` per bank, or a real bank's gateway); `--no-payer` books without paying.
 
 It also answers settlement requests (docs/protocol.md): members change their own receipt
-limits and payment method; operators -- the RabbitMQ users in REX_OPERATORS
-(comma-separated), by default the user of REX_BROKER_URL -- change any member's.
+limits and payment method, endorse and discount the bills they hold and list their bills;
+operators -- the RabbitMQ users in REX_OPERATORS (comma-separated), by default the user of
+REX_BROKER_URL -- do the same for any member.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from rex.bus.amqp import AmqpBus
 from rex.config import ConfigError, Settings
 
 from .banks.amqp import AmqpBankClient
-from .requests import RequestDesk, operators_from_env
+from .bill_ops import BillDesk
+from .bill_requests import bill_request_kinds
+from .calendar import load_calendar
+from .requests import RequestDesk, RequestKind, operators_from_env
 from .service import SettlementService
 from .settings import load_settlement
 from .settings_requests import settings_request_kinds
@@ -52,13 +56,19 @@ def main(argv: list[str] | None = None) -> int:
         members = settings.members()
         config = load_settlement(settings.config_dir / "settlement.toml", products, members)
         operators = operators_from_env(os.environ, settings.broker_url, members)
+        bill_desk = BillDesk(config, load_calendar(settings.config_dir / "holidays.toml"))
     except ConfigError as error:
         logging.getLogger("rex.settlement").error("config: %s", error)
         return 2
     metrics.serve(args.metrics_port)
     store = open_store(os.environ.get("REX_DATABASE_URL"), settings.data_dir)
     bus = AmqpBus(settings.broker_url, name="rex-settlement")
-    desk = RequestDesk(store, settings_request_kinds(config), members, operators)
+    enabled = [m.id for m in members.values() if m.enabled]
+    kinds: dict[str, RequestKind] = {
+        **settings_request_kinds(config),
+        **bill_request_kinds(bill_desk, enabled),
+    }
+    desk = RequestDesk(store, kinds, members, operators)
     if args.no_payer:
         service = SettlementService(bus, store, products.values(), config, desk=desk)
     else:

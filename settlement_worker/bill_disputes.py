@@ -1,52 +1,63 @@
-"""Resolving a dispute, with what an upheld dispute on a bill does to the bill itself.
+"""What an upheld dispute does to a bill itself, besides reversing its journal entries.
 
-:func:`settlement_worker.disputes_store.resolve_in_store` reverses the disputed subject's
-journal entries (for a bill: every entry whose reference is the bill id) and audits the
-cancellation. :func:`resolve_dispute` does that and, for an upheld bill, also:
+:func:`settlement_worker.disputes_store.resolve_in_store` calls these for every upheld bill
+dispute, so no caller can resolve one and leave the bill row live (reconcile would flag
+it: a bill whose entries are reversed must be cancelled):
 
-* cancels the bill row (``bills.void``: any outstanding bill, its chain kept as it was);
-  a bill already paid, dishonoured or cancelled is history and is refused
-  (``bill_not_cancellable``), and nothing is written: an operator rejects that dispute
-  instead;
-* reopens the obligations the bill paid (the one it was issued for, and any a booking
-  endorsed it to pay): the reversal restored their payables and receivables, so that part
-  is owed again. Paying it is left to the operator (a new payment, or a new bill).
+* :func:`bill_to_cancel`, before anything is written, reads the bill and cancels it in
+  memory (``bills.void``: any outstanding bill, its chain kept as it was); a bill already
+  paid, dishonoured or cancelled is history and is refused (``bill_not_cancellable``), so
+  the resolution writes nothing and an operator rejects that dispute instead;
+* :func:`cancel_bill` saves it and reopens the obligations the bill paid (the one it was
+  issued for, and any a booking endorsed it to pay): the reversal restored their payables
+  and receivables, so that part is owed again. Paying it is left to the operator (a new
+  payment, or a new bill).
 
-``rex dispute resolve`` calls this; call it, not ``resolve_in_store``, wherever a dispute
-is resolved.
+Nothing here imports the dispute store: it imports this.
 """
 
 from __future__ import annotations
 
-from .bill_store import load_bill, save_bill
-from .disputes import Actor, Dispute, SubjectType, cancel_disputed_bill
-from .disputes_store import Resolution, resolve_in_store
+from dataclasses import dataclass
+
+from .bill_store import StoredBill, load_bill, save_bill
+from .bills import Bill
+from .disputes import Actor, Dispute, cancel_disputed_bill
 from .settle import trade_date
 from .store import Transaction
 
-__all__ = ["resolve_dispute"]
+__all__ = ["BillCancellation", "bill_to_cancel", "cancel_bill"]
 
 
-def resolve_dispute(
-    tx: Transaction, dispute_id: str, by: Actor, upheld: bool, note: str, at: int
-) -> Resolution:
-    """An operator upholds or rejects dispute ``dispute_id`` (see the module docstring)."""
-    resolution = resolve_in_store(tx, dispute_id, by, upheld, note, at)
-    dispute = resolution.dispute
-    if upheld and dispute.subject_type is SubjectType.BILL:
-        _cancel_bill(tx, dispute, by, at)
-    return resolution
+@dataclass(frozen=True, slots=True)
+class BillCancellation:
+    """A bill an upheld dispute cancels: as read, and cancelled."""
+
+    stored: StoredBill
+    cancelled: Bill
 
 
-def _cancel_bill(tx: Transaction, dispute: Dispute, by: Actor, at: int) -> None:
-    stored = load_bill(tx, dispute.subject_id)
+def bill_to_cancel(tx: Transaction, upheld: Dispute, at: int) -> BillCancellation | None:
+    """The bill ``upheld`` cancels, or None for a bill known only to the journal (its
+    entries are reversed, there is no row to cancel). Reads only; raises
+    ``bill_not_cancellable`` for a bill that is no longer outstanding."""
+    stored = load_bill(tx, upheld.subject_id)
     if stored is None:
-        return  # a bill known only to the journal: its entries are reversed, nothing more
-    save_bill(tx, stored, cancel_disputed_bill(stored.bill, dispute, trade_date(at)), at)
+        return None
+    return BillCancellation(stored, cancel_disputed_bill(stored.bill, upheld, trade_date(at)))
+
+
+def cancel_bill(
+    tx: Transaction, cancellation: BillCancellation, upheld: Dispute, by: Actor, at: int
+) -> None:
+    """Save the cancelled bill and reopen the obligations it paid."""
+    stored = cancellation.stored
+    bill_id = stored.bill.bill_id
+    save_bill(tx, stored, cancellation.cancelled, at)
     paid = tx.execute(
         "SELECT obligation_id FROM obligations WHERE state = 'settled' AND (obligation_id = ?"
         " OR obligation_id IN (SELECT obligation_id FROM bill_endorsements WHERE bill_id = ?))",
-        [stored.obligation_id, dispute.subject_id],
+        [stored.obligation_id, bill_id],
     )
     for (obligation_id,) in paid:
         tx.set_obligation_state(obligation_id, "open")
@@ -57,9 +68,9 @@ def _cancel_bill(tx: Transaction, dispute: Dispute, by: Actor, at: int) -> None:
             obligation_id,
             "reopened",
             {
-                "bill_id": dispute.subject_id,
-                "dispute_id": dispute.dispute_id,
-                "reason": f"bill {dispute.subject_id} cancelled by dispute "
-                f"{dispute.dispute_id}: the part it paid is owed again",
+                "bill_id": bill_id,
+                "dispute_id": upheld.dispute_id,
+                "reason": f"bill {bill_id} cancelled by dispute "
+                f"{upheld.dispute_id}: the part it paid is owed again",
             },
         )

@@ -98,6 +98,7 @@ class EndorseParams:
     bill_id: str
     to: str  # the endorsee, a member
     on: dt.date
+    reason: str | None = None  # why, for the audit row (a member's request gives one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,7 @@ class DiscountParams:
     bank: str  # a bank of [[banks]]
     annual_rate: Decimal  # a fraction: Decimal("0.0135") is 1.35 %
     on: dt.date
+    reason: str | None = None  # why, for the audit row
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +173,18 @@ class BillDesk:
 
     # --- a member's requests
 
-    def endorse(self, tx: Transaction, member: str, params: EndorseParams, now: int) -> BillDone:
-        """``member``, the holder, endorses the whole bill to the member ``params.to``."""
+    def endorse(
+        self,
+        tx: Transaction,
+        member: str,
+        params: EndorseParams,
+        now: int,
+        *,
+        actor: str | None = None,
+    ) -> BillDone:
+        """``member``, the holder, endorses the whole bill to the member ``params.to``.
+        ``actor`` (audit): who acted, by default ``member:<member>``; an operator acting
+        for the member is ``operator:<name>``."""
         stored = self._unfrozen(tx, params.bill_id)
         after = endorse(stored.bill, member, params.to, params.on)
         config = current_config(tx, self.config)
@@ -184,15 +196,22 @@ class BillDesk:
                 code="receipt_limits",
             )
         save_bill(tx, stored, after, now)
-        records = BillRecords(now, f"member:{member}")
-        records.endorsed(after, after.endorsements[-1], None)
+        records = BillRecords(now, actor or f"member:{member}")
+        records.endorsed(after, after.endorsements[-1], None, params.reason)
         records.write(tx)
         return BillDone(after)
 
     def discount(
-        self, tx: Transaction, member: str, params: DiscountParams, now: int
+        self,
+        tx: Transaction,
+        member: str,
+        params: DiscountParams,
+        now: int,
+        *,
+        actor: str | None = None,
     ) -> DiscountDone:
-        """``member``, the holder, sells the bill to ``params.bank``."""
+        """``member``, the holder, sells the bill to ``params.bank`` (``actor`` as for
+        :meth:`endorse`)."""
         stored = self._unfrozen(tx, params.bill_id)
         bank = self.config.banks.get(params.bank)
         if bank is None:
@@ -208,8 +227,8 @@ class BillDesk:
             bank_city=bank.city,
         )
         save_bill(tx, stored, after, now)
-        records = BillRecords(now, f"member:{member}")
-        records.discounted(after, member, result)
+        records = BillRecords(now, actor or f"member:{member}")
+        records.discounted(after, member, result, params.reason)
         records.write(tx)
         return DiscountDone(after, result)
 

@@ -115,14 +115,21 @@ class BillRecords:
             bill, BILL_ISSUED, "issued", [bill.drawer, bill.payee], obligation_id=obligation_id
         )
 
-    def endorsed(self, bill: Bill, link: Endorsement, obligation_id: str | None) -> None:
-        """``link`` (the last of ``bill``'s chain) moved it; ``obligation_id``: what it paid."""
+    def endorsed(
+        self,
+        bill: Bill,
+        link: Endorsement,
+        obligation_id: str | None,
+        reason: str | None = None,
+    ) -> None:
+        """``link`` (the last of ``bill``'s chain) moved it; ``obligation_id``: what it paid;
+        ``reason``: the why the endorser gave, if any (else one is made up from the facts)."""
         self._book(
             posting.endorse_entry(
                 bill, link, from_ns(self.at), pays_obligation=obligation_id is not None
             )
         )
-        why = (
+        why = reason or (
             f"endorsed by {link.from_holder} to pay obligation {obligation_id}"
             if obligation_id is not None
             else f"endorsed by {link.from_holder} to {link.to_holder}"
@@ -149,7 +156,9 @@ class BillRecords:
             obligation_id=obligation_id,
         )
 
-    def discounted(self, bill: Bill, seller: str, result: DiscountResult) -> None:
+    def discounted(
+        self, bill: Bill, seller: str, result: DiscountResult, reason: str | None = None
+    ) -> None:
         """``seller`` sold ``bill`` (now held by the bank) at ``result``."""
         self._book(posting.discount_entry(bill, seller, result, from_ns(self.at)))
         working = {
@@ -163,7 +172,9 @@ class BillRecords:
             "proceeds": result.proceeds.amount,
         }
         self._audit(
-            bill, "discounted", {**working, "reason": f"discounted by {seller} at {bill.holder}"}
+            bill,
+            "discounted",
+            {**working, "reason": reason or f"discounted by {seller} at {bill.holder}"},
         )
         self._tell(bill, BILL_DISCOUNTED, "discounted", [seller], **working)
 

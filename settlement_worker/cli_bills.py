@@ -12,7 +12,8 @@ Dates are business dates YYYY-MM-DD, by default today in Beijing; ``--rate`` is 
 directory (``$REX_CONFIG_DIR``) as for the worker, the calendar from its ``holidays.toml``.
 Like ``rex dispute`` the command writes the store directly, so whoever runs it has the
 operator's access: ``--member`` says on whose behalf, it is not a login; the member's
-requests over AMQP reach the same :class:`~settlement_worker.bill_ops.BillDesk` methods.
+requests over AMQP (``rex my-bills``, settlement_worker.bill_requests) reach the same
+:class:`~settlement_worker.bill_ops.BillDesk` methods, dated today only.
 Recourse payments a dishonour creates are sent by the running payer on its next sweep.
 
 Exit status: 0 done, 1 refused by a rule (the message names its code), 2 usage.

@@ -20,10 +20,9 @@ import sys
 import time
 from collections.abc import Sequence
 
-from .bill_disputes import resolve_dispute
 from .cli_support import EXIT_OK, EXIT_REFUSED, open_for_update, store_arguments
 from .disputes import Actor, Dispute, DisputeRuleViolation, DisputeState, SubjectType
-from .disputes_store import get_dispute, history, list_disputes, open_in_store
+from .disputes_store import get_dispute, history, list_disputes, open_in_store, resolve_in_store
 from .ledger import LedgerError
 from .store import Store
 
@@ -58,7 +57,7 @@ def _open(store: Store, args: argparse.Namespace) -> int:
 
 def _resolve(store: Store, args: argparse.Namespace) -> int:
     with store.transaction() as tx:
-        result = resolve_dispute(
+        result = resolve_in_store(
             tx,
             args.dispute_id,
             Actor.operator(args.operator),

@@ -15,8 +15,13 @@ dispute        upheld / rejected  an operator resolves it (detail: note as reaso
 trade / bill   reversed           upheld: the reversing entry ids
 obligation     cancelled          upheld trade: the obligation's previous state
 bill           cancelled          upheld bill
+obligation     reopened           upheld bill: each obligation the bill had paid
 trade / bill   unfrozen           rejected: settlement resumes
 =============  =================  ==============================================
+
+An upheld bill dispute also cancels the bill row and reopens what it paid
+(:mod:`settlement_worker.bill_disputes`), here, so that no caller can reverse a bill's
+entries and leave the bill live.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .bill_disputes import bill_to_cancel, cancel_bill
 from .booking import from_ns, load_entries, to_row
 from .disputes import (
     Actor,
@@ -198,9 +204,16 @@ def open_in_store(
 def resolve_in_store(
     tx: Transaction, dispute_id: str, by: Actor, upheld: bool, note: str, at: int
 ) -> Resolution:
-    """An operator upholds (reverse and cancel) or rejects (unfreeze) an open dispute."""
+    """An operator upholds (reverse and cancel) or rejects (unfreeze) an open dispute.
+
+    Upholding a bill dispute cancels the bill too (and reopens the obligations it paid); a
+    bill that is no longer outstanding is refused (``bill_not_cancellable``) before
+    anything is written."""
     before = get_dispute(tx, dispute_id)
     after = (uphold if upheld else reject)(before, by, note, at)
+    bill = None
+    if upheld and after.subject_type is SubjectType.BILL:
+        bill = bill_to_cancel(tx, after, at)
     changed = tx.execute(
         "UPDATE disputes SET state = ?, resolved_by = ?, resolution_note = ?, resolved_at = ?"
         " WHERE dispute_id = ? AND state = 'open' RETURNING dispute_id",
@@ -266,6 +279,8 @@ def resolve_in_store(
             (at, str(by), kind, subject_id, "unfrozen", {"dispute_id": dispute_id, "reason": why})
         )
     tx.audit_many(audits)
+    if bill is not None:
+        cancel_bill(tx, bill, after, by, at)
     return Resolution(after, reversed_ids)
 
 

@@ -92,14 +92,20 @@ class SettlementRequest:
 
 
 class RequestRefused(Exception):
-    """A handler refuses the request; nothing it wrote is kept."""
+    """A handler refuses the request; nothing it wrote is kept. ``detail`` goes into the
+    rejection's answer (e.g. the bill rule that refused it)."""
 
     def __init__(
-        self, reason: RequestReason, text: str | None = None, field: str | None = None
+        self,
+        reason: RequestReason,
+        text: str | None = None,
+        field: str | None = None,
+        detail: Mapping[str, Any] | None = None,
     ) -> None:
         self.reason = reason
         self.text = text or reason.text
         self.field = field
+        self.detail = dict(detail or {})
         super().__init__(f"{reason}: {self.text}")
 
 
@@ -148,6 +154,7 @@ class _Refusal:
     reason: RequestReason
     text: str
     field: str | None = None
+    detail: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +229,7 @@ class RequestDesk:
             try:
                 return self._apply(judged, received)
             except RequestRefused as refused:
-                judged = _Refusal(refused.reason, refused.text, refused.field)
+                judged = _Refusal(refused.reason, refused.text, refused.field, refused.detail)
         return self._reject(received, judged)
 
     def _apply(self, request: SettlementRequest, received: _Received) -> Outcome:
@@ -254,7 +261,7 @@ class RequestDesk:
             if not _claim(tx, received, REJECTED, refusal.reason.value):
                 metrics.SETTLEMENT_REQUESTS.labels(kind, "duplicate").inc()
                 return Outcome.DUPLICATE
-            _answer(tx, received, refusal, {})
+            _answer(tx, received, refusal, dict(refusal.detail))
         metrics.SETTLEMENT_REQUESTS.labels(kind, REJECTED).inc()
         metrics.SETTLEMENT_REQUEST_REJECTS.labels(refusal.reason.value).inc()
         log.info(

@@ -2,7 +2,8 @@
 and on PostgreSQL: provisioned members change their own receipt limits through the SDK and
 `rex limits`, the broker vouching for who sent each request (user_id); an operator changes
 a member's; the member is answered on its own queue; a request with no user_id is
-dead-lettered. A vhost, members and a store of their own per backend, removed afterwards."""
+dead-lettered; a bill that paid a trade is endorsed on by its holder and seen by the next.
+A vhost, members and a store of their own per backend, removed afterwards."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import pytest
 from rex import topology
 from rex.client import Client, OperatorClient
 from rex.config import Settings
-from rex.protocol import CONTENT_TYPE, pack
+from rex.protocol import CONTENT_TYPE, TradeMessage, encode, pack
 from rex.provision import BrokerAdmin, provision
 from rex.settlement_requests import SettlementAnswer
 from settlement_worker.store import PostgresStore
@@ -35,9 +36,10 @@ pytestmark = pytest.mark.broker
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = os.environ.get("REX_BROKER_ADMIN_URL", "http://guest:guest@127.0.0.1:15672")
 PASSWORD = "req-secret"
+# Member a pays with 90-day ICBC bills; c and d (the bill test's alone) take them.
 SETTLEMENT_TOML = """
 [fees]
-default = { buyer_bps = 2, seller_bps = 2 }
+default = {{ buyer_bps = 2, seller_bps = 2 }}
 
 [[banks]]
 id = "icbc-baotou"
@@ -46,6 +48,18 @@ city = "Baotou"
 
 [payment]
 bank = "icbc-baotou"
+
+[[members]]
+id = "{a}"
+pays = {{ method = "bank_acceptance", acceptor = "icbc-baotou", tenor_days = 90 }}
+
+[[members]]
+id = "{c}"
+receives = {{ accept_bills = true }}
+
+[[members]]
+id = "{d}"
+receives = {{ accept_bills = true }}
 """
 
 
@@ -55,6 +69,8 @@ class Site:
     env: dict[str, str]
     a: str
     b: str
+    c: str
+    d: str
     logs: Path
 
     def client(self, member: str) -> Client:
@@ -97,15 +113,16 @@ def site(
     admin.put_permissions(vhost, "guest", ".*", ".*", ".*")
     config = tmp_path_factory.mktemp("config")
     data = tmp_path_factory.mktemp("data")
-    a, b = f"req{tag}-a", f"req{tag}-b"
-    shutil.copy(ROOT / "config" / "products.toml", config / "products.toml")
+    a, b, c, d = (f"req{tag}-{x}" for x in "abcd")
+    for name in ("products.toml", "holidays.toml"):
+        shutil.copy(ROOT / "config" / name, config / name)
     (config / "members.toml").write_text(
         "".join(
             f'[[members]]\nid = "{m}"\nname = "Firm {m}"\npassword = "{PASSWORD}"\n\n'
-            for m in (a, b)
+            for m in (a, b, c, d)
         )
     )
-    (config / "settlement.toml").write_text(SETTLEMENT_TOML)
+    (config / "settlement.toml").write_text(SETTLEMENT_TOML.format(a=a, c=c, d=d))
     url = f"amqp://guest:guest@127.0.0.1:5672/{quote(vhost, safe='')}"
     env = {
         **os.environ,
@@ -132,14 +149,14 @@ def site(
             stdout=log,
             stderr=log,
         )
-    running = Site(url, env, a, b, logs)
+    running = Site(url, env, a, b, c, d, logs)
     try:
         wait_until_answering(running)
         yield running
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=20)
-        for member in (a, b):
+        for member in (a, b, c, d):
             admin.delete_user(member)
         admin.delete_vhost(vhost)
         if schema is not None:
@@ -226,3 +243,70 @@ def test_a_request_without_user_id_is_dead_lettered(site: Site) -> None:
         assert count == before + 1
     finally:
         connection.close()
+
+
+def publish_trade(site: Site, buyer: str, seller: str) -> None:
+    """A trade as the engine publishes it, dated now: the bill is issued today."""
+    now = time.time_ns()
+    trade = TradeMessage(
+        trade_id="PRND-OX-1",
+        product="PRND-OX",
+        price=415_000,
+        quantity=100,
+        buyer=buyer,
+        seller=seller,
+        buy_order_id=1,
+        sell_order_id=2,
+        aggressor="buy",
+        sequence=1,
+        timestamp=now,
+        currency="CNY",
+    )
+    connection = pika.BlockingConnection(pika.URLParameters(site.url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish(
+            topology.TRADES,
+            trade.product,
+            encode(trade),
+            pika.BasicProperties(
+                content_type=CONTENT_TYPE,
+                delivery_mode=2,
+                type=trade.kind,
+                message_id=trade.trade_id,
+                timestamp=now // 10**9,
+            ),
+            mandatory=True,
+        )
+    finally:
+        connection.close()
+
+
+def test_a_bill_that_paid_a_trade_is_endorsed_on_and_the_endorsee_sees_it(site: Site) -> None:
+    publish_trade(site, buyer=site.a, seller=site.c)  # a pays c 41,500.00 CNY by bill
+    with site.client(site.c) as payee:
+        deadline = time.monotonic() + 30
+        while not (held := payee.bills().detail["bills"]):
+            assert time.monotonic() < deadline, site.logs.read_text()[-3000:]
+            time.sleep(0.2)
+        (bill,) = held
+        assert (bill["drawer"], bill["holder"], bill["face"]) == (site.a, site.c, 4_150_000)
+        answer = payee.endorse_bill(bill["bill_id"], site.d, reason="pays invoice D-7")
+        assert isinstance(answer, SettlementAnswer)
+        assert answer.accepted, answer
+    with site.client(site.d) as endorsee:
+        (seen,) = endorsee.bills().detail["bills"]
+        told = [e for e in endorsee.settlement_events(timeout=2.0) if e["event"] == "bill_endorsed"]
+    assert (seen["bill_id"], seen["holder"], seen["roles"]) == (bill["bill_id"], site.d, ["holder"])
+    assert [(c["from"], c["to"]) for c in seen["chain"]] == [(site.c, site.d)]
+    assert [e["subject_id"] for e in told] == [bill["bill_id"]]
+    listed = site.rex("my-bills", "list", "--member", site.d)
+    assert listed.returncode == 0, listed.stderr
+    assert bill["bill_id"] in listed.stdout and f"{site.c} -> {site.d}" in listed.stdout
+    back = site.rex(
+        "my-bills", "endorse", bill["bill_id"], "--to", site.a, "--member", site.d,
+        "--reason", "return to drawer",
+    )  # fmt: skip
+    assert back.returncode == 1, back.stderr
+    assert "rejected: bill_rule (receipt_limits)" in back.stdout

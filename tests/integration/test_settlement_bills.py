@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from rex.cli import main as rex
 from settlement_worker import payments as pm
 from settlement_worker.banks import BankResult, Outcome, RequestKind
-from settlement_worker.bill_disputes import resolve_dispute
 from settlement_worker.bill_ops import (
     BillDesk,
     BillDone,
@@ -38,7 +38,7 @@ from settlement_worker.bills import BillRuleViolation
 from settlement_worker.calendar import load_calendar
 from settlement_worker.cli_bills import main as bills_cli
 from settlement_worker.disputes import Actor, DisputeRuleViolation, SubjectType
-from settlement_worker.disputes_store import open_in_store
+from settlement_worker.disputes_store import open_in_store, resolve_in_store
 from settlement_worker.payment_store import load_payment, save_payment
 from settlement_worker.reconcile import reconcile
 from settlement_worker.statement import build_statement, write_csv
@@ -365,15 +365,17 @@ def test_a_discounting_bank_is_paid_its_recourse_through_bank_settlement(opened:
 # -------------------------------------------------------------------------- disputes
 
 
-def test_an_upheld_bill_dispute_cancels_the_bill_and_reopens_its_obligation(
+def test_upholding_a_bill_dispute_in_the_store_cancels_the_bill_and_reopens_its_obligation(
     opened: Opened,
 ) -> None:
+    """resolve_in_store itself cancels the bill: there is no way to reverse a bill's
+    entries and leave its row live (reconcile would flag it)."""
     store = opened.store
     endorse(store, "xinyu-pvc")
     with store.transaction() as tx:
         dispute = open_in_store(tx, SubjectType.BILL, BILL, Actor.member(BUYER), "forged", T0 + 7)
     with store.transaction() as tx:
-        result = resolve_dispute(tx, dispute.dispute_id, Actor.operator("li"), True, "yes", T0 + 8)
+        result = resolve_in_store(tx, dispute.dispute_id, Actor.operator("li"), True, "yes", T0 + 8)
     assert sorted(result.reversals) == [f"reverse-endorse-{BILL}-1", f"reverse-issue-{BILL}"]
     assert bills(store) == [(BILL, "xinyu-pvc", "cancelled")]  # its chain kept
     assert store.query("SELECT state FROM obligations") == [("open",)]
@@ -381,7 +383,22 @@ def test_an_upheld_bill_dispute_cancels_the_bill_and_reopens_its_obligation(
     # The trade debt is back; nothing of the bill is left.
     assert balance(store, BUYER, "payables") == -FACE
     assert balance(store, "xinyu-pvc", "bills_receivable") == 0
+    assert [a for _, a in audit(store, BILL)][-2:] == ["reversed", "cancelled"]
     clean(store)
+
+
+def test_rex_dispute_resolve_cancels_the_bill(
+    opened: Opened, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REX_DATABASE_URL", raising=False)
+    with opened.store.transaction() as tx:
+        open_in_store(tx, SubjectType.BILL, BILL, Actor.member(BUYER), "forged", T0 + 7)
+    resolve = ["dispute", "resolve", "D-1", "--operator", "li", "--uphold", "--note", "yes"]
+    status = rex([*resolve, *opened.cli])
+    assert status == 0, capsys.readouterr().err
+    assert bills(opened.store) == [(BILL, SELLER, "cancelled")]
+    assert opened.store.query("SELECT state FROM obligations") == [("open",)]
+    clean(opened.store)
 
 
 def test_a_paid_bill_cannot_be_cancelled_by_a_dispute(opened: Opened) -> None:
@@ -390,11 +407,11 @@ def test_a_paid_bill_cannot_be_cancelled_by_a_dispute(opened: Opened) -> None:
         DESK.mature(tx, "li", MatureParams(DUE), LATER)
         dispute = open_in_store(tx, SubjectType.BILL, BILL, Actor.member(BUYER), "x", LATER)
     with pytest.raises(DisputeRuleViolation) as error, store.transaction() as tx:
-        resolve_dispute(tx, dispute.dispute_id, Actor.operator("li"), True, "yes", LATER + 1)
+        resolve_in_store(tx, dispute.dispute_id, Actor.operator("li"), True, "yes", LATER + 1)
     assert error.value.code == "bill_not_cancellable"
     assert store.query("SELECT state FROM disputes") == [("open",)]  # nothing was written
     with store.transaction() as tx:
-        resolve_dispute(tx, dispute.dispute_id, Actor.operator("li"), False, "paid", LATER + 1)
+        resolve_in_store(tx, dispute.dispute_id, Actor.operator("li"), False, "paid", LATER + 1)
     clean(store)
 
 
@@ -473,6 +490,17 @@ def test_rex_bills_command(
     assert run("discount", BILL, "--member", SELLER, "--bank", "b", "--rate", "x")[0] == 2
     assert run("mature", "--operator", "li", "--on", "2027-02-30")[0] == 2
     clean(opened.store)
+
+
+def test_rex_bills_runs_through_the_rex_command(
+    opened: Opened, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REX_DATABASE_URL", raising=False)
+    assert rex(["bills", "--help"]) == 0
+    assert "endorse" in capsys.readouterr().out
+    assert rex(["bills", "list", "--member", SELLER, *opened.cli]) == 0
+    out = capsys.readouterr().out
+    assert BILL in out and "1 bill" in out
 
 
 # ------------------------------------------------------------------ reconciliation

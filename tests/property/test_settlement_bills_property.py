@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 from rex.protocol import TradeMessage
 from settlement_worker import payments as pm
 from settlement_worker.banks import BankResult, Outcome, RequestKind
-from settlement_worker.bill_disputes import resolve_dispute
 from settlement_worker.bill_ops import (
     BillDesk,
     DiscountParams,
@@ -35,7 +34,7 @@ from settlement_worker.bill_store import bills_where
 from settlement_worker.bills import Bill, BillRuleViolation, is_live, recourse_parties
 from settlement_worker.calendar import load_calendar
 from settlement_worker.disputes import Actor, DisputeRuleViolation, SubjectType
-from settlement_worker.disputes_store import open_in_store
+from settlement_worker.disputes_store import open_in_store, resolve_in_store
 from settlement_worker.payment_store import load_payment, save_payment
 from settlement_worker.reconcile import reconcile
 from settlement_worker.store import Store
@@ -275,7 +274,7 @@ class Play:
             return
         with self.store.transaction() as tx:
             upheld = verdict == "uphold"
-            resolve_dispute(
+            resolve_in_store(
                 tx, dispute.dispute_id, Actor.operator("li"), upheld, "done", self.now()
             )
 
