@@ -19,19 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from collections.abc import Callable
 from typing import Any
 
-import pika.exceptions
-
-from rex.cli_trading import member_client
-from rex.client import Client, ClientError, OperatorClient
-from rex.config import ConfigError, Settings
+from rex.cli_requests import acting_for, action_adder, answer_dict, run
+from rex.client import Client
+from rex.config import ConfigError
 from rex.settlement_requests import SettlementAnswer
 
-Handler = Callable[[argparse.Namespace], int]
+PROG = "rex limits"
 
 _FLAGS = {"true": True, "yes": True, "false": False, "no": False}
 
@@ -71,16 +67,6 @@ _LIMIT_OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
 }
 
 
-def connect(args: argparse.Namespace) -> Client:
-    """The member's connection, or with ``--operator`` the operator's (acting for
-    ``--member``)."""
-    if args.operator:
-        if not args.member:
-            raise ConfigError("(command line)", "--operator needs --member: for whom")
-        return OperatorClient(Settings.from_env().broker_url)
-    return member_client(args)
-
-
 def _print(answer: SettlementAnswer, as_json: bool) -> int:
     if as_json:
         print(json.dumps(answer_dict(answer), sort_keys=True))
@@ -105,20 +91,6 @@ def _word(value: Any) -> str:
     return str(value)
 
 
-def answer_dict(answer: SettlementAnswer) -> dict[str, Any]:
-    """The answer as ``--json`` prints it."""
-    return {
-        "request_id": answer.request_id,
-        "request": answer.request,
-        "member": answer.member,
-        "status": answer.status,
-        "reason": answer.reason,
-        "text": answer.text,
-        "field": answer.field,
-        "detail": answer.detail,
-    }
-
-
 def _show(client: Client, args: argparse.Namespace) -> SettlementAnswer:
     return client.settlement_settings(args.member if args.operator else None, args.timeout)
 
@@ -130,7 +102,7 @@ def _set(client: Client, args: argparse.Namespace) -> SettlementAnswer:
     answer = client.set_receipt_limits(
         changes,
         reason=args.reason,
-        member=args.member if args.operator else None,
+        member=acting_for(args),
         if_version=args.if_version,
         wait=args.timeout,
     )
@@ -146,27 +118,12 @@ def _set_method(client: Client, args: argparse.Namespace) -> SettlementAnswer:
     answer = client.set_payment_method(
         pays,
         reason=args.reason,
-        member=args.member if args.operator else None,
+        member=acting_for(args),
         if_version=args.if_version,
         wait=args.timeout,
     )
     assert isinstance(answer, SettlementAnswer)
     return answer
-
-
-def _run(body: Callable[[Client, argparse.Namespace], SettlementAnswer]) -> Handler:
-    def handler(args: argparse.Namespace) -> int:
-        try:
-            with connect(args) as client:
-                return _print(body(client, args), args.json)
-        except ConfigError as error:
-            print(f"rex limits: {error}", file=sys.stderr)
-            return 2
-        except (ClientError, TimeoutError, pika.exceptions.AMQPError) as error:
-            print(f"rex limits: {error or type(error).__name__}", file=sys.stderr)
-            return 3
-
-    return handler
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -175,28 +132,17 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     actions = limits.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    def action(name: str, help: str) -> argparse.ArgumentParser:
-        sub: argparse.ArgumentParser = actions.add_parser(name, help=help)
-        sub.add_argument("--member", default=os.environ.get("REX_MEMBER"), help="member id")
-        sub.add_argument("--password", help="password (default $REX_PASSWORD or members.toml)")
-        sub.add_argument(
-            "--operator",
-            action="store_true",
-            help="act as the operator user of $REX_BROKER_URL, for --member",
-        )
-        sub.add_argument("--timeout", type=float, default=10.0, help="seconds to wait")
-        sub.add_argument("--json", action="store_true", help="print the answer as JSON")
-        return sub
+    action = action_adder(actions)
 
     show = action("show", "print the payment method and receipt limits in force")
-    show.set_defaults(func=_run(_show))
+    show.set_defaults(func=run(PROG, _show, _print))
 
     change = action("set", "change receipt limits (the ones not named keep their values)")
     for name, (kind, text) in _LIMIT_OPTIONS.items():
         change.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=text)
     change.add_argument("--reason", required=True, help="why (kept in the audit log)")
     change.add_argument("--if-version", type=int, help="only if still at this version")
-    change.set_defaults(func=_run(_set))
+    change.set_defaults(func=run(PROG, _set, _print))
 
     method = action("set-method", "replace the payment method (as payer)")
     method.add_argument(
@@ -207,4 +153,4 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     method.add_argument("--min-tenor-days", type=int, help="bills: shortest tenor still issued")
     method.add_argument("--reason", required=True, help="why (kept in the audit log)")
     method.add_argument("--if-version", type=int, help="only if still at this version")
-    method.set_defaults(func=_run(_set_method))
+    method.set_defaults(func=run(PROG, _set_method, _print))

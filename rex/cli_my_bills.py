@@ -20,20 +20,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import re
-import sys
-from collections.abc import Callable
 from typing import Any
 
-import pika.exceptions
-
-from rex.cli_limits import answer_dict, connect
-from rex.client import Client, ClientError
-from rex.config import CURRENCY_MINOR_UNITS, ConfigError
+from rex.cli_requests import acting_for, action_adder, answer_dict, run
+from rex.client import Client
+from rex.config import CURRENCY_MINOR_UNITS
 from rex.settlement_requests import SettlementAnswer
 
-Handler = Callable[[argparse.Namespace], int]
 PROG = "rex my-bills"
 _RATE_RE = re.compile(r"[0-9]{1,3}(\.[0-9]{1,12})?|\.[0-9]{1,12}")
 
@@ -104,13 +98,9 @@ def _rate(text: str) -> str:
     return text
 
 
-def _whom(args: argparse.Namespace) -> str | None:
-    return str(args.member) if args.operator else None
-
-
 def _list(client: Client, args: argparse.Namespace) -> SettlementAnswer:
     return client.bills(
-        include_closed=args.all, bill_id=args.bill, member=_whom(args), wait=args.timeout
+        include_closed=args.all, bill_id=args.bill, member=acting_for(args), wait=args.timeout
     )
 
 
@@ -120,7 +110,7 @@ def _endorse(client: Client, args: argparse.Namespace) -> SettlementAnswer:
         args.to,
         reason=args.reason,
         on=args.on,
-        member=_whom(args),
+        member=acting_for(args),
         wait=args.timeout,
     )
     assert isinstance(answer, SettlementAnswer)
@@ -134,26 +124,11 @@ def _discount(client: Client, args: argparse.Namespace) -> SettlementAnswer:
         args.rate,
         reason=args.reason,
         on=args.on,
-        member=_whom(args),
+        member=acting_for(args),
         wait=args.timeout,
     )
     assert isinstance(answer, SettlementAnswer)
     return answer
-
-
-def _run(body: Callable[[Client, argparse.Namespace], SettlementAnswer]) -> Handler:
-    def handler(args: argparse.Namespace) -> int:
-        try:
-            with connect(args) as client:
-                return _print(body(client, args), args.json)
-        except ConfigError as error:
-            print(f"{PROG}: {error}", file=sys.stderr)
-            return 2
-        except (ClientError, TimeoutError, pika.exceptions.AMQPError) as error:
-            print(f"{PROG}: {error or type(error).__name__}", file=sys.stderr)
-            return 3
-
-    return handler
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -162,30 +137,19 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     actions = bills.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    def action(name: str, help: str) -> argparse.ArgumentParser:
-        sub: argparse.ArgumentParser = actions.add_parser(name, help=help)
-        sub.add_argument("--member", default=os.environ.get("REX_MEMBER"), help="member id")
-        sub.add_argument("--password", help="password (default $REX_PASSWORD or members.toml)")
-        sub.add_argument(
-            "--operator",
-            action="store_true",
-            help="act as the operator user of $REX_BROKER_URL, for --member",
-        )
-        sub.add_argument("--timeout", type=float, default=10.0, help="seconds to wait")
-        sub.add_argument("--json", action="store_true", help="print the answer as JSON")
-        return sub
+    action = action_adder(actions)
 
     listing = action("list", "the member's bills, each with its chain")
     listing.add_argument("--all", action="store_true", help="paid, dishonoured, cancelled too")
     listing.add_argument("--bill", default=None, metavar="ID", help="only this bill")
-    listing.set_defaults(func=_run(_list))
+    listing.set_defaults(func=run(PROG, _list, _print))
 
     endorsing = action("endorse", "endorse a bill the member holds to another member")
     endorsing.add_argument("bill_id")
     endorsing.add_argument("--to", required=True, help="the member it is endorsed to")
     endorsing.add_argument("--reason", required=True, help="why (kept in the audit log)")
     endorsing.add_argument("--on", type=_date, help="the date meant (refused unless today)")
-    endorsing.set_defaults(func=_run(_endorse))
+    endorsing.set_defaults(func=run(PROG, _endorse, _print))
 
     selling = action("discount", "sell a bill the member holds to a bank")
     selling.add_argument("bill_id")
@@ -193,4 +157,4 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     selling.add_argument("--rate", required=True, type=_rate, help="annual rate, a fraction")
     selling.add_argument("--reason", required=True, help="why (kept in the audit log)")
     selling.add_argument("--on", type=_date, help="the date meant (refused unless today)")
-    selling.set_defaults(func=_run(_discount))
+    selling.set_defaults(func=run(PROG, _discount, _print))

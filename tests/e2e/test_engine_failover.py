@@ -23,7 +23,7 @@ def raw_trades_on_settlement_queue(exchange: Exchange) -> list[bytes]:
     connection = pika.BlockingConnection(pika.URLParameters(exchange.url))
     try:
         channel = connection.channel()
-        found = []
+        found: list[bytes] = []
         while True:
             method, _props, body = channel.basic_get(topology.SETTLEMENT_TRADES, auto_ack=False)
             if method is None:

@@ -10,13 +10,13 @@ from typing import Any
 from rex import topology
 from rex.bus import Delivery, Envelope, Subscription
 from rex.bus.memory import MemoryBroker, MemoryBus
-from rex.protocol import encode, pack
+from rex.protocol import pack
 from rex.settlement_requests import SettlementAnswer
 from settlement_worker.requests import RequestDesk, RequestKind
 from settlement_worker.service import SettlementService
 from settlement_worker.settings_requests import settings_request_kinds
 from settlement_worker.store import Store
-from tests.integration.settlement_helpers import CONFIG, MEMBERS, PRODUCTS
+from tests.integration.settlement_helpers import CONFIG, MEMBERS, PRODUCTS, trade_envelope
 
 OPERATOR = "rex-operator"
 
@@ -123,14 +123,5 @@ class Worker:
     def book(self, *trades: Any) -> None:
         engine = self.bus("rex-engine")
         for message in trades:
-            engine.publish(
-                Envelope(
-                    topology.TRADES,
-                    message.product,
-                    encode(message),
-                    message.kind,
-                    message.trade_id,
-                    message.timestamp // 10**9,
-                )
-            )
+            engine.publish(trade_envelope(message))
         self.broker.run_until_idle()

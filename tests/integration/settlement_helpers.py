@@ -89,6 +89,18 @@ def trade(
     )
 
 
+def trade_envelope(message: TradeMessage) -> Envelope:
+    """A trade as an engine publishes it to ``rex.trades``."""
+    return Envelope(
+        topology.TRADES,
+        message.product,
+        encode(message),
+        message.kind,
+        message.trade_id,
+        message.timestamp // 10**9,
+    )
+
+
 def run_worker(store: Store, trades: list[TradeMessage]) -> SettlementService:
     """The real worker, on the memory bus: publish the trades, run until idle."""
     broker = MemoryBroker()
@@ -100,15 +112,6 @@ def run_worker(store: Store, trades: list[TradeMessage]) -> SettlementService:
     engine.start(topology.Topology(), lambda: None)
     broker.run_until_idle()
     for message in trades:
-        engine.publish(
-            Envelope(
-                topology.TRADES,
-                message.product,
-                encode(message),
-                message.kind,
-                message.trade_id,
-                message.timestamp // 10**9,
-            )
-        )
+        engine.publish(trade_envelope(message))
     broker.run_until_idle()
     return service

@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from rex import topology
-from rex.bus import Envelope
 from rex.bus.memory import MemoryBroker, MemoryBus
-from rex.protocol import TradeMessage, encode
+from rex.protocol import TradeMessage
 from settlement_worker.banks.fake import FakeBank
 from settlement_worker.disputes import Actor, SubjectType
 from settlement_worker.disputes_store import open_in_store, resolve_in_store
@@ -34,6 +33,7 @@ from tests.integration.settlement_helpers import (
     opened_store,
     run_worker,
     trade,
+    trade_envelope,
 )
 
 BANKS = ("icbc-baotou", "boc-ganzhou")
@@ -52,20 +52,11 @@ def loop_clock(broker: MemoryBroker) -> Callable[[], int]:
 
 
 def publish(bus: MemoryBus, message: TradeMessage) -> None:
-    bus.publish(
-        Envelope(
-            topology.TRADES,
-            message.product,
-            encode(message),
-            message.kind,
-            message.trade_id,
-            message.timestamp // 10**9,
-        )
-    )
+    bus.publish(trade_envelope(message))
 
 
 def payment_states(store: Store) -> dict[str, str]:
-    return dict(store.query("SELECT payment_id, state FROM payments"))  # type: ignore[arg-type]
+    return dict(store.query("SELECT payment_id, state FROM payments"))
 
 
 # baotou-metals pays cash here: ganzhou-magnet refuses bills. xinyu-pvc pays cash.

@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 
 from rex import topology
-from rex.bus import Envelope
 from rex.bus.memory import MemoryBroker, MemoryBus
 from rex.config import Settings
-from rex.protocol import TradeMessage, encode
+from rex.protocol import TradeMessage
 from settlement_worker.service import SettlementService
 from settlement_worker.settings import load_settlement
 from settlement_worker.store import Store
-from tests.integration.settlement_helpers import BACKENDS, opened_store
+from tests.integration.settlement_helpers import BACKENDS, opened_store, trade_envelope
 
 SETTINGS = Settings.from_env({})
 PRODUCTS = SETTINGS.products()
@@ -47,16 +46,7 @@ def trade(seq: int, price: int = 415_000, quantity: int = 1_000) -> TradeMessage
 
 
 def publish(bus: MemoryBus, message: TradeMessage) -> None:
-    bus.publish(
-        Envelope(
-            topology.TRADES,
-            message.product,
-            encode(message),
-            message.kind,
-            message.trade_id,
-            message.timestamp // 10**9,
-        )
-    )
+    bus.publish(trade_envelope(message))
 
 
 def run_worker(store: Store, trades: list[TradeMessage]) -> SettlementService:

@@ -1,0 +1,93 @@
+"""What the settlement-request commands (`rex limits`, `rex my-bills`) share: the
+connection (a member's, or the operator's acting for one), the common options, running a
+request with the documented exit statuses, and the answer as ``--json`` prints it.
+
+Exit status: 0 accepted, 1 rejected, 2 usage or configuration, 3 broker trouble or no
+answer in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pika.exceptions
+
+from rex.cli_trading import member_client
+from rex.client import Client, ClientError, OperatorClient
+from rex.config import ConfigError, Settings
+from rex.settlement_requests import SettlementAnswer
+
+Handler = Callable[[argparse.Namespace], int]
+Request = Callable[[Client, argparse.Namespace], SettlementAnswer]
+Printer = Callable[[SettlementAnswer, bool], int]
+
+
+def connect(args: argparse.Namespace) -> Client:
+    """The member's connection, or with ``--operator`` the operator's (acting for
+    ``--member``)."""
+    if args.operator:
+        if not args.member:
+            raise ConfigError("(command line)", "--operator needs --member: for whom")
+        return OperatorClient(Settings.from_env().broker_url)
+    return member_client(args)
+
+
+def acting_for(args: argparse.Namespace) -> str | None:
+    """The member an operator acts for (None: members act for themselves)."""
+    return args.member if args.operator else None
+
+
+def answer_dict(answer: SettlementAnswer) -> dict[str, Any]:
+    """The answer as ``--json`` prints it."""
+    return {
+        "request_id": answer.request_id,
+        "request": answer.request,
+        "member": answer.member,
+        "status": answer.status,
+        "reason": answer.reason,
+        "text": answer.text,
+        "field": answer.field,
+        "detail": answer.detail,
+    }
+
+
+def run(prog: str, request: Request, printer: Printer) -> Handler:
+    """A handler that sends ``request`` and prints its answer, with the exit statuses above."""
+
+    def handler(args: argparse.Namespace) -> int:
+        try:
+            with connect(args) as client:
+                return printer(request(client, args), args.json)
+        except ConfigError as error:
+            print(f"{prog}: {error}", file=sys.stderr)
+            return 2
+        except (ClientError, TimeoutError, pika.exceptions.AMQPError) as error:
+            print(f"{prog}: {error or type(error).__name__}", file=sys.stderr)
+            return 3
+
+    return handler
+
+
+def action_adder(
+    actions: argparse._SubParsersAction,  # type: ignore[type-arg]
+) -> Callable[[str, str], argparse.ArgumentParser]:
+    """A function adding one sub-command with the options every request command takes."""
+
+    def action(name: str, help: str) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = actions.add_parser(name, help=help)
+        sub.add_argument("--member", default=os.environ.get("REX_MEMBER"), help="member id")
+        sub.add_argument("--password", help="password (default $REX_PASSWORD or members.toml)")
+        sub.add_argument(
+            "--operator",
+            action="store_true",
+            help="act as the operator user of $REX_BROKER_URL, for --member",
+        )
+        sub.add_argument("--timeout", type=float, default=10.0, help="seconds to wait")
+        sub.add_argument("--json", action="store_true", help="print the answer as JSON")
+        return sub
+
+    return action
