@@ -16,6 +16,7 @@ from .store import Store, Transaction
 
 log = logging.getLogger("rex.settlement.outbox")
 
+_MARK_CHUNK = 500  # event ids per UPDATE (well under SQLite's parameter limit)
 DRAIN_BATCH = 500
 
 
@@ -89,9 +90,13 @@ class OutboxPublisher:
                 return
             ids = [row[0] for row in rows]
             with self.store.transaction() as tx:
-                tx.executemany(
-                    "UPDATE outbox SET published = 1 WHERE event_id = ?", [(i,) for i in ids]
-                )
+                # One statement per chunk, not one per event (a round trip each on PostgreSQL).
+                for start in range(0, len(ids), _MARK_CHUNK):
+                    chunk = ids[start : start + _MARK_CHUNK]
+                    marks = ", ".join("?" for _ in chunk)
+                    tx.execute(
+                        f"UPDATE outbox SET published = 1 WHERE event_id IN ({marks})", chunk
+                    )
             self.published += len(ids)
             self.drain()  # more may be waiting
 
