@@ -6,6 +6,7 @@ not sent.
 
     python -m settlement_worker.bench --store sqlite --trades 20000 --batch 500
     python -m settlement_worker.bench --store postgres --trades 20000 --batch 500
+    python -m settlement_worker.bench --store sqlite --trades 20000 --pay-by bills
 
 Prints a line and, last, one JSON object.
 """
@@ -33,17 +34,30 @@ from .store import PostgresStore, SqliteStore, Store
 DEFAULT_DATABASE_URL = "postgresql://root@127.0.0.1:5432/test"
 
 
-def trades(count: int) -> list[Envelope]:
-    members = ["baotou-metals", "ganzhou-magnet", "ningbo-alloy", "inner-mongolia-trading"]
+#: Buyer -> seller pairs of config/settlement.toml whose trades are paid in cash ...
+CASH_PAIRS = [
+    ("baotou-metals", "ganzhou-magnet"),
+    ("ganzhou-magnet", "ningbo-alloy"),
+    ("ningbo-alloy", "inner-mongolia-trading"),
+    ("inner-mongolia-trading", "baotou-metals"),
+]
+#: ... and pairs whose trades are paid by bills (ganzhou-magnet pays by bank acceptance
+#: bills that baotou-metals takes; baotou-metals then pays xinyu-pvc by bill, and the worker
+#: endorses to xinyu-pvc the bills baotou-metals holds, where they fit).
+BILL_PAIRS = [("ganzhou-magnet", "baotou-metals"), ("baotou-metals", "xinyu-pvc")]
+
+
+def trades(count: int, pairs: list[tuple[str, str]] = CASH_PAIRS) -> list[Envelope]:
     out = []
     for seq in range(1, count + 1):
+        buyer, seller = pairs[seq % len(pairs)]
         message = TradeMessage(
             trade_id=f"PRND-OX-{seq}",
             product="PRND-OX",
             price=415_000 + 50 * (seq % 40),
             quantity=100 * (1 + seq % 20),
-            buyer=members[seq % 4],
-            seller=members[(seq + 1) % 4],
+            buyer=buyer,
+            seller=seller,
             buy_order_id=2 * seq,
             sell_order_id=2 * seq + 1,
             aggressor="buy",
@@ -69,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--trades", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument(
+        "--pay-by",
+        choices=["cash", "bills"],
+        default="cash",
+        help="member pairs whose trades are paid in cash, or by bills (issued or endorsed)",
+    )
     parser.add_argument(
         "--database-url", default=os.environ.get("REX_DATABASE_URL", DEFAULT_DATABASE_URL)
     )
@@ -96,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         engine = MemoryBus(broker, "engine")
         engine.start(topology.Topology(), lambda: None)
         broker.run_until_idle()
-        envelopes = trades(args.trades)
+        envelopes = trades(args.trades, BILL_PAIRS if args.pay_by == "bills" else CASH_PAIRS)
         for envelope in envelopes:  # the backlog a restarted worker finds
             engine.publish(envelope)
         started = time.perf_counter()
@@ -104,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - started
         assert service.settled == args.trades, service.settled
         assert store.totals_by_currency() == {"CNY": 0}
+        ((bills,),) = store.query("SELECT COUNT(*) FROM bills")
+        ((endorsed,),) = store.query("SELECT COUNT(*) FROM bill_endorsements")
     finally:
         if schema is not None:
             with store.transaction() as tx:
@@ -119,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "store": args.store,
                 "batch": args.batch,
+                "pay_by": args.pay_by,
+                "bills": int(bills),
+                "endorsements": int(endorsed),
                 "trades": args.trades,
                 "seconds": round(seconds, 3),
                 "trades_per_s": round(rate),
