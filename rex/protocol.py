@@ -411,10 +411,12 @@ def encode_inputs(entries: list[EngineInput]) -> bytes:
             value = getattr(entry, name)
             if value is not None:
                 item[name] = value
-        if entry.request is not None:
-            item["request"] = {
-                f.name: getattr(entry.request, f.name) for f in fields(entry.request)
-            }
+        request = entry.request
+        if request is not None:
+            names = _FIELD_NAMES.get(type(request))
+            if names is None:
+                names = _FIELD_NAMES[type(request)] = tuple(f.name for f in fields(request))
+            item["request"] = {name: getattr(request, name) for name in names}
         out.append(item)
     return pack(out)
 
