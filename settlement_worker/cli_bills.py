@@ -38,7 +38,7 @@ from .bill_ops import (
     EndorseParams,
     MatureParams,
 )
-from .bill_store import load_bill
+from .bill_store import ConcurrentBillUpdate, load_bill
 from .bills import Bill, BillRuleViolation, is_live, roles, visible_chain
 from .calendar import load_calendar
 from .cli_support import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, open_for_update, store_arguments
@@ -223,6 +223,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status
     except BillRuleViolation as error:
         print(f"{PROG}: refused ({error.code}): {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    except ConcurrentBillUpdate as error:
+        # Another writer (the worker, or a member's request) moved the bill meanwhile;
+        # nothing of this command was kept. Running it again reads the bill afresh.
+        print(
+            f"{PROG}: the bill changed while this ran, nothing done; try again: {error}",
+            file=sys.stderr,
+        )
         return EXIT_REFUSED
     finally:
         store.close()

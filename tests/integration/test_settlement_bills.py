@@ -18,10 +18,12 @@ import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from rex.cli import main as rex
+from settlement_worker import bill_ops, bill_store
 from settlement_worker import payments as pm
 from settlement_worker.banks import BankResult, Outcome, RequestKind
 from settlement_worker.bill_ops import (
@@ -490,6 +492,31 @@ def test_rex_bills_command(
     assert run("discount", BILL, "--member", SELLER, "--bank", "b", "--rate", "x")[0] == 2
     assert run("mature", "--operator", "li", "--on", "2027-02-30")[0] == 2
     clean(opened.store)
+
+
+def test_rex_bills_reports_a_bill_moved_meanwhile_and_keeps_nothing(
+    opened: Opened, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer moved the bill between this command's read and its write: the command
+    says so, exits refused and writes nothing (running it again reads afresh)."""
+    monkeypatch.delenv("REX_DATABASE_URL", raising=False)
+    real_save = bill_store.save_bill
+
+    def raced(*args: Any) -> None:
+        real_save(*args)  # written, then found moved: the transaction must roll it back
+        raise bill_store.ConcurrentBillUpdate(f"{BILL} changed since it was read")
+
+    before = opened.store.query("SELECT holder, state FROM bills WHERE bill_id = ?", (BILL,))
+    monkeypatch.setattr(bill_ops, "save_bill", raced)
+    endorse = ["endorse", BILL, "--member", SELLER, "--to", "xinyu-pvc", "--on", "2026-11-20"]
+    status = bills_cli([*endorse, *opened.cli])
+    err = capsys.readouterr().err
+    assert status == 1 and "changed while this ran" in err
+    after = opened.store.query("SELECT holder, state FROM bills WHERE bill_id = ?", (BILL,))
+    assert after == before
+    assert opened.store.query(
+        "SELECT COUNT(*) FROM bill_endorsements WHERE bill_id = ?", (BILL,)
+    ) == [(0,)]
 
 
 def test_rex_bills_runs_through_the_rex_command(
