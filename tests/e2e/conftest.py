@@ -11,17 +11,19 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import pika
 import pytest
 
+from rex import topology
 from rex.client import Client
 from rex.config import Settings
-from rex.protocol import ExecutionReport
-from rex.provision import BrokerAdmin, provision
+from rex.protocol import CONTENT_TYPE, ExecutionReport, TradeMessage, encode
+from rex.provision import BrokerAdmin, declare_blocking, provision
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = os.environ.get("REX_BROKER_ADMIN_URL", "http://guest:guest@127.0.0.1:15672")
@@ -100,6 +102,29 @@ class Exchange:
         return "\n".join(
             f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.logs.glob("*.log"))
         )
+
+
+def publish_trades(url: str, trades: Iterable[TradeMessage], twice_every: int = 10) -> None:
+    """Publish trades as an engine does (confirmed, persistent), every ``twice_every``-th
+    twice, as an engine take-over may."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    declare_blocking(channel, topology.for_settlement())
+    channel.confirm_delivery()
+    for message in trades:
+        for _ in range(2 if message.sequence % twice_every == 0 else 1):
+            channel.basic_publish(
+                topology.TRADES,
+                message.product,
+                encode(message),
+                pika.BasicProperties(
+                    content_type=CONTENT_TYPE,
+                    delivery_mode=2,
+                    type=message.kind,
+                    message_id=message.trade_id,
+                ),
+            )
+    connection.close()
 
 
 def wait_for_answer(client: Client, product: str, timeout: float = 30.0) -> ExecutionReport:

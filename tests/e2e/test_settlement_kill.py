@@ -13,12 +13,11 @@ import uuid
 from pathlib import Path
 from urllib.parse import quote
 
-import pika
 import pytest
 
-from rex import topology
-from rex.protocol import CONTENT_TYPE, TradeMessage, encode
-from rex.provision import BrokerAdmin, declare_blocking
+from rex.protocol import TradeMessage
+from rex.provision import BrokerAdmin
+from tests.e2e.conftest import publish_trades
 
 pytestmark = pytest.mark.broker
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,25 +74,8 @@ def test_kill_9_mid_batch_settles_every_trade_exactly_once(tmp_path: Path) -> No
         )
 
     try:
-        connection = pika.BlockingConnection(pika.URLParameters(url))
-        channel = connection.channel()
-        declare_blocking(channel, topology.for_settlement())
-        channel.confirm_delivery()
-        for seq in range(1, TRADES + 1):
-            message = trade(seq)
-            for _ in range(2 if seq % 10 == 0 else 1):  # every tenth trade published twice
-                channel.basic_publish(
-                    topology.TRADES,
-                    message.product,
-                    encode(message),
-                    pika.BasicProperties(
-                        content_type=CONTENT_TYPE,
-                        delivery_mode=2,
-                        type=message.kind,
-                        message_id=message.trade_id,
-                    ),
-                )
-        connection.close()
+        # every tenth trade published twice
+        publish_trades(url, (trade(seq) for seq in range(1, TRADES + 1)))
         worker = start()  # a backlog of 11,000 messages waits for it
         deadline = time.monotonic() + 30
         while settled(db) < 1000:  # early in the backlog

@@ -18,12 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
-import pika
 import pytest
 
-from rex import topology
-from rex.protocol import CONTENT_TYPE, TradeMessage, encode
-from rex.provision import BrokerAdmin, declare_blocking
+from rex.protocol import TradeMessage
+from rex.provision import BrokerAdmin
+from tests.e2e.conftest import publish_trades
 from tests.e2e.test_bank_sim_faults import Site
 
 pytestmark = pytest.mark.broker
@@ -83,28 +82,6 @@ def site(tmp_path: Path) -> Iterator[Site]:
         admin.delete_vhost(vhost)
 
 
-def publish_trades(url: str) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    channel = connection.channel()
-    declare_blocking(channel, topology.for_settlement())
-    channel.confirm_delivery()
-    for seq in range(1, TRADES + 1):
-        message = trade(seq)
-        for _ in range(2 if seq % 10 == 0 else 1):  # every tenth published twice
-            channel.basic_publish(
-                topology.TRADES,
-                message.product,
-                encode(message),
-                pika.BasicProperties(
-                    content_type=CONTENT_TYPE,
-                    delivery_mode=2,
-                    type=message.kind,
-                    message_id=message.trade_id,
-                ),
-            )
-    connection.close()
-
-
 def confirmed(db: Path) -> int:
     if not db.exists():
         return 0
@@ -123,7 +100,7 @@ def test_trades_are_paid_through_the_bank_simulators_exactly_once(site: Site) ->
     site.start_sim(BANKS[1], "--latency-ms", "5")
     for bank in BANKS:
         site.wait_consuming(bank)
-    publish_trades(site.url)
+    publish_trades(site.url, (trade(seq) for seq in range(1, TRADES + 1)))
     log_path = site.data / "worker.log"
     with open(log_path, "ab") as log:
         worker = subprocess.Popen(
