@@ -2,6 +2,8 @@
 
 Several processes with the same --group form one engine: the first holds the group's lock
 and trades, the others wait as standbys. Different groups own different products.
+Exit status 3: the broker refused a publish; 4: an input log lost entries its market image
+does not cover (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -34,7 +36,21 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=int(os.environ.get("REX_METRICS_PORT", DEFAULT_METRICS_PORT)),
     )
+    parser.add_argument(
+        "--image-every",
+        type=int,
+        default=int(os.environ.get("REX_ENGINE_IMAGE_EVERY", 10_000)),
+        help="input-log entries between market images (default 10000)",
+    )
+    parser.add_argument(
+        "--image-interval",
+        type=float,
+        default=float(os.environ.get("REX_ENGINE_IMAGE_INTERVAL", 600)),
+        help="or seconds of log time between market images (default 600)",
+    )
     args = parser.parse_args(argv)
+    if args.image_every < 1 or args.image_interval <= 0:
+        parser.error("--image-every and --image-interval must be positive")
     logs.setup("engine")
     log = logging.getLogger("rex.engine")
     settings = Settings.from_env()
@@ -50,7 +66,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     metrics.serve(args.metrics_port)
     bus = AmqpBus(settings.broker_url, name=f"rex-engine-{args.group}")
-    service = EngineService(bus, [products[s] for s in wanted], args.group)
+    service = EngineService(
+        bus,
+        [products[s] for s in wanted],
+        args.group,
+        image_every=args.image_every,
+        image_interval=args.image_interval,
+    )
     signal.signal(signal.SIGTERM, lambda *_: bus.call_soon(service.stop))
     signal.signal(signal.SIGINT, lambda *_: bus.call_soon(service.stop))
     settle_memory()

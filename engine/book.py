@@ -103,6 +103,28 @@ class BookSide:
         )
 
 
+@dataclasses.dataclass(slots=True)
+class BookState:
+    """Everything an OrderBook holds beyond its product: what a market image stores, so a
+    restored book goes on exactly as the original would.
+
+    Levels are best first, their queues as they are (entries that have left the book
+    included). `orders` are the resting orders in acceptance order (mass cancel walks them),
+    each the very object queued in its level. `expiries` is the heap as it is, stale entries
+    included. `best_bid` / `best_ask` are the sides' sort keys of their best level."""
+
+    status: TradingStatus
+    sequence: int
+    trade_sequence: int
+    bids: list[Level]
+    asks: list[Level]
+    best_bid: int
+    best_ask: int
+    orders: dict[int, Order]
+    expiries: list[tuple[int, int]]
+    next_expiry: int
+
+
 class OrderBook:
     """Price-time priority book for one product. Commands in, events out."""
 
@@ -343,6 +365,42 @@ class OrderBook:
         book_side = self._bids if side is _BUY else self._asks
         level = book_side.levels.get(book_side.key(price))
         return [] if level is None else [o.order_id for o in level if o.remaining]
+
+    # ----------------------------------------------------------------- image
+
+    def export_state(self) -> BookState:
+        """The book's whole state, for a market image. A view, not a copy: encode it before
+        the book takes another command."""
+        return BookState(
+            self.status,
+            self.sequence,
+            self.trade_sequence,
+            list(self._bids.levels.values()),
+            list(self._asks.levels.values()),
+            self._bids.best,
+            self._asks.best,
+            self._orders,
+            self._expiries,
+            self._next_expiry,
+        )
+
+    def restore_state(self, state: BookState) -> None:
+        """Continue from `state` (from `export_state`, through an image) instead of where
+        this book is. The book owns the levels and orders from here on."""
+        for side, levels, best in (
+            (self._bids, state.bids, state.best_bid),
+            (self._asks, state.asks, state.best_ask),
+        ):
+            side.levels = SortedDict((side.key(level.price), level) for level in levels)
+            if len(side.levels) != len(levels):
+                raise ValueError(f"two {side.side} levels at one price")
+            side.best = best
+        self.status = state.status
+        self.sequence = state.sequence
+        self.trade_sequence = state.trade_sequence
+        self._orders = state.orders
+        self._expiries = state.expiries
+        self._next_expiry = state.next_expiry
 
     # ----------------------------------------------------------------- checks
 

@@ -5,16 +5,23 @@ Each product's input is a RabbitMQ stream (`rex.engine.<product>`), written by t
 products:
 
 1. takes the group's lock (an exclusive queue; a standby process waits on it);
-2. appends a *fence* with a fresh token to each of its logs, then reads each log from the
-   start, rebuilding the books. Outputs are held back while replaying: a *checkpoint* entry
-   in the log says the outputs of every entry up to its offset are already out, so held
-   outputs it covers are dropped. When the replay meets its own fence it has caught up: it
-   publishes what is still held (outputs a crash may have lost; byte-identical, so consumers
-   drop the duplicates by id) and goes live;
-3. live, it publishes each entry's outputs with confirms (those of one destination as one
+2. restores each product's latest *market image* (engine/image.py): it appends a fence to
+   the product's image log (`rex.engine.<product>.images`), reads that stream up to its own
+   fence and restores the last image before it (none yet: an empty market);
+3. appends a *fence* with a fresh token to each input log, then reads it from the entry
+   after the image (or from the start), rebuilding the books. If the log no longer holds
+   that entry (retention dropped it) the book cannot be rebuilt: the engine stops with exit
+   status 4 rather than trade on a book that lost orders. Outputs are held back while
+   replaying: a *checkpoint* entry in the log says the outputs of every entry up to its
+   offset are already out, so held outputs it covers are dropped. When the replay meets its
+   own fence it has caught up: it publishes what is still held (outputs a crash may have
+   lost; byte-identical, so consumers drop the duplicates by id) and goes live;
+4. live, it publishes each entry's outputs with confirms (those of one destination as one
    batch message, engine/batching.py), and when every output up to an
    offset is confirmed it appends a checkpoint for that offset (one at a time, at most every
-   `checkpoint_interval` seconds).
+   `checkpoint_interval` seconds). Every `image_every` entries or `image_interval` seconds
+   of log time it takes an image of the market, and publishes it once every output up to
+   the image's offset is confirmed, so replaying from the image loses no output.
 
 So outputs are delivered at least once: if the process dies between a confirm and the
 checkpoint that covers it (a window of milliseconds), the next engine publishes those outputs
@@ -37,14 +44,27 @@ from typing import Any
 from rex import metrics, topology
 from rex.bus import Bus, Delivery, Envelope, Subscription
 from rex.config import Product
-from rex.protocol import ENGINE_INPUT, EngineInput, InputKind, decode_inputs, encode_inputs
+from rex.protocol import (
+    ENGINE_INPUT,
+    EngineInput,
+    InputKind,
+    decode_inputs,
+    encode_inputs,
+    pack,
+    unpack,
+)
 
 from .batching import batched
+from .image import IMAGE_KIND, ImageError, decode_image, encode_image
 from .market import Market
 
 log = logging.getLogger("rex.engine")
 
 EXIT_REFUSED_PUBLISH = 3
+EXIT_LOG_LOST = 4
+IMAGE_FENCE = "engine_image_fence"
+# RabbitMQ refuses messages over 128 MiB by default; a bigger image is skipped, not sent.
+IMAGE_MAX_BYTES = 100 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -61,6 +81,16 @@ class _Log:
     checkpointed: int = -1  # last offset a checkpoint of ours covers
     checkpoint_pending: bool = False
     replay_started: float = 0.0
+    # market images
+    restoring: Subscription | None = None  # reading the image log
+    image: bytes | None = None  # the last image read so far while restoring
+    replay_from: int = -1  # the offset the restored image covers; -1: the log's start
+    first_entry_seen: bool = False
+    image_through: int = -1  # offset covered by the latest image restored or published
+    image_tried: int = -1  # the latest image taken (or failed); the next is due after it
+    image_clock: int = 0  # market clock when it was taken
+    pending_image: tuple[int, bytes] | None = None  # waiting for its outputs' confirms
+    image_in_flight: bool = False
 
     def confirmed_through(self) -> int:
         """Every output of every entry up to this offset is confirmed."""
@@ -79,6 +109,8 @@ class EngineService:
         prefetch: int = 1000,
         checkpoint_interval: float = 0.02,
         snapshot_interval: float = 0.1,
+        image_every: int = 10_000,
+        image_interval: float = 600.0,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.bus = bus
@@ -87,6 +119,8 @@ class EngineService:
         self.prefetch = prefetch
         self.checkpoint_interval = checkpoint_interval
         self.snapshot_interval_ns = int(snapshot_interval * 1e9)
+        self.image_every = image_every  # input-log entries between market images
+        self.image_interval_ns = int(image_interval * 1e9)  # or this much log time
         self.clock_ns = clock_ns
         self.logs: dict[str, _Log] = {}
         self.active = False
@@ -120,24 +154,101 @@ class EngineService:
             market = Market(product, snapshot_interval_ns=self.snapshot_interval_ns)
             state = _Log(market, token, replay_started=time.monotonic())
             self.logs[symbol] = state
-            fence = EngineInput(InputKind.FENCE, symbol, self.clock_ns(), fence=token)
+            self._read_images(symbol, state, epoch)
 
-            def fenced(ok: bool, symbol: str = symbol) -> None:
-                if epoch != self._epoch:
-                    return
-                if not ok:
-                    self._refused(f"fence for {symbol}")
-                    return
-                self.bus.consume(
-                    Subscription(
-                        topology.engine_input_queue(symbol),
-                        lambda d, s=symbol: self._on_input(s, d, epoch),  # type: ignore[misc]
-                        prefetch=self.prefetch,
-                        arguments={"x-stream-offset": "first"},
-                    )
+    def _read_images(self, symbol: str, state: _Log, epoch: int) -> None:
+        """Read the product's image log up to a fence of ours; then restore and replay."""
+
+        def fenced(ok: bool) -> None:
+            if epoch != self._epoch:
+                return
+            if not ok:
+                self._refused(f"image fence for {symbol}")
+                return
+            state.restoring = Subscription(
+                topology.engine_image_log(symbol),
+                lambda d: self._on_image(symbol, d, epoch),
+                prefetch=4,  # images can be large
+                arguments={"x-stream-offset": "first"},
+            )
+            self.bus.consume(state.restoring)
+
+        fence = Envelope(
+            topology.ENGINE_IMAGES,
+            symbol,
+            pack({"fence": state.fence}),
+            IMAGE_FENCE,
+            f"image-fence-{symbol}-{uuid.uuid4().hex}",
+            self.clock_ns() // 1_000_000_000,
+        )
+        self.bus.publish(fence, fenced)
+
+    def _on_image(self, symbol: str, delivery: Delivery, epoch: int) -> None:
+        delivery.ack()  # a stream ack only returns prefetch credit
+        state = self.logs.get(symbol)
+        if epoch != self._epoch or state is None or state.restoring is None:
+            return
+        if delivery.type == IMAGE_KIND:
+            state.image = delivery.body  # decoded only if it is the last
+            return
+        if delivery.type != IMAGE_FENCE or _fence_token(delivery.body) != state.fence:
+            return
+        self.bus.cancel(state.restoring)
+        state.restoring = None
+        self._restore(symbol, state)
+        self._replay(symbol, state, epoch)
+
+    def _restore(self, symbol: str, state: _Log) -> None:
+        body, state.image = state.image, None
+        if body is None:
+            log.info("engine=%s product=%s no market image: replaying the log", self.group, symbol)
+            return
+        try:
+            market, through = decode_image(
+                self.products[symbol], body, snapshot_interval_ns=self.snapshot_interval_ns
+            )
+        except ImageError as error:
+            log.error(
+                "engine=%s product=%s market image unusable (%s): replaying the log from its start",
+                self.group,
+                symbol,
+                error,
+            )
+            return
+        state.market = market
+        state.last_offset = state.replay_from = state.image_through = state.image_tried = through
+        state.image_clock = market.clock
+        metrics.ENGINE_IMAGE_OFFSET.labels(symbol).set(through)
+        metrics.ENGINE_IMAGE_BYTES.labels(symbol).set(len(body))
+        log.info(
+            "engine=%s product=%s restored the market image through offset %d (%d bytes)",
+            self.group,
+            symbol,
+            through,
+            len(body),
+        )
+
+    def _replay(self, symbol: str, state: _Log, epoch: int) -> None:
+        """Fence the input log, then read it from the entry after the image."""
+        start: int | str = state.replay_from + 1 if state.replay_from >= 0 else "first"
+        fence = EngineInput(InputKind.FENCE, symbol, self.clock_ns(), fence=state.fence)
+
+        def fenced(ok: bool) -> None:
+            if epoch != self._epoch:
+                return
+            if not ok:
+                self._refused(f"fence for {symbol}")
+                return
+            self.bus.consume(
+                Subscription(
+                    topology.engine_input_queue(symbol),
+                    lambda d: self._on_input(symbol, d, epoch),
+                    prefetch=self.prefetch,
+                    arguments={"x-stream-offset": start},
                 )
+            )
 
-            self.bus.publish(self._input_envelope(fence), fenced)
+        self.bus.publish(self._input_envelope(fence), fenced)
 
     # ----------------------------------------------------------------- input
 
@@ -149,6 +260,12 @@ class EngineService:
         if offset is None or offset <= state.last_offset:
             delivery.ack()
             return
+        if not state.first_entry_seen:
+            state.first_entry_seen = True
+            if offset != state.last_offset + 1:
+                delivery.ack()
+                self._log_lost(symbol, state, offset)
+                return
         try:
             entries = decode_inputs(delivery.body)
         except (ValueError, KeyError, TypeError) as error:
@@ -183,6 +300,7 @@ class EngineService:
             state.last_output_offset = offset
         if state.live:
             self._publish(symbol, state, offset, outputs, received, epoch)
+            self._take_image_if_due(symbol, state, offset, epoch)
         elif outputs:
             state.held.append((offset, outputs))
         if caught_up and not state.live:
@@ -202,11 +320,15 @@ class EngineService:
     def _go_live(self, symbol: str, state: _Log, epoch: int) -> None:
         seconds = time.monotonic() - state.replay_started
         metrics.ENGINE_REPLAY_SECONDS.labels(self.group).set(seconds)
+        replayed = state.last_offset - state.replay_from
+        metrics.ENGINE_REPLAYED.labels(symbol).set(replayed)
         log.info(
-            "engine=%s product=%s live after replay of %d entries in %.3f s, republishing %d",
+            "engine=%s product=%s live after replay of %d entries (after offset %d) in %.3f s,"
+            " republishing %d",
             self.group,
             symbol,
-            state.last_offset + 1,
+            replayed,
+            state.replay_from,
             seconds,
             len(state.held),
         )
@@ -214,6 +336,87 @@ class EngineService:
         held, state.held = state.held, []
         for offset, outputs in held:
             self._publish(symbol, state, offset, outputs, None, epoch)
+        self._take_image_if_due(symbol, state, state.last_offset, epoch)
+
+    def _log_lost(self, symbol: str, state: _Log, offset: int) -> None:
+        log.critical(
+            "engine=%s product=%s the input log starts at offset %d, but the market image"
+            " covers only through %d: entries %d..%d are gone (retention), so the book cannot"
+            " be rebuilt; stopping rather than trading on a book that lost orders",
+            self.group,
+            symbol,
+            offset,
+            state.replay_from,
+            state.replay_from + 1,
+            offset - 1,
+        )
+        self.exit_status = EXIT_LOG_LOST
+        self.bus.stop()
+
+    # ----------------------------------------------------------------- market images
+
+    def _take_image_if_due(self, symbol: str, state: _Log, offset: int, epoch: int) -> None:
+        if state.pending_image is not None or state.image_in_flight:
+            return  # one at a time
+        behind = offset - state.image_tried
+        if behind <= 0 or (
+            behind < self.image_every
+            and state.market.clock - state.image_clock < self.image_interval_ns
+        ):
+            return
+        started = time.perf_counter()
+        state.image_clock = state.market.clock
+        state.image_tried = offset
+        try:
+            body = encode_image(state.market, offset)
+        except Exception:  # an image only shortens a take-over: never stop trading for one
+            log.exception("engine=%s product=%s market image failed", self.group, symbol)
+            return
+        metrics.ENGINE_IMAGE_SECONDS.labels(symbol).set(time.perf_counter() - started)
+        if len(body) > IMAGE_MAX_BYTES:
+            log.error(
+                "engine=%s product=%s market image of %d bytes is over %d: not published",
+                self.group,
+                symbol,
+                len(body),
+                IMAGE_MAX_BYTES,
+            )
+            return
+        state.pending_image = (offset, body)
+        self._publish_image_if_covered(symbol, state, epoch)
+
+    def _publish_image_if_covered(self, symbol: str, state: _Log, epoch: int) -> None:
+        """Publish the pending image once every output up to its offset is confirmed: a
+        take-over from it republishes nothing before it."""
+        if state.pending_image is None or state.image_in_flight:
+            return
+        through, body = state.pending_image
+        if state.confirmed_through() < through:
+            return
+        state.pending_image = None
+        state.image_in_flight = True
+
+        def published(ok: bool) -> None:
+            if epoch != self._epoch:
+                return
+            state.image_in_flight = False
+            if not ok:
+                self._refused(f"market image of {symbol}")
+                return
+            state.image_through = max(state.image_through, through)
+            metrics.ENGINE_IMAGES.labels(symbol).inc()
+            metrics.ENGINE_IMAGE_OFFSET.labels(symbol).set(through)
+            metrics.ENGINE_IMAGE_BYTES.labels(symbol).set(len(body))
+
+        envelope = Envelope(
+            topology.ENGINE_IMAGES,
+            symbol,
+            body,
+            IMAGE_KIND,
+            f"image-{symbol}-{through}",
+            state.market.clock // 1_000_000_000,
+        )
+        self.bus.publish(envelope, published)
 
     # ----------------------------------------------------------------- output
 
@@ -259,6 +462,7 @@ class EngineService:
             self.bus.publish(envelope, confirmed)
 
     def _progress(self, symbol: str, state: _Log, epoch: int) -> None:
+        self._publish_image_if_covered(symbol, state, epoch)
         # Only output needs covering: our own checkpoints, ticks that expire nothing and the
         # like never call for another.
         if (
@@ -306,3 +510,12 @@ class EngineService:
         log.error("engine=%s the broker refused the %s; stopping", self.group, what)
         self.exit_status = EXIT_REFUSED_PUBLISH
         self.bus.stop()
+
+
+def _fence_token(body: bytes) -> str | None:
+    try:
+        fence = unpack(body)
+    except ValueError:
+        return None
+    token = fence.get("fence") if isinstance(fence, dict) else None
+    return token if isinstance(token, str) else None

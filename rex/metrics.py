@@ -45,6 +45,25 @@ ENGINE_ACTIVE = Gauge("rex_engine_active", "1 while this engine holds its group'
 ENGINE_REPLAY_SECONDS = Gauge(
     "rex_engine_replay_seconds", "How long the last take-over replay took", ["group"]
 )
+ENGINE_REPLAYED = Gauge(
+    "rex_engine_replayed_entries",
+    "Input-log entries the last take-over replayed after the market image it restored",
+    ["product"],
+)
+ENGINE_IMAGE_OFFSET = Gauge(
+    "rex_engine_image_offset",
+    "Input-log offset covered by the product's latest market image (restored or published)",
+    ["product"],
+)
+ENGINE_IMAGE_BYTES = Gauge(
+    "rex_engine_image_bytes", "Size of the product's latest market image", ["product"]
+)
+ENGINE_IMAGE_SECONDS = Gauge(
+    "rex_engine_image_seconds",
+    "How long encoding the product's latest market image held up the engine",
+    ["product"],
+)
+ENGINE_IMAGES = Counter("rex_engine_images_total", "Market images published", ["product"])
 ENGINE_INPUT_LAG = Histogram(
     "rex_engine_input_lag_seconds",
     "Request received by the gateway to the engine reading it from the input log",

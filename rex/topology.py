@@ -17,6 +17,7 @@ T = TypeVar("T")
 # Exchanges
 REQUESTS = "rex.requests"  # topic: members publish <member>.<product>
 ENGINE = "rex.engine"  # direct: validated input for the engines, routing key = product
+ENGINE_IMAGES = "rex.engine.images"  # direct: the engines' market images, key = product
 EXECUTIONS = "rex.executions"  # topic: <member>.<product>
 TRADES = "rex.trades"  # topic: <product>
 MARKETDATA = "rex.marketdata"  # topic: <product>.trade, <product>.book
@@ -35,14 +36,25 @@ DEAD_LETTERS = "rex.dead"
 # Work queues give up on a message after this many deliveries and dead-letter it, so one
 # poison message cannot loop forever.
 DELIVERY_LIMIT = 5
-# How long the engines' input logs are kept. Recovery replays the log from its start, so
-# this must cover a trading day with room to spare.
+# How long the engines' input logs are kept. A take-over restores the latest market image
+# and replays the log after it, so this must outlast the time between images by far, and
+# any time a product's engine may be down (an engine refuses a log that lost entries its
+# image does not cover).
 INPUT_LOG_MAX_AGE = "7D"
 MARKETDATA_MAX_AGE = "1D"
+# Market images: a take-over reads the stream through, keeping the last image, so it is
+# kept short; RabbitMQ never drops the segment being written, so the latest image stays.
+IMAGE_LOG_MAX_BYTES = 64 * 1024 * 1024
+IMAGE_LOG_SEGMENT_BYTES = 8 * 1024 * 1024
 
 
 def engine_input_queue(product: str) -> str:
     return f"rex.engine.{product}"
+
+
+def engine_image_log(product: str) -> str:
+    """The images of one product's market (engine/image.py), newest last."""
+    return f"rex.engine.{product}.images"
 
 
 def marketdata_log(product: str) -> str:
@@ -130,6 +142,7 @@ EXCHANGES = Topology(
     exchanges=(
         Exchange(REQUESTS, "topic"),
         Exchange(ENGINE, "direct"),
+        Exchange(ENGINE_IMAGES, "direct"),
         Exchange(EXECUTIONS, "topic"),
         Exchange(TRADES, "topic"),
         Exchange(MARKETDATA, "topic"),
@@ -161,12 +174,26 @@ def for_engine(products: Iterable[str]) -> Topology:
         Queue(marketdata_log(p), {"x-queue-type": "stream", "x-max-age": MARKETDATA_MAX_AGE})
         for p in products
     )
+    images = tuple(
+        Queue(
+            engine_image_log(p),
+            {
+                "x-queue-type": "stream",
+                "x-max-length-bytes": IMAGE_LOG_MAX_BYTES,
+                "x-stream-max-segment-size-bytes": IMAGE_LOG_SEGMENT_BYTES,
+            },
+        )
+        for p in products
+    )
     return (
         for_gateway(products)
         + for_settlement()
         + Topology(
-            queues=marketdata,
-            bindings=tuple(Binding(MARKETDATA, marketdata_log(p), f"{p}.*") for p in products),
+            queues=marketdata + images,
+            bindings=(
+                *(Binding(MARKETDATA, marketdata_log(p), f"{p}.*") for p in products),
+                *(Binding(ENGINE_IMAGES, engine_image_log(p), p) for p in products),
+            ),
         )
     )
 

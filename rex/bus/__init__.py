@@ -100,6 +100,11 @@ class Bus(ABC):
         """Start a consumer (call from `on_ready`)."""
 
     @abstractmethod
+    def cancel(self, subscription: Subscription) -> None:
+        """Stop the consumer started with `subscription`: its handler is called no more,
+        and what it has not acked goes back to the queue (a stream has nothing to return)."""
+
+    @abstractmethod
     def hold_lock(self, name: str, on_acquired: Callable[[], None], retry: float = 1.0) -> None:
         """Become the one holder of `name` among all processes on the broker (an exclusive
         queue), retrying every `retry` seconds; `on_acquired` runs once it is held. The lock

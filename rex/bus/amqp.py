@@ -349,6 +349,18 @@ class AmqpBus(Bus):
 
         conn.channel(on_open_callback=on_open)
 
+    def cancel(self, subscription: Subscription) -> None:
+        consumer = next((c for c in self._consumers if c.subscription is subscription), None)
+        if consumer is None:
+            return
+        self._consumers.remove(consumer)  # its channel's close is expected, not a failure
+        channel = consumer.channel
+        if channel is not None and channel.is_open:
+            # Closing the channel returns the unacked and rejects nothing: pika would reject
+            # what arrives for a cancelled consumer, and on a stream that closes the
+            # connection. A channel still opening is closed by on_open.
+            channel.close()
+
     def hold_lock(self, name: str, on_acquired: Callable[[], None], retry: float = 1.0) -> None:
         conn = self._conn
         if conn is None or not conn.is_open or self._stopping:
@@ -796,6 +808,8 @@ class AmqpBus(Bus):
         properties: spec.BasicProperties,
         body: bytes,
     ) -> None:
+        if consumer not in self._consumers:
+            return  # cancelled: its closing channel gives the message back
         consumer.unsettled[method.delivery_tag] = None
         delivery = AmqpDelivery(consumer, channel, method, properties, body)
         if delivery.stream_offset is not None:

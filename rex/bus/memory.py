@@ -53,13 +53,15 @@ class _Consumer:
     subscription: Subscription
     unacked: dict[int, _Message | int] = field(default_factory=dict)  # tag -> message/offset
     next_offset: int = 0  # streams only
+    active: bool = True  # until cancelled or its connection goes
 
 
 @dataclass(slots=True)
 class _Queue:
     spec: Queue
     messages: deque[_Message] = field(default_factory=deque)
-    log: list[_Message] = field(default_factory=list)  # streams
+    log: list[_Message | None] = field(default_factory=list)  # streams; None: truncated
+    first_offset: int = 0  # streams: the oldest offset retention has kept
     consumers: list[_Consumer] = field(default_factory=list)
     turn: int = 0
 
@@ -197,14 +199,19 @@ class MemoryBroker:
             )
 
     def _feed_stream(self, queue: _Queue, consumer: _Consumer) -> None:
-        while consumer.next_offset < len(queue.log) and (
-            len(consumer.unacked) < consumer.subscription.prefetch
+        while (
+            consumer.active
+            and consumer.next_offset < len(queue.log)
+            and len(consumer.unacked) < consumer.subscription.prefetch
         ):
             offset = consumer.next_offset
             consumer.next_offset += 1
+            message = queue.log[offset]
+            if message is None:
+                continue
             tag = next(self._tags)
             consumer.unacked[tag] = offset
-            self._deliver(consumer, queue.log[offset], tag, False, offset)
+            self._deliver(consumer, message, tag, False, offset)
 
     def _deliver(
         self,
@@ -264,15 +271,36 @@ class MemoryBroker:
         """A connection went away: its unacked messages go back, marked redelivered."""
         for queue in self.queues.values():
             for consumer in [c for c in queue.consumers if c.bus is bus]:
-                queue.consumers.remove(consumer)
-                if not queue.is_stream:
-                    for message in reversed(list(consumer.unacked.values())):
-                        if isinstance(message, _Message):
-                            queue.messages.appendleft(message)
-                consumer.unacked.clear()
+                self._drop(queue, consumer)
             self.call_soon(lambda q=queue: self.dispatch(q))  # type: ignore[misc]
         for name in [n for n, holder in self.locks.items() if holder is bus]:
             del self.locks[name]
+
+    def truncate_stream(self, name: str, before: int) -> None:
+        """Drop a stream's entries before offset `before`, as RabbitMQ's retention drops old
+        segments (for tests of what a service does when its log lost its start)."""
+        queue = self.queues[name]
+        for offset in range(queue.first_offset, min(before, len(queue.log))):
+            queue.log[offset] = None
+        queue.first_offset = max(queue.first_offset, before)
+
+    def cancel(self, bus: MemoryBus, subscription: Subscription) -> None:
+        for queue in self.queues.values():
+            for consumer in queue.consumers:
+                if consumer.bus is bus and consumer.subscription is subscription:
+                    self._drop(queue, consumer)
+                    self.call_soon(lambda q=queue: self.dispatch(q))  # type: ignore[misc]
+                    return
+
+    @staticmethod
+    def _drop(queue: _Queue, consumer: _Consumer) -> None:
+        consumer.active = False
+        queue.consumers.remove(consumer)
+        if not queue.is_stream:
+            for message in reversed(list(consumer.unacked.values())):
+                if isinstance(message, _Message):
+                    queue.messages.appendleft(message)
+        consumer.unacked.clear()
 
 
 class MemoryDelivery(Delivery):
@@ -349,15 +377,18 @@ class MemoryBus(Bus):
         if queue.is_stream:
             start = subscription.arguments.get("x-stream-offset", "next")
             if start == "first":
-                consumer.next_offset = 0
+                consumer.next_offset = queue.first_offset
             elif start == "next":
                 consumer.next_offset = len(queue.log)
             elif start == "last":
-                consumer.next_offset = max(len(queue.log) - 1, 0)
-            else:
-                consumer.next_offset = int(start)
+                consumer.next_offset = max(len(queue.log) - 1, queue.first_offset)
+            else:  # like RabbitMQ, an offset retention has dropped reads from the oldest kept
+                consumer.next_offset = max(int(start), queue.first_offset)
         queue.consumers.append(consumer)
         self.broker.call_soon(lambda: self.broker.dispatch(queue))
+
+    def cancel(self, subscription: Subscription) -> None:
+        self.broker.cancel(self, subscription)
 
     def hold_lock(self, name: str, on_acquired: Callable[[], None], retry: float = 1.0) -> None:
         def attempt() -> None:

@@ -1,6 +1,6 @@
 """Sharding and take-over through real RabbitMQ: two engine groups own different products;
-a standby for one group takes over when the active process is killed, losing and doubling
-no trade."""
+a standby for one group takes over when the active process is killed, from the latest
+market image and the log after it, losing and doubling no trade."""
 
 from __future__ import annotations
 
@@ -40,7 +40,9 @@ def trades_on_settlement_queue(exchange: Exchange) -> list[dict[str, object]]:
 @pytest.fixture(scope="module")
 def sharded(exchange: Exchange) -> Iterator[Exchange]:
     exchange.start("gateway", "gateway", "--tick-interval", "0.5")
-    exchange.start("engine-a", "engine", "--group", "oxides", "--products", "PRND-OX")
+    # Frequent market images, so the take-over below restores one and replays the rest.
+    images = ("--image-every", "3")
+    exchange.start("engine-a", "engine", "--group", "oxides", "--products", "PRND-OX", *images)
     exchange.start("engine-b", "engine", "--group", "heavy", "--products", "DY-OX")
     with exchange.client("gamma") as gamma:
         try:
@@ -48,7 +50,9 @@ def sharded(exchange: Exchange) -> Iterator[Exchange]:
             wait_for_answer(gamma, "DY-OX")
         except TimeoutError:
             pytest.fail("exchange did not come up:\n" + exchange.log_tail())
-    exchange.start("engine-a-standby", "engine", "--group", "oxides", "--products", "PRND-OX")
+    exchange.start(
+        "engine-a-standby", "engine", "--group", "oxides", "--products", "PRND-OX", *images
+    )
     time.sleep(1.0)
     yield exchange
 
@@ -78,6 +82,8 @@ def test_standby_takes_over_when_the_active_engine_is_killed(sharded: Exchange) 
         reports = [r for r in alpha.executions(timeout=3) if r.client_order_id == "fo-ask"]
         assert reports[-1].cumulative_quantity == 600
         assert reports[-1].leaves_quantity == 400
+    standby_log = (sharded.logs / "engine-a-standby.log").read_text()
+    assert "restored the market image through offset" in standby_log, standby_log[-3000:]
 
     # Delivery is at least once: a trade confirmed just before the kill, whose checkpoint had
     # not landed yet, is published again by the standby -- byte for byte the same, so

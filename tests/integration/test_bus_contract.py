@@ -493,6 +493,61 @@ def test_stream_reject_and_stop_are_harmless(harness: Harness) -> None:
     assert all(confirms.verdicts.values())
 
 
+def test_a_cancelled_stream_consumer_gets_nothing_more_and_the_bus_goes_on(
+    harness: Harness,
+) -> None:
+    log = harness.queue("log", **STREAM)
+    topology, exchange = routed(harness, log)
+    bus, readies = start(harness, topology)
+    publish_all(bus, exchange.name, 50)
+    seen: list[int | None] = []
+    subscription: list[Subscription] = []
+
+    def read_three(delivery: Delivery) -> None:
+        seen.append(delivery.stream_offset)
+        delivery.ack()
+        if len(seen) == 3:
+            bus.cancel(subscription[0])  # from inside the handler, with more on the way
+
+    subscription.append(
+        Subscription(log.name, read_three, prefetch=100, arguments={"x-stream-offset": "first"})
+    )
+    bus.consume(subscription[0])
+    assert run_until(bus, lambda: len(seen) >= 3)
+    publish_all(bus, exchange.name, 5)
+    settle(bus, 0.5)
+    assert seen == [0, 1, 2]
+    bus.cancel(subscription[0])  # twice: nothing happens
+
+    after = Inbox(auto_ack=True)
+    bus.consume(Subscription(log.name, after, prefetch=100, arguments={"x-stream-offset": 0}))
+    assert run_until(bus, lambda: len(after) == 55)
+    assert bus.connected and len(readies) == 1
+
+
+def test_a_cancelled_work_queue_consumer_gives_back_what_it_did_not_ack(
+    harness: Harness,
+) -> None:
+    queue = harness.queue("q", **QUORUM)
+    topology, exchange = routed(harness, queue)
+    inbox = Inbox()
+    subscription = Subscription(queue.name, inbox, prefetch=10)
+    bus, readies = start(harness, topology, lambda b: b.consume(subscription))
+    ids = publish_all(bus, exchange.name, 4)
+    assert run_until(bus, lambda: len(inbox) == 4)
+    inbox.deliveries[0].ack()
+    bus.cancel(subscription)
+    publish_all(bus, exchange.name, 1)
+    settle(bus, 0.3)
+    assert len(inbox) == 4
+
+    again = Inbox(auto_ack=True)
+    bus.consume(Subscription(queue.name, again, prefetch=10))
+    assert run_until(bus, lambda: len(again) == 4)
+    assert again.ids()[:3] == ids[1:]
+    assert bus.connected and len(readies) == 1
+
+
 # --- locks and the loop ---------------------------------------------------------------------
 
 

@@ -1,0 +1,313 @@
+"""Market images: the whole state of one product's Market at an input-log offset.
+
+An engine taking over restores the latest image and replays only the input-log entries
+after it, instead of the whole log (the log's retention would lose its start, and with it
+resting orders and the id counters). So an image holds everything that can influence any
+later output, and a restored Market goes on byte for byte as the original would:
+`encode_image(decode_image(p, encode_image(m, t))[0], t) == encode_image(m, t)`.
+
+The body is one msgpack map, plain values only (no pickle):
+
+    {"format": 1, "product": symbol, "through": offset,
+     "market": {clock, next_order_id, report_sequence, book_changed, last_snapshot_at,
+                live: [[member, client_order_id, order_id]...]            in dict order,
+                info: [[order_id, member, client_order_id, side, price, quantity]...],
+                used_client_ids: [[member, [client_order_id...]]...]    sorted,
+                seen_requests: [key...]                                  sorted},
+     "book": {status, sequence, trade_sequence, next_expiry, best: [bid key, ask key],
+              bids / asks: [[price, quantity, order_count, dead, [entry...]]...] best first,
+              orders: [order_id...]                          resting, in acceptance order,
+              expiries: [[expire_time, order_id]...]         the heap as it is}}
+
+    entry = [order_id, member, quantity, order_type, time_in_force, expire_time, post_only,
+             stp, client_order_id, timestamp, remaining, filled, resting]
+
+An entry is an order queued in a level, those that have left the book (remaining 0)
+included; its side and price are the level's. `resting` marks the object the book's order
+index holds: a replace that moves an order leaves a dead entry with the same order id
+behind. Sets are written sorted, so equal states give equal bytes. Times that may not fit
+msgpack's 64 bits (a member's far-off GTD expiry, the no-expiry sentinel) are written as
+decimal strings.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgpack
+
+from rex.config import Product, TradingStatus
+from rex.protocol import pack
+from rex.vocabulary import OrderType, SelfTradePrevention, Side, TimeInForce
+
+from .book import BookState, Level
+from .market import Market, _OrderInfo
+from .orders import Order
+
+IMAGE_KIND: Final = "engine_image"  # AMQP message type the service will use
+IMAGE_FORMAT: Final = 1  # bump when the layout changes
+
+_SIDES: Final = {side.value: side for side in Side}
+_ORDER_TYPES: Final = {kind.value: kind for kind in OrderType}
+_TIME_IN_FORCE: Final = {tif.value: tif for tif in TimeInForce}
+_STP: Final = {stp.value: stp for stp in SelfTradePrevention}
+_STATUSES: Final = {status.value: status for status in TradingStatus}
+_MSGPACK_INTS: Final = range(-(1 << 63), 1 << 64)
+
+
+class ImageError(ValueError):
+    """An image that cannot be restored (format, product, corrupt); .code is a short str:
+    "format", "product" or "malformed"."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# ----------------------------------------------------------------------- encoding
+
+
+def encode_image(market: Market, through: int) -> bytes:
+    """The whole state of `market`, which has applied every input-log entry up to offset
+    `through`."""
+    book = market.book.export_state()
+    return pack(
+        {
+            "format": IMAGE_FORMAT,
+            "product": market.product.symbol,
+            "through": through,
+            "market": {
+                "clock": market.clock,
+                "next_order_id": market.next_order_id,
+                "report_sequence": market.report_sequence,
+                "book_changed": market.book_changed,
+                "last_snapshot_at": market.last_snapshot_at,
+                "live": [[*key, order_id] for key, order_id in market.live.items()],
+                "info": [
+                    [order_id, i.member, i.client_order_id, i.side, i.price, i.quantity]
+                    for order_id, i in market.info.items()
+                ],
+                "used_client_ids": _by_member(market.used_client_ids),
+                "seen_requests": sorted(market.seen_requests),
+            },
+            "book": {
+                "status": book.status,
+                "sequence": book.sequence,
+                "trade_sequence": book.trade_sequence,
+                "next_expiry": _wide(book.next_expiry),
+                "best": [book.best_bid, book.best_ask],
+                "bids": _levels(book.bids, book.orders),
+                "asks": _levels(book.asks, book.orders),
+                "orders": list(book.orders),
+                "expiries": [[_wide(time), order_id] for time, order_id in book.expiries],
+            },
+        }
+    )
+
+
+def _levels(levels: list[Level], resting: dict[int, Order]) -> list[Any]:
+    return [
+        [
+            level.price,
+            level.quantity,
+            level.order_count,
+            level.dead,
+            [
+                [
+                    o.order_id,
+                    o.member,
+                    o.quantity,
+                    o.order_type,
+                    o.time_in_force,
+                    _wide(o.expire_time),
+                    o.post_only,
+                    o.stp,
+                    o.client_order_id,
+                    o.timestamp,
+                    o.remaining,
+                    o.filled,
+                    resting.get(o.order_id) is o,
+                ]
+                for o in level
+            ],
+        ]
+        for level in levels
+    ]
+
+
+def _by_member(pairs: set[tuple[str, str]]) -> list[Any]:
+    """(member, client order id) pairs, each member once: shorter than the pairs, and
+    sorting texts is quicker than sorting tuples."""
+    ids: dict[str, list[str]] = {}
+    for member, client_order_id in pairs:
+        ids.setdefault(member, []).append(client_order_id)
+    return [[member, sorted(ids[member])] for member in sorted(ids)]
+
+
+def _wide(value: int | None) -> int | str | None:
+    """An int msgpack can carry, or its decimal string if it is too wide."""
+    return value if value is None or value in _MSGPACK_INTS else str(value)
+
+
+# ----------------------------------------------------------------------- decoding
+
+
+def decode_image(
+    product: Product, body: bytes, *, snapshot_interval_ns: int = 0
+) -> tuple[Market, int]:
+    """The Market restored from `body`, and its `through` offset. Raises ImageError for a
+    different product symbol, an unknown format, or a malformed body (never anything else)."""
+    try:
+        image = msgpack.unpackb(body, raw=False, use_list=False, strict_map_key=True)
+    except Exception as error:  # msgpack raises several types for garbage; all mean this
+        raise ImageError("malformed", f"not a msgpack body: {error}") from error
+    if not isinstance(image, dict):
+        raise ImageError("malformed", "an image is a msgpack map")
+    found = image.get("format")
+    if type(found) is not int or found != IMAGE_FORMAT:
+        raise ImageError("format", f"image format {_show(found)}, this engine reads {IMAGE_FORMAT}")
+    if image.get("product") != product.symbol:
+        raise ImageError(
+            "product", f"an image of {_show(image.get('product'))}, not {product.symbol}"
+        )
+    try:
+        market = Market(product, snapshot_interval_ns=snapshot_interval_ns)
+        _restore_market(market, image["market"])
+        market.book.restore_state(_book_state(image["book"]))
+        return market, _int(image["through"])
+    except ImageError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+        raise ImageError("malformed", f"a malformed image: {error!r}") from error
+
+
+def _restore_market(market: Market, part: dict[str, Any]) -> None:
+    market.clock = _int(part["clock"])
+    market.next_order_id = _int(part["next_order_id"])
+    market.report_sequence = _int(part["report_sequence"])
+    market.book_changed = _bool(part["book_changed"])
+    market.last_snapshot_at = _int(part["last_snapshot_at"])
+    live = _array(part["live"])
+    market.live = {(_str(m), _str(cid)): _int(order_id) for m, cid, order_id in live}
+    market.info = {
+        _int(order_id): _OrderInfo(
+            _str(member), _str(cid), _SIDES[side], _int_or_none(price), _int(quantity)
+        )
+        for order_id, member, cid, side, price, quantity in _array(part["info"])
+    }
+    market.used_client_ids = {
+        (_str(member), _str(cid))
+        for member, ids in _array(part["used_client_ids"])
+        for cid in _array(ids)
+    }
+    market.seen_requests = {_str(key) for key in _array(part["seen_requests"])}
+
+
+def _book_state(part: dict[str, Any]) -> BookState:
+    resting: dict[int, Order] = {}  # order id -> the object the book's index holds
+    bids = [_level(Side.BUY, item, resting) for item in _array(part["bids"])]
+    asks = [_level(Side.SELL, item, resting) for item in _array(part["asks"])]
+    order_ids = _array(part["orders"])
+    orders = {order_id: resting[_int(order_id)] for order_id in order_ids}
+    if len(orders) != len(resting) or len(orders) != len(order_ids):
+        raise ImageError("malformed", "resting orders and level entries disagree")
+    best_bid, best_ask = _array(part["best"])
+    return BookState(
+        _STATUSES[part["status"]],
+        _int(part["sequence"]),
+        _int(part["trade_sequence"]),
+        bids,
+        asks,
+        _int(best_bid),
+        _int(best_ask),
+        orders,
+        [(_narrow(time), _int(order_id)) for time, order_id in _array(part["expiries"])],
+        _narrow(part["next_expiry"]),
+    )
+
+
+def _level(side: Side, item: Any, resting: dict[int, Order]) -> Level:
+    price, quantity, order_count, dead, entries = _array(item)
+    level = Level(_int(price))
+    level.quantity = _int(quantity)
+    level.order_count = _int(order_count)
+    level.dead = _int(dead)
+    append = level.append
+    for entry in _array(entries):
+        (order_id, member, size, order_type, tif, expire, post_only, stp, cid, ts, left, filled,
+         is_resting) = entry  # fmt: skip
+        if not (
+            type(order_id) is int
+            and type(size) is int
+            and type(ts) is int
+            and type(left) is int
+            and type(filled) is int
+            and type(member) is str
+            and type(cid) is str
+            and type(post_only) is bool
+            and type(is_resting) is bool
+        ):
+            raise ImageError("malformed", f"a malformed order entry {_show(entry)}")
+        order = Order(
+            order_id,
+            member,
+            side,
+            size,
+            price,
+            _ORDER_TYPES[order_type],
+            _TIME_IN_FORCE[tif],
+            None if expire is None else _narrow(expire),
+            post_only,
+            _STP[stp],
+            cid,
+            ts,
+        )
+        order.remaining = left
+        order.filled = filled
+        append(order)
+        if is_resting:
+            if order_id in resting:
+                raise ImageError("malformed", f"order {order_id} rests twice")
+            resting[order_id] = order
+    return level
+
+
+def _narrow(value: Any) -> int:
+    """The int `_wide` wrote."""
+    if type(value) is str and value.lstrip("-").isdigit():
+        return int(value)
+    return _int(value)
+
+
+def _array(value: Any) -> tuple[Any, ...]:
+    if type(value) is not tuple:  # msgpack arrays unpack as tuples here
+        raise ImageError("malformed", f"{_show(value)} where an array belongs")
+    return value
+
+
+def _int(value: Any) -> int:
+    if type(value) is not int:  # bool is not a count
+        raise ImageError("malformed", f"{_show(value)} where an integer belongs")
+    return value
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else _int(value)
+
+
+def _bool(value: Any) -> bool:
+    if type(value) is not bool:
+        raise ImageError("malformed", f"{_show(value)} where true or false belongs")
+    return value
+
+
+def _str(value: Any) -> str:
+    if type(value) is not str:
+        raise ImageError("malformed", f"{_show(value)} where a text belongs")
+    return value
+
+
+def _show(value: Any) -> str:
+    """A value for an error message, cut short: a malformed image can be large."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
