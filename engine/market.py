@@ -101,9 +101,12 @@ class Market:
         if entry.kind == InputKind.TICK:
             return self._reports(self.book.advance_time(AdvanceTime(now)), _Request())
         if entry.kind == InputKind.STATUS:
-            if entry.status in set(TradingStatus):
-                self.book.set_status(SetTradingStatus(TradingStatus(entry.status), now))
-            return []
+            if entry.status not in set(TradingStatus):
+                return []
+            # A status change first expires the GTD orders due by its time: their owners
+            # get `expired` reports, as after a tick.
+            command = SetTradingStatus(TradingStatus(entry.status), now)
+            return self._reports(self.book.set_status(command), _Request())
         request = entry.request
         member = entry.member
         if request is None or member is None:
