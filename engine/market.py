@@ -105,8 +105,8 @@ class Market:
                 return []
             # A status change first expires the GTD orders due by its time: their owners
             # get `expired` reports, as after a tick.
-            command = SetTradingStatus(TradingStatus(entry.status), now)
-            return self._reports(self.book.set_status(command), _Request())
+            status = SetTradingStatus(TradingStatus(entry.status), now)
+            return self._reports(self.book.set_status(status), _Request())
         request = entry.request
         member = entry.member
         if request is None or member is None:
