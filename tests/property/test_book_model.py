@@ -26,7 +26,6 @@ import functools
 import os
 from collections import deque
 from collections.abc import Sequence
-from decimal import Decimal
 from enum import Enum
 from typing import Any, TypeVar
 from unittest import mock
@@ -60,8 +59,9 @@ from engine.orders import (
     ReplaceOrder,
     SetTradingStatus,
 )
-from rex.config import Product, TradingStatus
+from rex.config import TradingStatus
 from rex.vocabulary import OrderType, Reason, SelfTradePrevention, Side, TimeInForce
+from tests.property.products import PRODUCT
 
 from .reference_book import ReferenceBook, RefOrder
 
@@ -87,19 +87,6 @@ settings.register_profile(
 )
 BOOK_SETTINGS = settings.get_profile(os.environ.get("REX_BOOK_PROPERTY_PROFILE", "book-ci"))
 
-# Band 950..1050 on a tick of 10; lot 2, at most 40 per order.
-PRODUCT = Product(
-    symbol="TEST",
-    name="Test",
-    currency="CNY",
-    price_unit="CNY/t",
-    tick=10,
-    quantity_unit="kg",
-    lot=2,
-    reference_price=1000,
-    band_percent=Decimal(5),
-    max_quantity=40,
-)
 DEPTH = 1_000  # more levels than any test book has
 UNKNOWN_ID = 999_999
 START = 1_000_000  # first timestamp, ns

@@ -20,7 +20,6 @@ import functools
 import os
 from collections.abc import Sequence
 from dataclasses import astuple
-from decimal import Decimal
 from typing import TypeVar
 
 import msgpack
@@ -30,7 +29,6 @@ from hypothesis import strategies as st
 from engine.image import ImageError, decode_image, encode_image
 from engine.market import Market
 from rex.bus import Envelope
-from rex.config import Product
 from rex.protocol import (
     CancelRequest,
     EngineInput,
@@ -41,6 +39,7 @@ from rex.protocol import (
     pack,
 )
 from rex.vocabulary import OrderType, SelfTradePrevention, Side, TimeInForce
+from tests.property.products import PRODUCT
 
 # A failing session is slow to shrink (every run replays two markets), so: one bug at a
 # time, and no explain phase (tracing it line by line takes minutes); the shrunk session
@@ -57,19 +56,6 @@ for name, examples in (("image-ci", 300), ("image-thorough", 3_000)):
     )
 IMAGE_SETTINGS = settings.get_profile(os.environ.get("REX_IMAGE_PROPERTY_PROFILE", "image-ci"))
 
-# Band 950..1050 on a tick of 10; lot 2, at most 40 per order.
-PRODUCT = Product(
-    symbol="TEST",
-    name="Test",
-    currency="CNY",
-    price_unit="CNY/t",
-    tick=10,
-    quantity_unit="kg",
-    lot=2,
-    reference_price=1000,
-    band_percent=Decimal(5),
-    max_quantity=40,
-)
 SYMBOL = PRODUCT.symbol
 MS = 1_000_000  # ns
 START = 1_800_000_000_000 * MS
