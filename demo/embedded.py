@@ -101,7 +101,11 @@ class EmbeddedExchange:
             self.reports[member].extend(unpack_messages(delivery.type, delivery.body))
             delivery.ack()
 
-        self.member_buses[member].consume(Subscription(topology.member_queue(member), on_report))
+        self.member_buses[member].consume(
+            Subscription(
+                topology.member_log(member), on_report, arguments={"x-stream-offset": "first"}
+            )
+        )
 
     def _watch(self) -> None:
         def on_trade(delivery: Delivery) -> None:

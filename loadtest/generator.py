@@ -84,7 +84,16 @@ class SimulatedMember:
         self.channel = channel
         channel.confirm_delivery(self._on_confirm)
         channel.basic_qos(prefetch_count=2000)
-        channel.basic_consume(topology.member_queue(self.member), self._on_report)
+        # The member's log from its end: only the answers to what this run sends. Ready
+        # once the broker has attached the reader, so no answer can come before it.
+        channel.basic_consume(
+            topology.member_log(self.member),
+            self._on_report,
+            arguments={"x-stream-offset": "next"},
+            callback=self._on_consuming,
+        )
+
+    def _on_consuming(self, _frame: Any) -> None:
         self.ready = True
         self.loadtest.member_ready()
 

@@ -4,17 +4,20 @@ trades), for operators (halt, resume, close) and to run the services (gateway, e
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from zoneinfo import ZoneInfo
 
 import pika
 
 from rex import topology
-from rex.client import Client, ClientError, report_line
+from rex.client import Client, ClientError, LogEntry, entry_line, report_line
 from rex.config import ConfigError, Settings
+from rex.member_log import LogKind
 from rex.protocol import (
     CONTENT_TYPE,
     ENGINE_INPUT,
@@ -25,6 +28,7 @@ from rex.protocol import (
 )
 
 Handler = Callable[[argparse.Namespace], int]
+EXCHANGE_ZONE = ZoneInfo("Asia/Shanghai")
 
 
 def member_client(args: argparse.Namespace) -> Client:
@@ -105,10 +109,44 @@ def _mass_cancel(client: Client, args: argparse.Namespace) -> int:
     return _show(client.mass_cancel(args.product, wait=args.timeout))
 
 
-def _executions(client: Client, args: argparse.Namespace) -> int:
-    for report in client.executions(timeout=args.timeout):
-        print(report_line(report))
+def _read_log(client: Client, args: argparse.Namespace, kinds: tuple[LogKind, ...]) -> int:
+    """Print what the member's log holds: unread (moving the read position), or with
+    --since everything from there (moving nothing)."""
+    quiet = None if args.follow else args.timeout
+    if args.since is not None:
+        entries = client.history(args.since, kinds, timeout=quiet or 0)
+    else:
+        entries = client.entries(kinds, timeout=quiet)
+    for entry in entries if args.follow else _in_sequence(entries):
+        print(entry_line(entry), flush=True)
     return 0
+
+
+def _in_sequence(entries: Iterator[LogEntry]) -> list[LogEntry]:
+    """Kinds are read side by side: put them back in log order before printing."""
+    return sorted(entries, key=lambda e: e.sequence or 0)
+
+
+def _executions(client: Client, args: argparse.Namespace) -> int:
+    return _read_log(client, args, (LogKind.EXECUTIONS,))
+
+
+def _events(client: Client, args: argparse.Namespace) -> int:
+    return _read_log(client, args, (LogKind.EVENTS, LogKind.ANSWERS))
+
+
+def since_argument(text: str) -> int | dt.datetime:
+    """A sequence number of the member's log, or an ISO 8601 time (without an offset: the
+    exchange's time, Beijing)."""
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a sequence number or an ISO time such as 2026-12-03T09:30, got {text!r}"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=EXCHANGE_ZONE)
 
 
 def _book(client: Client, args: argparse.Namespace) -> int:
@@ -212,8 +250,20 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     mass.add_argument("product")
     mass.set_defaults(func=_run(_mass_cancel))
 
-    execs = member_command("executions", "print your execution reports as they arrive")
-    execs.set_defaults(func=_run(_executions))
+    for name, text, handler in (
+        ("executions", "print your execution reports not read before", _executions),
+        ("events", "print your settlement events and answers not read before", _events),
+    ):
+        reading = member_command(name, text)
+        reading.add_argument(
+            "--since",
+            type=since_argument,
+            metavar="SEQ|TIME",
+            help="print everything from this sequence number or ISO time again (kept "
+            f"{topology.MEMBER_LOG_MAX_AGE}); the read position stays where it is",
+        )
+        reading.add_argument("--follow", action="store_true", help="keep waiting for more")
+        reading.set_defaults(func=_run(handler), timeout=2.0)
 
     book = member_command("book", "print a product's order book (top 10 levels)")
     book.add_argument("product")

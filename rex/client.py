@@ -1,33 +1,43 @@
 """The member SDK: connect as a member, place, cancel and replace orders, await answers,
-iterate execution reports, read market data.
+read execution reports and settlement events, read market data.
 
     with Client("ganzhou-magnet", "secret") as client:
         report = client.place("PRND-OX", "buy", 1000, 415_000)
         print(report.status, report.order_id)
+        for report in client.executions(timeout=1):
+            print(report.status)
 
 Blocking (pika's BlockingConnection), as a member's program usually wants. Every request is
 published with a publisher confirm and the member's `user_id`, which RabbitMQ verifies.
-Reports are read from the member's own queue `rex.member.<id>`; each is acked only when
-handed out (by `await_answer` or `executions`), so one read past and never handed out goes
-back to the queue when the client closes. Duplicates (a report sent again after an engine
-take-over) are dropped by exec_id.
+
+Everything sent to the member is in its log, the stream `rex.member.<id>.log`
+(rex/member_log.py; docs/protocol.md, "Your log"). Reading takes nothing away from it, so
+a message read past, left unread, or read by a client that then crashed is never lost:
+`executions()`, `settlement_events()` and `settlement_answers()` hand out each message once,
+in log order, from where this member's read position (its cursor) stands, and move it on;
+`await_answer()` and `await_settlement_answer()` hand out the answer to a request of this
+client. The cursor is kept in a file per broker, vhost and login (`$REX_CURSOR_DIR`) unless
+the caller passes `cursor=`, and is saved on `close()` and every half second while
+reading: a client that crashes may hand out again what it handed out in its last half
+second (drop repeats by id), never less. `history()` reads the log again from a sequence
+number or a time. Copies sent again after an engine take-over carry the same id and are
+handed out once.
 Market data is read from the product's public stream, which needs no queue of one's own.
 Settlement requests (`set_receipt_limits`, `set_payment_method`, `settlement_settings`,
 `endorse_bill`, `discount_bill`, `bills`) go to `rex.settlement.requests`; their answers
-come to the same queue, acked when handed out. `OperatorClient` sends them on members'
-behalf.
+come to the member's log too. `OperatorClient` sends them on members' behalf.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 import uuid
-from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from decimal import Decimal
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
@@ -35,6 +45,24 @@ from pika.adapters.blocking_connection import BlockingChannel
 from rex import topology
 from rex.bus.pika_io import coalesce_writes
 from rex.config import DEFAULT_BROKER_URL
+from rex.log_reader import LogReaderError, Offset, StreamReader
+from rex.member_inbox import (
+    AnswerWatch,
+    History,
+    InOrderReading,
+    LogEntry,
+    LogGap,
+    Message,
+    message_id,
+)
+from rex.member_log import (
+    Cursor,
+    CursorStore,
+    FileCursorStore,
+    LogKind,
+    MemoryCursorStore,
+    seen_key,
+)
 from rex.protocol import (
     CONTENT_TYPE,
     BookSnapshot,
@@ -49,7 +77,6 @@ from rex.protocol import (
     decode_messages,
     encode,
     pack,
-    unpack,
 )
 from rex.settlement_requests import (
     ANSWER_ROUTING_WORD,
@@ -63,23 +90,30 @@ from rex.settlement_requests import (
 )
 from rex.vocabulary import OrderType, SelfTradePrevention, Side, TimeInForce
 
-coalesce_writes()  # one send() per loop turn, not per AMQP frame
-SETTLEMENT_EVENT = "settlement_event"  # settlement_worker.events.SettlementEvent.kind
+__all__ = [
+    "Client",
+    "ClientError",
+    "LogEntry",
+    "LogGap",
+    "OperatorClient",
+    "entry_line",
+    "report_line",
+]
 
-FIRST_ANSWERS = {
-    "new",
-    "partially_filled",
-    "filled",
-    "cancelled",
-    "replaced",
-    "rejected",
-    "expired",
-    "mass_cancelled",
-}
+coalesce_writes()  # one send() per loop turn, not per AMQP frame
+T = TypeVar("T")
+log = logging.getLogger("rex.client")
+
+#: Seconds between saves of the cursor while reading (and on close).
+CURSOR_SAVE_INTERVAL_S = 0.5
 
 
 class ClientError(Exception):
     pass
+
+
+def _log_gap(gap: LogGap) -> None:
+    log.warning("%s", gap.describe())
 
 
 class Client:
@@ -89,34 +123,54 @@ class Client:
         password: str,
         url: str = DEFAULT_BROKER_URL,
         *,
-        prefetch: int = 1000,
+        login: str | None = None,
+        cursor: CursorStore | None = None,
+        on_gap: Callable[[LogGap], None] = _log_gap,
+        prefetch: int = 500,
     ) -> None:
+        """Log in as ``login`` (default: the member id; a deployment sharing its broker
+        scopes logins, docs/operations.md) and read the member's log with ``cursor``
+        (default: the file for this broker, vhost and login). ``on_gap`` hears of entries
+        lost to retention before they were read (default: a logged warning)."""
         params = pika.URLParameters(url)
-        params.credentials = pika.PlainCredentials(member, password)
         self.member = member
+        self.login = login or member
+        params.credentials = pika.PlainCredentials(self.login, password)
         self._connection = pika.BlockingConnection(params)
         self._channel: BlockingChannel = self._connection.channel()
         self._channel.confirm_delivery()
-        self._channel.basic_qos(prefetch_count=prefetch)
         self._prefetch = prefetch
-        self._tags: dict[str, int] = {}  # exec_id -> delivery tag, until handed out
-        self._unread: dict[int, int] = {}  # delivery tag -> its reports not yet handed out
-        self._buffer: deque[ExecutionReport] = deque()  # read, not yet handed out
-        self._inbox: deque[ExecutionReport] = deque()  # just received
-        self._events: deque[tuple[dict[str, Any], int]] = deque()  # settlement events, tags
-        self._seen: set[str] = set()
-        # Answers to settlement requests, by request id, with their delivery tags: acked
-        # when handed out, like reports.
-        self._answers: dict[str, tuple[SettlementAnswer, int]] = {}
-        self._queue = topology.member_queue(member)  # where reports and answers arrive
-        self._consumer_tag: str | None = None
+        self._log = topology.member_log(member)
+        self._store: CursorStore = cursor or FileCursorStore.for_login(
+            params.host, params.port, params.virtual_host, self.login
+        )
+        self.cursor: Cursor = self._store.load()
+        self._saved_at = time.monotonic()
+        self._on_gap = on_gap
+        self._watch = AnswerWatch(self._answer_reader, member)
+        self._readings: dict[LogKind, InOrderReading] = {}
         self._ids = (f"{member}-{uuid.uuid4().hex[:12]}-{n}" for n in range(1 << 62))
+
+    def _reader(self, offset: Offset | None, queue: str | None = None) -> StreamReader:
+        try:
+            return StreamReader(
+                self._connection, queue or self._log, offset, prefetch=self._prefetch
+            )
+        except LogReaderError as error:
+            raise ClientError(str(error)) from None
+
+    def _answer_reader(self) -> StreamReader:
+        return self._reader("next")
+
+    def _pump(self, seconds: float) -> None:
+        self._connection.process_data_events(time_limit=max(seconds, 0.0))
 
     # ----------------------------------------------------------------- requests
 
     def send(self, request: Request) -> str:
         """Publish a request (confirmed by the broker); returns its message_id."""
         message_id = next(self._ids)
+        self._watch.expect_order(request.client_order_id, message_id)
         try:
             self._channel.basic_publish(
                 topology.REQUESTS,
@@ -128,7 +182,7 @@ class Client:
                     type=request.kind,
                     message_id=message_id,
                     timestamp=int(time.time()),
-                    user_id=self.member,
+                    user_id=self.login,
                 ),
                 mandatory=True,
             )
@@ -218,6 +272,7 @@ class Client:
         if reason is not None:
             body["reason"] = reason
         message_id = next(self._ids)
+        self._watch.expect_settlement(message_id)
         try:
             self._channel.basic_publish(
                 topology.SETTLEMENT_REQUESTS,
@@ -229,7 +284,7 @@ class Client:
                     type=kind,
                     message_id=message_id,
                     timestamp=int(time.time()),
-                    user_id=self.member,
+                    user_id=self.login,
                 ),
                 mandatory=True,
             )
@@ -238,20 +293,30 @@ class Client:
         return message_id
 
     def await_settlement_answer(self, request_id: str, timeout: float = 10.0) -> SettlementAnswer:
-        """The answer to the settlement request ``request_id``; execution reports read
-        meanwhile stay buffered for ``executions()``."""
+        """The answer to the settlement request ``request_id`` not handed out before: one
+        this client sent, or (an operator acting for this member, say) one in the log
+        after the read position. Handed out: `settlement_answers()` does not give it
+        again."""
+        if not self._watch.watches_settlement(request_id):
+            found = self._find_unread(
+                LogKind.ANSWERS,
+                lambda m: isinstance(m, SettlementAnswer) and m.request_id == request_id,
+                timeout,
+            )
+            if found is None:
+                raise TimeoutError(f"no answer to settlement request {request_id} in {timeout} s")
+            assert isinstance(found, SettlementAnswer)
+            return found
         deadline = time.monotonic() + timeout
         while True:
-            found = self._answers.pop(request_id, None)
-            if found is not None:
-                answer, tag = found
-                if self._channel.is_open:
-                    self._channel.basic_ack(tag)
+            answer = self._watch.take_settlement_answer(request_id)
+            if answer is not None:
+                self._handed_out(LogKind.ANSWERS, answer.answer_id)
                 return answer
-            if time.monotonic() >= deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise TimeoutError(f"no answer to settlement request {request_id} in {timeout} s")
-            for report in self._read(min(deadline, time.monotonic() + 0.1), once=True):
-                self._buffer.append(report)  # kept, unacked, for executions()
+            self._pump(min(remaining, 0.2))
 
     def _settlement_request(
         self,
@@ -370,125 +435,152 @@ class Client:
         assert isinstance(answer, SettlementAnswer)
         return answer
 
-    # ----------------------------------------------------------------- reports
+    # ----------------------------------------------------------------- what the member receives
 
     def await_answer(self, client_order_id: str, timeout: float = 10.0) -> ExecutionReport:
-        """The first report for `client_order_id`; other reports stay buffered for
-        `executions()`."""
-        for report in self._buffer:
-            if report.client_order_id == client_order_id:
-                self._buffer.remove(report)
-                return self._hand_out(report)
+        """The next report about ``client_order_id``, a request this client sent, not
+        handed out before: first its answer (for a request whose id the gateway could not
+        read, its reject, found by the request's message id), then fills and the like.
+        Handed out: `executions()` does not give it again. For a request this client did
+        not send, the first such report in the log after the read position."""
+        if not self._watch.watches_order(client_order_id):
+            found = self._find_unread(
+                LogKind.EXECUTIONS,
+                lambda m: isinstance(m, ExecutionReport) and m.client_order_id == client_order_id,
+                timeout,
+            )
+            if found is None:
+                raise TimeoutError(f"no answer for {client_order_id} within {timeout} s")
+            assert isinstance(found, ExecutionReport)
+            return found
         deadline = time.monotonic() + timeout
-        for report in self._read(deadline):
-            if report.client_order_id == client_order_id:
-                return self._hand_out(report)
-            self._buffer.append(report)
-            if len(self._buffer) >= self._prefetch:
-                # Unacked reports fill the prefetch window; the answer could never arrive.
-                raise ClientError(
-                    f"{len(self._buffer)} unread reports are buffered: read executions()"
-                )
-        raise TimeoutError(f"no answer for {client_order_id} within {timeout} s")
+        while True:
+            answer = self._watch.take_report(client_order_id, self._already_handed_out)
+            if answer is not None:
+                self._handed_out(LogKind.EXECUTIONS, answer.exec_id)
+                return answer
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no answer for {client_order_id} within {timeout} s")
+            self._pump(min(remaining, 0.2))
+
+    def _find_unread(
+        self, kind: LogKind, matches: Callable[[Message], bool], timeout: float
+    ) -> Message | None:
+        """The first message of ``kind`` after the read position, not handed out, that
+        ``matches``: handed out; the ones passed over stay unread."""
+        anchor = self.cursor.anchor(kind)
+        scan = History(self._reader, None if anchor is None else anchor.offset, (kind,))
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                entry = scan.next_entry()
+                if entry is None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return None
+                    self._pump(min(remaining, 0.2))
+                    continue
+                key = seen_key(kind, message_id(entry.message))
+                if not self.cursor.is_seen(key) and matches(entry.message):
+                    self._handed_out(kind, message_id(entry.message))
+                    return entry.message
+        finally:
+            scan.close()
+
+    def _already_handed_out(self, report: ExecutionReport) -> bool:
+        return self.cursor.is_seen(seen_key(LogKind.EXECUTIONS, report.exec_id))
+
+    def entries(
+        self, kinds: LogKind | Collection[LogKind], timeout: float | None = None
+    ) -> Iterator[LogEntry]:
+        """The messages of ``kinds`` not handed out before, each with its sequence number,
+        in log order within a kind (across kinds, the earliest of those received first);
+        stops after ``timeout`` seconds with nothing new (never if None)."""
+        readings = [self._reading(k) for k in ((kinds,) if isinstance(kinds, LogKind) else kinds)]
+
+        def next_entry() -> LogEntry | None:
+            ready = [
+                (entry.sequence or 0, i) for i, r in enumerate(readings) if (entry := r.peek())
+            ]
+            return readings[min(ready)[1]].next_entry() if ready else None
+
+        yield from self._drive(next_entry, timeout, self._save_now_and_then)
+
+    def _reading(self, kind: LogKind) -> InOrderReading:
+        reading = self._readings.get(kind)
+        if reading is None:
+            reading = InOrderReading(self._reader, self.cursor, kind, self._on_gap)
+            self._readings[kind] = reading
+        return reading
 
     def executions(self, timeout: float | None = None) -> Iterator[ExecutionReport]:
-        """Execution reports as they come (buffered ones first); stops after `timeout`
-        seconds with nothing new, or never if None."""
-        while self._buffer:
-            yield self._hand_out(self._buffer.popleft())
-        while True:
-            deadline = None if timeout is None else time.monotonic() + timeout
-            got = False
-            for report in self._read(deadline, once=True):
-                got = True
-                yield self._hand_out(report)
-            if not got and timeout is not None:
-                return
+        """Execution reports not handed out before, in the order they were sent."""
+        for entry in self.entries(LogKind.EXECUTIONS, timeout):
+            assert isinstance(entry.message, ExecutionReport)
+            yield entry.message
 
-    def _read(self, deadline: float | None, once: bool = False) -> Iterator[ExecutionReport]:
-        """Reports from the member's queue until `deadline` (or the first one if `once`)."""
-        if self._consumer_tag is None:
-            self._consumer_tag = self._channel.basic_consume(self._queue, self._on_message)
+    def settlement_events(self, timeout: float = 1.0) -> Iterator[dict[str, Any]]:
+        """Settlement events (obligations, bills, payments, disputes) not handed out
+        before, as maps (docs/protocol.md)."""
+        for entry in self.entries(LogKind.EVENTS, timeout):
+            assert isinstance(entry.message, dict)
+            yield entry.message
+
+    def settlement_answers(self, timeout: float = 1.0) -> Iterator[SettlementAnswer]:
+        """Answers to settlement requests not handed out before: those no client awaited,
+        such as an operator's change on the member's behalf."""
+        for entry in self.entries(LogKind.ANSWERS, timeout):
+            assert isinstance(entry.message, SettlementAnswer)
+            yield entry.message
+
+    def history(
+        self,
+        since: int | dt.datetime | None = None,
+        kinds: Collection[LogKind] = tuple(LogKind),
+        timeout: float = 1.0,
+    ) -> Iterator[LogEntry]:
+        """Everything of ``kinds`` the log holds from sequence number ``since``, or from
+        the time ``since`` (kept at least ``topology.MEMBER_LOG_MAX_AGE``), or from its
+        start; each id once. A replay: the cursor is neither used nor moved. Stops after
+        ``timeout`` quiet seconds."""
+        reading = History(self._reader, since, kinds)
+        try:
+            yield from self._drive(reading.next_entry, timeout, lambda: None)
+        finally:
+            reading.close()
+
+    def _drive(
+        self,
+        next_entry: Callable[[], T | None],
+        timeout: float | None,
+        after_each: Callable[[], None],
+    ) -> Iterator[T]:
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            while self._inbox:
-                report = self._inbox.popleft()
-                yield report
-                if once:
-                    return
+            entry = next_entry()
+            if entry is not None:
+                yield entry
+                after_each()
+                deadline = None if timeout is None else time.monotonic() + timeout
+                continue
             remaining = 1.0 if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
                 return
-            self._connection.process_data_events(time_limit=min(remaining, 1.0))
-            if once and not self._inbox and deadline is not None and time.monotonic() >= deadline:
-                return
+            self._pump(min(remaining, 0.2))
 
-    def settlement_events(self, timeout: float = 1.0) -> Iterator[dict[str, Any]]:
-        """Settlement events (obligations, bills, payments) that reached the member's queue,
-        each acked as it is handed out; stops after `timeout` quiet seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            while self._events:
-                event, tag = self._events.popleft()
-                if self._channel.is_open:
-                    self._channel.basic_ack(tag)
-                deadline = time.monotonic() + timeout
-                yield event
-            if time.monotonic() >= deadline:
-                return
-            for report in self._read(time.monotonic() + 0.1, once=True):
-                self._buffer.append(report)  # kept, unacked, for executions()
+    def _handed_out(self, kind: LogKind, message_id: str) -> None:
+        self.cursor.hand_out(seen_key(kind, message_id))
+        self._save_now_and_then()
 
-    def _hand_out(self, report: ExecutionReport) -> ExecutionReport:
-        """A report is acked only when the caller gets it: one read past and left unread
-        goes back to the queue when the client closes, and is not lost."""
-        tag = self._tags.pop(report.exec_id, None)
-        if tag is not None:
-            self._ack_one_of(tag)
-        return report
+    def _save_now_and_then(self) -> None:
+        if time.monotonic() - self._saved_at >= CURSOR_SAVE_INTERVAL_S:
+            self.save_cursor()
 
-    def _ack_one_of(self, tag: int) -> None:
-        """One report of delivery ``tag`` is handed out: ack the delivery with its last."""
-        left = self._unread[tag] - 1
-        if left:
-            self._unread[tag] = left
-            return
-        del self._unread[tag]
-        if self._channel.is_open:
-            self._channel.basic_ack(tag)
-
-    def _on_message(
-        self,
-        channel: BlockingChannel,
-        method: Any,
-        properties: pika.BasicProperties,
-        body: bytes,
-    ) -> None:
-        if properties.type == SettlementAnswer.kind:
-            try:
-                answer = SettlementAnswer.decode(body)
-            except (ValueError, KeyError, TypeError):
-                channel.basic_ack(method.delivery_tag)  # not an answer this client can read
-                return
-            self._answers[answer.request_id] = (answer, method.delivery_tag)
-            return
-        if properties.type == SETTLEMENT_EVENT:
-            self._events.append((unpack(body), method.delivery_tag))
-            return
-        try:
-            reports = decode_messages(properties.type or "", body, ExecutionReport)
-        except ValueError:
-            channel.basic_ack(method.delivery_tag)  # a kind this client does not know
-            return
-        tag = method.delivery_tag
-        fresh = [r for r in reports if r.exec_id not in self._seen]  # not sent again after
-        if not fresh:  # an engine take-over
-            channel.basic_ack(tag)
-            return
-        self._unread[tag] = len(fresh)
-        for report in fresh:
-            self._seen.add(report.exec_id)
-            self._tags[report.exec_id] = tag
-            self._inbox.append(report)
+    def save_cursor(self) -> None:
+        """Keep the read position now (also done on close and while reading)."""
+        self._store.save(self.cursor)
+        self._saved_at = time.monotonic()
 
     # ----------------------------------------------------------------- market data
 
@@ -530,27 +622,31 @@ class Client:
     ) -> Iterator[tuple[str, bytes]]:
         """Read a market-data stream until it has been quiet for `timeout` seconds (or for
         ever if None)."""
-        channel = self._connection.channel()
-        channel.basic_qos(prefetch_count=500)
+        reader = self._reader(offset, topology.marketdata_log(product))
+
+        def next_message() -> tuple[str, bytes] | None:
+            delivered = reader.take()
+            return None if delivered is None else (delivered.type or "", delivered.body)
+
         try:
-            for method, properties, body in channel.consume(
-                topology.marketdata_log(product),
-                arguments={"x-stream-offset": offset},
-                inactivity_timeout=timeout,
-            ):
-                if method is None:
-                    return
-                channel.basic_ack(method.delivery_tag)
-                yield properties.type or "", body
+            yield from self._drive(next_message, timeout, lambda: None)
         finally:
-            if channel.is_open:
-                channel.close()
+            reader.close()
 
     # ----------------------------------------------------------------- lifecycle
 
     def close(self) -> None:
-        if self._connection.is_open:
-            self._connection.close()
+        """Stop reading, save the cursor, close the connection."""
+        try:
+            if self._connection.is_open:
+                for reading in self._readings.values():
+                    reading.close()
+                self._watch.close()
+        finally:
+            self._readings.clear()
+            self.save_cursor()
+            if self._connection.is_open:
+                self._connection.close()
 
     def __enter__(self) -> Client:
         return self
@@ -568,20 +664,36 @@ class OperatorClient(Client):
     """An operator's connection, for settlement requests on members' behalf.
 
     It logs in as the operator user of ``url`` (``REX_BROKER_URL``: the services' login is
-    an operator unless ``REX_OPERATORS`` names others). An operator has no member queue, so
+    an operator unless ``REX_OPERATORS`` names others). An operator has no member log, so
     its answers come to a private queue of its own, bound to ``rex.settlement`` with
     ``<operator>.settlement_answer`` before anything is sent (the user needs configure and
     write on ``amq.gen-.*`` and read on ``rex.settlement``). The member acted for receives
-    the same answer on its own queue."""
+    the same answer in its own log."""
 
     def __init__(self, url: str = DEFAULT_BROKER_URL, *, prefetch: int = 100) -> None:
         credentials = pika.URLParameters(url).credentials
-        super().__init__(credentials.username, credentials.password, url, prefetch=prefetch)
-        declared = self._channel.queue_declare("", exclusive=True, auto_delete=True)
-        self._queue = declared.method.queue
-        self._channel.queue_bind(
-            self._queue, topology.SETTLEMENT, routing_key=f"{self.member}.{ANSWER_ROUTING_WORD}"
+        super().__init__(
+            credentials.username,
+            credentials.password,
+            url,
+            cursor=MemoryCursorStore(),
+            prefetch=prefetch,
         )
+        declared = self._channel.queue_declare("", exclusive=True, auto_delete=True)
+        self._answers_queue = declared.method.queue
+        self._channel.queue_bind(
+            self._answers_queue,
+            topology.SETTLEMENT,
+            routing_key=f"{self.member}.{ANSWER_ROUTING_WORD}",
+        )
+
+    def _answer_reader(self) -> StreamReader:
+        return self._reader(None, self._answers_queue)
+
+    def entries(
+        self, kinds: LogKind | Collection[LogKind], timeout: float | None = None
+    ) -> Iterator[LogEntry]:
+        raise ClientError("an operator has no member log: read a member's as that member")
 
 
 def report_line(report: ExecutionReport) -> str:
@@ -597,3 +709,22 @@ def report_line(report: ExecutionReport) -> str:
     if report.reason:
         parts.append(f"({report.reason}: {report.text})")
     return "  ".join(str(p) for p in parts)
+
+
+def entry_line(entry: LogEntry) -> str:
+    """One readable line for an entry of the member's log, led by its sequence number."""
+    message = entry.message
+    if isinstance(message, ExecutionReport):
+        text = report_line(message)
+    elif isinstance(message, SettlementAnswer):
+        outcome = message.status if message.accepted else f"{message.status} ({message.reason})"
+        text = f"answer to {message.request} {message.request_id}: {outcome}"
+        if message.sender != message.member:
+            text += f"  sent by {message.sender}"
+    else:
+        text = f"{message.get('event')}  {message.get('subject_id')}"
+        detail = message.get("detail")
+        if isinstance(detail, dict):
+            shown = {k: detail[k] for k in ("amount", "currency", "face", "state") if k in detail}
+            text += "".join(f"  {k} {v}" for k, v in shown.items())
+    return f"#{entry.sequence}  {text}"

@@ -10,8 +10,8 @@ For each member of ``members.toml``, on the vhost of ``REX_BROKER_URL``:
       write      ^(rex\\.requests|rex\\.settlement\\.requests)$
                                             publish trading and settlement requests,
                                             nothing else
-      read       ^(rex\\.member\\.<id>|rex\\.marketdata\\.[^.]+)$
-                                            consume its own queue and read the public
+      read       ^(rex\\.member\\.<id>\\.log|rex\\.marketdata\\.[^.]+)$
+                                            read its own log and the public
                                             market-data streams, nothing else
       topic permission on rex.requests:
       write      ^<id>\\.[^.]+$             routing key <member>.<product>, its own id only
@@ -152,7 +152,7 @@ def member_permissions(member_id: str) -> Permissions:
     return Permissions(
         configure="^$",
         write=f"^({exchanges})$",
-        read=f"^({re.escape(topology.member_queue(member_id))}|{MARKETDATA_LOGS})$",
+        read=f"^({re.escape(topology.member_log(member_id))}|{MARKETDATA_LOGS})$",
     )
 
 

@@ -42,6 +42,13 @@ DELIVERY_LIMIT = 5
 # image does not cover).
 INPUT_LOG_MAX_AGE = "7D"
 MARKETDATA_MAX_AGE = "1D"
+# Members' logs: everything sent to a member (docs/protocol.md, "Your log"), kept at least
+# this long for reading again; bounded in bytes too, so no member's volume can fill the
+# broker's disk (a member that outgrows the bound keeps its latest MEMBER_LOG_MAX_BYTES).
+# Small segments, because retention drops whole segments only.
+MEMBER_LOG_MAX_AGE = "7D"
+MEMBER_LOG_MAX_BYTES = 1024 * 1024 * 1024
+MEMBER_LOG_SEGMENT_BYTES = 16 * 1024 * 1024
 # Market images: a take-over reads the stream through, keeping the last image, so it is
 # kept short; RabbitMQ never drops the segment being written, so the latest image stays.
 IMAGE_LOG_MAX_BYTES = 64 * 1024 * 1024
@@ -63,7 +70,15 @@ def marketdata_log(product: str) -> str:
     return f"rex.marketdata.{product}"
 
 
-def member_queue(member: str) -> str:
+def member_log(member: str) -> str:
+    """The member's log: its execution reports, settlement events and answers, as a
+    stream (rex/member_log.py)."""
+    return f"rex.member.{member}.log"
+
+
+def legacy_member_queue(member: str) -> str:
+    """Protocol version 1's member queue (quorum, delivery limit), which `rex provision`
+    drains into the member's log and deletes (rex/member_migration.py)."""
     return f"rex.member.{member}"
 
 
@@ -209,13 +224,25 @@ def for_settlement() -> Topology:
     )
 
 
+def member_log_queue(member: str) -> Queue:
+    return Queue(
+        member_log(member),
+        {
+            "x-queue-type": "stream",
+            "x-max-age": MEMBER_LOG_MAX_AGE,
+            "x-max-length-bytes": MEMBER_LOG_MAX_BYTES,
+            "x-stream-max-segment-size-bytes": MEMBER_LOG_SEGMENT_BYTES,
+        },
+    )
+
+
 def for_member(member: str) -> Topology:
-    queue = member_queue(member)
+    log = member_log(member)
     return EXCHANGES + Topology(
-        queues=(work_queue(queue),),
+        queues=(member_log_queue(member),),
         bindings=(
-            Binding(EXECUTIONS, queue, f"{member}.#"),
-            Binding(SETTLEMENT, queue, f"{member}.#"),
+            Binding(EXECUTIONS, log, f"{member}.#"),
+            Binding(SETTLEMENT, log, f"{member}.#"),
         ),
     )
 

@@ -64,9 +64,9 @@ class Worker:
         )
         self._listen(OPERATOR, operator_queue.name)
         for member in MEMBERS:
-            self._listen(member, topology.member_queue(member))
+            self._listen(member, topology.member_log(member), {"x-stream-offset": "first"})
 
-    def _listen(self, who: str, queue: str) -> None:
+    def _listen(self, who: str, queue: str, arguments: dict[str, Any] | None = None) -> None:
         bus = self.bus(who)
         seen = self.inbox.setdefault(who, [])
 
@@ -74,7 +74,7 @@ class Worker:
             seen.append(delivery)
             delivery.ack()
 
-        bus.consume(Subscription(queue, on_message))
+        bus.consume(Subscription(queue, on_message, arguments=arguments or {}))
 
     def bus(self, user: str) -> MemoryBus:
         if user not in self.buses:

@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import signal
+import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ import pytest
 
 from rex import cli, topology
 from rex.config import Settings
+from rex.log_reader import StreamReader
 from rex.provision import (
     BrokerAdmin,
     BrokerAdminError,
@@ -227,7 +229,7 @@ def test_provision_creates_each_enabled_members_user_without_tags(
         assert user["tags"] in ([], "")  # no management access, no impersonator
 
 
-def test_provision_sets_configure_nothing_write_requests_read_own_queue_and_marketdata(
+def test_provision_sets_configure_nothing_write_requests_read_own_log_and_marketdata(
     world: World, admin: BrokerAdmin
 ) -> None:
     for member in (world.a, world.b):
@@ -235,7 +237,7 @@ def test_provision_sets_configure_nothing_write_requests_read_own_queue_and_mark
         assert admin.get_permissions(world.vhost, member) == Permissions(
             configure="^$",
             write=r"^(rex\.requests|rex\.settlement\.requests)$",
-            read=rf"^(rex\.member\.{escaped}|rex\.marketdata\.[^.]+)$",
+            read=rf"^(rex\.member\.{escaped}\.log|rex\.marketdata\.[^.]+)$",
         )
 
 
@@ -262,7 +264,7 @@ def test_provision_declares_the_full_topology_members_queues_included(
     assert {e.name for e in expected.exchanges} <= admin.list_exchanges(world.vhost)
     bindings = {(b.exchange, b.queue, b.routing_key) for b in expected.bindings}
     assert bindings <= admin.list_queue_bindings(world.vhost)
-    assert topology.member_queue(world.a) in admin.list_queues(world.vhost)
+    assert topology.member_log(world.a) in admin.list_queues(world.vhost)
 
 
 def test_provision_twice_changes_nothing(world: World, admin: BrokerAdmin) -> None:
@@ -329,7 +331,7 @@ def test_disabled_members_user_is_deleted_and_its_connection_closed(
     with pytest.raises(pika.exceptions.ProbableAuthenticationError), connect(world, c, password):
         pass
     # Its queue stays, so the engine's messages to it still route.
-    assert topology.member_queue(c) in admin.list_queues(world.vhost)
+    assert topology.member_log(c) in admin.list_queues(world.vhost)
     # Running again: nothing to delete.
     report = provision(world.settings(tmp_path / "off"), {})
     assert [m.action for m in report.members if m.member == c] == [MemberAction.ABSENT]
@@ -389,12 +391,12 @@ def test_cli_provision_exits_2_on_a_missing_password_variable(
 # ------------------------------------------------------------------------ isolation
 
 
-def test_member_cannot_consume_another_members_queue(world: World) -> None:
+def test_member_cannot_read_another_members_log(world: World) -> None:
     with (
         member_channel(world, world.a) as channel,
         pytest.raises(pika.exceptions.ChannelClosedByBroker) as excinfo,
     ):
-        channel.basic_consume(topology.member_queue(world.b), lambda *_: None)
+        channel.basic_consume(topology.member_log(world.b), lambda *_: None)
     assert refused(excinfo) == ACCESS_REFUSED
 
 
@@ -403,7 +405,7 @@ def test_member_cannot_get_from_another_members_queue(world: World) -> None:
         member_channel(world, world.a) as channel,
         pytest.raises(pika.exceptions.ChannelClosedByBroker) as excinfo,
     ):
-        channel.basic_get(topology.member_queue(world.b))
+        channel.basic_get(topology.member_log(world.b))
     assert refused(excinfo) == ACCESS_REFUSED
 
 
@@ -455,20 +457,22 @@ def test_member_cannot_purge_a_marketdata_stream(world: World) -> None:
     assert excinfo.value.reply_code == NOT_IMPLEMENTED
 
 
-def test_member_can_consume_its_own_queue(world: World) -> None:
+def test_member_can_read_its_own_log(world: World) -> None:
     key = topology.request_key(world.a, PRODUCT)
     with service_channel(world) as service:
         service.basic_publish(topology.EXECUTIONS, key, b"fill", mandatory=True)
     with member_channel(world, world.a) as channel:
         channel.basic_qos(prefetch_count=10)  # needs no permission
         # A passive declare needs no configure permission either.
-        channel.queue_declare(topology.member_queue(world.a), passive=True)
-        received = next(channel.consume(topology.member_queue(world.a), inactivity_timeout=TIMEOUT))
-        method, _properties, body = received
-        assert method is not None, "nothing delivered"
-        assert body == b"fill"
-        channel.basic_ack(method.delivery_tag)
-        channel.cancel()
+        channel.queue_declare(topology.member_log(world.a), passive=True)
+        reader = StreamReader(channel.connection, topology.member_log(world.a), "first")
+        deadline = time.monotonic() + TIMEOUT
+        while not reader.inbox and time.monotonic() < deadline:
+            channel.connection.process_data_events(time_limit=0.1)
+        entry = reader.take()
+        reader.close()
+        assert entry is not None, "nothing delivered"
+        assert entry.body == b"fill"
 
 
 def test_member_cannot_publish_with_another_members_user_id(world: World) -> None:
@@ -509,7 +513,7 @@ def test_member_cannot_publish_into_a_queue_through_the_default_exchange(world: 
         member_channel(world, world.a, confirm=True) as channel,
         pytest.raises(pika.exceptions.ChannelClosedByBroker) as excinfo,
     ):
-        channel.basic_publish("", topology.member_queue(world.b), b"fake fill")
+        channel.basic_publish("", topology.member_log(world.b), b"fake fill")
     assert refused(excinfo) == ACCESS_REFUSED
 
 
@@ -593,9 +597,9 @@ def test_member_cannot_declare_a_server_named_queue(world: World) -> None:
     assert refused(excinfo) == ACCESS_REFUSED
 
 
-def test_member_cannot_redeclare_its_own_queue(world: World) -> None:
+def test_member_cannot_redeclare_its_own_log(world: World) -> None:
     """Even an identical, non-passive declare needs configure permission."""
-    queue = topology.work_queue(topology.member_queue(world.a))
+    queue = topology.member_log_queue(world.a)
     with (
         member_channel(world, world.a) as channel,
         pytest.raises(pika.exceptions.ChannelClosedByBroker) as excinfo,
@@ -609,16 +613,16 @@ def test_member_cannot_bind(world: World) -> None:
         member_channel(world, world.a) as channel,
         pytest.raises(pika.exceptions.ChannelClosedByBroker) as excinfo,
     ):
-        channel.queue_bind(topology.member_queue(world.a), topology.TRADES, "#")
+        channel.queue_bind(topology.member_log(world.a), topology.TRADES, "#")
     assert refused(excinfo) == ACCESS_REFUSED
 
 
-def test_member_cannot_delete_its_own_queue(world: World) -> None:
+def test_member_cannot_delete_its_own_log(world: World) -> None:
     with (
         member_channel(world, world.a) as channel,
         pytest.raises(pika.exceptions.ChannelClosedByBroker) as excinfo,
     ):
-        channel.queue_delete(topology.member_queue(world.a))
+        channel.queue_delete(topology.member_log(world.a))
     assert refused(excinfo) == ACCESS_REFUSED
 
 

@@ -130,7 +130,11 @@ def test_both_parties_receive_obligation_created_on_their_own_queue(store: Store
                 seen.append(unpack(delivery.body))
                 delivery.ack()
 
-            bus.consume(Subscription(topology.member_queue(member), on_message))
+            bus.consume(
+                Subscription(
+                    topology.member_log(member), on_message, arguments={"x-stream-offset": 0}
+                )
+            )
 
         bus.start(topology.Topology(), listen)
     broker.run_until_idle()
@@ -168,4 +172,4 @@ def test_events_booked_while_the_broker_is_away_are_published_later(store: Store
     broker.run_until_idle()
     assert store.query("SELECT COUNT(*) FROM outbox WHERE published = 0") == [(0,)]
     assert publisher.published == 2
-    assert len(broker.queues[topology.member_queue("ganzhou-magnet")].messages) == 1
+    assert len(broker.queues[topology.member_log("ganzhou-magnet")].log) == 1
