@@ -16,8 +16,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rex.config import ConfigError, Settings, TradingStatus
+
+if TYPE_CHECKING:
+    from rex.member_migration import MemberMigration
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -105,6 +109,8 @@ def _cmd_provision(args: argparse.Namespace) -> int:
         f"{t.bindings} bindings ({len(t.new_bindings)} new)"
         + (" - dry run, not declared" if dry else " declared")
     )
+    for line in migration_lines(report.migrations, dry):
+        print(line)
     counts = {a: sum(1 for m in report.members if m.action is a) for a in MemberAction}
     p, topics = member_permissions("<id>"), member_topic_permission_set("<id>")
     on = ", ".join(t.exchange for t in topics)
@@ -127,6 +133,28 @@ def _cmd_provision(args: argparse.Namespace) -> int:
         f"({counts[MemberAction.DELETED]} deleted); {state}"
     )
     return EXIT_OK
+
+
+def migration_lines(migrations: Sequence[MemberMigration], dry: bool) -> list[str]:
+    """What `rex provision` says of members' protocol-1 queues (rex/member_migration.py)."""
+    lines = []
+    for m in migrations:
+        queue = f"old queue rex.member.{m.member}"
+        if dry:
+            lines.append(f"{m.member}  {queue}: {m.waiting} messages to move into its log")
+            continue
+        parts = [f"{m.moved} messages moved into its log"] if m.waiting or m.moved else []
+        if m.recovered:
+            parts.append(f"{m.recovered} dead letters given back from rex.dead")
+        if m.deleted:
+            parts.append("queue deleted")
+        elif m.held_by:
+            parts.append(
+                f"kept: {m.held_by} old clients still consume it (run rex provision again "
+                f"once they have closed)"
+            )
+        lines.append(f"{m.member}  {queue}: {', '.join(parts) or 'nothing to do'}")
+    return lines
 
 
 def _help(parser: argparse.ArgumentParser) -> Handler:

@@ -57,8 +57,9 @@ from typing import Any, Final
 import pika
 import pika.exceptions
 
-from rex import topology
+from rex import member_migration, topology
 from rex.config import Member, Settings
+from rex.member_migration import MemberMigration
 from rex.topology import Topology
 
 __all__ = [
@@ -467,11 +468,17 @@ class ProvisionReport:
     members: tuple[MemberResult, ...]
     topology: TopologyResult
     dry_run: bool = False
+    # members' protocol-1 queues migrated to their logs (or, in a dry run, still to migrate)
+    migrations: tuple[MemberMigration, ...] = ()
 
     @property
     def changed(self) -> bool:
         """Whether anything was (or, in a dry run, would be) changed."""
-        return self.topology.changed or any(m.changed for m in self.members)
+        return (
+            self.topology.changed
+            or any(m.changed for m in self.members)
+            or any(m.changed or self.dry_run for m in self.migrations)
+        )
 
 
 # ------------------------------------------------------------------------ provision
@@ -491,7 +498,11 @@ def declare_blocking(channel: Any, topo: Topology) -> None:
         )
 
 
-def _declare(broker_url: str, topo: Topology, timeout: float) -> None:
+def _declare_and_migrate(
+    broker_url: str, topo: Topology, members: Iterable[str], timeout: float, dry_run: bool
+) -> tuple[MemberMigration, ...]:
+    """Declare ``topo`` (unless a dry run), then migrate the members' protocol-1 queues
+    (rex/member_migration.py; a dry run only finds them)."""
     params = pika.URLParameters(broker_url)
     params.connection_attempts = 1
     params.socket_timeout = timeout
@@ -502,14 +513,20 @@ def _declare(broker_url: str, topo: Topology, timeout: float) -> None:
         connection = pika.BlockingConnection(params)
     except pika.exceptions.AMQPError as exc:
         raise ProvisionError(f"cannot connect to the broker at {where}: {exc!r}") from None
+    step = "declaring the topology"
     try:
+        if dry_run:
+            step = "looking for members' old queues"
+            return tuple(member_migration.pending(connection, members))
         declare_blocking(connection.channel(), topo)
+        step = "migrating members' old queues to their logs"
+        return tuple(member_migration.migrate(connection, members))
     except pika.exceptions.ChannelClosedByBroker as exc:
         raise ProvisionError(
-            f"declaring the topology on {where} failed: {exc.reply_code} {exc.reply_text}"
+            f"{step} on {where} failed: {exc.reply_code} {exc.reply_text}"
         ) from None
     except pika.exceptions.AMQPError as exc:
-        raise ProvisionError(f"declaring the topology on {where} failed: {exc!r}") from None
+        raise ProvisionError(f"{step} on {where} failed: {exc!r}") from None
     finally:
         if connection.is_open:
             connection.close()
@@ -625,6 +642,5 @@ def provision(
     # Every member's queue, disabled ones too: the engine's messages to them must route.
     topo = topology.full(products, members)
     topo_result = _topology_result(admin, vhost, topo)
-    if not dry_run:
-        _declare(settings.broker_url, topo, timeout)
-    return ProvisionReport(vhost, results, topo_result, dry_run)
+    migrations = _declare_and_migrate(settings.broker_url, topo, members, timeout, dry_run)
+    return ProvisionReport(vhost, results, topo_result, dry_run, migrations)
