@@ -44,6 +44,7 @@ def acting_for(args: argparse.Namespace) -> str | None:
 def answer_dict(answer: SettlementAnswer) -> dict[str, Any]:
     """The answer as ``--json`` prints it."""
     return {
+        "answer_id": answer.answer_id,
         "request_id": answer.request_id,
         "request": answer.request,
         "member": answer.member,

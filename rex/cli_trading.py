@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import sys
 import time
@@ -15,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pika
 
 from rex import topology
-from rex.client import Client, ClientError, LogEntry, entry_line, report_line
+from rex.client import Client, ClientError, LogEntry, entry_dict, entry_line, report_line
 from rex.config import ConfigError, Settings
 from rex.member_log import LogKind
 from rex.protocol import (
@@ -24,7 +25,9 @@ from rex.protocol import (
     EngineInput,
     ExecutionReport,
     InputKind,
+    encode,
     encode_inputs,
+    unpack,
 )
 
 Handler = Callable[[argparse.Namespace], int]
@@ -47,11 +50,11 @@ def member_client(args: argparse.Namespace) -> Client:
     return Client(member, password, settings.broker_url)
 
 
-def _show(result: ExecutionReport | str) -> int:
+def _show(result: ExecutionReport | str, as_json: bool = False) -> int:
     if isinstance(result, str):
-        print(f"sent {result}")
+        print(json.dumps({"sent": result}) if as_json else f"sent {result}")
         return 0
-    print(report_line(result))
+    print(json.dumps(unpack(encode(result))) if as_json else report_line(result))
     return 1 if result.status == "rejected" else 0
 
 
@@ -85,12 +88,15 @@ def _order(client: Client, args: argparse.Namespace) -> int:
             stp=args.stp,
             client_order_id=args.client_order_id,
             wait=None if args.no_wait else args.timeout,
-        )
+        ),
+        args.json,
     )
 
 
 def _cancel(client: Client, args: argparse.Namespace) -> int:
-    return _show(client.cancel(args.product, args.orig_client_order_id, wait=args.timeout))
+    return _show(
+        client.cancel(args.product, args.orig_client_order_id, wait=args.timeout), args.json
+    )
 
 
 def _replace(client: Client, args: argparse.Namespace) -> int:
@@ -101,12 +107,13 @@ def _replace(client: Client, args: argparse.Namespace) -> int:
             price=args.price,
             quantity=args.quantity,
             wait=args.timeout,
-        )
+        ),
+        args.json,
     )
 
 
 def _mass_cancel(client: Client, args: argparse.Namespace) -> int:
-    return _show(client.mass_cancel(args.product, wait=args.timeout))
+    return _show(client.mass_cancel(args.product, wait=args.timeout), args.json)
 
 
 def _read_log(client: Client, args: argparse.Namespace, kinds: tuple[LogKind, ...]) -> int:
@@ -118,7 +125,7 @@ def _read_log(client: Client, args: argparse.Namespace, kinds: tuple[LogKind, ..
     else:
         entries = client.entries(kinds, timeout=quiet)
     for entry in entries if args.follow else _in_sequence(entries):
-        print(entry_line(entry), flush=True)
+        print(json.dumps(entry_dict(entry)) if args.json else entry_line(entry), flush=True)
     return 0
 
 
@@ -219,6 +226,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         sub.add_argument("--timeout", type=float, default=10.0, help="seconds to wait")
         return sub
 
+    def json_option(sub: argparse.ArgumentParser, what: str) -> None:
+        sub.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
     order = member_command("order", "place an order and print its first answer")
     order.add_argument("product")
     order.add_argument("side", choices=["buy", "sell"])
@@ -232,11 +242,13 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     order.add_argument("--client-order-id")
     order.add_argument("--no-wait", action="store_true")
+    json_option(order, "the answer as it travels (docs/protocol.md)")
     order.set_defaults(func=_run(_order))
 
     cancel = member_command("cancel", "cancel an order by its client order id")
     cancel.add_argument("product")
     cancel.add_argument("orig_client_order_id")
+    json_option(cancel, "the answer as it travels")
     cancel.set_defaults(func=_run(_cancel))
 
     replace = member_command("replace", "change an order's price and/or total quantity")
@@ -244,10 +256,12 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     replace.add_argument("orig_client_order_id")
     replace.add_argument("--price", type=int)
     replace.add_argument("--quantity", type=int)
+    json_option(replace, "the answer as it travels")
     replace.set_defaults(func=_run(_replace))
 
     mass = member_command("mass-cancel", "cancel all your open orders in a product")
     mass.add_argument("product")
+    json_option(mass, "the answer as it travels")
     mass.set_defaults(func=_run(_mass_cancel))
 
     for name, text, handler in (
@@ -263,6 +277,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
             f"{topology.MEMBER_LOG_MAX_AGE}); the read position stays where it is",
         )
         reading.add_argument("--follow", action="store_true", help="keep waiting for more")
+        json_option(reading, "one object per entry: sequence, type, message")
         reading.set_defaults(func=_run(handler), timeout=2.0)
 
     book = member_command("book", "print a product's order book (top 10 levels)")

@@ -77,6 +77,7 @@ from rex.protocol import (
     decode_messages,
     encode,
     pack,
+    unpack,
 )
 from rex.settlement_requests import (
     ANSWER_ROUTING_WORD,
@@ -96,6 +97,7 @@ __all__ = [
     "LogEntry",
     "LogGap",
     "OperatorClient",
+    "entry_dict",
     "entry_line",
     "report_line",
 ]
@@ -709,6 +711,19 @@ def report_line(report: ExecutionReport) -> str:
     if report.reason:
         parts.append(f"({report.reason}: {report.text})")
     return "  ".join(str(p) for p in parts)
+
+
+def entry_dict(entry: LogEntry) -> dict[str, Any]:
+    """An entry of the member's log as `rex executions --json` prints it: its sequence,
+    its type and the message as it travels (docs/protocol.md)."""
+    message = entry.message
+    if isinstance(message, ExecutionReport):
+        wire: Any = unpack(encode(message))
+    elif isinstance(message, SettlementAnswer):
+        wire = unpack(message.encode())
+    else:
+        wire = message
+    return {"sequence": entry.sequence, "type": entry.type, "message": wire}
 
 
 def entry_line(entry: LogEntry) -> str:

@@ -24,7 +24,7 @@ report after a newer one; ids tell them apart. Idempotent: a second run finds no
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -70,10 +70,15 @@ def _queue_state(connection: BlockingConnection, queue: str) -> tuple[int, int] 
     return ok.method.message_count, ok.method.consumer_count
 
 
-def pending(connection: BlockingConnection, members: Iterable[str]) -> list[MemberMigration]:
-    """The members whose old queue still exists, and what waits in it (for a dry run)."""
+def pending(
+    connection: BlockingConnection, members: Iterable[str], queues: Collection[str]
+) -> list[MemberMigration]:
+    """The members whose old queue still exists (is among ``queues``, the vhost's queue
+    names), and what waits in it (for a dry run)."""
     found = []
     for member in members:
+        if topology.legacy_member_queue(member) not in queues:
+            continue
         state = _queue_state(connection, topology.legacy_member_queue(member))
         if state is not None:
             found.append(MemberMigration(member, waiting=state[0], held_by=state[1]))
@@ -141,7 +146,8 @@ def _first_death_queue(properties: pika.BasicProperties) -> str | None:
 def _recover_dead_letters(connection: BlockingConnection, members: Iterable[str]) -> dict[str, int]:
     """Give members back what version 1 dead-lettered from their queues."""
     owner = {topology.legacy_member_queue(m): m for m in members}
-    if _queue_state(connection, topology.DEAD_LETTERS) is None:
+    state = _queue_state(connection, topology.DEAD_LETTERS)
+    if state is None or state[0] == 0:
         return {}
     channel = connection.channel()
     channel.confirm_delivery()
@@ -167,11 +173,15 @@ def _recover_dead_letters(connection: BlockingConnection, members: Iterable[str]
     return recovered
 
 
-def migrate(connection: BlockingConnection, members: Iterable[str]) -> list[MemberMigration]:
-    """Migrate every member's old queue and give back its dead letters (the module's
-    steps); the logs and their bindings must be declared already."""
+def migrate(
+    connection: BlockingConnection, members: Iterable[str], queues: Collection[str]
+) -> list[MemberMigration]:
+    """Migrate every member's old queue (those among ``queues``, the vhost's queue names
+    before the logs were declared) and give back its dead letters (the module's steps);
+    the logs and their bindings must be declared already."""
     members = list(members)
-    results = {m.member: m for m in (_migrate_queue(connection, x) for x in members) if m}
+    old = [m for m in members if topology.legacy_member_queue(m) in queues]
+    results = {m.member: m for m in (_migrate_queue(connection, x) for x in old) if m}
     for member, count in _recover_dead_letters(connection, members).items():
         base = results.get(member) or MemberMigration(member, waiting=0)
         results[member] = MemberMigration(

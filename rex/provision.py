@@ -49,7 +49,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
@@ -499,7 +499,12 @@ def declare_blocking(channel: Any, topo: Topology) -> None:
 
 
 def _declare_and_migrate(
-    broker_url: str, topo: Topology, members: Iterable[str], timeout: float, dry_run: bool
+    broker_url: str,
+    topo: Topology,
+    members: Iterable[str],
+    queues: Collection[str],
+    timeout: float,
+    dry_run: bool,
 ) -> tuple[MemberMigration, ...]:
     """Declare ``topo`` (unless a dry run), then migrate the members' protocol-1 queues
     (rex/member_migration.py; a dry run only finds them)."""
@@ -517,10 +522,10 @@ def _declare_and_migrate(
     try:
         if dry_run:
             step = "looking for members' old queues"
-            return tuple(member_migration.pending(connection, members))
+            return tuple(member_migration.pending(connection, members, queues))
         declare_blocking(connection.channel(), topo)
         step = "migrating members' old queues to their logs"
-        return tuple(member_migration.migrate(connection, members))
+        return tuple(member_migration.migrate(connection, members, queues))
     except pika.exceptions.ChannelClosedByBroker as exc:
         raise ProvisionError(
             f"{step} on {where} failed: {exc.reply_code} {exc.reply_text}"
@@ -575,9 +580,10 @@ def _provision_member(
     return MemberResult(member.id, True, action, permissions_set, bool(missing))
 
 
-def _topology_result(admin: BrokerAdmin, vhost: str, topo: Topology) -> TopologyResult:
+def _topology_result(
+    admin: BrokerAdmin, vhost: str, topo: Topology, queues: set[str]
+) -> TopologyResult:
     exchanges = admin.list_exchanges(vhost)
-    queues = admin.list_queues(vhost)
     bindings = admin.list_queue_bindings(vhost)
     return TopologyResult(
         exchanges=len(topo.exchanges),
@@ -641,6 +647,7 @@ def provision(
 
     # Every member's queue, disabled ones too: the engine's messages to them must route.
     topo = topology.full(products, members)
-    topo_result = _topology_result(admin, vhost, topo)
-    migrations = _declare_and_migrate(settings.broker_url, topo, members, timeout, dry_run)
+    queues = admin.list_queues(vhost)
+    topo_result = _topology_result(admin, vhost, topo, queues)
+    migrations = _declare_and_migrate(settings.broker_url, topo, members, queues, timeout, dry_run)
     return ProvisionReport(vhost, results, topo_result, dry_run, migrations)

@@ -9,8 +9,8 @@ import pika
 import pytest
 
 from rex import topology
-from rex.log_reader import StreamReader
 from rex.client import Client
+from rex.log_reader import StreamReader
 from rex.protocol import ExecutionReport, unpack_messages
 from tests.e2e.conftest import Exchange, wait_for_answer
 
