@@ -11,7 +11,6 @@ refused, or could not be reached).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -29,16 +28,13 @@ EXIT_BROKER_ERROR = 2
 
 def _settings(args: argparse.Namespace) -> Settings:
     """Settings from the environment, with ``--config-dir`` applied."""
-    settings = Settings.from_env()
-    if args.config_dir is not None:
-        settings = dataclasses.replace(settings, config_dir=args.config_dir)
-    return settings
+    return Settings.from_env(config_dir=args.config_dir)
 
 
 def _cmd_config_check(args: argparse.Namespace) -> int:
     """Load products.toml and members.toml and summarise them."""
-    settings = _settings(args)
     try:
+        settings = _settings(args)
         products = settings.products()
         members = settings.members()
     except ConfigError as exc:
@@ -68,8 +64,8 @@ def _cmd_provision(args: argparse.Namespace) -> int:
         provision,
     )
 
-    settings = _settings(args)
     try:
+        settings = _settings(args)
         report = provision(settings, os.environ, dry_run=args.dry_run)
     except ConfigError as exc:
         print(f"rex: {exc}", file=sys.stderr)
@@ -158,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="DIR",
-        help="configuration directory (default: $REX_CONFIG_DIR or 'config')",
+        help="configuration directory (default: $REX_CONFIG_DIR, else the one shipped with REX)",
     )
     check.set_defaults(func=_cmd_config_check)
 
@@ -180,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="DIR",
-        help="configuration directory (default: $REX_CONFIG_DIR or 'config')",
+        help="configuration directory (default: $REX_CONFIG_DIR, else the one shipped with REX)",
     )
     prov.add_argument(
         "--dry-run",
