@@ -1,4 +1,4 @@
-"""Tests for rex.config and the `rex config check` command."""
+"""Tests for rex.config: products, members, settings, and where the configuration is found."""
 
 from __future__ import annotations
 
@@ -593,44 +593,18 @@ def _run_rex(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
 def test_rex_finds_the_shipped_configuration_from_any_directory(tmp_path: Path) -> None:
     done = _run_rex(tmp_path, "config", "check", REX_PW_BAOTOU_METALS="s3cret")
     assert done.returncode == 0, done.stderr
-    assert "9 products, 5 members (5 enabled)" in done.stdout
+    assert done.stdout.startswith(f"configuration: {SHIPPED} (shipped with REX)\n")
+    assert "ok: 9 products, 5 members (5 enabled)" in done.stdout
 
 
 def test_rex_from_another_directory_with_rex_config_dir_nowhere_says_so(tmp_path: Path) -> None:
     done = _run_rex(tmp_path, "config", "check", REX_CONFIG_DIR="missing")
     assert done.returncode == 2
-    assert "rex: REX_CONFIG_DIR: 'missing' does not exist; set it to" in done.stderr
+    assert "rex config check: REX_CONFIG_DIR: 'missing' does not exist; set it to" in done.stderr
     assert "Traceback" not in done.stderr
 
 
 # ---------------------------------------------------------------------------- CLI
-
-
-def test_cli_config_check_exits_0_on_shipped_config(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["config", "check", "--config-dir", str(SHIPPED)]) == 0
-    out = capsys.readouterr().out
-    assert "ND-OX" in out
-    assert "band 378000..462000 CNY/t" in out
-    assert out.rstrip().endswith("members (5 enabled)")
-
-
-def test_cli_config_check_uses_rex_config_dir(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv("REX_CONFIG_DIR", str(SHIPPED))
-    assert main(["config", "check"]) == 0
-    assert "9 products" in capsys.readouterr().out
-
-
-def test_cli_config_check_exits_2_on_broken_config(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    write_toml(tmp_path / "products.toml", "products", [product(tick=-5)])
-    write_toml(tmp_path / "members.toml", "members", [MEMBER])
-    assert main(["config", "check", "--config-dir", str(tmp_path)]) == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert "product 'ND-OX': field 'tick': must be a positive integer, got -5" in captured.err
 
 
 def test_cli_without_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
