@@ -1,9 +1,9 @@
 """python -m demo [--broker URL] — play a scripted trading session (also `rex demo`).
 
 Without --broker: gateway and engine run in this process on the in-memory bus, with the
-gateway's SQLite store under REX_DATA_DIR (default data/). With --broker: `rex provision`
-and the real services as separate processes through that RabbitMQ, in a vhost of their own
-that is removed afterwards.
+gateway's SQLite store in a directory of its own under REX_DATA_DIR (default data/), removed
+when the demo ends, however it ends. With --broker: `rex provision` and the real services as
+separate processes through that RabbitMQ, in a vhost of their own that is removed afterwards.
 """
 
 from __future__ import annotations
@@ -11,38 +11,64 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from rex.config import ConfigError, Settings
+from rex.config import ConfigError, Member, Product, Settings
+from rex.environment import AMQP_URL
 
 from .play import play
 from .venues import AmqpVenue, EmbeddedVenue, Venue
 
+EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
+
+
+@contextmanager
+def _venue(
+    broker: str | None,
+    settings: Settings,
+    products: dict[str, Product],
+    members: dict[str, Member],
+) -> Iterator[Venue]:
+    """The venue, closed afterwards; the embedded one's data directory removed with it."""
+    if broker:
+        print(f"REX demo through RabbitMQ ({broker}), services as separate processes")
+        venue: Venue = AmqpVenue(broker, settings, members)
+        try:
+            yield venue
+        finally:
+            venue.close()
+        return
+    print("REX demo: gateway and engine embedded, in-memory bus, SQLite store")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="demo-", dir=settings.data_dir) as data:
+        venue = EmbeddedVenue(products, members, Path(data))
+        try:
+            yield venue
+        finally:
+            venue.close()
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rex demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--broker", metavar="URL", help="play through RabbitMQ at this URL")
+    parser.add_argument(
+        "--broker", type=AMQP_URL.argument, metavar="URL", help="play through RabbitMQ at this URL"
+    )
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
     try:
+        settings = Settings.from_env()
         products = settings.products()
         members = settings.members()
     except ConfigError as error:
         print(f"demo: {error}", file=sys.stderr)
         return 2
-    venue: Venue
-    if args.broker:
-        print(f"REX demo through RabbitMQ ({args.broker}), services as separate processes")
-        venue = AmqpVenue(args.broker, settings, members)
-    else:
-        print("REX demo: gateway and engine embedded, in-memory bus, SQLite store")
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        data = Path(tempfile.mkdtemp(prefix="demo-", dir=settings.data_dir))
-        venue = EmbeddedVenue(products, members, data)
     try:
-        surprises = play(venue, products)
-    finally:
-        venue.close()
+        with _venue(args.broker, settings, products, members) as venue:
+            surprises = play(venue, products)
+    except KeyboardInterrupt:
+        print("\ndemo: interrupted; what it set up has been removed", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if surprises:
         print(f"\n{surprises} step(s) did not answer as scripted", file=sys.stderr)
         return 1

@@ -10,12 +10,22 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 
 from rex import logs, metrics
 from rex.bus.amqp import AmqpBus
 from rex.config import ConfigError, Settings
+from rex.environment import (
+    GROUP_NAME,
+    PORT,
+    POSITIVE_INT,
+    POSITIVE_SECONDS,
+    REX_ENGINE_GROUP,
+    REX_ENGINE_IMAGE_EVERY,
+    REX_ENGINE_IMAGE_INTERVAL,
+    REX_ENGINE_PRODUCTS,
+    SYMBOL_LIST,
+)
 
 from .runtime import settle_memory
 from .service import EngineService
@@ -25,53 +35,64 @@ DEFAULT_METRICS_PORT = 9102
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
-    parser.add_argument("--group", default=os.environ.get("REX_ENGINE_GROUP", "main"))
+    parser.add_argument(
+        "--group",
+        type=GROUP_NAME.argument,
+        help="engine group (default $REX_ENGINE_GROUP, else main)",
+    )
     parser.add_argument(
         "--products",
-        default=os.environ.get("REX_ENGINE_PRODUCTS", ""),
-        help="comma-separated symbols this group owns (default: all products)",
+        type=SYMBOL_LIST.argument,
+        help="comma-separated symbols this group owns (default $REX_ENGINE_PRODUCTS, else all)",
     )
     parser.add_argument(
         "--metrics-port",
-        type=int,
-        default=int(os.environ.get("REX_METRICS_PORT", DEFAULT_METRICS_PORT)),
+        type=PORT.argument,
+        help=f"Prometheus port, 0: none (default $REX_METRICS_PORT, else {DEFAULT_METRICS_PORT})",
     )
     parser.add_argument(
         "--image-every",
-        type=int,
-        default=int(os.environ.get("REX_ENGINE_IMAGE_EVERY", 10_000)),
-        help="input-log entries between market images (default 10000)",
+        type=POSITIVE_INT.argument,
+        help="input-log entries between market images (default $REX_ENGINE_IMAGE_EVERY, "
+        "else 10000)",
     )
     parser.add_argument(
         "--image-interval",
-        type=float,
-        default=float(os.environ.get("REX_ENGINE_IMAGE_INTERVAL", 600)),
-        help="or seconds of log time between market images (default 600)",
+        type=POSITIVE_SECONDS.argument,
+        help="or seconds of log time between market images (default "
+        "$REX_ENGINE_IMAGE_INTERVAL, else 600)",
     )
     args = parser.parse_args(argv)
-    if args.image_every < 1 or args.image_interval <= 0:
-        parser.error("--image-every and --image-interval must be positive")
-    logs.setup("engine")
     log = logging.getLogger("rex.engine")
-    settings = Settings.from_env()
     try:
+        logs.setup("engine")
+        group: str = args.group or REX_ENGINE_GROUP.get()
+        chosen: tuple[str, ...] | None = args.products or REX_ENGINE_PRODUCTS.get()
+        image_every: int = args.image_every or REX_ENGINE_IMAGE_EVERY.get()
+        image_interval: float = args.image_interval or REX_ENGINE_IMAGE_INTERVAL.get()
+        metrics_port = metrics.exporter_port(args.metrics_port, DEFAULT_METRICS_PORT)
+        settings = Settings.from_env()
         products = settings.products()
     except ConfigError as error:
         log.error("config: %s", error)
         return 2
-    wanted = [s for s in args.products.split(",") if s] or list(products)
+    wanted = list(chosen or products)
     unknown = [s for s in wanted if s not in products]
     if unknown:
-        log.error("unknown products: %s", ",".join(unknown))
+        log.error(
+            "unknown products: %s; give symbols of %s (--products, REX_ENGINE_PRODUCTS)",
+            ",".join(unknown),
+            settings.products_file,
+        )
         return 2
-    metrics.serve(args.metrics_port)
-    bus = AmqpBus(settings.broker_url, name=f"rex-engine-{args.group}")
+    metrics.serve(metrics_port)
+    bus = AmqpBus(settings.broker_url, name=f"rex-engine-{group}")
     service = EngineService(
         bus,
         [products[s] for s in wanted],
-        args.group,
-        image_every=args.image_every,
-        image_interval=args.image_interval,
+        group,
+        image_every=image_every,
+        image_interval=image_interval,
     )
     signal.signal(signal.SIGTERM, lambda *_: bus.call_soon(service.stop))
     signal.signal(signal.SIGINT, lambda *_: bus.call_soon(service.stop))

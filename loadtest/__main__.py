@@ -19,7 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rex.config import DEFAULT_BROKER_URL, Settings
+from rex.config import ConfigError, Settings
+from rex.environment import AMQP_URL
 
 from .cpu import CpuMeter, broker_pid
 from .generator import LoadGenerator
@@ -55,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--png", type=Path, help="write a latency histogram here (matplotlib)")
-    parser.add_argument("--broker", default=os.environ.get("REX_BROKER_URL", DEFAULT_BROKER_URL))
+    parser.add_argument(
+        "--broker", type=AMQP_URL.argument, help="RabbitMQ URL (default $REX_BROKER_URL)"
+    )
     parser.add_argument(
         "--metrics-port",
         type=int,
@@ -63,8 +66,13 @@ def main(argv: list[str] | None = None) -> int:
         help="the gateway's metrics port (the engine's is the next one)",
     )
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
-    products = settings.products()
+    try:
+        settings = Settings.from_env()
+        products = settings.products()
+    except ConfigError as error:
+        print(f"loadtest: {error}", file=sys.stderr)
+        return 2
+    broker_url: str = args.broker or settings.broker_url
     chosen = [products[s] for s in args.products.split(",") if s in products]
     if not chosen:
         print("loadtest: no known product given", file=sys.stderr)
@@ -74,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bringing up an exchange ({args.members} members) ...", file=sys.stderr)
     ports = {"gateway": args.metrics_port, "engine": args.metrics_port + 1}
     stack = LocalStack(
-        args.broker,
+        broker_url,
         settings.broker_admin_url,
         config,
         gateway_args=("--metrics-port", str(ports["gateway"])),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import sys
 import time
 import uuid
 from typing import Any
@@ -23,7 +23,8 @@ import msgpack
 import pika
 from pika.adapters.select_connection import IOLoop, SelectConnection
 
-from rex.config import DEFAULT_BROKER_URL
+from rex.config import ConfigError
+from rex.environment import AMQP_URL, REX_BROKER_URL
 
 
 class Pipeline:
@@ -170,9 +171,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--window", type=int, default=1000)
     parser.add_argument("--queue-type", default="classic", choices=["classic", "quorum"])
-    parser.add_argument("--broker", default=os.environ.get("REX_BROKER_URL", DEFAULT_BROKER_URL))
+    parser.add_argument(
+        "--broker", type=AMQP_URL.argument, help="RabbitMQ URL (default $REX_BROKER_URL)"
+    )
     args = parser.parse_args(argv)
-    result = Pipeline(args.broker, args.rate, args.duration, args.window, args.queue_type).run()
+    try:
+        broker_url: str = args.broker or REX_BROKER_URL.get()
+    except ConfigError as error:
+        print(f"bare pipeline: {error}", file=sys.stderr)
+        return 2
+    result = Pipeline(broker_url, args.rate, args.duration, args.window, args.queue_type).run()
     print(
         f"bare pipeline ({result['queue_type']} queues): {result['messages_per_s']:,.0f} msg/s "
         f"through two hops, p50 {result['latency_ms']['p50']} ms, "

@@ -11,7 +11,6 @@ refused, or could not be reached).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -33,22 +32,20 @@ EXIT_BROKER_ERROR = 2
 
 def _settings(args: argparse.Namespace) -> Settings:
     """Settings from the environment, with ``--config-dir`` applied."""
-    settings = Settings.from_env()
-    if args.config_dir is not None:
-        settings = dataclasses.replace(settings, config_dir=args.config_dir)
-    return settings
+    return Settings.from_env(config_dir=args.config_dir)
 
 
 def _cmd_config_check(args: argparse.Namespace) -> int:
-    """Load products.toml and members.toml and summarise them."""
-    settings = _settings(args)
-    try:
-        products = settings.products()
-        members = settings.members()
-    except ConfigError as exc:
-        print(f"rex: {exc}", file=sys.stderr)
-        return EXIT_CONFIG_ERROR
+    """Load and validate everything any service reads; report every problem found."""
+    # settlement_worker is above rex/, so imported here, as the pass-through commands are.
+    from rex.config_check import check_configuration
+    from rex.environment import VARIABLES
+    from settlement_worker.config_check import CHECKS as SETTLEMENT_CHECKS
 
+    report = check_configuration(os.environ, args.config_dir, SETTLEMENT_CHECKS)
+    if report.config_dir is not None:
+        print(f"configuration: {report.config_dir} ({report.found_by})")
+    products, members = report.products, report.members
     width = max((len(symbol) for symbol in products), default=0)
     for p in products.values():
         status = "" if p.status is TradingStatus.OPEN else f"  [{p.status}]"
@@ -57,7 +54,19 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
             f"  band {p.band_low}..{p.band_high} {p.price_unit}{status}"
         )
     enabled = sum(1 for m in members.values() if m.enabled)
-    print(f"{len(products)} products, {len(members)} members ({enabled} enabled)")
+    if report.problems:
+        for problem in report.problems:
+            print(f"rex config check: {problem}", file=sys.stderr)
+        for name in report.not_checked:
+            print(f"rex config check: not checked: {name}", file=sys.stderr)
+        count = len(report.problems)
+        these = "1 problem (above); fix it" if count == 1 else f"{count} problems (above); fix them"
+        print(f"rex config check: {these} and run it again", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    print(
+        f"ok: {len(products)} products, {len(members)} members ({enabled} enabled), "
+        f"{', '.join(report.checked)} and {len(VARIABLES)} environment variables"
+    )
     return EXIT_OK
 
 
@@ -72,8 +81,8 @@ def _cmd_provision(args: argparse.Namespace) -> int:
         provision,
     )
 
-    settings = _settings(args)
     try:
+        settings = _settings(args)
         report = provision(settings, os.environ, dry_run=args.dry_run)
     except ConfigError as exc:
         print(f"rex: {exc}", file=sys.stderr)
@@ -179,14 +188,20 @@ def build_parser() -> argparse.ArgumentParser:
     config.set_defaults(func=_help(config))
     config_commands = config.add_subparsers(title="config commands", metavar="ACTION")
     check = config_commands.add_parser(
-        "check", help="load and validate products.toml and members.toml"
+        "check",
+        help="validate everything the services read: every configuration file, every "
+        "enabled member's password, every REX_* variable",
+        description="Load and validate products.toml, members.toml (every enabled member's "
+        "password must resolve), settlement.toml, holidays.toml and every REX_* environment "
+        "variable (docs/configuration.md); report every problem found. Exit status 0, or 2 "
+        "if there is any.",
     )
     check.add_argument(
         "--config-dir",
         type=Path,
         default=None,
         metavar="DIR",
-        help="configuration directory (default: $REX_CONFIG_DIR or 'config')",
+        help="configuration directory (default: $REX_CONFIG_DIR, else the one shipped with REX)",
     )
     check.set_defaults(func=_cmd_config_check)
 
@@ -208,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="DIR",
-        help="configuration directory (default: $REX_CONFIG_DIR or 'config')",
+        help="configuration directory (default: $REX_CONFIG_DIR, else the one shipped with REX)",
     )
     prov.add_argument(
         "--dry-run",

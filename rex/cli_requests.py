@@ -9,7 +9,6 @@ answer in time.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +18,7 @@ import pika.exceptions
 from rex.cli_trading import member_client
 from rex.client import Client, ClientError, OperatorClient
 from rex.config import ConfigError, Settings
+from rex.environment import REX_MEMBER
 from rex.settlement_requests import SettlementAnswer
 
 Handler = Callable[[argparse.Namespace], int]
@@ -61,6 +61,7 @@ def run(prog: str, request: Request, printer: Printer) -> Handler:
 
     def handler(args: argparse.Namespace) -> int:
         try:
+            args.member = args.member or REX_MEMBER.get()  # what every later use reads
             with connect(args) as client:
                 return printer(request(client, args), args.json)
         except ConfigError as error:
@@ -80,7 +81,7 @@ def action_adder(
 
     def action(name: str, help: str) -> argparse.ArgumentParser:
         sub: argparse.ArgumentParser = actions.add_parser(name, help=help)
-        sub.add_argument("--member", default=os.environ.get("REX_MEMBER"), help="member id")
+        sub.add_argument("--member", help="member id (default $REX_MEMBER)")
         sub.add_argument("--password", help="password (default $REX_PASSWORD or members.toml)")
         sub.add_argument(
             "--operator",

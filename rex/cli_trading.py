@@ -18,6 +18,7 @@ import pika
 from rex import topology
 from rex.client import Client, ClientError, LogEntry, entry_dict, entry_line, report_line
 from rex.config import ConfigError, Settings
+from rex.environment import REX_MEMBER, REX_PASSWORD
 from rex.member_log import LogKind
 from rex.protocol import (
     CONTENT_TYPE,
@@ -38,10 +39,10 @@ def member_client(args: argparse.Namespace) -> Client:
     """Log in as --member (or $REX_MEMBER) with --password, $REX_PASSWORD, or the password
     members.toml gives for that member."""
     settings = Settings.from_env()
-    member = args.member or os.environ.get("REX_MEMBER")
+    member = args.member or REX_MEMBER.get()
     if not member:
         raise ConfigError("(command line)", "give --member or set REX_MEMBER")
-    password = args.password or os.environ.get("REX_PASSWORD")
+    password = args.password or REX_PASSWORD.get()
     if not password:
         members = settings.members()
         if member not in members:
@@ -187,8 +188,12 @@ def _status(status: str) -> Handler:
     """Operators set a product's trading status by writing it into its input log."""
 
     def handler(args: argparse.Namespace) -> int:
-        settings = Settings.from_env()
-        products = settings.products()
+        try:
+            settings = Settings.from_env()
+            products = settings.products()
+        except ConfigError as error:
+            print(f"rex: {error}", file=sys.stderr)
+            return 2
         if args.product not in products:
             print(f"rex: unknown product {args.product!r}", file=sys.stderr)
             return 2

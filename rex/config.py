@@ -22,7 +22,6 @@ Floats are never used in a computation.
 from __future__ import annotations
 
 import difflib
-import functools
 import os
 import re
 import tomllib
@@ -33,12 +32,19 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from rex.environment import (
+    MEMBER_ID_RE,
+    REX_BROKER_ADMIN_URL,
+    REX_BROKER_URL,
+    REX_DATA_DIR,
+    locate_config_dir,
+)
+from rex.errors import ConfigError
+
 __all__ = [
     "CURRENCY_MINOR_UNITS",
     "DEFAULT_BROKER_ADMIN_URL",
     "DEFAULT_BROKER_URL",
-    "DEFAULT_CONFIG_DIR",
-    "DEFAULT_DATA_DIR",
     "ConfigError",
     "FieldError",
     "Member",
@@ -64,49 +70,13 @@ CURRENCY_MINOR_UNITS: Final[Mapping[str, int]] = {
     "KRW": 0,
 }
 
-DEFAULT_CONFIG_DIR: Final = "config"
-DEFAULT_DATA_DIR: Final = "data"
-DEFAULT_BROKER_URL: Final = "amqp://guest:guest@127.0.0.1:5672/%2F"
+DEFAULT_BROKER_URL: Final = REX_BROKER_URL.default
 #: RabbitMQ's management HTTP API, used by ``rex provision``.
-DEFAULT_BROKER_ADMIN_URL: Final = "http://guest:guest@127.0.0.1:15672"
+DEFAULT_BROKER_ADMIN_URL: Final = REX_BROKER_ADMIN_URL.default
 
 _SYMBOL_RE: Final = re.compile(r"[A-Z0-9][A-Z0-9-]{0,15}")
-_MEMBER_ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _ENV_NAME_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CURRENCY_RE: Final = re.compile(r"[A-Z]{3}")
-
-
-class ConfigError(Exception):
-    """Invalid or unreadable configuration.
-
-    The message names the file and, where relevant, the entry and the field, e.g.
-    ``config/products.toml: product 'ND-OX': field 'tick': must be a positive integer,
-    got -5``. The parts are also available as attributes.
-    """
-
-    file: str | None
-    entry: str | None
-    field: str | None
-    reason: str
-
-    def __init__(
-        self,
-        file: str | os.PathLike[str] | None,
-        reason: str,
-        *,
-        entry: str | None = None,
-        field: str | None = None,
-    ) -> None:
-        self.file = None if file is None else os.fspath(file)
-        self.entry = entry
-        self.field = field
-        self.reason = reason
-        parts = [self.file, entry, None if field is None else f"field {field!r}", reason]
-        super().__init__(": ".join(p for p in parts if p is not None))
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        rebuild = functools.partial(ConfigError, entry=self.entry, field=self.field)
-        return rebuild, (self.file, self.reason)
 
 
 class FieldError(ValueError):
@@ -364,7 +334,7 @@ class Member:
     source: Path | None = field(default=None, repr=False, compare=False, kw_only=True)
 
     def __post_init__(self) -> None:
-        _check_pattern("id", self.id, _MEMBER_ID_RE, "1-32 letters, digits, '_' or '-'")
+        _check_pattern("id", self.id, MEMBER_ID_RE, "1-32 letters, digits, '_' or '-'")
         _check_text("name", self.name)
         if self.password is not None and self.password_env is not None:
             raise FieldError(
@@ -406,7 +376,8 @@ class Member:
             state = "not set" if value is None else "empty"
             raise ConfigError(
                 self.source,
-                f"environment variable {self.password_env!r} is {state}",
+                f"environment variable {self.password_env!r} is {state}; set it to the "
+                "member's RabbitMQ password",
                 entry=f"member {self.id!r}",
                 field="password_env",
             )
@@ -445,7 +416,11 @@ def read_toml(path: Path) -> dict[str, Any]:
         with open(path, "rb") as f:
             return tomllib.load(f)
     except FileNotFoundError:
-        raise ConfigError(path, "file not found") from None
+        raise ConfigError(
+            path,
+            "file not found; create it (docs/configuration.md describes it) or set "
+            "REX_CONFIG_DIR to the directory that has it",
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, f"invalid TOML: {exc}") from None
     except UnicodeDecodeError as exc:
@@ -524,7 +499,7 @@ def _load_entries(
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Process-wide settings taken from the environment."""
+    """Process-wide settings taken from the environment (rex.environment)."""
 
     config_dir: Path
     data_dir: Path
@@ -532,18 +507,29 @@ class Settings:
     broker_admin_url: str = DEFAULT_BROKER_ADMIN_URL
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        """Build from ``REX_CONFIG_DIR``, ``REX_DATA_DIR``, ``REX_BROKER_URL`` and
-        ``REX_BROKER_ADMIN_URL``.
+    def from_env(
+        cls, env: Mapping[str, str] = os.environ, *, config_dir: Path | None = None
+    ) -> Settings:
+        """Build from ``REX_CONFIG_DIR`` (unless ``config_dir``, a command's
+        ``--config-dir``, is given), ``REX_DATA_DIR``, ``REX_BROKER_URL`` and
+        ``REX_BROKER_ADMIN_URL``, with their defaults when unset or empty.
 
-        Unset or empty variables take the defaults ``config``, ``data``,
-        ``amqp://guest:guest@127.0.0.1:5672/%2F`` and ``http://guest:guest@127.0.0.1:15672``.
+        Raises :class:`ConfigError` naming the variable if one does not parse, and naming
+        every place looked if no configuration directory is found.
         """
+        if config_dir is None:
+            config_dir = locate_config_dir(env)[0]
+        elif not config_dir.is_dir():
+            raise ConfigError(
+                "--config-dir",
+                f"{str(config_dir)!r} is not a directory; give the directory holding "
+                "products.toml and members.toml",
+            )
         return cls(
-            config_dir=Path(env.get("REX_CONFIG_DIR") or DEFAULT_CONFIG_DIR),
-            data_dir=Path(env.get("REX_DATA_DIR") or DEFAULT_DATA_DIR),
-            broker_url=env.get("REX_BROKER_URL") or DEFAULT_BROKER_URL,
-            broker_admin_url=env.get("REX_BROKER_ADMIN_URL") or DEFAULT_BROKER_ADMIN_URL,
+            config_dir=config_dir,
+            data_dir=REX_DATA_DIR.get(env),
+            broker_url=REX_BROKER_URL.get(env),
+            broker_admin_url=REX_BROKER_ADMIN_URL.get(env),
         )
 
     @property
@@ -553,6 +539,14 @@ class Settings:
     @property
     def members_file(self) -> Path:
         return self.config_dir / "members.toml"
+
+    @property
+    def settlement_file(self) -> Path:
+        return self.config_dir / "settlement.toml"
+
+    @property
+    def holidays_file(self) -> Path:
+        return self.config_dir / "holidays.toml"
 
     def products(self) -> dict[str, Product]:
         """Load ``<config_dir>/products.toml``."""

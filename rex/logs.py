@@ -4,13 +4,15 @@ itself written as key=value pairs by the callers, one event per line."""
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 
+from rex.environment import REX_LOG_LEVEL
+
 
 def setup(service: str) -> None:
-    level = os.environ.get("REX_LOG_LEVEL", "INFO").upper()
+    """Log to stderr at ``REX_LOG_LEVEL``. The handler is in place before the level is
+    read, so the ConfigError of a bad level can itself be logged (at INFO)."""
     handler = logging.StreamHandler(sys.stderr)
     formatter = logging.Formatter(
         f"%(asctime)s.%(msecs)03dZ %(levelname)s service={service} %(name)s %(message)s",
@@ -20,5 +22,6 @@ def setup(service: str) -> None:
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(logging.INFO)
     logging.getLogger("pika").setLevel(logging.CRITICAL)  # the bus logs what matters
+    root.setLevel(REX_LOG_LEVEL.get())

@@ -36,6 +36,8 @@ from typing import Final, Protocol
 
 import msgpack
 
+from rex.environment import REX_CURSOR_DIR
+
 __all__ = [
     "CURSOR_FORMAT",
     "MAX_SEEN",
@@ -194,9 +196,9 @@ class MemoryCursorStore:
 def default_cursor_dir(env: Mapping[str, str] = os.environ) -> Path:
     """``$REX_CURSOR_DIR``, else ``$XDG_STATE_HOME/rex/cursors`` (``~/.local/state/rex/
     cursors``): a client's read positions are its state, not the exchange's data."""
-    explicit = env.get("REX_CURSOR_DIR")
-    if explicit:
-        return Path(explicit)
+    explicit = REX_CURSOR_DIR.get(env)
+    if explicit is not None:
+        return explicit
     state = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(state) / "rex" / "cursors"
 

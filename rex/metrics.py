@@ -7,8 +7,12 @@ Metric names start with `rex_`; each service exposes its own on its own port
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from rex.environment import REX_METRICS_PORT
 
 log = logging.getLogger("rex.metrics")
 
@@ -107,6 +111,17 @@ PAYMENTS = Gauge(
     "Payments by state, as last counted by the paying process (every state, 0 included)",
     ["state"],
 )
+
+
+def exporter_port(
+    given: int | None, service_default: int, env: Mapping[str, str] = os.environ
+) -> int:
+    """The exporter's port: ``--metrics-port`` if given, else ``REX_METRICS_PORT``, else
+    the service's own default."""
+    if given is not None:
+        return given
+    configured = REX_METRICS_PORT.get(env)
+    return service_default if configured is None else configured
 
 
 def serve(port: int) -> None:

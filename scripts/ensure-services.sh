@@ -10,13 +10,16 @@
 # Not installed      -> as root: apt-get install it, configure, start;
 #                       otherwise: say what to install and exit non-zero.
 #
-# REX_SKIP_SERVICES=1 skips everything.
+# REX_SKIP_SERVICES=1 skips everything (0, empty or unset: does not; as rex.environment says).
 set -euo pipefail
 
-if [[ "${REX_SKIP_SERVICES:-}" == 1 ]]; then
-    echo "services: skipped (REX_SKIP_SERVICES=1)"
-    exit 0
-fi
+case "${REX_SKIP_SERVICES:-}" in
+    1) echo "services: skipped (REX_SKIP_SERVICES=1)"; exit 0 ;;
+    "" | 0) ;;
+    *) echo "ensure-services: REX_SKIP_SERVICES: must be 1 (yes) or 0 (no)," \
+            "got '$REX_SKIP_SERVICES'; fix it, or unset it" >&2
+       exit 2 ;;
+esac
 
 # The service tools live in sbin, which a non-login PATH may lack.
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"

@@ -22,6 +22,7 @@ import signal
 from rex import logs, metrics
 from rex.bus.amqp import AmqpBus
 from rex.config import ConfigError, Settings
+from rex.environment import PORT, REX_DATABASE_URL
 
 from .banks.amqp import AmqpBankClient
 from .bill_ops import BillDesk
@@ -40,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m settlement_worker", description=__doc__)
     parser.add_argument(
         "--metrics-port",
-        type=int,
-        default=int(os.environ.get("REX_METRICS_PORT", DEFAULT_METRICS_PORT)),
+        type=PORT.argument,
+        help=f"Prometheus port, 0: none (default $REX_METRICS_PORT, else {DEFAULT_METRICS_PORT})",
     )
     parser.add_argument(
         "--no-payer",
@@ -49,19 +50,21 @@ def main(argv: list[str] | None = None) -> int:
         help="book trades and create their payments, but do not send them to the banks",
     )
     args = parser.parse_args(argv)
-    logs.setup("settlement")
-    settings = Settings.from_env()
     try:
+        logs.setup("settlement")
+        settings = Settings.from_env()
         products = settings.products()
         members = settings.members()
-        config = load_settlement(settings.config_dir / "settlement.toml", products, members)
+        config = load_settlement(settings.settlement_file, products, members)
         operators = operators_from_env(os.environ, settings.broker_url, members)
-        bill_desk = BillDesk(config, load_calendar(settings.config_dir / "holidays.toml"))
+        bill_desk = BillDesk(config, load_calendar(settings.holidays_file))
+        database_url = REX_DATABASE_URL.get()
+        metrics_port = metrics.exporter_port(args.metrics_port, DEFAULT_METRICS_PORT)
     except ConfigError as error:
         logging.getLogger("rex.settlement").error("config: %s", error)
         return 2
-    metrics.serve(args.metrics_port)
-    store = open_store(os.environ.get("REX_DATABASE_URL"), settings.data_dir)
+    metrics.serve(metrics_port)
+    store = open_store(database_url, settings.data_dir)
     bus = AmqpBus(settings.broker_url, name="rex-settlement")
     enabled = [m.id for m in members.values() if m.enabled]
     kinds: dict[str, RequestKind] = {

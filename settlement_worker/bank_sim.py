@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,7 +30,8 @@ from typing import Any
 
 from rex import logs
 from rex.bus import Bus, Delivery, Envelope, Subscription
-from rex.config import Settings
+from rex.config import ConfigError
+from rex.environment import AMQP_URL, REX_BROKER_URL, REX_DATA_DIR
 
 from .banks import BankResult, Outcome, RequestKind, wire
 from .banks.core import BankLedger, BankRules, SqliteBankLedger
@@ -177,12 +179,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--failure-rate", type=_rate, default=0.0)
     parser.add_argument("--outage", type=_outage, action="append", default=[], metavar="START:END")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--broker", default=None, help="AMQP URL (default REX_BROKER_URL)")
+    parser.add_argument(
+        "--broker", type=AMQP_URL.argument, default=None, help="AMQP URL (default REX_BROKER_URL)"
+    )
     parser.add_argument("--data-dir", type=Path, default=None, help="default REX_DATA_DIR")
     parser.add_argument("--report", action="store_true", help="print the ledger's counts, exit")
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
-    data_dir = args.data_dir or settings.data_dir
+    try:
+        data_dir: Path = args.data_dir or REX_DATA_DIR.get()
+        broker_url: str = args.broker or REX_BROKER_URL.get()
+        if not args.report:
+            logs.setup("bank-sim")
+    except ConfigError as error:
+        print(f"bank_sim: {error}", file=sys.stderr)
+        return 2
     ledger = SqliteBankLedger(ledger_path(data_dir, args.bank))
     if args.report:
         print(json.dumps(report(ledger, args.bank), sort_keys=True))
@@ -191,8 +201,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from rex.bus.amqp import AmqpBus
 
-    logs.setup("bank-sim")
-    bus = AmqpBus(args.broker or settings.broker_url, name=f"rex-bank-sim-{args.bank}")
+    bus = AmqpBus(broker_url, name=f"rex-bank-sim-{args.bank}")
     sim = BankSimulator(
         bus,
         ledger,

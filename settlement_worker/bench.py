@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import sys
 import tempfile
 import time
 import uuid
@@ -24,7 +24,8 @@ from pathlib import Path
 from rex import topology
 from rex.bus import Envelope
 from rex.bus.memory import MemoryBroker, MemoryBus
-from rex.config import Settings
+from rex.config import ConfigError, Settings
+from rex.environment import POSTGRES_URL, REX_DATABASE_URL
 from rex.protocol import TradeMessage, encode
 
 from .service import SettlementService
@@ -90,18 +91,25 @@ def main(argv: list[str] | None = None) -> int:
         help="member pairs whose trades are paid in cash, or by bills (issued or endorsed)",
     )
     parser.add_argument(
-        "--database-url", default=os.environ.get("REX_DATABASE_URL", DEFAULT_DATABASE_URL)
+        "--database-url",
+        type=POSTGRES_URL.argument,
+        help=f"with --store postgres (default $REX_DATABASE_URL, else {DEFAULT_DATABASE_URL})",
     )
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
-    products = settings.products()
-    config = load_settlement(settings.config_dir / "settlement.toml", products, settings.members())
+    try:
+        settings = Settings.from_env()
+        products = settings.products()
+        config = load_settlement(settings.settlement_file, products, settings.members())
+        database_url = args.database_url or REX_DATABASE_URL.get() or DEFAULT_DATABASE_URL
+    except ConfigError as error:
+        print(f"settlement bench: {error}", file=sys.stderr)
+        return 2
     schema = None
     if args.store == "sqlite":
         store: Store = SqliteStore(Path(tempfile.mkdtemp()) / "bench.sqlite3")
     else:
         schema = f"rex_bench_{uuid.uuid4().hex[:8]}"
-        store = PostgresStore(args.database_url, schema=schema)
+        store = PostgresStore(database_url, schema=schema)
     try:
         broker = MemoryBroker()
         service = SettlementService(

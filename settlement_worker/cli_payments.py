@@ -22,12 +22,12 @@ import argparse
 import datetime as dt
 import getpass
 import json
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from rex.config import Settings
+from rex.config import ConfigError
+from rex.environment import REX_DATA_DIR, REX_DATABASE_URL
 
 from . import payments as pm
 from .payer import mark_paid, release_payment, resolve_payment, review_queue
@@ -85,7 +85,11 @@ def main(argv: Sequence[str] | None = None, store: Store | None = None) -> int:
         parser.error("--paid and --failed go with --resolve")
     own = store is None
     if store is None:
-        store = open_store(os.environ.get("REX_DATABASE_URL"), Settings.from_env().data_dir)
+        try:
+            store = open_store(REX_DATABASE_URL.get(), REX_DATA_DIR.get())
+        except ConfigError as error:
+            print(f"rex payments: {error}", file=sys.stderr)
+            return 2
     try:
         return _run(args, store)
     except pm.PaymentError as error:

@@ -4,11 +4,11 @@ where the store is, and opening it."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from rex.config import Settings
+from rex.config import ConfigError
+from rex.environment import POSTGRES_URL, REX_DATA_DIR, REX_DATABASE_URL
 
 from .store import Store, open_store
 
@@ -30,6 +30,7 @@ def store_arguments(parser: argparse.ArgumentParser) -> None:
     """``--database-url`` and ``--data-dir``, defaulting to the worker's environment."""
     parser.add_argument(
         "--database-url",
+        type=POSTGRES_URL.argument,
         default=None,
         help="postgresql://... (default: $REX_DATABASE_URL; unset: SQLite in the data dir)",
     )
@@ -46,12 +47,15 @@ def open_from_args(
 ) -> tuple[Store, str] | None:
     """The store the arguments name, and a description of it for reports; None (after
     printing why) if it cannot be opened, or if it does not exist and ``create`` is false."""
-    url: str | None = args.database_url or os.environ.get("REX_DATABASE_URL") or None
-    data_dir: Path = args.data_dir or Settings.from_env().data_dir
-    if url and url.startswith(("postgresql://", "postgres://")):
+    try:
+        url: str | None = args.database_url or REX_DATABASE_URL.get()
+        data_dir: Path = args.data_dir or REX_DATA_DIR.get()
+    except ConfigError as error:
+        print(f"{prog}: {error}", file=sys.stderr)
+        return None
+    if url:
         where = "postgresql " + url.split("@")[-1].split("?")[0]
     else:
-        url = None
         where = f"sqlite {data_dir / 'settlement.sqlite3'}"
         if not create and not (data_dir / "settlement.sqlite3").exists():
             print(f"{prog}: no settlement store at {where}", file=sys.stderr)

@@ -43,6 +43,7 @@ from typing import Any, Final
 from rex import metrics, topology
 from rex.bus import Delivery, Envelope
 from rex.config import ConfigError, Member
+from rex.environment import REX_OPERATORS
 from rex.protocol import unpack
 from rex.settlement_requests import (
     ACCEPTED,
@@ -175,18 +176,23 @@ def operators_from_env(
     the user of ``broker_url`` (``REX_BROKER_URL``) -- the login operator commands such as
     ``rex halt`` already use. An operator named like a member would let that member act
     for others, so that is a configuration error."""
-    names = [n.strip() for n in env.get("REX_OPERATORS", "").split(",") if n.strip()]
-    broker_user = urllib.parse.unquote(urllib.parse.urlsplit(broker_url).username or "")
-    if not names and broker_user:
-        names = [broker_user]
-    for name in names:
-        if _ID_RE.fullmatch(name) is None:
+    names = REX_OPERATORS.get(env)
+    source = "REX_OPERATORS"
+    if names is None:
+        broker_user = urllib.parse.unquote(urllib.parse.urlsplit(broker_url).username or "")
+        names, source = ((broker_user,) if broker_user else ()), "REX_BROKER_URL"
+        if broker_user and _ID_RE.fullmatch(broker_user) is None:
             raise ConfigError(
-                "REX_OPERATORS", f"operator {name!r}: must be 1-32 letters, digits, '_' or '-'"
+                source,
+                f"its user {broker_user!r} is the operator (REX_OPERATORS is not set) and must "
+                "be 1-32 letters, digits, '_' or '-'; set REX_OPERATORS to the operators' users",
             )
+    for name in names:
         if name in members:
             raise ConfigError(
-                "REX_OPERATORS", f"operator {name!r} is also a member; operators act for members"
+                source,
+                f"operator {name!r} is also a member; operators act for members, so give them "
+                "users of their own",
             )
     return frozenset(names)
 

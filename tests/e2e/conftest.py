@@ -22,11 +22,12 @@ import pytest
 from rex import topology
 from rex.client import Client
 from rex.config import Settings
+from rex.environment import REX_BROKER_ADMIN_URL
 from rex.protocol import CONTENT_TYPE, ExecutionReport, TradeMessage, encode
 from rex.provision import BrokerAdmin, declare_blocking, provision
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN_URL = os.environ.get("REX_BROKER_ADMIN_URL", "http://guest:guest@127.0.0.1:15672")
+ADMIN_URL = REX_BROKER_ADMIN_URL.get()
 PASSWORD = "e2e-secret"
 # Members with other than the default limits: "slow" may send 2 requests a second, 2 at once.
 MEMBER_LIMITS: dict[str, dict[str, int]] = {"slow": {"rate_limit": 2, "burst": 2}}

@@ -30,6 +30,7 @@ from urllib.parse import quote
 import pytest
 
 from rex.bus.amqp import AmqpBus
+from rex.environment import REX_BROKER_ADMIN_URL
 from rex.provision import BrokerAdmin
 from settlement_worker import payments as pm
 from settlement_worker.bank_sim import ledger_path
@@ -42,7 +43,7 @@ from tests.integration.helpers import run_until, stop_bus
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN_URL = os.environ.get("REX_BROKER_ADMIN_URL", "http://guest:guest@127.0.0.1:15672")
+ADMIN_URL = REX_BROKER_ADMIN_URL.get()
 PRIMARY, FALLBACK = "icbc-baotou", "boc-ganzhou"
 TERMINAL = {"confirmed", "manual_review", "paid_manually"}
 

@@ -32,6 +32,7 @@ import pytest
 
 from rex import topology
 from rex.config import Settings
+from rex.environment import REX_INTERLEAVING_SEEDS
 from rex.member_log import LogKind
 from rex.protocol import ExecutionReport, unpack_messages
 from rex.provision import BrokerAdmin, provision
@@ -294,7 +295,7 @@ class Interleaving:
         self.venue.start("gateway", "gateway", "--tick-interval", "0.5")
 
 
-SEEDS = [int(s) for s in os.environ.get("REX_INTERLEAVING_SEEDS", "11,23,37").split(",")]
+SEEDS = REX_INTERLEAVING_SEEDS.get()
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -15,13 +15,14 @@ from urllib.parse import quote
 
 import pytest
 
+from rex.environment import REX_BROKER_ADMIN_URL
 from rex.protocol import TradeMessage
 from rex.provision import BrokerAdmin
 from tests.e2e.conftest import publish_trades
 
 pytestmark = pytest.mark.broker
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN_URL = os.environ.get("REX_BROKER_ADMIN_URL", "http://guest:guest@127.0.0.1:15672")
+ADMIN_URL = REX_BROKER_ADMIN_URL.get()
 TRADES = 10_000
 
 

@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import pytest
 
+from rex.environment import REX_BROKER_ADMIN_URL
 from rex.protocol import TradeMessage
 from rex.provision import BrokerAdmin
 from tests.e2e.conftest import publish_trades
@@ -28,7 +29,7 @@ from tests.e2e.test_bank_sim_faults import Site
 pytestmark = pytest.mark.broker
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN_URL = os.environ.get("REX_BROKER_ADMIN_URL", "http://guest:guest@127.0.0.1:15672")
+ADMIN_URL = REX_BROKER_ADMIN_URL.get()
 BANKS = ("icbc-baotou", "boc-ganzhou")
 TRADES = 60
 # (buyer, seller, the buyer's bank): every plan has exactly one cash part.

@@ -25,6 +25,7 @@ import pytest
 from rex import topology
 from rex.client import Client, OperatorClient
 from rex.config import Settings
+from rex.environment import REX_BROKER_ADMIN_URL
 from rex.protocol import CONTENT_TYPE, TradeMessage, encode, pack
 from rex.provision import BrokerAdmin, provision
 from rex.settlement_requests import SettlementAnswer
@@ -34,7 +35,7 @@ from tests.integration.settlement_helpers import DATABASE_URL
 pytestmark = pytest.mark.broker
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN_URL = os.environ.get("REX_BROKER_ADMIN_URL", "http://guest:guest@127.0.0.1:15672")
+ADMIN_URL = REX_BROKER_ADMIN_URL.get()
 PASSWORD = "req-secret"
 # Member a pays with 90-day ICBC bills; c and d (the bill test's alone) take them.
 SETTLEMENT_TOML = """

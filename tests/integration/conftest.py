@@ -8,7 +8,6 @@ plain BlockingConnection; every bus it makes is stopped.
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -20,12 +19,12 @@ import pytest
 from rex.bus import Bus
 from rex.bus.amqp import AmqpBus
 from rex.bus.memory import MemoryBroker, MemoryBus
-from rex.config import DEFAULT_BROKER_URL
+from rex.environment import REX_BROKER_URL
 from rex.topology import Exchange, Queue
 
 from .helpers import stop_bus
 
-BROKER_URL = os.environ.get("REX_BROKER_URL") or DEFAULT_BROKER_URL
+BROKER_URL = REX_BROKER_URL.get()
 
 
 class Harness:

@@ -4,7 +4,6 @@ test_settlement_store.py; plus the command-line arguments that reach the same st
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from rex import topology
 from rex.bus import Envelope
 from rex.bus.memory import MemoryBroker, MemoryBus
 from rex.config import Settings
+from rex.environment import REX_TEST_DATABASE_URL
 from rex.protocol import TradeMessage, encode
 from settlement_worker.service import SettlementService
 from settlement_worker.settings import load_settlement
@@ -28,7 +28,7 @@ ENABLED = frozenset(m.id for m in MEMBERS.values() if m.enabled)
 CONFIG = load_settlement(SETTINGS.config_dir / "settlement.toml", PRODUCTS, MEMBERS)
 FEES = CONFIG.fees
 
-DATABASE_URL = os.environ.get("REX_TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
+DATABASE_URL = REX_TEST_DATABASE_URL.get()
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.database)]
 
 BUYER = "ganzhou-magnet"

@@ -14,7 +14,6 @@ tests own.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import secrets
 import signal
@@ -32,6 +31,7 @@ import pytest
 
 from rex import cli, topology
 from rex.config import Settings
+from rex.environment import REX_BROKER_ADMIN_URL, REX_TEST_AMQP_URL
 from rex.log_reader import StreamReader
 from rex.provision import (
     BrokerAdmin,
@@ -47,9 +47,9 @@ from rex.provision import (
 
 pytestmark = pytest.mark.broker
 
-ADMIN_URL = os.environ.get("REX_BROKER_ADMIN_URL") or "http://guest:guest@127.0.0.1:15672"
+ADMIN_URL = REX_BROKER_ADMIN_URL.get()
 # The broker's AMQP address, without a vhost: each run adds its own.
-AMQP_BASE = os.environ.get("REX_TEST_AMQP_URL") or "amqp://guest:guest@127.0.0.1:5672"
+AMQP_BASE = REX_TEST_AMQP_URL.get()
 PRODUCT = "PRND-OX"
 TIMEOUT = 5  # seconds, for every connection and API call
 TEST_TIMEOUT = 60  # seconds, for a whole test: a broker that stops answering must not hang

@@ -23,7 +23,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import os
 from collections import deque
 from collections.abc import Sequence
 from enum import Enum
@@ -60,6 +59,7 @@ from engine.orders import (
     SetTradingStatus,
 )
 from rex.config import TradingStatus
+from rex.environment import REX_BOOK_PROPERTY_PROFILE
 from rex.vocabulary import OrderType, Reason, SelfTradePrevention, Side, TimeInForce
 from tests.property.products import PRODUCT
 
@@ -85,7 +85,7 @@ settings.register_profile(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-BOOK_SETTINGS = settings.get_profile(os.environ.get("REX_BOOK_PROPERTY_PROFILE", "book-ci"))
+BOOK_SETTINGS = settings.get_profile(REX_BOOK_PROPERTY_PROFILE.get())
 
 DEPTH = 1_000  # more levels than any test book has
 UNKNOWN_ID = 999_999

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 from collections.abc import Sequence
 from dataclasses import astuple
 from typing import TypeVar
@@ -29,6 +28,7 @@ from hypothesis import strategies as st
 from engine.image import ImageError, decode_image, encode_image
 from engine.market import Market
 from rex.bus import Envelope
+from rex.environment import REX_IMAGE_PROPERTY_PROFILE
 from rex.protocol import (
     CancelRequest,
     EngineInput,
@@ -54,7 +54,7 @@ for name, examples in (("image-ci", 300), ("image-thorough", 3_000)):
         report_multiple_bugs=False,
         suppress_health_check=[HealthCheck.too_slow],
     )
-IMAGE_SETTINGS = settings.get_profile(os.environ.get("REX_IMAGE_PROPERTY_PROFILE", "image-ci"))
+IMAGE_SETTINGS = settings.get_profile(REX_IMAGE_PROPERTY_PROFILE.get())
 
 SYMBOL = PRODUCT.symbol
 MS = 1_000_000  # ns

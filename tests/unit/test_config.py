@@ -1,10 +1,13 @@
-"""Tests for rex.config and the `rex config check` command."""
+"""Tests for rex.config: products, members, settings, and where the configuration is found."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pickle
+import subprocess
+import sys
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -14,6 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rex import environment
 from rex.cli import main
 from rex.config import (
     ConfigError,
@@ -410,7 +414,8 @@ def test_password_env_unset_is_reported_naming_member_and_variable(tmp_path: Pat
         m.resolve_password({})
     assert str(info.value) == (
         f"{path}: member 'ningbo-alloy': field 'password_env': "
-        "environment variable 'REX_PW_NINGBO' is not set"
+        "environment variable 'REX_PW_NINGBO' is not set; set it to the member's RabbitMQ "
+        "password"
     )
     with pytest.raises(ConfigError, match="is empty"):
         m.resolve_password({"REX_PW_NINGBO": ""})
@@ -500,13 +505,14 @@ def test_config_error_survives_pickling() -> None:
 def test_settings_from_env_defaults() -> None:
     s = Settings.from_env({})
     assert s == Settings(
-        config_dir=Path("config"),
+        config_dir=SHIPPED,
         data_dir=Path("data"),
         broker_url="amqp://guest:guest@127.0.0.1:5672/%2F",
     )
 
 
 def test_settings_from_env_overrides(tmp_path: Path) -> None:
+    (tmp_path / "cfg").mkdir()
     env = {
         "REX_CONFIG_DIR": str(tmp_path / "cfg"),
         "REX_DATA_DIR": "/var/lib/rex",
@@ -519,7 +525,8 @@ def test_settings_from_env_overrides(tmp_path: Path) -> None:
 
 
 def test_settings_empty_variable_means_default() -> None:
-    assert Settings.from_env({"REX_CONFIG_DIR": ""}).config_dir == Path("config")
+    assert Settings.from_env({"REX_CONFIG_DIR": ""}).config_dir == SHIPPED
+    assert Settings.from_env({"REX_DATA_DIR": " "}).data_dir == Path("data")
 
 
 def test_settings_loads_files_from_config_dir(tmp_path: Path) -> None:
@@ -530,34 +537,74 @@ def test_settings_loads_files_from_config_dir(tmp_path: Path) -> None:
     assert list(s.members()) == ["ningbo-alloy"]
 
 
+def test_rex_config_dir_pointing_nowhere_is_an_error_naming_it(tmp_path: Path) -> None:
+    nowhere = tmp_path / "nowhere"
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"REX_CONFIG_DIR": str(nowhere)})
+    assert str(info.value) == (
+        f"REX_CONFIG_DIR: {str(nowhere)!r} does not exist; set it to the directory holding "
+        "products.toml and members.toml, or unset it to use the configuration shipped with "
+        f"REX, {SHIPPED}"
+    )
+
+
+def test_rex_config_dir_naming_a_file_is_an_error(tmp_path: Path) -> None:
+    file = write_toml(tmp_path / "products.toml", "products", [ND_OX])
+    with pytest.raises(ConfigError, match=r"^REX_CONFIG_DIR: '.*products\.toml' is not a dir"):
+        Settings.from_env({"REX_CONFIG_DIR": str(file)})
+
+
+def test_without_any_configuration_the_error_names_each_place_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(environment, "SHIPPED_CONFIG_DIR", tmp_path / "defaults")
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({})
+    assert str(info.value) == (
+        f"no configuration found: REX_CONFIG_DIR is not set, and {tmp_path / 'defaults'} "
+        "(the configuration shipped with REX) has no products.toml; set REX_CONFIG_DIR to "
+        "the directory holding products.toml and members.toml"
+    )
+
+
+def test_a_config_dir_option_that_is_no_directory_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^--config-dir: '.*nope' is not a directory; give"):
+        Settings.from_env({}, config_dir=tmp_path / "nope")
+
+
+def test_the_shipped_configuration_is_the_repositorys_config_dir() -> None:
+    # rex/defaults links to config/: the installed package ships the same files.
+    assert environment.SHIPPED_CONFIG_DIR == SHIPPED
+    assert (REPO / "rex" / "defaults").is_symlink()
+
+
+def _run_rex(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("REX_")}
+    return subprocess.run(
+        [sys.executable, "-m", "rex", *args],
+        cwd=cwd,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_rex_finds_the_shipped_configuration_from_any_directory(tmp_path: Path) -> None:
+    done = _run_rex(tmp_path, "config", "check", REX_PW_BAOTOU_METALS="s3cret")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"configuration: {SHIPPED} (shipped with REX)\n")
+    assert "ok: 9 products, 5 members (5 enabled)" in done.stdout
+
+
+def test_rex_from_another_directory_with_rex_config_dir_nowhere_says_so(tmp_path: Path) -> None:
+    done = _run_rex(tmp_path, "config", "check", REX_CONFIG_DIR="missing")
+    assert done.returncode == 2
+    assert "rex config check: REX_CONFIG_DIR: 'missing' does not exist; set it to" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 # ---------------------------------------------------------------------------- CLI
-
-
-def test_cli_config_check_exits_0_on_shipped_config(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["config", "check", "--config-dir", str(SHIPPED)]) == 0
-    out = capsys.readouterr().out
-    assert "ND-OX" in out
-    assert "band 378000..462000 CNY/t" in out
-    assert out.rstrip().endswith("members (5 enabled)")
-
-
-def test_cli_config_check_uses_rex_config_dir(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv("REX_CONFIG_DIR", str(SHIPPED))
-    assert main(["config", "check"]) == 0
-    assert "9 products" in capsys.readouterr().out
-
-
-def test_cli_config_check_exits_2_on_broken_config(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    write_toml(tmp_path / "products.toml", "products", [product(tick=-5)])
-    write_toml(tmp_path / "members.toml", "members", [MEMBER])
-    assert main(["config", "check", "--config-dir", str(tmp_path)]) == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert "product 'ND-OX': field 'tick': must be a positive integer, got -5" in captured.err
 
 
 def test_cli_without_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,34 @@
+"""The settlement worker's part of ``rex config check``: what it reads beyond products.toml
+and members.toml, loaded by the worker's own loaders (``python -m settlement_worker``)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from rex.config_check import Exchange, ExtraCheck
+from rex.environment import REX_BROKER_URL
+
+from .calendar import load_calendar
+from .requests import operators_from_env
+from .settings import load_settlement
+
+
+def _settlement(exchange: Exchange) -> object:
+    settings = exchange.settings
+    return load_settlement(settings.settlement_file, exchange.products(), exchange.members())
+
+
+def _holidays(exchange: Exchange) -> object:
+    return load_calendar(exchange.settings.holidays_file)
+
+
+def _operators(exchange: Exchange) -> object:
+    env = exchange.env
+    return operators_from_env(env, REX_BROKER_URL.get(env), exchange.members())
+
+
+CHECKS: Final[tuple[ExtraCheck, ...]] = (
+    ("settlement.toml", _settlement),
+    ("holidays.toml", _holidays),
+    ("the operators (REX_OPERATORS)", _operators),
+)
