@@ -2,8 +2,10 @@
 
 Several processes with the same --group form one engine: the first holds the group's lock
 and trades, the others wait as standbys. Different groups own different products.
-Exit status 3: the broker refused a publish; 4: an input log lost entries its market image
-does not cover (docs/operations.md).
+Exit status 2: configuration; 3: the broker refused a publish; 4: an input log lost entries
+its market image does not cover; 5: the metrics port asked for is taken (docs/operations.md).
+A standby on the same host as its group's active engine finds the default metrics port taken
+and serves on a free one (logged); give it its own with --metrics-port for Prometheus.
 """
 
 from __future__ import annotations
@@ -20,8 +22,6 @@ from rex.config import ConfigError, Settings
 from .runtime import settle_memory
 from .service import EngineService
 
-DEFAULT_METRICS_PORT = 9102
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
@@ -31,11 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("REX_ENGINE_PRODUCTS", ""),
         help="comma-separated symbols this group owns (default: all products)",
     )
-    parser.add_argument(
-        "--metrics-port",
-        type=int,
-        default=int(os.environ.get("REX_METRICS_PORT", DEFAULT_METRICS_PORT)),
-    )
+    metrics.add_port_option(parser, metrics.ENGINE_EXPORTER)
     parser.add_argument(
         "--image-every",
         type=int,
@@ -64,7 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         log.error("unknown products: %s", ",".join(unknown))
         return 2
-    metrics.serve(args.metrics_port)
+    try:
+        metrics.serve(metrics.ENGINE_EXPORTER, args.metrics_port)
+    except metrics.ExporterError as error:
+        log.error("%s", error)
+        return error.exit_status
     bus = AmqpBus(settings.broker_url, name=f"rex-engine-{args.group}")
     service = EngineService(
         bus,

@@ -1,10 +1,12 @@
-"""python -m gateway — run the request gateway (also `rex gateway`)."""
+"""python -m gateway — run the request gateway (also `rex gateway`).
+
+Exit status 2: configuration; 5: the metrics port asked for is taken (docs/operations.md).
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 
 from rex import logs, metrics
@@ -14,17 +16,10 @@ from rex.config import ConfigError, Settings
 from .service import GatewayService
 from .store import SqliteSeen
 
-DEFAULT_METRICS_PORT = 9101
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gateway", description=__doc__)
-    parser.add_argument(
-        "--metrics-port",
-        type=int,
-        default=int(os.environ.get("REX_METRICS_PORT", DEFAULT_METRICS_PORT)),
-        help="Prometheus port (0: none)",
-    )
+    metrics.add_port_option(parser, metrics.GATEWAY_EXPORTER)
     parser.add_argument("--tick-interval", type=float, default=1.0, help="clock tick, seconds")
     args = parser.parse_args(argv)
     logs.setup("gateway")
@@ -35,7 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         logging.getLogger("rex.gateway").error("config: %s", error)
         return 2
-    metrics.serve(args.metrics_port)
+    try:
+        metrics.serve(metrics.GATEWAY_EXPORTER, args.metrics_port)
+    except metrics.ExporterError as error:
+        logging.getLogger("rex.gateway").error("%s", error)
+        return error.exit_status
     bus = AmqpBus(settings.broker_url, name="rex-gateway")
     seen = SqliteSeen(settings.data_dir / "gateway.sqlite3")
     service = GatewayService(
