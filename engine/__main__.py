@@ -2,8 +2,10 @@
 
 Several processes with the same --group form one engine: the first holds the group's lock
 and trades, the others wait as standbys. Different groups own different products.
-Exit status 3: the broker refused a publish; 4: an input log lost entries its market image
-does not cover (docs/operations.md).
+Exit status 2: configuration; 3: the broker refused a publish; 4: an input log lost entries
+its market image does not cover; 5: the metrics port asked for is taken (docs/operations.md).
+A standby on the same host as its group's active engine finds the default metrics port taken
+and serves on a free one (logged); give it its own with --metrics-port for Prometheus.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from rex.bus.amqp import AmqpBus
 from rex.config import ConfigError, Settings
 from rex.environment import (
     GROUP_NAME,
-    PORT,
     POSITIVE_INT,
     POSITIVE_SECONDS,
     REX_ENGINE_GROUP,
@@ -29,8 +30,6 @@ from rex.environment import (
 
 from .runtime import settle_memory
 from .service import EngineService
-
-DEFAULT_METRICS_PORT = 9102
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,11 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         type=SYMBOL_LIST.argument,
         help="comma-separated symbols this group owns (default $REX_ENGINE_PRODUCTS, else all)",
     )
-    parser.add_argument(
-        "--metrics-port",
-        type=PORT.argument,
-        help=f"Prometheus port, 0: none (default $REX_METRICS_PORT, else {DEFAULT_METRICS_PORT})",
-    )
+    metrics.add_port_option(parser, metrics.ENGINE_EXPORTER)
     parser.add_argument(
         "--image-every",
         type=POSITIVE_INT.argument,
@@ -70,7 +65,6 @@ def main(argv: list[str] | None = None) -> int:
         chosen: tuple[str, ...] | None = args.products or REX_ENGINE_PRODUCTS.get()
         image_every: int = args.image_every or REX_ENGINE_IMAGE_EVERY.get()
         image_interval: float = args.image_interval or REX_ENGINE_IMAGE_INTERVAL.get()
-        metrics_port = metrics.exporter_port(args.metrics_port, DEFAULT_METRICS_PORT)
         settings = Settings.from_env()
         products = settings.products()
     except ConfigError as error:
@@ -85,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
             settings.products_file,
         )
         return 2
-    metrics.serve(metrics_port)
+    try:
+        metrics.serve(metrics.ENGINE_EXPORTER, args.metrics_port)
+    except metrics.ExporterError as error:
+        log.error("%s", error)
+        return error.exit_status
     bus = AmqpBus(settings.broker_url, name=f"rex-engine-{group}")
     service = EngineService(
         bus,

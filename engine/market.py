@@ -88,6 +88,10 @@ class Market:
     # publishes one after every change.
     snapshot_interval_ns: int = 0
     last_snapshot_at: int = 0
+    # How many rejects and cancels/expiries of each reason were reported since the caller
+    # last cleared this (the service counts them in its metrics). Not market state: images
+    # leave it out.
+    reasons_given: dict[tuple[str, Reason], int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.book = OrderBook(self.product)
@@ -355,6 +359,7 @@ class Market:
 
     def _ended(self, event: OrderCancelled | OrderExpired, context: _Request) -> Envelope:
         if isinstance(event, OrderExpired):
+            self._given(ExecStatus.EXPIRED, Reason.EXPIRED)
             report = self._order_report(
                 event.order_id,
                 ExecStatus.EXPIRED,
@@ -364,6 +369,7 @@ class Market:
                 reason=Reason.EXPIRED,
             )
         elif context.kind == InputKind.CANCEL and event.order_id == context.order_id:
+            self._given(ExecStatus.CANCELLED, event.reason)
             report = self._order_report(
                 event.order_id,
                 ExecStatus.CANCELLED,
@@ -375,6 +381,7 @@ class Market:
                 reason=event.reason,
             )
         else:
+            self._given(ExecStatus.CANCELLED, event.reason)
             report = self._order_report(
                 event.order_id,
                 ExecStatus.CANCELLED,
@@ -404,6 +411,7 @@ class Market:
         )
 
     def _reject(self, context: _Request, reason: Reason, timestamp: int) -> Envelope:
+        self._given(ExecStatus.REJECTED, reason)
         if context.order_id is not None and context.kind == InputKind.NEW_ORDER:
             self.info.pop(context.order_id, None)
         self.report_sequence += 1
@@ -422,6 +430,10 @@ class Market:
             text=reason.text,
         )
         return self._execution(report)
+
+    def _given(self, status: str, reason: Reason) -> None:
+        key = (status, reason)
+        self.reasons_given[key] = self.reasons_given.get(key, 0) + 1
 
     def _execution(self, report: ExecutionReport) -> Envelope:
         return Envelope(

@@ -46,13 +46,16 @@ from rex.bus import Bus, Delivery, Envelope, Subscription
 from rex.config import Product
 from rex.protocol import (
     ENGINE_INPUT,
+    REQUEST_TYPES,
     EngineInput,
+    ExecStatus,
     InputKind,
     decode_inputs,
     encode_inputs,
     pack,
     unpack,
 )
+from rex.vocabulary import END_REASONS, REJECT_REASONS, Reason
 
 from .batching import batched
 from .image import IMAGE_KIND, ImageError, decode_image, encode_image
@@ -126,7 +129,10 @@ class EngineService:
         self.active = False
         self.exit_status = 0
         self._input_counters: dict[tuple[str, str], Any] = {}
+        self._reason_counters: dict[tuple[str, str, Reason], Any] = {}
         self._epoch = 0  # bumps on every (re)connect; late callbacks of older ones are ignored
+        _start_metrics_at_zero(list(self.products))
+        metrics.ENGINE_ACTIVE.labels(group).set(0)  # a standby until it holds the lock
 
     def start(self) -> None:
         self.bus.start(topology.for_engine(self.products), self._on_ready)
@@ -290,6 +296,10 @@ class EngineService:
                 received = received or entry.received
                 self._input_counter(symbol, entry.kind).inc()
                 outputs.extend(state.market.handle(entry))
+        if state.market.reasons_given:
+            if state.live:  # a replay's were counted by the engine that decided them
+                self._count_reasons(symbol, state.market.reasons_given)
+            state.market.reasons_given.clear()
         snapshot = state.market.snapshot()
         if snapshot is not None:
             outputs.append(snapshot)
@@ -316,6 +326,20 @@ class EngineService:
                 symbol, kind
             )
         return counter
+
+    def _count_reasons(self, symbol: str, given: dict[tuple[str, Reason], int]) -> None:
+        for (status, reason), count in given.items():
+            counter = self._reason_counters.get((symbol, status, reason))
+            if counter is None:
+                metric = (
+                    metrics.ENGINE_REJECTS
+                    if status == ExecStatus.REJECTED
+                    else metrics.ENGINE_CANCELS
+                )
+                counter = self._reason_counters[symbol, status, reason] = metric.labels(
+                    symbol, reason
+                )
+            counter.inc(count)
 
     def _go_live(self, symbol: str, state: _Log, epoch: int) -> None:
         seconds = time.monotonic() - state.replay_started
@@ -510,6 +534,16 @@ class EngineService:
         log.error("engine=%s the broker refused the %s; stopping", self.group, what)
         self.exit_status = EXIT_REFUSED_PUBLISH
         self.bus.stop()
+
+
+def _start_metrics_at_zero(symbols: list[str]) -> None:
+    """Every series whose labels are known in advance, at 0 (docs/metrics.md)."""
+    kinds = [*REQUEST_TYPES, InputKind.TICK, InputKind.STATUS]
+    metrics.start_at_zero(metrics.ENGINE_INPUTS, symbols, kinds)
+    for counter in (metrics.ENGINE_TRADES, metrics.ENGINE_REPORTS, metrics.ENGINE_IMAGES):
+        metrics.start_at_zero(counter, symbols)
+    metrics.start_at_zero(metrics.ENGINE_REJECTS, symbols, sorted(REJECT_REASONS))
+    metrics.start_at_zero(metrics.ENGINE_CANCELS, symbols, sorted(END_REASONS))
 
 
 def _fence_token(body: bytes) -> str | None:

@@ -1,4 +1,7 @@
-"""python -m gateway — run the request gateway (also `rex gateway`)."""
+"""python -m gateway — run the request gateway (also `rex gateway`).
+
+Exit status 2: configuration; 5: the metrics port asked for is taken (docs/operations.md).
+"""
 
 from __future__ import annotations
 
@@ -9,22 +12,14 @@ import signal
 from rex import logs, metrics
 from rex.bus.amqp import AmqpBus
 from rex.config import ConfigError, Settings
-from rex.environment import PORT
 
 from .service import GatewayService
 from .store import SqliteSeen
 
-DEFAULT_METRICS_PORT = 9101
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gateway", description=__doc__)
-    parser.add_argument(
-        "--metrics-port",
-        type=PORT.argument,
-        default=None,
-        help=f"Prometheus port, 0: none (default $REX_METRICS_PORT, else {DEFAULT_METRICS_PORT})",
-    )
+    metrics.add_port_option(parser, metrics.GATEWAY_EXPORTER)
     parser.add_argument("--tick-interval", type=float, default=1.0, help="clock tick, seconds")
     args = parser.parse_args(argv)
     try:
@@ -32,11 +27,14 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         products = settings.products()
         members = settings.members()
-        metrics_port = metrics.exporter_port(args.metrics_port, DEFAULT_METRICS_PORT)
     except ConfigError as error:
         logging.getLogger("rex.gateway").error("config: %s", error)
         return 2
-    metrics.serve(metrics_port)
+    try:
+        metrics.serve(metrics.GATEWAY_EXPORTER, args.metrics_port)
+    except metrics.ExporterError as error:
+        logging.getLogger("rex.gateway").error("%s", error)
+        return error.exit_status
     bus = AmqpBus(settings.broker_url, name="rex-gateway")
     seen = SqliteSeen(settings.data_dir / "gateway.sqlite3")
     service = GatewayService(

@@ -36,7 +36,7 @@ from rex.protocol import (
     encode,
     encode_inputs,
 )
-from rex.vocabulary import Reason
+from rex.vocabulary import REJECT_REASONS, Reason
 
 from .limits import RateLimits
 from .store import Seen
@@ -92,6 +92,10 @@ class GatewayService:
         self._acks = InOrderAcks()
         self._request_counters: dict[str, Any] = {}  # request type -> its labelled counter
         self._instance = f"gw-{uuid.uuid4().hex[:12]}"
+        # Every series whose labels are known in advance starts at 0 (docs/metrics.md).
+        metrics.start_at_zero(metrics.GATEWAY_REQUESTS, [*REQUEST_TYPES, "unknown"])
+        metrics.start_at_zero(metrics.GATEWAY_REJECTS, sorted(REJECT_REASONS))
+        metrics.start_at_zero(metrics.GATEWAY_FORWARDED, list(self.products))
 
     def start(self) -> None:
         self.bus.start(topology.for_gateway(self.products), self._on_ready)

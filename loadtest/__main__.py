@@ -4,31 +4,44 @@ engine, at a fixed rate or flat out.
     rex loadtest --members 10 --rate 2500 --duration 30 --json load.json [--png load.png]
 
 By default it brings up its own exchange on the broker (a fresh vhost, the members, the
-gateway and one engine as processes) and removes it afterwards. Latency is measured from a
-request's publish to its first execution report, at the member.
+gateway and one engine as processes, their metrics on free ports) and removes it afterwards.
+Latency is measured from a request's publish to its first execution report, at the member.
+`--png` draws the run: its parameters, throughput and latency over time, the histogram.
+
+Exit status 0: every request answered; 1: some were not; 2: usage; 3: the run stopped -- a
+service died (which one, its exit status and the services' last log lines are printed, and
+their log is kept) or the load generator failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rex.config import ConfigError, Settings
-from rex.environment import AMQP_URL
+from rex.config import ConfigError, Product, Settings
+from rex.environment import AMQP_URL, PORT
 
 from .cpu import CpuMeter, broker_pid
-from .generator import LoadGenerator
-from .report import histogram_png, progress_line, summarise, table
-from .stack import LocalStack
+from .generator import Figures, LoadGenerator
+from .plot import write_png
+from .ports import free_ports
+from .report import per_second, progress_line, summarise, table
+from .stack import SERVICES, LocalStack
 from .stages import stage_latencies
 
 PASSWORD = "load-test"
+EXIT_UNANSWERED = 1
+EXIT_STOPPED = 3
+LOG_LINES = 40
 
 
 def write_config(directory: Path, source: Path, members: int, products: list[str]) -> None:
@@ -55,17 +68,20 @@ def main(argv: list[str] | None = None) -> int:
         "--products", default="PRND-OX,ND-OX", help="comma-separated products to trade"
     )
     parser.add_argument("--json", type=Path, help="write the figures here")
-    parser.add_argument("--png", type=Path, help="write a latency histogram here (matplotlib)")
+    parser.add_argument(
+        "--png", type=Path, help="draw the run here: throughput, latency over time, histogram"
+    )
     parser.add_argument(
         "--broker", type=AMQP_URL.argument, help="RabbitMQ URL (default $REX_BROKER_URL)"
     )
     parser.add_argument(
         "--metrics-port",
-        type=int,
-        default=19101,
-        help="the gateway's metrics port (the engine's is the next one)",
+        type=PORT.argument,
+        help="the gateway's metrics port, the engine's the next one (default: free ports)",
     )
     args = parser.parse_args(argv)
+    if args.metrics_port is not None and not 0 < args.metrics_port < 65535:
+        parser.error("--metrics-port: 1 to 65534 (the engine takes the next port)")
     try:
         settings = Settings.from_env()
         products = settings.products()
@@ -77,56 +93,106 @@ def main(argv: list[str] | None = None) -> int:
     if not chosen:
         print("loadtest: no known product given", file=sys.stderr)
         return 2
+    gateway_port, engine_port = (
+        free_ports(2) if args.metrics_port is None else (args.metrics_port, args.metrics_port + 1)
+    )
     config = Path(tempfile.mkdtemp(prefix="rex-load-config-"))
     write_config(config, settings.config_dir, args.members, [p.symbol for p in chosen])
     print(f"bringing up an exchange ({args.members} members) ...", file=sys.stderr)
-    ports = {"gateway": args.metrics_port, "engine": args.metrics_port + 1}
     stack = LocalStack(
         broker_url,
         settings.broker_admin_url,
         config,
-        gateway_args=("--metrics-port", str(ports["gateway"])),
-        engine_args=("--metrics-port", str(ports["engine"])),
+        gateway_args=("--metrics-port", str(gateway_port)),
+        engine_args=("--metrics-port", str(engine_port)),
     )
     try:
-        members = {m: PASSWORD for m in stack.members}
-        warm = LoadGenerator(stack.url, members, chosen, rate=200, duration=2, window=200)
-        warm.run(drain=20)  # the services are up once these are answered
-        generator = LoadGenerator(
-            stack.url,
-            members,
-            chosen,
-            rate=args.rate,
-            duration=args.duration,
-            window=args.window,
-            settlement_url=stack.url,
-            on_progress=lambda g, elapsed: print(
-                progress_line(g, elapsed), end="", file=sys.stderr, flush=True
-            ),
-        )
-        watched = {"gateway": stack.pids()[0], "engine": stack.pids()[1], "loadtest": os.getpid()}
-        broker = broker_pid()
-        if broker is not None:
-            watched["broker"] = broker
-        meter = CpuMeter(watched)
-        meter.start()
-        figures = generator.run()
-        cpu = meter.stop(figures.answered)
-        print(file=sys.stderr)
-        stages = stage_latencies(ports)
+        started = datetime.now(UTC)
+        try:
+            figures, cpu = measure(args, stack, chosen)
+        except RuntimeError as error:
+            return stopped(stack, str(error))
+        stages = stage_latencies({"gateway": gateway_port, "engine": engine_port})
     finally:
         stack.close()
         shutil.rmtree(config, ignore_errors=True)
     result: dict[str, Any] = summarise(figures, args)
+    result["products"] = [p.symbol for p in chosen]
+    result["started"] = started.strftime("%Y-%m-%d %H:%M UTC")
     result["stages_ms"] = stages
     result["cpu"] = cpu
+    result["per_second"] = per_second(figures)
     for line in table(result):
         print(line)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     if args.png:
-        print(histogram_png(figures, args.png), file=sys.stderr)
-    return 0 if result["answered"] == result["sent"] else 1
+        write_png(figures, result, args.png)
+        print(f"the run is drawn in {args.png}", file=sys.stderr)
+    return 0 if result["answered"] == result["sent"] else EXIT_UNANSWERED
+
+
+def measure(
+    args: argparse.Namespace, stack: LocalStack, chosen: list[Product]
+) -> tuple[Figures, dict[str, Any]]:
+    """Warm up, then run the load; the figures and the CPU each process used. Raises
+    RuntimeError if the run stopped (a service died, a member's connection failed)."""
+    members = {m: PASSWORD for m in stack.members}
+    watch = functools.partial(dead_services, stack)
+    warm = LoadGenerator(stack.url, members, chosen, rate=200, duration=2, window=200, watch=watch)
+    warm.run(drain=20)  # the services are up once these are answered
+    generator = LoadGenerator(
+        stack.url,
+        members,
+        chosen,
+        rate=args.rate,
+        duration=args.duration,
+        window=args.window,
+        settlement_url=stack.url,
+        on_progress=lambda g, elapsed: print(
+            progress_line(g, elapsed), end="", file=sys.stderr, flush=True
+        ),
+        watch=watch,
+    )
+    watched = {"gateway": stack.pids()[0], "engine": stack.pids()[1], "loadtest": os.getpid()}
+    broker = broker_pid()
+    if broker is not None:
+        watched["broker"] = broker
+    meter = CpuMeter(watched)
+    meter.start()
+    figures = generator.run()
+    cpu = meter.stop(figures.answered)
+    print(file=sys.stderr)
+    return figures, cpu
+
+
+def dead_services(stack: LocalStack) -> str | None:
+    exited = stack.exited()
+    if not exited:
+        return None
+    return ", ".join(
+        f"the {name} was killed by {signal.Signals(-status).name}"
+        if status < 0
+        else f"the {name} exited with status {status}"
+        for name, status in exited.items()
+    )
+
+
+def stopped(stack: LocalStack, why: str) -> int:
+    """Say why the run stopped, show the last log lines of the services that died (of both
+    if none did) and keep their log."""
+    handle, name = tempfile.mkstemp(prefix="rex-loadtest-services-", suffix=".log")
+    os.close(handle)
+    kept = Path(name)
+    shutil.copyfile(stack.log_path, kept)
+    print(file=sys.stderr)
+    print(f"loadtest: the run stopped: {why}", file=sys.stderr)
+    for service in stack.exited() or SERVICES:
+        print(f"--- the {service}'s last {LOG_LINES} log lines:", file=sys.stderr)
+        for line in stack.log_tail(service, LOG_LINES):
+            print(f"    {line}", file=sys.stderr)
+    print(f"--- the services' whole log is kept in {kept}", file=sys.stderr)
+    return EXIT_STOPPED
 
 
 if __name__ == "__main__":

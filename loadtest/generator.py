@@ -41,6 +41,8 @@ class Figures:
     answered: int = 0
     nacked: int = 0
     latencies_ns: list[int] = field(default_factory=list)
+    answered_at_s: list[float] = field(default_factory=list)  # per answer, as latencies_ns
+    sent_per_s: list[int] = field(default_factory=list)  # requests sent in each second
     statuses: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
     first_send: float = 0.0
@@ -169,6 +171,7 @@ class SimulatedMember:
             figures.latencies_ns.append(time.perf_counter_ns() - started)
             figures.answered += 1
             figures.last_answer = time.monotonic()
+            figures.answered_at_s.append(figures.last_answer - figures.first_send)
             figures.statuses[status] = figures.statuses.get(status, 0) + 1
             if report.get("reason") and status == "rejected":
                 figures.reasons[report["reason"]] = figures.reasons.get(report["reason"], 0) + 1
@@ -227,6 +230,7 @@ class LoadGenerator:
     """Drives the members: a timer every `TICK` seconds sends what the schedule owes."""
 
     TICK = 0.005
+    WATCH_INTERVAL = 0.5
 
     def __init__(
         self,
@@ -241,7 +245,10 @@ class LoadGenerator:
         seed: int = 42,
         on_progress: Callable[[LoadGenerator, float], None] | None = None,
         settlement_url: str | None = None,
+        watch: Callable[[], str | None] | None = None,
     ) -> None:
+        """``watch``: asked every WATCH_INTERVAL seconds; a text means what is measured has
+        gone (a service process died): the run stops, and ``run`` raises it."""
         self.ioloop = IOLoop()
         self.figures = Figures()
         self.run_tag = f"{random.Random().getrandbits(32):08x}"  # ids unique across runs
@@ -251,6 +258,7 @@ class LoadGenerator:
         self.window = window
         self.mix = mix
         self.on_progress = on_progress
+        self.watch = watch
         self.error: str | None = None
         self._ready = 0
         self._started = 0.0
@@ -266,6 +274,8 @@ class LoadGenerator:
 
     def run(self, drain: float = 10.0) -> Figures:
         self._drain = drain
+        if self.watch is not None:
+            self.ioloop.call_later(self.WATCH_INTERVAL, self._watch)
         self.ioloop.start()
         if self.error:
             raise RuntimeError(self.error)
@@ -281,6 +291,15 @@ class LoadGenerator:
     def fail(self, error: str) -> None:
         self.error = error
         self.ioloop.stop()
+
+    def _watch(self) -> None:
+        if self._stopping or self.error is not None or self.watch is None:
+            return
+        problem = self.watch()
+        if problem is not None:
+            self.fail(problem)
+            return
+        self.ioloop.call_later(self.WATCH_INTERVAL, self._watch)
 
     def closed(self, member: str, error: BaseException) -> None:
         if self.error is None and self._started and not self._stopping:
@@ -303,15 +322,22 @@ class LoadGenerator:
             owed = int(self.rate * elapsed) - self.figures.sent
         else:
             owed = self.window - self.unanswered
+        sent = self.figures.sent
         for _ in range(max(owed, 0)):
             member = self.members[self._rng.randrange(len(self.members))]
             member.send_one(self.products[self._rng.randrange(len(self.products))])
+        self._count_sent(int(elapsed), self.figures.sent - sent)
         for member in self.members:
             member.flush_acks()
         if self.on_progress is not None and now >= self._next_progress:
             self._next_progress = now + 0.5
             self.on_progress(self, elapsed)
         self.ioloop.call_later(self.TICK, self._tick)
+
+    def _count_sent(self, second: int, count: int) -> None:
+        per_s = self.figures.sent_per_s
+        per_s.extend([0] * (second + 1 - len(per_s)))
+        per_s[second] += count
 
     def _finish(self, deadline: float) -> None:
         for member in self.members:

@@ -1,9 +1,8 @@
-"""The load test's figures: progress line, final table, JSON, optional histogram."""
+"""The load test's figures: progress line, final table, JSON (the PNG: loadtest/plot.py)."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from .generator import Figures, LoadGenerator
@@ -29,6 +28,28 @@ def progress_line(generator: LoadGenerator, elapsed: float) -> str:
         f"\r[{bar}] {done:4.0%}  sent {figures.sent:>9,}  answered {figures.answered:>9,}"
         f"  {rate:>7,.0f}/s  p99 {p99:6.1f} ms "
     )
+
+
+def per_second(figures: Figures) -> list[dict[str, Any]]:
+    """Each second since the first send: requests sent in it, answered in it, and the p50 and
+    p99 latency (ms) of those answered in it (0 when none were)."""
+    by_second: dict[int, list[int]] = {}
+    for at_s, latency_ns in zip(figures.answered_at_s, figures.latencies_ns, strict=True):
+        by_second.setdefault(int(at_s), []).append(latency_ns)
+    seconds = max(len(figures.sent_per_s), max(by_second, default=-1) + 1)
+    rows = []
+    for second in range(seconds):
+        latencies = sorted(by_second.get(second, []))
+        rows.append(
+            {
+                "second": second,
+                "sent": figures.sent_per_s[second] if second < len(figures.sent_per_s) else 0,
+                "answered": len(latencies),
+                "p50_ms": round(percentile(latencies, 0.50) / 1e6, 2),
+                "p99_ms": round(percentile(latencies, 0.99) / 1e6, 2),
+            }
+        )
+    return rows
 
 
 def summarise(figures: Figures, args: argparse.Namespace) -> dict[str, Any]:
@@ -94,22 +115,3 @@ def table(result: dict[str, Any]) -> list[str]:
         rows.append(("rejects", ", ".join(f"{k} {v}" for k, v in result["reject_reasons"].items())))
     width = max(len(k) for k, _ in rows)
     return [f"{k:<{width}}  {v}" for k, v in rows]
-
-
-def histogram_png(figures: Figures, path: Path) -> str:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return "no PNG: install matplotlib for the latency histogram"
-    values = [v / 1e6 for v in figures.latencies_ns]
-    figure, axes = plt.subplots(figsize=(8, 4))
-    axes.hist(values, bins=100)
-    axes.set_xlabel("latency, ms (publish to first execution report)")
-    axes.set_ylabel("requests")
-    axes.set_yscale("log")
-    figure.tight_layout()
-    figure.savefig(path)
-    return f"histogram written to {path}"

@@ -5,6 +5,7 @@ everything is removed by `close()`."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -18,6 +19,20 @@ from rex.config import Settings
 from rex.provision import BrokerAdmin, provision
 
 ROOT = Path(__file__).resolve().parents[1]
+SERVICES = ("gateway", "engine")  # the processes, in order
+_WRITER = re.compile(r"^\S+ [A-Z]+ service=(\S+) ")  # a log line of rex.logs, and whose
+
+
+def lines_of(service: str, written: list[str]) -> list[str]:
+    """The lines of a shared log that `service` wrote: those marked as its by rex.logs, and
+    the unmarked ones that follow them (a traceback)."""
+    own, writer = [], None
+    for line in written:
+        marked = _WRITER.match(line)
+        writer = marked.group(1) if marked else writer
+        if writer == service:
+            own.append(line)
+    return own
 
 
 class LocalStack:
@@ -75,6 +90,20 @@ class LocalStack:
 
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes]
+
+    def exited(self) -> dict[str, int]:
+        """The services that have stopped, with their exit status."""
+        return {
+            name: process.returncode
+            for name, process in zip(SERVICES, self.processes, strict=True)
+            if process.poll() is not None
+        }
+
+    def log_tail(self, service: str, lines: int = 40) -> list[str]:
+        """The last lines `service` wrote to the services' shared log (the log's last lines
+        if none are its)."""
+        written = self.log_path.read_text(errors="replace").splitlines()
+        return (lines_of(service, written) or written)[-lines:]
 
     def close(self) -> None:
         for process in self.processes:

@@ -174,7 +174,7 @@ POSTGRES_URL: Final = Kind(
     _url("postgresql", "postgres"),
     _without_password,
 )
-PORT: Final = Kind("a port number from 0 to 65535 (0: no exporter)", _port)
+PORT: Final = Kind("a port number from 0 to 65535 (0: any free port)", _port)
 POSITIVE_INT: Final = Kind("a whole number, 1 or more", _positive_int)
 POSITIVE_SECONDS: Final = Kind(
     "a number of seconds greater than 0, e.g. 600 or 0.5", _positive_seconds
@@ -304,7 +304,8 @@ REX_METRICS_PORT: Final = _define(
     PORT,
     None,
     unset="the service's own: gateway 9101, engine 9102, settlement worker 9103",
-    meaning="Prometheus exporter port (`--metrics-port`); 0 turns the exporter off",
+    meaning="Prometheus exporter port (`--metrics-port`); 0: any free port. A port asked "
+    "for must be free (exit 5); the default, if taken, gives way to a free one",
     read_by=_SERVICES,
 )
 REX_LOG_LEVEL: Final = _define(

@@ -1,131 +1,320 @@
-"""Prometheus metrics shared by the services, and the exporter.
+"""Prometheus metrics of the services, and their exporters.
 
-Metric names start with `rex_`; each service exposes its own on its own port
-(`REX_METRICS_PORT`, or the service default). docs/metrics.md lists them all.
+Metric names start with `rex_`. Each service has its own registry and exposes only its own
+metrics (and its process's) on its own port: `--metrics-port`, else `REX_METRICS_PORT`, else
+the service's default. A port asked for that is taken stops the service with exit status
+`EXIT_METRICS_PORT_TAKEN`; a default that is taken (a hot standby on the same host) gives way
+to a free port, logged. docs/metrics.md lists the metrics and docs/operations.md the ports.
 """
 
 from __future__ import annotations
 
+import argparse
+import errno
+import itertools
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+)
 
-from rex.environment import REX_METRICS_PORT
+from rex.environment import PORT, REX_METRICS_PORT
+from rex.errors import ConfigError
 
 log = logging.getLogger("rex.metrics")
+
+PORT_ENV = REX_METRICS_PORT.name
+EXIT_METRICS_PORT_TAKEN = 5  # the metrics port asked for is taken (docs/operations.md)
+EXIT_CONFIG = 2  # as for any configuration error
+
+
+def _service_registry() -> CollectorRegistry:
+    """A registry with the process's own series (CPU, memory, GC), as every service had."""
+    registry = CollectorRegistry(auto_describe=True)
+    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        registry.register(collector)
+    return registry
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """One service's metrics: its registry and the port it serves them on by default."""
+
+    service: str
+    default_port: int
+    registry: CollectorRegistry = field(default_factory=_service_registry, compare=False)
+
+
+GATEWAY_EXPORTER = Exporter("gateway", 9101)
+ENGINE_EXPORTER = Exporter("engine", 9102)
+SETTLEMENT_EXPORTER = Exporter("settlement", 9103)
 
 # Latency buckets in seconds: 0.5 ms .. 5 s
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 # --- gateway
-GATEWAY_REQUESTS = Counter("rex_gateway_requests_total", "Member requests received", ["kind"])
+GATEWAY_REGISTRY = GATEWAY_EXPORTER.registry
+GATEWAY_REQUESTS = Counter(
+    "rex_gateway_requests_total", "Member requests received", ["kind"], registry=GATEWAY_REGISTRY
+)
 GATEWAY_REJECTS = Counter(
-    "rex_gateway_rejects_total", "Requests rejected by the gateway", ["reason"]
+    "rex_gateway_rejects_total",
+    "Requests rejected by the gateway",
+    ["reason"],
+    registry=GATEWAY_REGISTRY,
 )
 GATEWAY_FORWARDED = Counter(
-    "rex_gateway_forwarded_total", "Requests forwarded to an engine input log", ["product"]
+    "rex_gateway_forwarded_total",
+    "Requests forwarded to an engine input log",
+    ["product"],
+    registry=GATEWAY_REGISTRY,
 )
 GATEWAY_DEAD_LETTERED = Counter(
-    "rex_gateway_dead_lettered_total", "Requests dead-lettered (no user_id: sender unknown)"
+    "rex_gateway_dead_lettered_total",
+    "Requests dead-lettered (no user_id: sender unknown)",
+    registry=GATEWAY_REGISTRY,
 )
 GATEWAY_DUPLICATES = Counter(
-    "rex_gateway_redelivered_duplicates_total", "Redelivered requests recognised and not reapplied"
+    "rex_gateway_redelivered_duplicates_total",
+    "Redelivered requests recognised and not reapplied",
+    registry=GATEWAY_REGISTRY,
 )
 GATEWAY_LATENCY = Histogram(
     "rex_gateway_processing_seconds",
     "Request received to forward confirmed (or reject published)",
     buckets=LATENCY_BUCKETS,
+    registry=GATEWAY_REGISTRY,
 )
 
 # --- engine
-ENGINE_INPUTS = Counter("rex_engine_inputs_total", "Input-log entries applied", ["product", "kind"])
-ENGINE_TRADES = Counter("rex_engine_trades_total", "Trades executed", ["product"])
-ENGINE_REPORTS = Counter(
-    "rex_engine_execution_reports_total", "Execution reports published", ["product"]
+ENGINE_REGISTRY = ENGINE_EXPORTER.registry
+ENGINE_INPUTS = Counter(
+    "rex_engine_inputs_total",
+    "Input-log entries applied",
+    ["product", "kind"],
+    registry=ENGINE_REGISTRY,
 )
-ENGINE_ACTIVE = Gauge("rex_engine_active", "1 while this engine holds its group's lock", ["group"])
+ENGINE_TRADES = Counter(
+    "rex_engine_trades_total", "Trades executed", ["product"], registry=ENGINE_REGISTRY
+)
+ENGINE_REPORTS = Counter(
+    "rex_engine_execution_reports_total",
+    "Execution reports published",
+    ["product"],
+    registry=ENGINE_REGISTRY,
+)
+ENGINE_REJECTS = Counter(
+    "rex_engine_rejects_total",
+    "Requests the engine rejected, by reason (while live: a take-over's replay does not count"
+    " them again)",
+    ["product", "reason"],
+    registry=ENGINE_REGISTRY,
+)
+ENGINE_CANCELS = Counter(
+    "rex_engine_cancels_total",
+    "Orders the engine cancelled or expired, by reason (requested, mass_cancel, self_trade,"
+    " immediate_or_cancel, fill_or_kill, expired; while live)",
+    ["product", "reason"],
+    registry=ENGINE_REGISTRY,
+)
+ENGINE_ACTIVE = Gauge(
+    "rex_engine_active",
+    "1 while this engine holds its group's lock",
+    ["group"],
+    registry=ENGINE_REGISTRY,
+)
 ENGINE_REPLAY_SECONDS = Gauge(
-    "rex_engine_replay_seconds", "How long the last take-over replay took", ["group"]
+    "rex_engine_replay_seconds",
+    "How long the last take-over replay took",
+    ["group"],
+    registry=ENGINE_REGISTRY,
 )
 ENGINE_REPLAYED = Gauge(
     "rex_engine_replayed_entries",
     "Input-log entries the last take-over replayed after the market image it restored",
     ["product"],
+    registry=ENGINE_REGISTRY,
 )
 ENGINE_IMAGE_OFFSET = Gauge(
     "rex_engine_image_offset",
     "Input-log offset covered by the product's latest market image (restored or published)",
     ["product"],
+    registry=ENGINE_REGISTRY,
 )
 ENGINE_IMAGE_BYTES = Gauge(
-    "rex_engine_image_bytes", "Size of the product's latest market image", ["product"]
+    "rex_engine_image_bytes",
+    "Size of the product's latest market image",
+    ["product"],
+    registry=ENGINE_REGISTRY,
 )
 ENGINE_IMAGE_SECONDS = Gauge(
     "rex_engine_image_seconds",
     "How long encoding the product's latest market image held up the engine",
     ["product"],
+    registry=ENGINE_REGISTRY,
 )
-ENGINE_IMAGES = Counter("rex_engine_images_total", "Market images published", ["product"])
+ENGINE_IMAGES = Counter(
+    "rex_engine_images_total", "Market images published", ["product"], registry=ENGINE_REGISTRY
+)
 ENGINE_INPUT_LAG = Histogram(
     "rex_engine_input_lag_seconds",
     "Request received by the gateway to the engine reading it from the input log",
     buckets=LATENCY_BUCKETS,
+    registry=ENGINE_REGISTRY,
 )
 ENGINE_LATENCY = Histogram(
     "rex_engine_processing_seconds",
     "Input received by the gateway to its outputs confirmed by the broker",
     buckets=LATENCY_BUCKETS,
+    registry=ENGINE_REGISTRY,
 )
 
 # --- settlement
+SETTLEMENT_REGISTRY = SETTLEMENT_EXPORTER.registry
 SETTLEMENT_TRADES = Counter(
-    "rex_settlement_trades_total", "Trades booked (each trade id once)", ["product"]
+    "rex_settlement_trades_total",
+    "Trades booked (each trade id once)",
+    ["product"],
+    registry=SETTLEMENT_REGISTRY,
 )
 SETTLEMENT_DUPLICATES = Counter(
-    "rex_settlement_duplicate_trades_total", "Trades delivered again and skipped"
+    "rex_settlement_duplicate_trades_total",
+    "Trades delivered again and skipped",
+    registry=SETTLEMENT_REGISTRY,
 )
 SETTLEMENT_BATCH = Histogram(
     "rex_settlement_batch_seconds",
     "Booking one batch: the database transaction and its commit",
     buckets=LATENCY_BUCKETS,
+    registry=SETTLEMENT_REGISTRY,
 )
 SETTLEMENT_REQUESTS = Counter(
     "rex_settlement_requests_total",
     "Settlement requests by kind and how they ended (accepted, rejected, duplicate,"
     " dead_lettered, failed)",
     ["kind", "status"],
+    registry=SETTLEMENT_REGISTRY,
 )
 SETTLEMENT_REQUEST_REJECTS = Counter(
-    "rex_settlement_request_rejects_total", "Settlement requests rejected, by reason", ["reason"]
+    "rex_settlement_request_rejects_total",
+    "Settlement requests rejected, by reason",
+    ["reason"],
+    registry=SETTLEMENT_REGISTRY,
 )
 PAYMENT_ALERTS = Counter(
     "rex_settlement_payment_alerts_total",
     "Payment alerts raised by the payer (fallback, manual_review, unresolved, unknown_review,"
     " late_paid, double_payment)",
     ["kind"],
+    registry=SETTLEMENT_REGISTRY,
 )
 PAYMENTS = Gauge(
     "rex_settlement_payments",
     "Payments by state, as last counted by the paying process (every state, 0 included)",
     ["state"],
+    registry=SETTLEMENT_REGISTRY,
 )
 
 
-def exporter_port(
-    given: int | None, service_default: int, env: Mapping[str, str] = os.environ
-) -> int:
-    """The exporter's port: ``--metrics-port`` if given, else ``REX_METRICS_PORT``, else
-    the service's own default."""
-    if given is not None:
-        return given
-    configured = REX_METRICS_PORT.get(env)
-    return service_default if configured is None else configured
+def add_port_option(parser: argparse.ArgumentParser, exporter: Exporter) -> None:
+    parser.add_argument(
+        "--metrics-port",
+        type=PORT.argument,
+        default=None,
+        help=f"Prometheus port (default: ${PORT_ENV}, else {exporter.default_port}, or a free"
+        " port if that one is taken; 0: any free port)",
+    )
 
 
-def serve(port: int) -> None:
-    """Expose /metrics on `port` (0 = do not serve)."""
-    if port:
-        start_http_server(port)
-        log.info("metrics port=%d", port)
+class ExporterError(Exception):
+    """The exporter cannot start as asked: the message says why and what to do."""
+
+    def __init__(self, message: str, exit_status: int) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
+
+
+def asked_port(flag: int | None, environ: Mapping[str, str]) -> tuple[int, str] | None:
+    """The port the operator asked for and where (the flag, else the environment)."""
+    if flag is not None:
+        return flag, "--metrics-port"
+    try:
+        port = REX_METRICS_PORT.get(environ)
+    except ConfigError as error:
+        raise ExporterError(f"config: {error}", EXIT_CONFIG) from None
+    return None if port is None else (port, PORT_ENV)
+
+
+def serve(
+    exporter: Exporter, flag: int | None, environ: Mapping[str, str] = os.environ
+) -> WSGIServer:
+    """Expose the service's /metrics; log and return the server (`.server_port`: the port).
+
+    A port asked for (`flag`, else REX_METRICS_PORT; 0: any free port) must be free, or
+    ExporterError says so. The service's default port, if taken, gives way to a free one.
+    """
+    asked = asked_port(flag, environ)
+    port = exporter.default_port if asked is None else asked[0]
+    try:
+        server = _listen(exporter, port)
+    except OSError as error:
+        if asked is not None:
+            message = _refused(exporter, port, asked[1], error)
+            raise ExporterError(message, EXIT_METRICS_PORT_TAKEN) from None
+        server = _listen_anywhere(exporter)
+        log.warning(
+            "metrics service=%s default port %d is taken (another %s on this host?): serving on"
+            " free port %d instead; give each process its own with --metrics-port or %s so"
+            " Prometheus finds it",
+            exporter.service,
+            port,
+            exporter.service,
+            server.server_port,
+            PORT_ENV,
+        )
+    log.info("metrics service=%s port=%d", exporter.service, server.server_port)
+    return server
+
+
+def _listen(exporter: Exporter, port: int) -> WSGIServer:
+    server, _thread = start_http_server(port, registry=exporter.registry)
+    return server
+
+
+def _listen_anywhere(exporter: Exporter) -> WSGIServer:
+    try:
+        return _listen(exporter, 0)
+    except OSError as error:
+        raise ExporterError(
+            f"{exporter.service}: cannot serve metrics on any port ({error.strerror})",
+            EXIT_METRICS_PORT_TAKEN,
+        ) from None
+
+
+def _refused(exporter: Exporter, port: int, source: str, error: OSError) -> str:
+    cause = error.strerror or str(error)
+    if error.errno == errno.EADDRINUSE:
+        cause = f"another process listens there, perhaps another {exporter.service}"
+    return (
+        f"{exporter.service}: metrics port {port} (asked for by {source}) cannot be used:"
+        f" {cause}; choose a free port with --metrics-port or {PORT_ENV} (0: any free port)"
+    )
+
+
+def start_at_zero(metric: Counter, *label_values: Iterable[str]) -> None:
+    """Create every series of `metric` over all combinations of `label_values`, at 0, so each
+    exists before its first event: a dashboard shows 0, not "No data", and `increase()`
+    counts the first event too."""
+    for values in itertools.product(*label_values):
+        metric.labels(*values)

@@ -81,6 +81,20 @@ class Reason(StrEnum):
         return _TEXT[self]
 
 
+#: Why an accepted order ended without trading in full (a cancel or an expiry); every other
+#: reason is a reject's.
+END_REASONS: frozenset[Reason] = frozenset(
+    {
+        Reason.REQUESTED,
+        Reason.MASS_CANCEL,
+        Reason.SELF_TRADE,
+        Reason.IMMEDIATE_OR_CANCEL,
+        Reason.FILL_OR_KILL,
+        Reason.EXPIRED,
+    }
+)
+REJECT_REASONS: frozenset[Reason] = frozenset(Reason) - END_REASONS
+
 _TEXT: dict[Reason, str] = {
     Reason.MALFORMED: "The request could not be decoded or a field has the wrong type.",
     Reason.UNKNOWN_PRODUCT: "No product with that symbol is listed.",

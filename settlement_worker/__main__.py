@@ -10,6 +10,8 @@ It also answers settlement requests (docs/protocol.md): members change their own
 limits and payment method, endorse and discount the bills they hold and list their bills;
 operators -- the RabbitMQ users in REX_OPERATORS (comma-separated), by default the user of
 REX_BROKER_URL -- do the same for any member.
+
+Exit status 2: configuration; 5: the metrics port asked for is taken (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import signal
 from rex import logs, metrics
 from rex.bus.amqp import AmqpBus
 from rex.config import ConfigError, Settings
-from rex.environment import PORT, REX_DATABASE_URL
+from rex.environment import REX_DATABASE_URL
 
 from .banks.amqp import AmqpBankClient
 from .bill_ops import BillDesk
@@ -34,16 +36,10 @@ from .settings import load_settlement
 from .settings_requests import settings_request_kinds
 from .store import open_store
 
-DEFAULT_METRICS_PORT = 9103
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m settlement_worker", description=__doc__)
-    parser.add_argument(
-        "--metrics-port",
-        type=PORT.argument,
-        help=f"Prometheus port, 0: none (default $REX_METRICS_PORT, else {DEFAULT_METRICS_PORT})",
-    )
+    metrics.add_port_option(parser, metrics.SETTLEMENT_EXPORTER)
     parser.add_argument(
         "--no-payer",
         action="store_true",
@@ -59,11 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         operators = operators_from_env(os.environ, settings.broker_url, members)
         bill_desk = BillDesk(config, load_calendar(settings.holidays_file))
         database_url = REX_DATABASE_URL.get()
-        metrics_port = metrics.exporter_port(args.metrics_port, DEFAULT_METRICS_PORT)
     except ConfigError as error:
         logging.getLogger("rex.settlement").error("config: %s", error)
         return 2
-    metrics.serve(metrics_port)
+    try:
+        metrics.serve(metrics.SETTLEMENT_EXPORTER, args.metrics_port)
+    except metrics.ExporterError as error:
+        logging.getLogger("rex.settlement").error("%s", error)
+        return error.exit_status
     store = open_store(database_url, settings.data_dir)
     bus = AmqpBus(settings.broker_url, name="rex-settlement")
     enabled = [m.id for m in members.values() if m.enabled]

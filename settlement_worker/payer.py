@@ -78,6 +78,7 @@ class Payer:
         self.actor = actor
         self.sweep_interval = sweep_interval
         self.on_alert = on_alert
+        metrics.start_at_zero(metrics.PAYMENT_ALERTS, list(pm.AlertKind))  # 0 before the first
         self.alerts: deque[pm.Alert] = deque(maxlen=1000)  # the latest, for tests and ops
         self._timers: dict[str, int] = {}  # payment id -> earliest wake-up scheduled
         self.frozen_skips = 0  # sends skipped because the trade was frozen (tests, ops)

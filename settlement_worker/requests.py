@@ -211,6 +211,12 @@ class RequestDesk:
         self.members = dict(members)
         self.operators = frozenset(operators)
         self.clock = clock
+        # Every series whose labels are known in advance starts at 0 (docs/metrics.md).
+        requests = metrics.SETTLEMENT_REQUESTS
+        metrics.start_at_zero(requests, list(self.kinds), [ACCEPTED, REJECTED, "duplicate"])
+        metrics.start_at_zero(requests, ["unknown"], [REJECTED, "duplicate", "failed"])
+        metrics.start_at_zero(requests, ["none"], ["dead_lettered"])
+        metrics.start_at_zero(metrics.SETTLEMENT_REQUEST_REJECTS, list(RequestReason))
 
     # ----------------------------------------------------------------- handling
 

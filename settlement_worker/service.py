@@ -75,6 +75,7 @@ class SettlementService:
         self.bus = bus
         self.store = store
         self.products = {p.symbol: p for p in products}
+        metrics.start_at_zero(metrics.SETTLEMENT_TRADES, list(self.products))
         #: The file's settings, and those in force (with the store's run-time changes).
         self.file_config = config
         self.config = config

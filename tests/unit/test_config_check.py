@@ -134,7 +134,7 @@ def test_a_missing_holidays_toml_is_reported(
         (
             "REX_METRICS_PORT",
             "abc",
-            "REX_METRICS_PORT: must be a port number from 0 to 65535 (0: no exporter), got "
+            "REX_METRICS_PORT: must be a port number from 0 to 65535 (0: any free port), got "
             "'abc'; fix it, or unset it for the default (the service's own: gateway 9101, "
             "engine 9102, settlement worker 9103)",
         ),

@@ -44,9 +44,9 @@ def test_an_empty_variable_counts_as_unset(
 def test_the_variables_the_issue_names_do_not_crash_when_empty() -> None:
     assert REX_ENGINE_IMAGE_EVERY.get({"REX_ENGINE_IMAGE_EVERY": ""}) == 10_000
     assert REX_ENGINE_IMAGE_INTERVAL.get({"REX_ENGINE_IMAGE_INTERVAL": ""}) == 600
-    assert metrics.exporter_port(None, 9101, {"REX_METRICS_PORT": ""}) == 9101
-    assert metrics.exporter_port(None, 9101, {"REX_METRICS_PORT": "0"}) == 0
-    assert metrics.exporter_port(9200, 9101, {"REX_METRICS_PORT": "9300"}) == 9200
+    assert metrics.asked_port(None, {"REX_METRICS_PORT": ""}) is None  # the service default
+    assert metrics.asked_port(None, {"REX_METRICS_PORT": "0"}) == (0, "REX_METRICS_PORT")
+    assert metrics.asked_port(9200, {"REX_METRICS_PORT": "9300"}) == (9200, "--metrics-port")
 
 
 @pytest.mark.parametrize(
@@ -80,7 +80,7 @@ def test_values_parse(variable: environment.Variable[object], text: str, value: 
         (
             REX_METRICS_PORT,
             "65536",
-            "REX_METRICS_PORT: must be a port number from 0 to 65535 (0: no exporter), got "
+            "REX_METRICS_PORT: must be a port number from 0 to 65535 (0: any free port), got "
             "'65536'; fix it, or unset it for the default (the service's own: gateway 9101, "
             "engine 9102, settlement worker 9103)",
         ),

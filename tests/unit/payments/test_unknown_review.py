@@ -8,9 +8,9 @@ import json
 from collections.abc import Callable
 
 import pytest
-from prometheus_client import REGISTRY
 
 from rex.bus.memory import MemoryBroker, MemoryBus
+from rex.metrics import SETTLEMENT_REGISTRY
 from settlement_worker import cli_payments
 from settlement_worker import payments as pm
 from settlement_worker.banks import Outcome
@@ -150,12 +150,14 @@ def test_a_policy_refuses_a_non_positive_bound() -> None:
 
 
 def alert_count(kind: AlertKind) -> float:
-    value = REGISTRY.get_sample_value("rex_settlement_payment_alerts_total", {"kind": str(kind)})
+    value = SETTLEMENT_REGISTRY.get_sample_value(
+        "rex_settlement_payment_alerts_total", {"kind": str(kind)}
+    )
     return value or 0.0
 
 
 def gauge(state: PaymentState) -> float | None:
-    return REGISTRY.get_sample_value("rex_settlement_payments", {"state": str(state)})
+    return SETTLEMENT_REGISTRY.get_sample_value("rex_settlement_payments", {"state": str(state)})
 
 
 def test_a_silent_bank_ends_in_unknown_review_counted_in_the_metrics(
