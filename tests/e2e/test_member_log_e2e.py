@@ -154,6 +154,19 @@ def test_a_fill_read_past_by_six_other_commands_is_shown_once_by_rex_executions(
     assert dead_letters(venue) == 0
 
 
+def test_an_order_whose_client_order_id_cannot_be_read_shows_its_reject_at_once(
+    venue: Exchange,
+) -> None:
+    started = time.monotonic()
+    done = venue.rex(
+        "order", "DY-OX", "buy", "100", "1850000", "--member", venue.members["maker"],
+        "--client-order-id", "has space",
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.split()[0] == "rejected" and "(malformed: " in done.stdout, done.stdout
+    assert time.monotonic() - started < 8  # the answer, not the 10 s timeout
+
+
 # ----------------------------------------------------------------------- interleavings
 
 CRASHING_READER = textwrap.dedent(
