@@ -21,7 +21,7 @@ import msgpack
 
 from rex.vocabulary import OrderType, Reason, SelfTradePrevention, Side, TimeInForce
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: members read their logs (docs/protocol.md)
 CONTENT_TYPE = "application/msgpack"
 CLIENT_ORDER_ID = re.compile(r"[\x21-\x7e]{1,64}")  # printable ASCII, no spaces
 MAX_INT = (1 << 63) - 1
