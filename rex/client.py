@@ -57,6 +57,7 @@ from rex.member_inbox import (
 )
 from rex.member_log import (
     Cursor,
+    CursorFileError,
     CursorStore,
     FileCursorStore,
     LogKind,
@@ -146,7 +147,11 @@ class Client:
         self._store: CursorStore = cursor or FileCursorStore.for_login(
             params.host, params.port, params.virtual_host, self.login
         )
-        self.cursor: Cursor = self._store.load()
+        try:
+            self.cursor: Cursor = self._store.load()
+        except CursorFileError as error:
+            self._connection.close()
+            raise ClientError(str(error)) from None
         self._saved_at = time.monotonic()
         self._on_gap = on_gap
         self._watch = AnswerWatch(self._answer_reader, member)
@@ -581,7 +586,10 @@ class Client:
 
     def save_cursor(self) -> None:
         """Keep the read position now (also done on close and while reading)."""
-        self._store.save(self.cursor)
+        try:
+            self._store.save(self.cursor)
+        except CursorFileError as error:
+            raise ClientError(str(error)) from None
         self._saved_at = time.monotonic()
 
     # ----------------------------------------------------------------- market data

@@ -312,7 +312,7 @@ class InOrderReading:
         entry (already passed) or the log was replaced (reading starts over)."""
         anchor, self._verify = self._verify, None
         assert anchor is not None and delivered.offset is not None
-        if delivered.offset == anchor.offset and delivered.message_id == anchor.message_id:
+        if delivered.offset == anchor.offset and (delivered.message_id or "") == anchor.message_id:
             return False
         if delivered.offset <= anchor.offset:
             self._on_gap(LogGap(self._kind, 0, anchor.offset, replaced=True))
