@@ -13,6 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from rex.cli_errors import Reaching, guard
 from rex.config import ConfigError, Settings
 
 from .play import play
@@ -23,6 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rex demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--broker", metavar="URL", help="play through RabbitMQ at this URL")
     args = parser.parse_args(argv)
+    # Broker trouble (down, login refused, ...) is told as every `rex` command tells it.
+    return guard("rex demo", Reaching(args.broker, url_from="--broker"), lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     try:
         products = settings.products()

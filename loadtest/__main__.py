@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from rex.cli_errors import Reaching, guard
 from rex.config import DEFAULT_BROKER_URL, Settings
 
 from .cpu import CpuMeter, broker_pid
@@ -63,6 +64,15 @@ def main(argv: list[str] | None = None) -> int:
         help="the gateway's metrics port (the engine's is the next one)",
     )
     args = parser.parse_args(argv)
+    # Broker trouble (down, login refused, ...) is told as every `rex` command tells it.
+    return guard(
+        "rex loadtest",
+        Reaching(args.broker, url_from="--broker or $REX_BROKER_URL"),
+        lambda: _run(args),
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     products = settings.products()
     chosen = [products[s] for s in args.products.split(",") if s in products]

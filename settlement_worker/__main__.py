@@ -10,6 +10,9 @@ It also answers settlement requests (docs/protocol.md): members change their own
 limits and payment method, endorse and discount the bills they hold and list their bills;
 operators -- the RabbitMQ users in REX_OPERATORS (comma-separated), by default the user of
 REX_BROKER_URL -- do the same for any member.
+
+Exit status 2: the configuration is wrong; 8: the store cannot be opened (the log says
+why). A broker that is down is waited for: the bus reconnects every second.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import signal
 
 from rex import logs, metrics
 from rex.bus.amqp import AmqpBus
+from rex.cli_errors import Reaching, classify
 from rex.config import ConfigError, Settings
 
 from .banks.amqp import AmqpBankClient
@@ -60,8 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         logging.getLogger("rex.settlement").error("config: %s", error)
         return 2
+    try:
+        store = open_store(os.environ.get("REX_DATABASE_URL"), settings.data_dir)
+    except Exception as error:  # the driver's own error types: PostgreSQL down, ...
+        failure = classify(error, Reaching())
+        if failure is None:
+            raise
+        logging.getLogger("rex.settlement").error("store: %s", failure.message)
+        return failure.status
     metrics.serve(args.metrics_port)
-    store = open_store(os.environ.get("REX_DATABASE_URL"), settings.data_dir)
     bus = AmqpBus(settings.broker_url, name="rex-settlement")
     enabled = [m.id for m in members.values() if m.enabled]
     kinds: dict[str, RequestKind] = {
