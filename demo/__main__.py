@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from rex.cli_errors import Reaching, guard
 from rex.config import ConfigError, Member, Product, Settings
 from rex.environment import AMQP_URL
 
@@ -56,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         "--broker", type=AMQP_URL.argument, metavar="URL", help="play through RabbitMQ at this URL"
     )
     args = parser.parse_args(argv)
+    # Broker trouble (down, login refused, ...) is told as every `rex` command tells it.
+    return guard("rex demo", Reaching(args.broker, url_from="--broker"), lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env()
         products = settings.products()

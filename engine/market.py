@@ -27,6 +27,7 @@ from rex.protocol import (
     TradeMessage,
     encode,
 )
+from rex.rules import reject_text
 from rex.vocabulary import OrderType, Reason, Side
 
 from .book import OrderBook
@@ -427,7 +428,7 @@ class Market:
             price=context.price,
             quantity=context.quantity,
             reason=reason,
-            text=reason.text,
+            text=reject_text(self.product, reason),
         )
         return self._execution(report)
 

@@ -17,7 +17,7 @@ from rex.protocol import (
     Request,
     decode_request,
 )
-from rex.rules import order_problem, replace_problem, status_problem
+from rex.rules import order_problem, reject_text, replace_problem, status_problem
 from rex.vocabulary import Reason
 
 NS_PER_MS = 1_000_000
@@ -76,10 +76,10 @@ def judge(
         )
     product = products.get(request.product)
     if product is None:
-        return _reject(Reason.UNKNOWN_PRODUCT, request)
+        return _reject(Reason.UNKNOWN_PRODUCT, Reason.UNKNOWN_PRODUCT.text, request)
     reason = _static_problem(product, request, now)
     if reason is not None:
-        return _reject(reason, request)
+        return _reject(reason, reject_text(product, reason), request)
     return Forward(
         EngineInput(
             kind=request.kind,
@@ -110,5 +110,5 @@ def _static_problem(product: Product, request: Request, now: int) -> Reason | No
     return None
 
 
-def _reject(reason: Reason, request: Request) -> Reject:
-    return Reject(reason, reason.text, request.client_order_id, request.product, request)
+def _reject(reason: Reason, text: str, request: Request) -> Reject:
+    return Reject(reason, text, request.client_order_id, request.product, request)

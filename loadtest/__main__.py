@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rex.cli_errors import Reaching, guard
 from rex.config import ConfigError, Product, Settings
 from rex.environment import AMQP_URL, PORT
 
@@ -82,6 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.metrics_port is not None and not 0 < args.metrics_port < 65535:
         parser.error("--metrics-port: 1 to 65534 (the engine takes the next port)")
+    # Broker trouble (down, login refused, ...) is told as every `rex` command tells it.
+    return guard(
+        "rex loadtest",
+        Reaching(args.broker, url_from="--broker or $REX_BROKER_URL"),
+        lambda: _run(args),
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env()
         products = settings.products()

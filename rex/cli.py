@@ -1,11 +1,13 @@
 """The ``rex`` command line.
 
-Commands are registered in :func:`build_parser`. Each leaf parser sets ``func`` (with
-``set_defaults``) to a handler taking the parsed arguments and returning the exit status,
-so a new command is one ``add_parser`` call plus one handler.
+Every command is one :class:`Command` in :data:`COMMANDS`, in the group of the people who
+use it (members, operators, settlement staff), which ``rex --help`` lists. A command runs
+either in this process (``configure`` gives its parser the arguments and a ``func``
+handler returning the exit status) or as a module's own command line (``main``, handed the
+arguments as they are, so ``rex reconcile --help`` is the module's help).
 
-Exit status: 0 success, 2 usage or configuration error (for ``provision``: or the broker
-refused, or could not be reached).
+Exit status: one per cause, the table of :class:`rex.cli_errors.ExitStatus`
+(docs/operations.md, "Exit status").
 """
 
 from __future__ import annotations
@@ -14,20 +16,28 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rex.config import ConfigError, Settings, TradingStatus
+from rex import cli_limits, cli_my_bills, cli_trading
+from rex.cli_errors import ExitStatus, Login, Reaching, guard
+from rex.config import ConfigError, Settings, TradingStatus, did_you_mean
 
 if TYPE_CHECKING:
     from rex.member_migration import MemberMigration
 
 Handler = Callable[[argparse.Namespace], int]
 
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_CONFIG_ERROR = 2
-EXIT_BROKER_ERROR = 2
+EXIT_OK = ExitStatus.OK
+EXIT_CONFIG_ERROR = ExitStatus.USAGE
+
+#: `rex provision` declares the topology and manages users: the broker's administrator.
+ADMIN_LOGIN = Login(
+    "the broker administrator's login (configure on the vhost, and the management API)",
+    "check the users and passwords in $REX_BROKER_URL and $REX_BROKER_ADMIN_URL",
+)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -72,25 +82,25 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
 
 def _cmd_provision(args: argparse.Namespace) -> int:
     """Create the members' users and permissions, declare the topology, and report."""
-    # Imported here so that `rex config check` does not load pika.
+    try:
+        settings = _settings(args)
+    except ConfigError as exc:
+        print(f"rex provision: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    return guard("rex provision", Reaching(settings.broker_url, login=ADMIN_LOGIN),
+                 lambda: _provision(settings, args.dry_run))  # fmt: skip
+
+
+def _provision(settings: Settings, dry_run: bool) -> int:
+    # Imported here so that `rex config check` does not load the management client.
     from rex.provision import (
         MemberAction,
-        ProvisionError,
         member_permissions,
         member_topic_permission_set,
         provision,
     )
 
-    try:
-        settings = _settings(args)
-        report = provision(settings, os.environ, dry_run=args.dry_run)
-    except ConfigError as exc:
-        print(f"rex: {exc}", file=sys.stderr)
-        return EXIT_CONFIG_ERROR
-    except ProvisionError as exc:
-        print(f"rex: {exc}", file=sys.stderr)
-        return EXIT_BROKER_ERROR
-
+    report = provision(settings, os.environ, dry_run=dry_run)
     dry = report.dry_run
     width = max((len(m.member) for m in report.members), default=0)
     for m in report.members:
@@ -166,28 +176,21 @@ def migration_lines(migrations: Sequence[MemberMigration], dry: bool) -> list[st
     return lines
 
 
-def _help(parser: argparse.ArgumentParser) -> Handler:
-    """Handler for a command group given without a subcommand: print its help."""
-
-    def show(_args: argparse.Namespace) -> int:
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
-
-    return show
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="rex", description="REX rare-earth exchange: operator commands."
+def _config_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="configuration directory (default: $REX_CONFIG_DIR, else the one shipped with REX)",
     )
-    parser.set_defaults(func=_help(parser))
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    # rex config ...
-    config = commands.add_parser("config", help="inspect exchange configuration")
+
+def _configure_config(config: argparse.ArgumentParser) -> None:
+    """`rex config check`."""
     config.set_defaults(func=_help(config))
-    config_commands = config.add_subparsers(title="config commands", metavar="ACTION")
-    check = config_commands.add_parser(
+    actions = config.add_subparsers(title="config commands", metavar="ACTION")
+    check = actions.add_parser(
         "check",
         help="validate everything the services read: every configuration file, every "
         "enabled member's password, every REX_* variable",
@@ -196,35 +199,20 @@ def build_parser() -> argparse.ArgumentParser:
         "variable (docs/configuration.md); report every problem found. Exit status 0, or 2 "
         "if there is any.",
     )
-    check.add_argument(
-        "--config-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="configuration directory (default: $REX_CONFIG_DIR, else the one shipped with REX)",
-    )
+    _config_dir_option(check)
     check.set_defaults(func=_cmd_config_check)
 
-    # rex provision
-    prov = commands.add_parser(
-        "provision",
-        help="create the members' RabbitMQ users and permissions and declare the topology",
-        description=(
-            "Create or update each enabled member's RabbitMQ user, password, permissions and "
-            "topic permissions from members.toml (deleting the users of disabled members), "
-            "then declare every exchange, queue and binding, on the vhost of "
-            "$REX_BROKER_URL. Users go through the management HTTP API at "
-            "$REX_BROKER_ADMIN_URL (default http://guest:guest@127.0.0.1:15672). "
-            "Idempotent: a second run changes nothing."
-        ),
+
+def _configure_provision(prov: argparse.ArgumentParser) -> None:
+    prov.description = (
+        "Create or update each enabled member's RabbitMQ user, password, permissions and "
+        "topic permissions from members.toml (deleting the users of disabled members), "
+        "then declare every exchange, queue and binding, on the vhost of "
+        "$REX_BROKER_URL. Users go through the management HTTP API at "
+        "$REX_BROKER_ADMIN_URL (default http://guest:guest@127.0.0.1:15672). "
+        "Idempotent: a second run changes nothing."
     )
-    prov.add_argument(
-        "--config-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="configuration directory (default: $REX_CONFIG_DIR, else the one shipped with REX)",
-    )
+    _config_dir_option(prov)
     prov.add_argument(
         "--dry-run",
         action="store_true",
@@ -232,26 +220,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prov.set_defaults(func=_cmd_provision)
 
-    from rex.cli_limits import register as register_limits  # settlement requests
-    from rex.cli_my_bills import register as register_my_bills
-    from rex.cli_trading import register  # member, operator and service commands
 
-    register(commands)
-    register_limits(commands)
-    register_my_bills(commands)
-    return parser
+def _help(parser: argparse.ArgumentParser) -> Handler:
+    """Handler for a command group given without a subcommand: print its help."""
+
+    def show(_args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return ExitStatus.USAGE
+
+    return show
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``rex`` command line; returns the process exit status."""
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments and arguments[0] in PASS_THROUGH:
-        # `rex gateway|engine|demo ...` hand their arguments to the module's own parser
-        # (argparse's REMAINDER cannot pass options such as --broker through).
-        return PASS_THROUGH[arguments[0]](arguments[1:])
-    args = build_parser().parse_args(arguments)
-    handler: Handler = args.func
-    return handler(args)
+# ------------------------------------------------------------------ pass-through commands
+# Their modules have their own parsers; they are imported only when run.
 
 
 def _gateway(argv: list[str]) -> int:
@@ -266,22 +247,16 @@ def _engine(argv: list[str]) -> int:
     return engine_main(argv)
 
 
-def _demo(argv: list[str]) -> int:
-    from demo.__main__ import main as demo_main
-
-    return demo_main(argv)
-
-
 def _settlement(argv: list[str]) -> int:
     from settlement_worker.__main__ import main as settlement_main
 
     return settlement_main(argv)
 
 
-def _payments(argv: list[str]) -> int:
-    from settlement_worker.cli_payments import main as payments_main
+def _demo(argv: list[str]) -> int:
+    from demo.__main__ import main as demo_main
 
-    return payments_main(argv)
+    return demo_main(argv)
 
 
 def _loadtest(argv: list[str]) -> int:
@@ -290,22 +265,16 @@ def _loadtest(argv: list[str]) -> int:
     return loadtest_main(argv)
 
 
-def _reconcile(argv: list[str]) -> int:
-    from settlement_worker.reconcile import main as reconcile_main
-
-    return reconcile_main(argv)
-
-
 def _statement(argv: list[str]) -> int:
     from settlement_worker.statement import main as statement_main
 
     return statement_main(argv)
 
 
-def _dispute(argv: list[str]) -> int:
-    from settlement_worker.cli_disputes import main as dispute_main
+def _payments(argv: list[str]) -> int:
+    from settlement_worker.cli_payments import main as payments_main
 
-    return dispute_main(argv)
+    return payments_main(argv)
 
 
 def _bills(argv: list[str]) -> int:
@@ -314,25 +283,149 @@ def _bills(argv: list[str]) -> int:
     return bills_main(argv)
 
 
+def _dispute(argv: list[str]) -> int:
+    from settlement_worker.cli_disputes import main as dispute_main
+
+    return dispute_main(argv)
+
+
 def _offline(argv: list[str]) -> int:
     from settlement_worker.cli_offline import main as offline_main
 
     return offline_main(argv)
 
 
-PASS_THROUGH: dict[str, Callable[[list[str]], int]] = {
-    "loadtest": _loadtest,
-    "settlement": _settlement,
-    "payments": _payments,
-    "gateway": _gateway,
-    "engine": _engine,
-    "demo": _demo,
-    "reconcile": _reconcile,
-    "statement": _statement,
-    "dispute": _dispute,
-    "offline": _offline,
-    "bills": _bills,
-}
+def _reconcile(argv: list[str]) -> int:
+    from settlement_worker.reconcile import main as reconcile_main
+
+    return reconcile_main(argv)
+
+
+# ------------------------------------------------------------------------ the commands
+
+
+class Group(StrEnum):
+    """Who uses a command; ``rex --help`` lists the commands by group."""
+
+    MEMBER = "members: trading, and their own settlement settings and bills"
+    OPERATOR = "operators: configuration, the broker, trading status, the services"
+    SETTLEMENT = "settlement: the settlement store (statements, payments, bills, disputes)"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One ``rex`` command: in-process (``configure``) or a module's own (``main``)."""
+
+    name: str
+    group: Group
+    summary: str
+    configure: Callable[[argparse.ArgumentParser], None] | None = None
+    main: Callable[[list[str]], int] | None = None
+
+
+_M, _O, _S = Group.MEMBER, Group.OPERATOR, Group.SETTLEMENT
+
+COMMANDS: tuple[Command, ...] = (
+    Command("order", _M, "place an order and print its first answer", cli_trading.configure_order),
+    Command("cancel", _M, "cancel an order by its client order id", cli_trading.configure_cancel),
+    Command("replace", _M, "change an order's price and/or total quantity",
+            cli_trading.configure_replace),
+    Command("mass-cancel", _M, "cancel all your open orders in a product",
+            cli_trading.configure_mass_cancel),
+    Command("executions", _M, "print your execution reports not read before (or again: "
+            "--since)", cli_trading.configure_executions),
+    Command("events", _M, "print your settlement events and answers not read before (or "
+            "again: --since)", cli_trading.configure_events),
+    Command("book", _M, "print a product's order book (top 10 levels)", cli_trading.configure_book),
+    Command("trades", _M, "print a product's public trade tape", cli_trading.configure_trades),
+    Command("limits", _M, "your receipt limits and payment method: show, set, set-method",
+            cli_limits.configure),
+    Command("my-bills", _M, "your bills over AMQP: list, endorse, discount",
+            cli_my_bills.configure),
+    Command("config", _O, "check the exchange's configuration files", _configure_config),
+    Command("provision", _O, "create the members' RabbitMQ users and permissions, declare "
+            "the topology", _configure_provision),
+    Command("halt", _O, "halt trading in a product (cancels still work)",
+            cli_trading.configure_status(TradingStatus.HALTED)),
+    Command("resume", _O, "open a product for trading again",
+            cli_trading.configure_status(TradingStatus.OPEN)),
+    Command("close", _O, "close a product", cli_trading.configure_status(TradingStatus.CLOSED)),
+    Command("gateway", _O, "run the request gateway service", main=_gateway),
+    Command("engine", _O, "run a matching engine service (a group of products)", main=_engine),
+    Command("demo", _O, "play a scripted trading session ([--broker URL])", main=_demo),
+    Command("loadtest", _O, "size the exchange: simulated members against real services",
+            main=_loadtest),
+    Command("settlement", _S, "run the settlement worker service", main=_settlement),
+    Command("statement", _S, "a member's balances and postings over a period",
+            main=_statement),
+    Command("payments", _S, "payments needing an operator: review, release, resolve",
+            main=_payments),
+    Command("bills", _S, "bills on the store: list, show, endorse, discount, mature, dishonour",
+            main=_bills),
+    Command("dispute", _S, "disputes on trades and bills: open, resolve, list, show",
+            main=_dispute),
+    Command("offline", _S, "offline (negotiated) trades: report, confirm, decline, list",
+            main=_offline),
+    Command("reconcile", _S, "check the settlement store's books add up", main=_reconcile),
+)  # fmt: skip
+BY_NAME: dict[str, Command] = {command.name: command for command in COMMANDS}
+
+
+def command_list() -> str:
+    """Every command, by group, as ``rex --help`` ends."""
+    width = max(len(command.name) for command in COMMANDS)
+    lines: list[str] = []
+    for group in Group:
+        lines += ["", f"{group}:"]
+        lines += [
+            f"  {command.name:<{width}}  {command.summary}"
+            for command in COMMANDS
+            if command.group is group
+        ]
+    lines += ["", "`rex COMMAND --help` describes a command; exit status: docs/operations.md."]
+    return "\n".join(lines[1:])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rex",
+        usage="rex COMMAND [ARGUMENTS]",
+        description="REX rare-earth exchange.",
+        epilog=command_list(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(func=_help(parser))
+    # The listing is the epilog, by group; argparse's own would be one flat list.
+    commands = parser.add_subparsers(prog="rex", metavar="COMMAND", help=argparse.SUPPRESS)
+    for command in COMMANDS:
+        if command.configure is not None:
+            sub = commands.add_parser(command.name, description=command.summary)
+            command.configure(sub)
+    return parser
+
+
+def _unknown_command(name: str) -> int:
+    close = did_you_mean(name, BY_NAME)
+    hint = f" ({close})" if close else ""
+    print(f"rex: unknown command {name!r}{hint}\n\n{command_list()}", file=sys.stderr)
+    return ExitStatus.USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``rex`` command line; returns the process exit status."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and not arguments[0].startswith("-"):
+        command = BY_NAME.get(arguments[0])
+        if command is None:
+            return _unknown_command(arguments[0])
+        if command.main is not None:
+            return command.main(arguments[1:])
+    try:
+        args = build_parser().parse_args(arguments)
+    except SystemExit as stop:  # argparse's --help (0) and usage errors (2)
+        return ExitStatus.USAGE if stop.code else ExitStatus.OK
+    handler: Handler = args.func
+    return handler(args)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ changed at run time through settlement requests over AMQP (docs/protocol.md).
 
 With ``--operator`` the command logs in as the operator user of ``$REX_BROKER_URL`` and
 acts for ``--member``. Exit status: 0 accepted, 1 rejected (the reason code is printed),
-2 usage or configuration, 3 broker trouble or no answer in time.
+else as rex.cli_errors says (2 usage or configuration, 3 no answer in time, 4-7 the
+broker; docs/operations.md).
 """
 
 from __future__ import annotations
@@ -126,10 +127,8 @@ def _set_method(client: Client, args: argparse.Namespace) -> SettlementAnswer:
     return answer
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    limits = commands.add_parser(
-        "limits", help="a member's receipt limits and payment method: show, set, set-method"
-    )
+def configure(limits: argparse.ArgumentParser) -> None:
+    """`rex limits show|set|set-method`."""
     actions = limits.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     action = action_adder(actions)

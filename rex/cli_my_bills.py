@@ -11,8 +11,8 @@ member, as `rex limits` is.
 on any date); this one is the member's, and the broker vouches for who sends it. With
 ``--operator`` it logs in as the operator user of ``$REX_BROKER_URL`` and acts for
 ``--member``. ``--rate`` is a fraction, kept as written (no float). Exit status: 0
-accepted, 1 rejected (the reason and the bill rule are printed), 2 usage or
-configuration, 3 broker trouble or no answer in time.
+accepted, 1 rejected (the reason and the bill rule are printed), else as rex.cli_errors
+says (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -131,10 +131,8 @@ def _discount(client: Client, args: argparse.Namespace) -> SettlementAnswer:
     return answer
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    bills = commands.add_parser(
-        "my-bills", help="a member's bills over AMQP: list, endorse, discount"
-    )
+def configure(bills: argparse.ArgumentParser) -> None:
+    """`rex my-bills list|endorse|discount`."""
     actions = bills.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     action = action_adder(actions)

@@ -2,21 +2,20 @@
 connection (a member's, or the operator's acting for one), the common options, running a
 request with the documented exit statuses, and the answer as ``--json`` prints it.
 
-Exit status: 0 accepted, 1 rejected, 2 usage or configuration, 3 broker trouble or no
-answer in time.
+Exit status: 0 accepted, 1 rejected, else the table of rex.cli_errors (2 usage or
+configuration, 3 no answer in time, 4-7 the broker).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-import pika.exceptions
-
-from rex.cli_trading import member_client
-from rex.client import Client, ClientError, OperatorClient
+from rex.cli_errors import OPERATOR_LOGIN, Reaching, guard
+from rex.cli_trading import member_client, member_reaching
+from rex.client import Client, OperatorClient
 from rex.config import ConfigError, Settings
 from rex.environment import REX_MEMBER
 from rex.settlement_requests import SettlementAnswer
@@ -32,8 +31,23 @@ def connect(args: argparse.Namespace) -> Client:
     if args.operator:
         if not args.member:
             raise ConfigError("(command line)", "--operator needs --member: for whom")
-        return OperatorClient(Settings.from_env().broker_url)
+        settings = Settings.from_env()
+        if settings.members_file.exists():
+            settings.check_members(args.member)
+        return OperatorClient(settings.broker_url)
     return member_client(args)
+
+
+#: What answers settlement requests: NO_ANSWER says to check it.
+ANSWERED_BY_SETTLEMENT = "check that the settlement worker runs (ask the operator)"
+
+
+def reaching(args: argparse.Namespace) -> Reaching:
+    """What a request command reaches: the broker, as the member or as the operator."""
+    member = member_reaching(args, ANSWERED_BY_SETTLEMENT)
+    if args.operator:
+        return dataclasses.replace(member, user=None, login=OPERATOR_LOGIN)
+    return member
 
 
 def acting_for(args: argparse.Namespace) -> str | None:
@@ -60,16 +74,12 @@ def run(prog: str, request: Request, printer: Printer) -> Handler:
     """A handler that sends ``request`` and prints its answer, with the exit statuses above."""
 
     def handler(args: argparse.Namespace) -> int:
-        try:
+        def send() -> int:
             args.member = args.member or REX_MEMBER.get()  # what every later use reads
             with connect(args) as client:
                 return printer(request(client, args), args.json)
-        except ConfigError as error:
-            print(f"{prog}: {error}", file=sys.stderr)
-            return 2
-        except (ClientError, TimeoutError, pika.exceptions.AMQPError) as error:
-            print(f"{prog}: {error or type(error).__name__}", file=sys.stderr)
-            return 3
+
+        return guard(prog, reaching(args), send)
 
     return handler
 

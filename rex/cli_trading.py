@@ -1,5 +1,6 @@
-"""`rex` commands for members (order, cancel, replace, mass-cancel, executions, book,
-trades), for operators (halt, resume, close) and to run the services (gateway, engine)."""
+"""`rex` commands for members (order, cancel, replace, mass-cancel, executions, events,
+book, trades) and for operators (halt, resume, close). Each ``configure_*`` function gives a
+command's parser its arguments and handler; rex/cli.py lists the commands."""
 
 from __future__ import annotations
 
@@ -7,18 +8,18 @@ import argparse
 import datetime as dt
 import json
 import os
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from zoneinfo import ZoneInfo
 
 import pika
 
 from rex import topology
-from rex.client import Client, ClientError, LogEntry, entry_dict, entry_line, report_line
-from rex.config import ConfigError, Settings
+from rex.cli_errors import MEMBER_LOGIN, ExitStatus, Login, Reaching, guard
+from rex.client import Client, LogEntry, entry_dict, entry_line, report_line
+from rex.config import ConfigError, Settings, did_you_mean
 from rex.environment import REX_MEMBER, REX_PASSWORD
+from rex.exchange_time import format_ns, parse_time_ns
 from rex.member_log import LogKind
 from rex.protocol import (
     CONTENT_TYPE,
@@ -32,59 +33,78 @@ from rex.protocol import (
 )
 
 Handler = Callable[[argparse.Namespace], int]
-EXCHANGE_ZONE = ZoneInfo("Asia/Shanghai")
+
+#: What answers a member's orders: NO_ANSWER says to check it.
+ORDERS_ANSWERED_BY = "check that the exchange's gateway and engine run (ask the operator)"
+#: `rex halt|resume|close` write to the engines' input logs, which only the services' user
+#: may do.
+ENGINE_LOGIN = Login(
+    "the operator's login: the services' RabbitMQ user, which may write to rex.engine (a"
+    " member's may not); set REX_BROKER_URL to amqp://<user>:<password>@<host>:<port>/<vhost>",
+    "check the user and password in $REX_BROKER_URL",
+)
+
+
+def member_id(args: argparse.Namespace) -> str | None:
+    """--member, else $REX_MEMBER."""
+    member: str | None = args.member or REX_MEMBER.get()
+    return member
+
+
+def member_reaching(args: argparse.Namespace, no_answer: str = ORDERS_ANSWERED_BY) -> Reaching:
+    """What a member command reaches: the broker of $REX_BROKER_URL, as the member."""
+    url = Settings.from_env().broker_url
+    return Reaching(url, user=member_id(args), login=MEMBER_LOGIN, no_answer=no_answer)
 
 
 def member_client(args: argparse.Namespace) -> Client:
     """Log in as --member (or $REX_MEMBER) with --password, $REX_PASSWORD, or the password
-    members.toml gives for that member."""
+    members.toml gives for that member. Where members.toml is at hand, a member id it does
+    not list is refused before anything is sent."""
     settings = Settings.from_env()
-    member = args.member or REX_MEMBER.get()
+    member = member_id(args)
     if not member:
         raise ConfigError("(command line)", "give --member or set REX_MEMBER")
     password = args.password or REX_PASSWORD.get()
+    if not password or settings.members_file.exists():
+        settings.check_members(member)
     if not password:
-        members = settings.members()
-        if member not in members:
-            raise ConfigError(str(settings.members_file), f"no member {member!r}")
-        password = members[member].resolve_password(os.environ)
+        password = settings.members()[member].resolve_password(os.environ)
     return Client(member, password, settings.broker_url)
 
 
 def _show(result: ExecutionReport | str, as_json: bool = False) -> int:
     if isinstance(result, str):
         print(json.dumps({"sent": result}) if as_json else f"sent {result}")
-        return 0
+        return ExitStatus.OK
     print(json.dumps(unpack(encode(result))) if as_json else report_line(result))
-    return 1 if result.status == "rejected" else 0
+    return ExitStatus.REFUSED if result.status == "rejected" else ExitStatus.OK
 
 
-def _run(body: Callable[[Client, argparse.Namespace], int]) -> Handler:
-    """A member command: log in, run `body`, turn failures into an exit status."""
+def _run(prog: str, body: Callable[[Client, argparse.Namespace], int]) -> Handler:
+    """A member command: log in, run `body`; failures by the table of rex.cli_errors."""
 
     def handler(args: argparse.Namespace) -> int:
-        try:
+        def run() -> int:
             with member_client(args) as client:
                 return body(client, args)
-        except ConfigError as error:
-            print(f"rex: {error}", file=sys.stderr)
-            return 2
-        except (ClientError, TimeoutError, pika.exceptions.AMQPError) as error:
-            print(f"rex: {error or type(error).__name__}", file=sys.stderr)
-            return 3
+
+        return guard(prog, member_reaching(args), run)
 
     return handler
 
 
 def _order(client: Client, args: argparse.Namespace) -> int:
+    expire_ms = args.expire_ms if args.expire is None else args.expire // 1_000_000
+    tif = args.tif or ("GTD" if expire_ms is not None else "GTC")
     return _show(
         client.place(
             args.product,
             args.side,
             args.quantity,
             args.price,
-            time_in_force=args.tif,
-            expire_time=args.expire_ms,
+            time_in_force=tif,
+            expire_time=expire_ms,
             post_only=args.post_only,
             stp=args.stp,
             client_order_id=args.client_order_id,
@@ -127,7 +147,7 @@ def _read_log(client: Client, args: argparse.Namespace, kinds: tuple[LogKind, ..
         entries = client.entries(kinds, timeout=quiet)
     for entry in entries if args.follow else _in_sequence(entries):
         print(json.dumps(entry_dict(entry)) if args.json else entry_line(entry), flush=True)
-    return 0
+    return ExitStatus.OK
 
 
 def _in_sequence(entries: Iterator[LogEntry]) -> list[LogEntry]:
@@ -144,24 +164,23 @@ def _events(client: Client, args: argparse.Namespace) -> int:
 
 
 def since_argument(text: str) -> int | dt.datetime:
-    """A sequence number of the member's log, or an ISO 8601 time (without an offset: the
-    exchange's time, Beijing)."""
+    """A sequence number of the member's log, or an ISO 8601 time (without an offset:
+    exchange time, as everywhere)."""
     if text.isdigit():
         return int(text)
     try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a sequence number or an ISO time such as 2026-12-03T09:30, got {text!r}"
-        ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=EXCHANGE_ZONE)
+        ns = parse_time_ns(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"a sequence number, or {error}") from None
+    seconds, rest = divmod(ns, 1_000_000_000)
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).replace(microsecond=rest // 1000)
 
 
 def _book(client: Client, args: argparse.Namespace) -> int:
     snapshot = client.book(args.product)
     if snapshot is None:
         print(f"{args.product}: no book published yet")
-        return 0
+        return ExitStatus.OK
     print(f"{snapshot.product}  sequence {snapshot.sequence}")
     print(f"{'bid qty':>12} {'bid':>10} | {'ask':<10} {'ask qty':<12}")
     for i in range(max(len(snapshot.bids), len(snapshot.asks))):
@@ -170,141 +189,179 @@ def _book(client: Client, args: argparse.Namespace) -> int:
         left = f"{bid[1]:>12} {bid[0]:>10}" if bid else " " * 23
         right = f"{ask[0]:<10} {ask[1]:<12}" if ask else ""
         print(f"{left} | {right}")
-    return 0
+    return ExitStatus.OK
 
 
 def _trades(client: Client, args: argparse.Namespace) -> int:
     tape = client.trades(args.product)
     for trade in tape[-args.limit :]:
-        stamp = time.strftime("%H:%M:%S", time.gmtime(trade.timestamp / 1e9))
         print(
-            f"{stamp}Z  {trade.trade_id:>14}  {trade.quantity:>8} @ {trade.price}  "
-            f"{trade.aggressor}"
+            f"{format_ns(trade.timestamp)}  {trade.trade_id:>14}  {trade.quantity:>8} @ "
+            f"{trade.price}  {trade.aggressor}"
         )
-    return 0
+    return ExitStatus.OK
 
 
-def _status(status: str) -> Handler:
+def _status(prog: str, status: str) -> Handler:
     """Operators set a product's trading status by writing it into its input log."""
 
     def handler(args: argparse.Namespace) -> int:
-        try:
-            settings = Settings.from_env()
+        settings = Settings.from_env()
+
+        def run() -> int:
             products = settings.products()
-        except ConfigError as error:
-            print(f"rex: {error}", file=sys.stderr)
-            return 2
-        if args.product not in products:
-            print(f"rex: unknown product {args.product!r}", file=sys.stderr)
-            return 2
-        entry = EngineInput(InputKind.STATUS, args.product, time.time_ns(), status=status)
-        connection = pika.BlockingConnection(pika.URLParameters(settings.broker_url))
-        try:
-            channel = connection.channel()
-            channel.confirm_delivery()
-            channel.basic_publish(
-                topology.ENGINE,
-                args.product,
-                encode_inputs([entry]),
-                pika.BasicProperties(
-                    content_type=CONTENT_TYPE,
-                    delivery_mode=2,
-                    type=ENGINE_INPUT,
-                    message_id=f"status-{uuid.uuid4().hex}",
-                    timestamp=int(time.time()),
-                ),
-                mandatory=True,
-            )
-        finally:
-            connection.close()
-        print(f"{args.product}: {status}")
-        return 0
+            if args.product not in products:
+                close = did_you_mean(args.product, products)
+                hint = f" ({close})" if close else ""
+                raise ConfigError(settings.products_file, f"no product {args.product!r}{hint}")
+            _publish_status(settings.broker_url, args.product, status)
+            print(f"{args.product}: {status}")
+            return ExitStatus.OK
+
+        return guard(prog, Reaching(settings.broker_url, login=ENGINE_LOGIN), run)
 
     return handler
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    def member_command(name: str, help: str) -> argparse.ArgumentParser:
-        sub: argparse.ArgumentParser = commands.add_parser(name, help=help)
-        sub.add_argument("--member", help="member id (default $REX_MEMBER)")
-        sub.add_argument("--password", help="password (default $REX_PASSWORD or members.toml)")
-        sub.add_argument("--timeout", type=float, default=10.0, help="seconds to wait")
-        return sub
+def _publish_status(broker_url: str, product: str, status: str) -> None:
+    entry = EngineInput(InputKind.STATUS, product, time.time_ns(), status=status)
+    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish(
+            topology.ENGINE,
+            product,
+            encode_inputs([entry]),
+            pika.BasicProperties(
+                content_type=CONTENT_TYPE,
+                delivery_mode=2,
+                type=ENGINE_INPUT,
+                message_id=f"status-{uuid.uuid4().hex}",
+                timestamp=int(time.time()),
+            ),
+            mandatory=True,
+        )
+    finally:
+        if connection.is_open:
+            connection.close()
 
-    def json_option(sub: argparse.ArgumentParser, what: str) -> None:
-        sub.add_argument("--json", action="store_true", help=f"print {what} as JSON")
 
-    order = member_command("order", "place an order and print its first answer")
+def _expire_time(text: str) -> int:
+    try:
+        return parse_time_ns(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _member_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--member", help="member id (default $REX_MEMBER)")
+    parser.add_argument("--password", help="password (default $REX_PASSWORD or members.toml)")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait")
+
+
+def _json_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
+
+def configure_order(order: argparse.ArgumentParser) -> None:
+    _member_options(order)
     order.add_argument("product")
     order.add_argument("side", choices=["buy", "sell"])
     order.add_argument("quantity", type=int)
     order.add_argument("price", type=int, nargs="?", help="omit for a market order")
-    order.add_argument("--tif", default="GTC", choices=["GTC", "IOC", "FOK", "GTD"])
-    order.add_argument("--expire-ms", type=int, help="GTD expiry, epoch milliseconds")
+    order.add_argument(
+        "--tif",
+        default=None,
+        choices=["GTC", "IOC", "FOK", "GTD"],
+        help="time in force (default GTC; GTD when an expiry is given)",
+    )
+    expiry = order.add_mutually_exclusive_group()
+    expiry.add_argument(
+        "--expire",
+        type=_expire_time,
+        metavar="TIME",
+        help="GTD expiry, ISO 8601: 2026-12-03T15:00 is exchange time (Beijing, UTC+8); "
+        "or with an offset, 2026-12-03T07:00Z",
+    )
+    expiry.add_argument("--expire-ms", type=int, metavar="MS", help="GTD expiry, epoch ms")
     order.add_argument("--post-only", action="store_true")
     order.add_argument(
         "--stp", default="cancel_newest", choices=["cancel_newest", "cancel_oldest", "cancel_both"]
     )
     order.add_argument("--client-order-id")
     order.add_argument("--no-wait", action="store_true")
-    json_option(order, "the answer as it travels (docs/protocol.md)")
-    order.set_defaults(func=_run(_order))
+    _json_option(order, "the answer as it travels (docs/protocol.md)")
+    order.set_defaults(func=_run(order.prog, _order))
 
-    cancel = member_command("cancel", "cancel an order by its client order id")
+
+def configure_cancel(cancel: argparse.ArgumentParser) -> None:
+    _member_options(cancel)
     cancel.add_argument("product")
     cancel.add_argument("orig_client_order_id")
-    json_option(cancel, "the answer as it travels")
-    cancel.set_defaults(func=_run(_cancel))
+    _json_option(cancel, "the answer as it travels")
+    cancel.set_defaults(func=_run(cancel.prog, _cancel))
 
-    replace = member_command("replace", "change an order's price and/or total quantity")
+
+def configure_replace(replace: argparse.ArgumentParser) -> None:
+    _member_options(replace)
     replace.add_argument("product")
     replace.add_argument("orig_client_order_id")
     replace.add_argument("--price", type=int)
     replace.add_argument("--quantity", type=int)
-    json_option(replace, "the answer as it travels")
-    replace.set_defaults(func=_run(_replace))
+    _json_option(replace, "the answer as it travels")
+    replace.set_defaults(func=_run(replace.prog, _replace))
 
-    mass = member_command("mass-cancel", "cancel all your open orders in a product")
+
+def configure_mass_cancel(mass: argparse.ArgumentParser) -> None:
+    _member_options(mass)
     mass.add_argument("product")
-    json_option(mass, "the answer as it travels")
-    mass.set_defaults(func=_run(_mass_cancel))
+    _json_option(mass, "the answer as it travels")
+    mass.set_defaults(func=_run(mass.prog, _mass_cancel))
 
-    for name, text, handler in (
-        ("executions", "print your execution reports not read before", _executions),
-        ("events", "print your settlement events and answers not read before", _events),
-    ):
-        reading = member_command(name, text)
-        reading.add_argument(
-            "--since",
-            type=since_argument,
-            metavar="SEQ|TIME",
-            help="print everything from this sequence number or ISO time again (kept "
-            f"{topology.MEMBER_LOG_MAX_AGE}); the read position stays where it is",
-        )
-        reading.add_argument("--follow", action="store_true", help="keep waiting for more")
-        json_option(reading, "one object per entry: sequence, type, message")
-        reading.set_defaults(func=_run(handler), timeout=2.0)
 
-    book = member_command("book", "print a product's order book (top 10 levels)")
+def _log_options(reading: argparse.ArgumentParser) -> None:
+    _member_options(reading)
+    reading.add_argument(
+        "--since",
+        type=since_argument,
+        metavar="SEQ|TIME",
+        help="print everything from this sequence number or ISO time again (kept "
+        f"{topology.MEMBER_LOG_MAX_AGE}); the read position stays where it is",
+    )
+    reading.add_argument("--follow", action="store_true", help="keep waiting for more")
+    _json_option(reading, "one object per entry: sequence, type, message")
+    reading.set_defaults(timeout=2.0)
+
+
+def configure_executions(execs: argparse.ArgumentParser) -> None:
+    _log_options(execs)
+    execs.set_defaults(func=_run(execs.prog, _executions))
+
+
+def configure_events(events: argparse.ArgumentParser) -> None:
+    _log_options(events)
+    events.set_defaults(func=_run(events.prog, _events))
+
+
+def configure_book(book: argparse.ArgumentParser) -> None:
+    _member_options(book)
     book.add_argument("product")
-    book.set_defaults(func=_run(_book))
+    book.set_defaults(func=_run(book.prog, _book))
 
-    trades = member_command("trades", "print a product's public trade tape")
+
+def configure_trades(trades: argparse.ArgumentParser) -> None:
+    _member_options(trades)
     trades.add_argument("product")
     trades.add_argument("--limit", type=int, default=20)
-    trades.set_defaults(func=_run(_trades))
+    trades.set_defaults(func=_run(trades.prog, _trades))
 
-    for name, status in (("halt", "halted"), ("resume", "open"), ("close", "closed")):
-        sub = commands.add_parser(name, help=f"operator: set a product's status to {status}")
-        sub.add_argument("product")
-        sub.set_defaults(func=_status(status))
 
-    # Listed for --help; `rex.cli.main` hands their arguments straight to the module.
-    for name, text in (
-        ("demo", "play a scripted trading session ([--broker URL]; make demo)"),
-        ("loadtest", "size the exchange: simulated members against real services"),
-        ("gateway", "run the gateway service (python -m gateway)"),
-        ("engine", "run an engine service (python -m engine)"),
-        ("settlement", "run the settlement worker (python -m settlement_worker)"),
-    ):
-        commands.add_parser(name, help=text, add_help=False)
+def configure_status(status: str) -> Callable[[argparse.ArgumentParser], None]:
+    """`rex halt|resume|close PRODUCT`: set the product's trading status to ``status``."""
+
+    def configure(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("product")
+        parser.set_defaults(func=_status(parser.prog, status))
+
+    return configure

@@ -164,7 +164,7 @@ class Client:
                 self._connection, queue or self._log, offset, prefetch=self._prefetch
             )
         except LogReaderError as error:
-            raise ClientError(str(error)) from None
+            raise ClientError(str(error)) from error.__cause__  # the broker's refusal
 
     def _answer_reader(self) -> StreamReader:
         return self._reader("next")

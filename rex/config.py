@@ -25,7 +25,7 @@ import difflib
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -51,6 +51,7 @@ __all__ = [
     "Product",
     "Settings",
     "TradingStatus",
+    "did_you_mean",
     "load_members",
     "load_products",
 ]
@@ -497,6 +498,19 @@ def _load_entries(
 # ------------------------------------------------------------------------- settings
 
 
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``did you mean 'a', 'b' or 'c'?`` for the choices closest to a mistyped ``word``
+    (those it begins, then the most alike); empty if none is close."""
+    known = list(choices)
+    begun = [c for c in known if c.startswith(word)] if word else []
+    alike = [c for c in difflib.get_close_matches(word, known, n=3) if c not in begun]
+    close = [repr(c) for c in (begun + alike)[:3]]
+    if not close:
+        return ""
+    listed = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
+    return f"did you mean {listed}?"
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Process-wide settings taken from the environment (rex.environment)."""
@@ -555,3 +569,21 @@ class Settings:
     def members(self) -> dict[str, Member]:
         """Load ``<config_dir>/members.toml``."""
         return load_members(self.members_file)
+
+    def check_members(self, *member_ids: str | None, also: Iterable[str] = ()) -> None:
+        """Raise a ConfigError for the first of ``member_ids`` (None: not given) that is no
+        member of members.toml (nor one of ``also``, e.g. ``exchange``), naming close ids.
+        A member id given by hand with a typo must not read as a member with nothing."""
+        given = [member_id for member_id in member_ids if member_id is not None]
+        if not given:
+            return
+        known = [*self.members(), *also]
+        for member_id in given:
+            if member_id in known:
+                continue
+            close = did_you_mean(member_id, known)
+            hint = f"{close} " if close else ""
+            raise ConfigError(
+                self.members_file,
+                f"no member {member_id!r} ({hint}members are the [[members]] ids of this file)",
+            )

@@ -70,7 +70,7 @@ class StreamReader:
                 queue, self._on_message, arguments=arguments
             )
         except pika.exceptions.ChannelClosedByBroker as error:
-            raise LogReaderError(_refusal(queue, error)) from None
+            raise LogReaderError(_refusal(queue, error)) from error
 
     def _on_message(
         self, _channel: BlockingChannel, method: Any, properties: Any, body: bytes

@@ -33,6 +33,33 @@ def price_problem(product: Product, price: int) -> Reason | None:
     return None
 
 
+def reject_text(product: Product, reason: Reason) -> str:
+    """The report's text for ``reason`` on ``product``: the rule's sentence, with the
+    product's own figures where the member needs them to correct the order (the same
+    for the gateway and the engine, from the configuration alone: deterministic)."""
+    if reason is Reason.OUTSIDE_PRICE_BAND:
+        return (
+            f"The price is outside today's band, {product.band_low}..{product.band_high}"
+            f" {product.price_unit} (both included)."
+        )
+    if reason is Reason.PRICE_NOT_ON_TICK:
+        return (
+            f"The price is not a multiple of the product's tick, {product.tick}"
+            f" {product.price_unit}."
+        )
+    if reason is Reason.QUANTITY_NOT_ON_LOT:
+        return (
+            f"The quantity is not a multiple of the product's lot, {product.lot}"
+            f" {product.quantity_unit}."
+        )
+    if reason is Reason.QUANTITY_OUT_OF_RANGE:
+        return (
+            f"The quantity must be positive and at most {product.max_quantity}"
+            f" {product.quantity_unit}."
+        )
+    return reason.text
+
+
 def order_problem(
     product: Product,
     order_type: OrderType,

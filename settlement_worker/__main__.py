@@ -11,7 +11,9 @@ limits and payment method, endorse and discount the bills they hold and list the
 operators -- the RabbitMQ users in REX_OPERATORS (comma-separated), by default the user of
 REX_BROKER_URL -- do the same for any member.
 
-Exit status 2: configuration; 5: the metrics port asked for is taken (docs/operations.md).
+Exit status 2: the configuration is wrong; 5: the metrics port asked for is taken; 8: the
+store cannot be opened (the log says why; docs/operations.md). A broker that is down is
+waited for: the bus reconnects every second.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import signal
 
 from rex import logs, metrics
 from rex.bus.amqp import AmqpBus
+from rex.cli_errors import Reaching, classify
 from rex.config import ConfigError, Settings
 from rex.environment import REX_DATABASE_URL
 
@@ -59,11 +62,19 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("rex.settlement").error("config: %s", error)
         return 2
     try:
+        store = open_store(database_url, settings.data_dir)
+    except Exception as error:  # the driver's own error types: PostgreSQL down, ...
+        failure = classify(error, Reaching())
+        if failure is None:
+            raise
+        logging.getLogger("rex.settlement").error("store: %s", failure.message)
+        return failure.status
+    try:
         metrics.serve(metrics.SETTLEMENT_EXPORTER, args.metrics_port)
     except metrics.ExporterError as error:
         logging.getLogger("rex.settlement").error("%s", error)
+        store.close()
         return error.exit_status
-    store = open_store(database_url, settings.data_dir)
     bus = AmqpBus(settings.broker_url, name="rex-settlement")
     enabled = [m.id for m in members.values() if m.enabled]
     kinds: dict[str, RequestKind] = {

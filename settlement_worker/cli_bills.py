@@ -16,7 +16,9 @@ requests over AMQP (``rex my-bills``, settlement_worker.bill_requests) reach the
 :class:`~settlement_worker.bill_ops.BillDesk` methods, dated today only.
 Recourse payments a dishonour creates are sent by the running payer on its next sweep.
 
-Exit status: 0 done, 1 refused by a rule (the message names its code), 2 usage.
+Times are shown in exchange (Beijing) time. Exit status: 0 done, 1 refused by a rule (the
+message names its code), 2 usage (an unknown member among them), 8 the store cannot be
+opened (docs/operations.md, "Exit status").
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
 from rex.config import ConfigError, Settings
+from rex.exchange_time import format_ns
 
 from .bill_ops import (
     BillDesk,
@@ -41,7 +44,14 @@ from .bill_ops import (
 from .bill_store import ConcurrentBillUpdate, load_bill
 from .bills import Bill, BillRuleViolation, is_live, roles, visible_chain
 from .calendar import load_calendar
-from .cli_support import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, open_for_update, store_arguments
+from .cli_support import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    on_store,
+    open_for_update,
+    store_arguments,
+)
 from .money import Money
 from .settings import load_settlement
 from .settle import trade_date
@@ -87,10 +97,9 @@ def _show(store: Store, desk: BillDesk, args: argparse.Namespace, now: int) -> i
     for link in chain:
         print(f"  {link.sequence}. {link.date} {link.kind} {link.from_holder} -> {link.to_holder}")
     for at, actor, action, detail in trail:
-        when = dt.datetime.fromtimestamp(int(at) // 1_000_000_000, dt.UTC)
         data = json.loads(detail) if isinstance(detail, str) else detail
         text = json.dumps(data, sort_keys=True, ensure_ascii=False)
-        print(f"  {when:%Y-%m-%d %H:%M:%SZ}  {actor:<24} {action}  {text}")
+        print(f"  {format_ns(int(at), 'seconds')}  {actor:<24} {action}  {text}")
     return EXIT_OK
 
 
@@ -205,22 +214,29 @@ def _desk(settings: Settings) -> BillDesk:
     return BillDesk(config, load_calendar(settings.config_dir / "holidays.toml"))
 
 
+def _members(args: argparse.Namespace) -> tuple[str | None, ...]:
+    """The member ids the command names: each must be a member of members.toml (an
+    earlier party, --recourse-to, may be a bank)."""
+    return getattr(args, "member", None), getattr(args, "to", None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    settings = Settings.from_env()
     try:
-        desk = _desk(Settings.from_env())
+        desk = _desk(settings)
     except ConfigError as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         return EXIT_USAGE
-    started = open_for_update(_parser(), None if argv is None else list(argv), PROG)
+    started = open_for_update(_parser(), None if argv is None else list(argv), PROG, _members)
     if isinstance(started, int):
         return started
-    args, store = started
+    args, store, where = started
     now = time.time_ns()
     if getattr(args, "on", None) is None:
         args.on = trade_date(now)  # today on the exchange's (Beijing) calendar
+
     try:
-        status: int = args.run(store, desk, args, now)
-        return status
+        return on_store(PROG, where, lambda: int(args.run(store, desk, args, now)))
     except BillRuleViolation as error:
         print(f"{PROG}: refused ({error.code}): {error}", file=sys.stderr)
         return EXIT_REFUSED

@@ -8,19 +8,23 @@
 The command writes to the settlement store directly (``--database-url`` /
 ``$REX_DATABASE_URL``, else SQLite in ``$REX_DATA_DIR``), so whoever runs it has the
 operator's access to that store: ``--member`` says on whose behalf a dispute is opened, it
-is not a login. Exit status: 0 done, 1 refused by a rule (the message names it), 2 usage.
+is not a login; it must be a member of members.toml (``$REX_CONFIG_DIR``). Times are shown
+in exchange (Beijing) time. Exit status: 0 done, 1 refused by a rule (the message names
+it), 2 usage (an unknown member among them), 8 the store cannot be opened
+(docs/operations.md, "Exit status").
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 import time
 from collections.abc import Sequence
 
-from .cli_support import EXIT_OK, EXIT_REFUSED, open_for_update, store_arguments
+from rex.exchange_time import format_ns
+
+from .cli_support import EXIT_OK, EXIT_REFUSED, on_store, open_for_update, store_arguments
 from .disputes import Actor, Dispute, DisputeRuleViolation, DisputeState, SubjectType
 from .disputes_store import get_dispute, history, list_disputes, open_in_store, resolve_in_store
 from .ledger import LedgerError
@@ -32,9 +36,7 @@ PROG = "rex dispute"
 
 
 def _when(ns: int | None) -> str:
-    if ns is None:
-        return "-"
-    return dt.datetime.fromtimestamp(ns // 1_000_000_000, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return "-" if ns is None else format_ns(ns, "seconds")
 
 
 def _line(d: Dispute) -> str:
@@ -134,13 +136,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    started = open_for_update(_parser(), None if argv is None else list(argv), PROG)
+    started = open_for_update(
+        _parser(),
+        None if argv is None else list(argv),
+        PROG,
+        lambda a: [getattr(a, "member", None)],
+    )
     if isinstance(started, int):
         return started
-    args, store = started
+    args, store, where = started
+
     try:
-        status: int = args.run(store, args)
-        return status
+        return on_store(PROG, where, lambda: int(args.run(store, args)))
     except (DisputeRuleViolation, LedgerError) as error:
         code = getattr(error, "code", type(error).__name__)
         print(f"{PROG}: refused ({code}): {error}", file=sys.stderr)

@@ -8,7 +8,9 @@
 
 Products, members and fees come from the configuration directory (``$REX_CONFIG_DIR``), as
 for the worker. Like ``rex dispute`` it writes to the store directly, and ``--member`` says
-on whose behalf, it is not a login. Exit status: 0 done, 1 refused by a rule, 2 usage.
+on whose behalf, it is not a login; it must be a member of members.toml, as must the
+counterparty. Exit status: 0 done, 1 refused by a rule, 2 usage (an unknown member among
+them), 8 the store cannot be opened (docs/operations.md, "Exit status").
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ import sys
 import time
 from collections.abc import Sequence
 
-from rex.config import ConfigError, Settings
+from rex.config import Settings
 from rex.vocabulary import Side
 
-from .cli_support import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, open_for_update, store_arguments
+from .cli_support import EXIT_OK, EXIT_REFUSED, on_store, open_for_update, store_arguments
 from .money import Money
 from .obligations import ObligationError
 from .offline import OfflineRuleViolation, OfflineState, OfflineTrade
@@ -135,15 +137,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    started = open_for_update(_parser(), None if argv is None else list(argv), PROG)
+    started = open_for_update(
+        _parser(),
+        None if argv is None else list(argv),
+        PROG,
+        lambda a: [a.member, getattr(a, "counterparty", None)],
+    )
     if isinstance(started, int):
         return started
-    args, store = started
+    args, store, where = started
     try:
-        return _run(store, args, Settings.from_env())
-    except ConfigError as error:
-        print(f"{PROG}: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return on_store(PROG, where, lambda: _run(store, args, Settings.from_env()))
     except (OfflineRuleViolation, ObligationError) as error:
         print(f"{PROG}: refused ({getattr(error, 'code', 'invalid')}): {error}", file=sys.stderr)
         return EXIT_REFUSED

@@ -12,35 +12,40 @@
                                                   its bank said: it paid, or it did not
                                                   and never will (then it is retried)
 
-Works on the settlement store (REX_DATABASE_URL, else SQLite under REX_DATA_DIR) only: a
-running payer picks a released payment up on its next sweep. `--json` prints JSON.
+Works on the settlement store (--database-url or REX_DATABASE_URL, else SQLite under
+--data-dir or REX_DATA_DIR) only: a running payer picks a released payment up on its next
+sweep. Times (the history, a send's deadline, a retry) are shown in exchange (Beijing)
+time; `--json` prints JSON (the history's times as ISO 8601 strings, ``updated_at`` in
+epoch nanoseconds). Exit status: 0 done, 1
+refused, 2 usage, 8 the store cannot be opened (docs/operations.md, "Exit status").
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import getpass
 import json
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from rex.config import ConfigError
-from rex.environment import REX_DATA_DIR, REX_DATABASE_URL
+from rex.exchange_time import format_ns
 
 from . import payments as pm
+from .cli_support import EXIT_OK, EXIT_REFUSED, on_store, open_from_args, store_arguments
 from .payer import mark_paid, release_payment, resolve_payment, review_queue
 from .payment_store import counts_by_state, load_history, load_payment, payments_in_states
 from .plans import format_minor
-from .store import Store, open_store
+from .store import Store
+
+PROG = "rex payments"
 
 __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="rex payments",
+        prog=PROG,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -64,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--actor", default=None, help="who is acting (default: login name)")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    store_arguments(parser)
     return parser
 
 
@@ -84,17 +90,17 @@ def main(argv: Sequence[str] | None = None, store: Store | None = None) -> int:
     if (args.paid or args.failed) and not args.resolve:
         parser.error("--paid and --failed go with --resolve")
     own = store is None
+    where = "the settlement store"
     if store is None:
-        try:
-            store = open_store(REX_DATABASE_URL.get(), REX_DATA_DIR.get())
-        except ConfigError as error:
-            print(f"rex payments: {error}", file=sys.stderr)
-            return 2
+        opened = open_from_args(args, PROG)
+        if isinstance(opened, int):
+            return opened
+        store, where = opened
     try:
-        return _run(args, store)
+        return on_store(PROG, where, lambda: _run(args, store))
     except pm.PaymentError as error:
-        print(f"rex payments: {error}", file=sys.stderr)
-        return 1
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return EXIT_REFUSED
     finally:
         if own:
             store.close()
@@ -121,7 +127,13 @@ def _run(args: argparse.Namespace, store: Store) -> int:
             raise pm.PaymentError(f"no payment {args.show}")
         payment = loaded[0]
         events = [
-            {"at": _time(e.at), "event": e.kind, "to": str(e.to_state), "actor": a, **e.detail}
+            {
+                "at": _time(e.at),
+                "event": e.kind,
+                "to": str(e.to_state),
+                "actor": a,
+                **{k: _time(v) if _is_time(k, v) else v for k, v in e.detail.items()},
+            }
             for e, a in history
         ]
         lines = [_line(payment)] + [
@@ -148,7 +160,7 @@ def _run(args: argparse.Namespace, store: Store) -> int:
             counts = counts_by_state(tx)
         table = "\n".join(f"{state:<14} {n}" for state, n in sorted(counts.items()))
         _out(args, table or "no payments", counts)
-    return 0
+    return EXIT_OK
 
 
 def _login() -> str:
@@ -159,7 +171,12 @@ def _login() -> str:
 
 
 def _time(ns: int) -> str:
-    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).isoformat(timespec="milliseconds")
+    return format_ns(ns)
+
+
+def _is_time(key: str, value: Any) -> bool:
+    """A payment event's times: ``deadline`` (a send's), ``*_at`` (``retry_at``), in ns."""
+    return isinstance(value, int) and (key == "deadline" or key.endswith("_at"))
 
 
 def _line(p: pm.Payment) -> str:

@@ -35,7 +35,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .cli_support import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, open_from_args, parse, store_arguments
+from .cli_support import EXIT_OK, EXIT_REFUSED, on_store, open_from_args, parse, store_arguments
 from .ledger import EXCHANGE
 from .money import Money, UnknownCurrency
 from .reconcile_bills import check_bills
@@ -482,22 +482,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="rex reconcile",
         description="Check the settlement store: trades, obligations, entries, ledger sums, "
         "disputes, offline trades, audit rows; payments and bills if their tables exist. "
-        "Exit 0 clean, 1 differences, 2 usage error.",
+        "Exit 0 clean, 1 differences, 2 usage error, 8 the store cannot be opened.",
     )
     store_arguments(parser)
     args = parse(parser, None if argv is None else list(argv))
     if isinstance(args, int):
         return args
     opened = open_from_args(args, "rex reconcile")
-    if opened is None:
-        return EXIT_USAGE
+    if isinstance(opened, int):
+        return opened
     store, where = opened
-    try:
-        report = reconcile(store)
-    finally:
-        store.close()
-    print(format_report(report, where))
-    return EXIT_OK if report.clean else EXIT_REFUSED
+
+    def run() -> int:
+        try:
+            report = reconcile(store)
+        finally:
+            store.close()
+        print(format_report(report, where))
+        return EXIT_OK if report.clean else EXIT_REFUSED
+
+    return on_store("rex reconcile", where, run)
 
 
 if __name__ == "__main__":

@@ -11,14 +11,12 @@ import datetime as dt
 from dataclasses import dataclass
 
 from rex.config import Product
+from rex.exchange_time import EXCHANGE_TIME
 from rex.protocol import TradeMessage
 
 from .fees import FeeSchedule, fees_for
 from .ledger import EXCHANGE, AccountId, AccountKind, JournalEntry, Posting
 from .obligations import Obligation, obligation_from_trade
-
-# The exchange's trading day is Beijing time (UTC+8, no daylight saving).
-EXCHANGE_TIME = dt.timezone(dt.timedelta(hours=8), "CST")
 
 
 @dataclass(frozen=True, slots=True)

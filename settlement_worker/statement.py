@@ -19,7 +19,8 @@ and holder; in the CSV (section ``bill``: date = issue date, entry_id = bill id,
 state, reference = role, account = due date) an outstanding bill it holds has its face
 under ``debit``, one it drew under ``credit``.
 
-Exit status: 0 printed, 2 usage error (bad dates, unknown currency, no store).
+Exit status: 0 printed, 2 usage error (bad dates, unknown currency, a member members.toml
+does not list), 8 the store cannot be opened (docs/operations.md, "Exit status").
 """
 
 from __future__ import annotations
@@ -32,12 +33,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rex.config import ConfigError, Settings
+from rex.exchange_time import EXCHANGE_TIME
+
 from .bill_store import member_bills
 from .bills import is_live, roles
 from .booking import to_ns
-from .cli_support import EXIT_OK, EXIT_USAGE, open_from_args, parse, store_arguments
+from .cli_support import EXIT_OK, EXIT_USAGE, on_store, open_from_args, parse, store_arguments
+from .ledger import EXCHANGE
 from .money import Money, UnknownCurrency, minor_units
-from .settle import EXCHANGE_TIME, trade_date
+from .settle import trade_date
 from .store import Store
 
 __all__ = [
@@ -51,6 +56,7 @@ __all__ = [
     "write_csv",
 ]
 
+PROG = "rex statement"
 Account = tuple[str, str]  # account kind, currency
 
 
@@ -394,7 +400,7 @@ def _date(text: str) -> dt.date:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="rex statement",
+        prog=PROG,
         description="A member's opening balances, postings and closing balances over a "
         "period (effective dates, inclusive), printed and optionally written as CSV.",
     )
@@ -408,27 +414,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(args, int):
         return args
     if args.start > args.end:
-        print(f"rex statement: --from {args.start} is after --to {args.end}", file=sys.stderr)
+        print(f"{PROG}: --from {args.start} is after --to {args.end}", file=sys.stderr)
         return EXIT_USAGE
     if args.currency is not None:
         try:
             minor_units(args.currency)
         except UnknownCurrency as error:
-            print(f"rex statement: {error}", file=sys.stderr)
+            print(f"{PROG}: {error}", file=sys.stderr)
             return EXIT_USAGE
-    opened = open_from_args(args, "rex statement")
-    if opened is None:
-        return EXIT_USAGE
-    store, _where = opened
     try:
-        statement = build_statement(store, args.member, args.start, args.end, args.currency)
-    finally:
-        store.close()
-    print(format_statement(statement))
-    if args.csv is not None:
-        write_csv(statement, args.csv)
-        print(f"\nwrote {args.csv}")
-    return EXIT_OK
+        Settings.from_env().check_members(args.member, also=[EXCHANGE])
+    except ConfigError as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    opened = open_from_args(args, PROG)
+    if isinstance(opened, int):
+        return opened
+    store, where = opened
+
+    def run() -> int:
+        try:
+            statement = build_statement(store, args.member, args.start, args.end, args.currency)
+        finally:
+            store.close()
+        print(format_statement(statement))
+        if args.csv is not None:
+            write_csv(statement, args.csv)
+            print(f"\nwrote {args.csv}")
+        return EXIT_OK
+
+    return on_store(PROG, where, run)
 
 
 if __name__ == "__main__":

@@ -577,7 +577,8 @@ def test_cli_trades_prints_a_trade_after_one_happens(running: Exchange) -> None:
         assert tape.returncode == 0, tape.stderr
         lines = tape.stdout.splitlines()
         assert len(lines) == 1, tape.stdout
-        assert re.fullmatch(r"\d\d:\d\d:\d\dZ\s+PRND-OX-\d+\s+100 @ 506000  buy", lines[0]), lines
+        stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+08:00"  # exchange time
+        assert re.fullmatch(stamp + r"\s+PRND-OX-\d+\s+100 @ 506000  buy", lines[0]), lines
 
 
 def test_cli_rejected_order_exits_1(running: Exchange) -> None:

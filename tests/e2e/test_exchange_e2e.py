@@ -318,3 +318,35 @@ def test_sdk_subscribes_to_market_data_as_it_is_published(running: Exchange) -> 
         seller.join()
     trades = [m for m in seen if getattr(m, "kind", "") == "public_trade"]
     assert trades and trades[0].price == 1_801_000  # type: ignore[attr-defined]
+
+
+def test_rex_order_takes_an_expiry_in_exchange_time_and_names_the_band(
+    running: Exchange,
+) -> None:
+    """`--expire` without an offset is Beijing time: two seconds from now there, the order
+    rests and then expires (read as UTC it would rest 8 hours; the other way it would be
+    in the past). A price outside the band is refused with the band in the text."""
+    import datetime as dt
+
+    from rex.exchange_time import EXCHANGE_TIME
+
+    alpha = running.members["alpha"]
+    soon = dt.datetime.now(EXCHANGE_TIME) + dt.timedelta(seconds=3)
+    naive = soon.replace(tzinfo=None).isoformat(timespec="milliseconds")
+    placed = running.rex(
+        "order", "PRND-OX", "buy", "100", "451000", "--expire", naive, "--member", alpha,
+        "--client-order-id", "gtd-iso-1",
+    )  # fmt: skip
+    assert placed.returncode == 0, placed.stderr
+    assert placed.stdout.startswith("new  PRND-OX  gtd-iso-1"), placed.stdout
+    with running.client("alpha") as alpha_reads:  # after the command: it reads alpha's queue too
+        expired = [
+            r.status for r in alpha_reads.executions(timeout=6) if r.client_order_id == "gtd-iso-1"
+        ]
+    assert expired == ["expired"]
+    refused = running.rex("order", "PRND-OX", "buy", "100", "600000", "--member", alpha)
+    assert refused.returncode == 1
+    assert refused.stdout.rstrip().endswith(
+        "(outside_price_band: The price is outside today's band, 450000..550000 CNY/t "
+        "(both included).)"
+    ), refused.stdout

@@ -360,12 +360,12 @@ def test_cli_provision_prints_a_line_per_member_and_a_summary(
     assert out[-1].endswith("nothing to change")
 
 
-def test_cli_provision_exits_2_when_the_management_api_is_unreachable(
+def test_cli_provision_exits_4_when_the_management_api_is_unreachable(
     world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("REX_BROKER_URL", world.broker_url)
     monkeypatch.setenv("REX_BROKER_ADMIN_URL", "http://guest:secret@127.0.0.1:1")
-    assert cli.main(["provision", "--config-dir", str(world.config_dir)]) == 2
+    assert cli.main(["provision", "--config-dir", str(world.config_dir)]) == 4
     err = capsys.readouterr().err
     assert "management API not reachable at http://127.0.0.1:1" in err
     assert "rabbitmq_management" in err

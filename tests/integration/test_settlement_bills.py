@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -466,6 +467,7 @@ def test_rex_bills_command(
     assert status == 0 and BILL in out and "holder+payee" in out
     status, out, _ = run("show", BILL, "--member", BUYER)
     assert status == 0 and "issued" in out and "accepted" in out
+    assert re.search(r"\n  \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00  ", out)  # audit, exchange time
     status, _, err = run("show", BILL, "--member", "ningbo-alloy")
     assert status == 1 and "not_a_party" in err
     status, out, _ = run(

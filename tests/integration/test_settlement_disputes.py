@@ -4,6 +4,7 @@ cancellation), rejecting, the audit trail, and `rex dispute`."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -231,6 +232,7 @@ def test_rex_dispute_open_resolve_list_show(
     assert run(opened, "show", "D-1") == 0
     shown = capsys.readouterr().out
     assert "operator:li" in shown and json.dumps("agreed") in shown
+    assert re.search(r"  \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00  ", shown)  # exchange time
     assert run(opened, "resolve", "D-1", "--operator", "li", "--reject", "--note", "x") == 1
     assert run(opened, "resolve", "D-1", "--operator", "li", "--note", "x") == 2  # no verdict
     assert rex(["reconcile", *opened.cli]) == 0

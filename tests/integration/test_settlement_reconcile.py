@@ -286,8 +286,14 @@ def test_without_payments_tables_payments_are_not_checked(opened: Opened) -> Non
     assert "bills      not checked  no bills table" in text
 
 
-def test_usage_errors_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_usage_errors_exit_2_and_a_store_that_cannot_be_opened_8(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("REX_DATABASE_URL", raising=False)
-    assert rex(["reconcile", "--data-dir", str(tmp_path / "nowhere")]) == 2
     assert rex(["reconcile", "--no-such-option"]) == 2
-    assert rex(["reconcile", "--database-url", "postgresql://nobody@127.0.0.1:1/x"]) == 2
+    assert rex(["reconcile", "--data-dir", str(tmp_path / "nowhere")]) == 8
+    assert f"no settlement store at sqlite {tmp_path / 'nowhere'}" in capsys.readouterr().err
+    assert rex(["reconcile", "--database-url", "postgresql://nobody@127.0.0.1:1/x"]) == 8
+    err = capsys.readouterr().err
+    assert "cannot use postgresql 127.0.0.1:1/x: connection failed" in err
+    assert "check $REX_DATABASE_URL (or --database-url) and that PostgreSQL runs there" in err

@@ -94,3 +94,24 @@ def test_operator_mistakes_are_refused(
     assert code == 1 and "no payment pay-nope" in err
     with pytest.raises(SystemExit):
         run(in_review, capsys, "--release", "pay-obl-PRND-OX-0-0")  # no --bank
+
+
+def test_show_prints_times_in_exchange_time(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A send's deadline was printed as raw nanoseconds; now as an ISO time, Beijing."""
+    (payment,) = make_payments(1, T0)
+    sent = pm.tick(payment, T0, pm.RetryPolicy()).payment  # deadline: 5 s after
+    with store.transaction() as tx:
+        insert_payment(tx, payment)
+        old, version = load_payment(tx, payment.payment_id)  # type: ignore[misc]
+        save_payment(tx, old, version, sent)
+    code, out, _ = run(store, capsys, "--show", payment.payment_id)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].endswith("updated=2027-01-15T16:00:00.000+08:00")
+    assert lines[1].startswith("  2027-01-15T16:00:00.000+08:00  created")
+    assert lines[-1].startswith("  2027-01-15T16:00:00.000+08:00  sent")
+    assert lines[-1].endswith("deadline=2027-01-15T16:00:05.000+08:00")
+    history = json.loads(run(store, capsys, "--show", payment.payment_id, "--json")[1])["history"]
+    assert history[-1]["deadline"] == "2027-01-15T16:00:05.000+08:00"
