@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--image-every and --image-interval must be positive")
     logs.setup("engine")
     log = logging.getLogger("rex.engine")
-    settings = Settings.from_env()
     try:
+        settings = Settings.from_env()
         products = settings.products()
     except ConfigError as error:
         log.error("config: %s", error)

@@ -28,8 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tick-interval", type=float, default=1.0, help="clock tick, seconds")
     args = parser.parse_args(argv)
     logs.setup("gateway")
-    settings = Settings.from_env()
     try:
+        settings = Settings.from_env()
         products = settings.products()
         members = settings.members()
     except ConfigError as error:
@@ -39,7 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     bus = AmqpBus(settings.broker_url, name="rex-gateway")
     seen = SqliteSeen(settings.data_dir / "gateway.sqlite3")
     service = GatewayService(
-        bus, products.values(), members, seen, tick_interval=args.tick_interval
+        bus,
+        products.values(),
+        members,
+        seen,
+        tick_interval=args.tick_interval,
+        deployment=settings.deployment,
     )
     signal.signal(signal.SIGTERM, lambda *_: bus.call_soon(service.stop))
     signal.signal(signal.SIGINT, lambda *_: bus.call_soon(service.stop))

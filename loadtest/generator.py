@@ -22,6 +22,7 @@ from pika.adapters.select_connection import IOLoop, SelectConnection
 from rex import topology
 from rex.bus.pika_io import coalesce_writes
 from rex.config import Product
+from rex.identity import login_of
 
 coalesce_writes()  # one send() per loop turn, not per AMQP frame
 CONTENT_TYPE = "application/msgpack"
@@ -56,12 +57,14 @@ class SimulatedMember:
         password: str,
         url: str,
         seed: int,
+        login: str,
     ) -> None:
         self.loadtest = loadtest
         self.member = member
+        self.login = login  # the member's RabbitMQ user (rex.identity)
         self.rng = random.Random(seed)
         params = pika.URLParameters(url)
-        params.credentials = pika.PlainCredentials(member, password)
+        params.credentials = pika.PlainCredentials(login, password)
         self.channel: Any = None
         self.resting: dict[str, str] = {}  # client order id -> product
         self.pending: dict[str, int] = {}  # client order id -> publish time (ns)
@@ -133,7 +136,7 @@ class SimulatedMember:
                 type=kind,
                 message_id=cid,
                 timestamp=int(time.time()),
-                user_id=self.member,
+                user_id=self.login,
             ),
         )
         self.loadtest.figures.sent += 1
@@ -232,6 +235,7 @@ class LoadGenerator:
         seed: int = 42,
         on_progress: Callable[[LoadGenerator, float], None] | None = None,
         settlement_url: str | None = None,
+        deployment: str = "",
     ) -> None:
         self.ioloop = IOLoop()
         self.figures = Figures()
@@ -248,7 +252,7 @@ class LoadGenerator:
         self._next_progress = 0.0
         self._rng = random.Random(seed)
         self.members = [
-            SimulatedMember(self, member, password, url, seed + i)
+            SimulatedMember(self, member, password, url, seed + i, login_of(member, deployment))
             for i, (member, password) in enumerate(sorted(members.items()))
         ]
         self.settlement = SettlementStandIn(self, settlement_url) if settlement_url else None

@@ -15,6 +15,7 @@ import pika
 from rex import topology
 from rex.client import Client, ClientError, report_line
 from rex.config import ConfigError, Settings
+from rex.identity import login_of
 from rex.protocol import (
     CONTENT_TYPE,
     ENGINE_INPUT,
@@ -29,7 +30,8 @@ Handler = Callable[[argparse.Namespace], int]
 
 def member_client(args: argparse.Namespace) -> Client:
     """Log in as --member (or $REX_MEMBER) with --password, $REX_PASSWORD, or the password
-    members.toml gives for that member."""
+    members.toml gives for that member; the login is ``<REX_DEPLOYMENT>.<member>`` when
+    REX_DEPLOYMENT is set (rex.identity)."""
     settings = Settings.from_env()
     member = args.member or os.environ.get("REX_MEMBER")
     if not member:
@@ -40,7 +42,9 @@ def member_client(args: argparse.Namespace) -> Client:
         if member not in members:
             raise ConfigError(str(settings.members_file), f"no member {member!r}")
         password = members[member].resolve_password(os.environ)
-    return Client(member, password, settings.broker_url)
+    return Client(
+        member, password, settings.broker_url, login=login_of(member, settings.deployment)
+    )
 
 
 def _show(result: ExecutionReport | str) -> int:

@@ -90,9 +90,11 @@ class Client:
         url: str = DEFAULT_BROKER_URL,
         *,
         prefetch: int = 1000,
+        login: str | None = None,  # the RabbitMQ user, if not the member id (rex.identity)
     ) -> None:
         params = pika.URLParameters(url)
-        params.credentials = pika.PlainCredentials(member, password)
+        self.login = login or member
+        params.credentials = pika.PlainCredentials(self.login, password)
         self.member = member
         self._connection = pika.BlockingConnection(params)
         self._channel: BlockingChannel = self._connection.channel()
@@ -128,7 +130,7 @@ class Client:
                     type=request.kind,
                     message_id=message_id,
                     timestamp=int(time.time()),
-                    user_id=self.member,
+                    user_id=self.login,
                 ),
                 mandatory=True,
             )
@@ -229,7 +231,7 @@ class Client:
                     type=kind,
                     message_id=message_id,
                     timestamp=int(time.time()),
-                    user_id=self.member,
+                    user_id=self.login,
                 ),
                 mandatory=True,
             )

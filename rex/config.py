@@ -33,6 +33,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from rex import identity
+
 __all__ = [
     "CURRENCY_MINOR_UNITS",
     "DEFAULT_BROKER_ADMIN_URL",
@@ -345,7 +347,8 @@ def load_products(path: Path) -> dict[str, Product]:
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """A member firm. ``id`` is also its RabbitMQ user name.
+    """A member firm. ``id`` is also its RabbitMQ login (``<deployment>.<id>`` in a named
+    deployment: rex.identity).
 
     Exactly one of ``password`` (plain text; for demos) and ``password_env`` (name of an
     environment variable holding the password) is given; :meth:`resolve_password` returns
@@ -530,6 +533,11 @@ class Settings:
     data_dir: Path
     broker_url: str
     broker_admin_url: str = DEFAULT_BROKER_ADMIN_URL
+    deployment: str = ""  # REX_DEPLOYMENT: members log in as <deployment>.<id> (rex.identity)
+
+    def __post_init__(self) -> None:
+        if problem := identity.check_deployment(self.deployment):
+            raise ConfigError("REX_DEPLOYMENT", problem)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -544,6 +552,7 @@ class Settings:
             data_dir=Path(env.get("REX_DATA_DIR") or DEFAULT_DATA_DIR),
             broker_url=env.get("REX_BROKER_URL") or DEFAULT_BROKER_URL,
             broker_admin_url=env.get("REX_BROKER_ADMIN_URL") or DEFAULT_BROKER_ADMIN_URL,
+            deployment=env.get("REX_DEPLOYMENT", ""),
         )
 
     @property

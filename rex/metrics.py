@@ -24,7 +24,8 @@ GATEWAY_FORWARDED = Counter(
     "rex_gateway_forwarded_total", "Requests forwarded to an engine input log", ["product"]
 )
 GATEWAY_DEAD_LETTERED = Counter(
-    "rex_gateway_dead_lettered_total", "Requests dead-lettered (no user_id: sender unknown)"
+    "rex_gateway_dead_lettered_total",
+    "Requests dead-lettered (sender unknown: no user_id, or not a member login here)",
 )
 GATEWAY_DUPLICATES = Counter(
     "rex_gateway_redelivered_duplicates_total", "Redelivered requests recognised and not reapplied"

@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logs.setup("settlement")
-    settings = Settings.from_env()
     try:
+        settings = Settings.from_env()
         products = settings.products()
         members = settings.members()
         config = load_settlement(settings.config_dir / "settlement.toml", products, members)
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         **settings_request_kinds(config),
         **bill_request_kinds(bill_desk, enabled),
     }
-    desk = RequestDesk(store, kinds, members, operators)
+    desk = RequestDesk(store, kinds, members, operators, deployment=settings.deployment)
     if args.no_payer:
         service = SettlementService(bus, store, products.values(), config, desk=desk)
     else:
