@@ -5,7 +5,8 @@ Commands are registered in :func:`build_parser`. Each leaf parser sets ``func`` 
 so a new command is one ``add_parser`` call plus one handler.
 
 Exit status: 0 success, 2 usage or configuration error (for ``provision``: or the broker
-refused, or could not be reached).
+refused, or could not be reached). ``provision`` exits 1 when it left a member's user alone
+because it belongs to another deployment (the others are provisioned).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from rex.config import ConfigError, Settings, TradingStatus
 Handler = Callable[[argparse.Namespace], int]
 
 EXIT_OK = 0
+EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_CONFIG_ERROR = 2
 EXIT_BROKER_ERROR = 2
@@ -81,7 +83,9 @@ def _cmd_provision(args: argparse.Namespace) -> int:
     dry = report.dry_run
     width = max((len(m.member) for m in report.members), default=0)
     for m in report.members:
-        if m.enabled:
+        if m.action is MemberAction.FOREIGN:
+            line = f"refused: user {m.login!r} belongs to {m.owner}; left alone"
+        elif m.enabled:
             verb = (
                 m.action.value
                 if not dry or m.action is MemberAction.UNCHANGED
@@ -108,6 +112,8 @@ def _cmd_provision(args: argparse.Namespace) -> int:
     counts = {a: sum(1 for m in report.members if m.action is a) for a in MemberAction}
     p, topics = member_permissions("<id>"), member_topic_permission_set("<id>")
     on = ", ".join(t.exchange for t in topics)
+    if report.deployment:
+        print(f"deployment {report.deployment!r}: members log in as {report.deployment}.<id>")
     print(
         f"permissions on vhost {report.vhost!r}: configure {p.configure}  write {p.write}  "
         f"read {p.read}; topic on {on}: write {topics[0].write}  read {topics[0].read}"
@@ -122,11 +128,28 @@ def _cmd_provision(args: argparse.Namespace) -> int:
         if not report.changed
         else ("dry run: the changes above were not made" if dry else "done")
     )
+    refused = f"; {len(report.refused)} refused" if report.refused else ""
     print(
         f"{len(report.members)} members: {summary}; {disabled} disabled "
-        f"({counts[MemberAction.DELETED]} deleted); {state}"
+        f"({counts[MemberAction.DELETED]} deleted){refused}; {state}"
     )
+    if report.refused:
+        print(_refused_advice(report.deployment, len(report.refused)), file=sys.stderr)
+        return EXIT_REFUSED
     return EXIT_OK
+
+
+def _refused_advice(deployment: str, count: int) -> str:
+    """What to do when users named like this deployment's members belong to another one."""
+    users = "1 member user belongs" if count == 1 else f"{count} member users belong"
+    name = f"REX_DEPLOYMENT is {deployment!r}" if deployment else "REX_DEPLOYMENT is not set"
+    return (
+        f"rex: {users} to another deployment on this broker and {'was' if count == 1 else 'were'}"
+        f" left alone ({name}). Give this deployment a name of its own, e.g. "
+        "REX_DEPLOYMENT=prod (its members then log in as prod.<member>), set it for every "
+        "REX process and member, and run rex provision again; see docs/operations.md, "
+        "'Several deployments on one broker'."
+    )
 
 
 def _help(parser: argparse.ArgumentParser) -> Handler:
@@ -172,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
             "then declare every exchange, queue and binding, on the vhost of "
             "$REX_BROKER_URL. Users go through the management HTTP API at "
             "$REX_BROKER_ADMIN_URL (default http://guest:guest@127.0.0.1:15672). "
+            "Members log in as <id>, or <$REX_DEPLOYMENT>.<id> when it is set; each user is "
+            "tagged rex-deployment:<deployment>@<vhost>, and a user that belongs to another "
+            "deployment is left alone (exit status 1). "
             "Idempotent: a second run changes nothing."
         ),
     )
@@ -202,13 +228,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``rex`` command line; returns the process exit status."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments and arguments[0] in PASS_THROUGH:
-        # `rex gateway|engine|demo ...` hand their arguments to the module's own parser
-        # (argparse's REMAINDER cannot pass options such as --broker through).
-        return PASS_THROUGH[arguments[0]](arguments[1:])
-    args = build_parser().parse_args(arguments)
-    handler: Handler = args.func
-    return handler(args)
+    try:
+        if arguments and arguments[0] in PASS_THROUGH:
+            # `rex gateway|engine|demo ...` hand their arguments to the module's own parser
+            # (argparse's REMAINDER cannot pass options such as --broker through).
+            return PASS_THROUGH[arguments[0]](arguments[1:])
+        args = build_parser().parse_args(arguments)
+        handler: Handler = args.func
+        return handler(args)
+    except ConfigError as exc:  # e.g. a bad REX_DEPLOYMENT, found by Settings.from_env()
+        print(f"rex: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
 
 
 def _gateway(argv: list[str]) -> int:
