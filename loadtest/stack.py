@@ -107,7 +107,7 @@ class LocalStack:
         self, broker_url: str, admin_url: str, config_dir: Path, extra_env: dict[str, str]
     ) -> None:
         for removed in sweep(self.admin):
-            print(f"removed {removed} (its process on this host has ended)", file=self.out)
+            print(f"removed {removed}", file=self.out)
         while self.admin.get_vhost(self.vhost) is not None:  # taken: draw another name
             self.names = Names.new()
             self.vhost, self.deployment = self.names.vhost, self.names.deployment

@@ -133,13 +133,15 @@ def process_gone(creator: Creator) -> bool:
     return started is not None and started > creator.created + _START_SLACK_S
 
 
-def _stale(vhost: Mapping[str, Any], host: str) -> Names | None:
+def _stale(vhost: Mapping[str, Any], host: str) -> tuple[Names, Creator] | None:
+    """The throw-away exchange a vhost is, and its creator, if that process on this host
+    has ended; else None."""
     names = Names.of_vhost(str(vhost.get("name", "")))
     tags = vhost.get("tags") or ()
     creator = Creator.from_tags([str(t) for t in tags] if isinstance(tags, list) else ())
     if names is None or creator is None or creator.host != host or not process_gone(creator):
         return None
-    return names
+    return names, creator
 
 
 def sweep(admin: BrokerAdmin) -> list[str]:
@@ -154,18 +156,22 @@ def sweep(admin: BrokerAdmin) -> list[str]:
     present = {str(v.get("name")) for v in vhosts}
     removed = []
     for vhost in vhosts:
-        names = _stale(vhost, host)
-        if names is None:
+        stale = _stale(vhost, host)
+        if stale is None:
             continue
+        names, creator = stale
         theirs = [u for u, tags in users.items() if names.owner in owners_marked(tags)]
         for user in theirs:
             admin.delete_user(user)
         admin.delete_vhost(names.vhost)
-        removed.append(f"stale throw-away vhost {names.vhost} and its {len(theirs)} users")
+        removed.append(
+            f"stale throw-away vhost {names.vhost} and its {len(theirs)} users "
+            f"(pid {creator.pid} on this host has ended)"
+        )
     for user, tags in users.items():
         for owner in owners_marked(tags):
-            names = Names.of_vhost(owner.vhost)
-            if names is not None and names.owner == owner and owner.vhost not in present:
+            run = Names.of_vhost(owner.vhost)
+            if run is not None and run.owner == owner and owner.vhost not in present:
                 admin.delete_user(user)
                 removed.append(f"throw-away user {user} (its vhost {owner.vhost} is gone)")
     return removed

@@ -362,8 +362,9 @@ class BrokerAdmin:
         return [dict(v) for v in found]
 
     def put_vhost(self, vhost: str, description: str = "", tags: Iterable[str] = ()) -> None:
-        """Create the vhost (no-op if it exists), with a description and tags if given."""
-        body = {"description": description, "tags": ",".join(tags)} if description else None
+        """Create the vhost (no-op if it exists); with a description or tags, set those."""
+        marks = ",".join(tags)
+        body = {"description": description, "tags": marks} if description or marks else None
         self.request("PUT", f"vhosts/{_q(vhost)}", body)
 
     def delete_vhost(self, vhost: str) -> bool:

@@ -208,7 +208,10 @@ def test_a_sweep_removes_a_dead_local_runs_exchange_only(admin: BrokerAdmin) -> 
     admin.put_user(login_of("ta", made["orphan"].deployment), "x", made["orphan"].owner.tag)
     try:
         removed = sweep(admin)
-        assert f"stale throw-away vhost {made['dead'].vhost} and its 1 users" in removed
+        assert (
+            f"stale throw-away vhost {made['dead'].vhost} and its 1 users "
+            f"(pid {dead.pid} on this host has ended)"
+        ) in removed
         orphan = login_of("ta", made["orphan"].deployment)
         assert f"throw-away user {orphan} (its vhost {made['orphan'].vhost} is gone)" in removed
         assert admin.get_vhost(made["dead"].vhost) is None
