@@ -3,7 +3,10 @@
 Without --broker: gateway and engine run in this process on the in-memory bus, with the
 gateway's SQLite store in a directory of its own under REX_DATA_DIR (default data/), removed
 when the demo ends, however it ends. With --broker: `rex provision` and the real services as
-separate processes through that RabbitMQ, in a vhost of their own that is removed afterwards.
+separate processes through that RabbitMQ, in a throw-away vhost of their own
+(``rex-tmp-<token>``, members logging in as ``tmp-<token>.<member>``; the vhost the URL
+names is not used), removed afterwards -- also on an error, Ctrl-C or SIGTERM -- so the demo
+never touches a deployment on the same broker.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from loadtest.stack import EXIT_TERMINATED, interrupts_raise
 from rex.cli_errors import Reaching, guard
 from rex.config import ConfigError, Member, Product, Settings
 from rex.environment import AMQP_URL
+from rex.provision import redact_url, vhost_of
 
 from .play import play
-from .venues import AmqpVenue, EmbeddedVenue, Venue
+from .venues import AmqpVenue, EmbeddedVenue, ServicesNotUp, Venue
 
 EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
 
@@ -34,7 +39,11 @@ def _venue(
 ) -> Iterator[Venue]:
     """The venue, closed afterwards; the embedded one's data directory removed with it."""
     if broker:
-        print(f"REX demo through RabbitMQ ({broker}), services as separate processes")
+        print(
+            f"REX demo through RabbitMQ ({redact_url(broker)}), services as separate "
+            f"processes, in a throw-away vhost removed afterwards (the URL's vhost "
+            f"{vhost_of(broker)!r} is not used)"
+        )
         venue: Venue = AmqpVenue(broker, settings, members)
         try:
             yield venue
@@ -54,7 +63,11 @@ def _venue(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rex demo", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--broker", type=AMQP_URL.argument, metavar="URL", help="play through RabbitMQ at this URL"
+        "--broker",
+        type=AMQP_URL.argument,
+        metavar="URL",
+        help="play through RabbitMQ at this URL, in a throw-away vhost (the URL's vhost is "
+        "not used) that is removed afterwards",
     )
     args = parser.parse_args(argv)
     # Broker trouble (down, login refused, ...) is told as every `rex` command tells it.
@@ -70,11 +83,18 @@ def _run(args: argparse.Namespace) -> int:
         print(f"demo: {error}", file=sys.stderr)
         return 2
     try:
-        with _venue(args.broker, settings, products, members) as venue:
+        with interrupts_raise(), _venue(args.broker, settings, products, members) as venue:
             surprises = play(venue, products)
+    except ServicesNotUp as error:
+        print(f"demo: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\ndemo: interrupted; what it set up has been removed", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except SystemExit as exit_:
+        if exit_.code == EXIT_TERMINATED:
+            print("demo: terminated; what it set up has been removed", file=sys.stderr)
+        raise
     if surprises:
         print(f"\n{surprises} step(s) did not answer as scripted", file=sys.stderr)
         return 1

@@ -1,23 +1,31 @@
 """Where the demo plays: in one process on the memory bus, or through RabbitMQ with the
-gateway and engine as separate processes (in a vhost of its own, removed afterwards)."""
+gateway and engine as separate processes (in a throw-away vhost and deployment of its own,
+loadtest/throwaway.py, removed afterwards)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
 from pathlib import Path
 from typing import Any, Protocol
 
-from loadtest.stack import LocalStack
+from loadtest.stack import SERVICES, LocalStack
 from rex.client import Client
 from rex.config import Member, Product, Settings
+from rex.identity import login_of
 from rex.protocol import Malformed, decode_request, encode, pack, unpack
 
 from .embedded import EmbeddedExchange
 from .session import Step
 
 DEMO_PASSWORD_DEFAULT = "demo-password"
+
+
+class ServicesNotUp(Exception):
+    """The demo's gateway and engine did not answer; the message has their last log lines
+    (their log goes with the throw-away exchange)."""
 
 
 class Venue(Protocol):
@@ -47,8 +55,10 @@ class EmbeddedVenue:
 
 
 class AmqpVenue:
-    """Real processes (`rex provision`, `python -m gateway`, `python -m engine`) in a vhost of
-    their own; members connect with the SDK."""
+    """Real processes (`rex provision`, `python -m gateway`, `python -m engine`) in a
+    throw-away vhost of their own (not the one ``broker_url`` names); members connect with
+    the SDK as the throw-away deployment's logins. Made exception-safe: if anything fails
+    (or is interrupted) before it is up, everything made is removed."""
 
     def __init__(self, broker_url: str, settings: Settings, members: dict[str, Member]):
         env = {
@@ -59,11 +69,16 @@ class AmqpVenue:
         self.stack = LocalStack(
             broker_url, settings.broker_admin_url, settings.config_dir, extra_env=env
         )
-        self.clients = {
-            m.id: Client(m.id, m.resolve_password(self.stack.env), self.stack.url)
-            for m in members.values()
-        }
-        self._wait_until_up()
+        self.clients: dict[str, Client] = {}
+        try:
+            for m in members.values():
+                login = login_of(m.id, self.stack.deployment)
+                password = m.resolve_password(self.stack.env)
+                self.clients[m.id] = Client(m.id, password, self.stack.url, login=login)
+            self._wait_until_up()
+        except BaseException:
+            self.close()
+            raise
 
     def _wait_until_up(self, timeout: float = 30.0) -> None:
         client = next(iter(self.clients.values()))
@@ -82,7 +97,11 @@ class AmqpVenue:
                 return
             except TimeoutError:
                 continue
-        raise RuntimeError(f"the services did not come up; see {self.stack.log_path}")
+        tails = "".join(
+            f"\n--- the {service}'s last lines:\n" + "\n".join(self.stack.log_tail(service, 20))
+            for service in SERVICES
+        )
+        raise ServicesNotUp(f"the services did not answer within {timeout:.0f} s{tails}")
 
     def play(self, step: Step) -> list[dict[str, Any]]:
         request = decode_request(step.kind, pack(step.body))
@@ -101,6 +120,9 @@ class AmqpVenue:
         return None if snapshot is None else unpack(encode(snapshot))
 
     def close(self) -> None:
-        for client in self.clients.values():
-            client.close()
-        self.stack.close()
+        try:
+            for client in self.clients.values():
+                with contextlib.suppress(Exception):  # a broken connection: nothing to close
+                    client.close()
+        finally:
+            self.stack.close()

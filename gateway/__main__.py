@@ -38,7 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     bus = AmqpBus(settings.broker_url, name="rex-gateway")
     seen = SqliteSeen(settings.data_dir / "gateway.sqlite3")
     service = GatewayService(
-        bus, products.values(), members, seen, tick_interval=args.tick_interval
+        bus,
+        products.values(),
+        members,
+        seen,
+        tick_interval=args.tick_interval,
+        deployment=settings.deployment,
     )
     signal.signal(signal.SIGTERM, lambda *_: bus.call_soon(service.stop))
     signal.signal(signal.SIGINT, lambda *_: bus.call_soon(service.stop))

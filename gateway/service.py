@@ -1,7 +1,9 @@
 """The gateway service: members' requests in, engine input logs (or rejects) out.
 
 For each request on `rex.gateway.requests`:
-- no `user_id`: the sender is unknown, so it cannot be answered: dead-lettered to rex.dead;
+- no `user_id`, or one that is not a member login of this deployment (rex.identity: another
+  deployment's user, an operator): there is nobody to answer, and answering by that name
+  could reach a member's queue, so it is dead-lettered to rex.dead;
 - a message_id this member already had answered: a redelivery; acked and not applied again;
 - otherwise judged (rate limit, decoding, product rules, client order id used once) and
   either appended to the product's input log or answered with a `rejected` report.
@@ -25,6 +27,7 @@ from typing import Any
 from rex import metrics, topology
 from rex.bus import Bus, Delivery, Envelope, InOrderAcks, Subscription
 from rex.config import Member, Product
+from rex.identity import member_of
 from rex.protocol import (
     ENGINE_INPUT,
     REQUEST_TYPES,
@@ -72,8 +75,10 @@ class GatewayService:
         max_batch: int = 500,
         clock_ns: Callable[[], int] = time.time_ns,
         rate_clock: Callable[[], float] = time.monotonic,
+        deployment: str = "",
     ) -> None:
         self.bus = bus
+        self.deployment = deployment  # members' logins are <deployment>.<id> (rex.identity)
         self.products = {p.symbol: p for p in products}
         self.members = members
         self.seen = seen
@@ -118,10 +123,15 @@ class GatewayService:
     def _on_request(self, delivery: Delivery) -> None:
         started = time.monotonic()
         slot = self._acks.arrived(delivery)
-        member = delivery.user_id
-        if not member:
+        login = delivery.user_id
+        member = member_of(login, self.deployment) if login else None
+        if member is None:
             metrics.GATEWAY_DEAD_LETTERED.inc()
-            log.warning("no user_id: dead-lettered routing_key=%s", delivery.routing_key)
+            log.warning(
+                "sender %s: dead-lettered routing_key=%s",
+                f"{login!r} is not a member login of this deployment" if login else "unknown",
+                delivery.routing_key,
+            )
             self._acks.reject(slot, requeue=False)
             return
         self._counted(delivery.type or "none").inc()

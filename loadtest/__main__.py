@@ -3,14 +3,19 @@ engine, at a fixed rate or flat out.
 
     rex loadtest --members 10 --rate 2500 --duration 30 --json load.json [--png load.png]
 
-By default it brings up its own exchange on the broker (a fresh vhost, the members, the
-gateway and one engine as processes, their metrics on free ports) and removes it afterwards.
-Latency is measured from a request's publish to its first execution report, at the member.
-`--png` draws the run: its parameters, throughput and latency over time, the histogram.
+It brings up its own throw-away exchange on the broker at --broker (a fresh vhost and
+deployment name of its own, whatever vhost the URL names; the members, the gateway and one
+engine as processes, their metrics on free ports) and removes exactly that afterwards, also
+on an error, Ctrl-C or SIGTERM, so any number of load tests and demos can share a broker with
+real deployments (loadtest/throwaway.py). `--cleanup` only removes the throw-away exchanges
+of runs on this host that were killed outright. Latency is measured from a request's publish
+to its first execution report, at the member. `--png` draws the run: its parameters,
+throughput and latency over time, the histogram.
 
-Exit status 0: every request answered; 1: some were not; 2: usage; 3: the run stopped -- a
-service died (which one, its exit status and the services' last log lines are printed, and
-their log is kept) or the load generator failed.
+Exit status 0: every request answered; 1: some were not, or what the run made could not all
+be removed; 2: usage; 3: the run stopped -- a service died (which one, its exit status and
+the services' last log lines are printed, and their log is kept) or the load generator
+failed; 130 after Ctrl-C, 143 after SIGTERM (what the run made is removed first).
 """
 
 from __future__ import annotations
@@ -30,18 +35,21 @@ from typing import Any
 from rex.cli_errors import Reaching, guard
 from rex.config import ConfigError, Product, Settings
 from rex.environment import AMQP_URL, PORT
+from rex.provision import BrokerAdmin
 
 from .cpu import CpuMeter, broker_pid
 from .generator import Figures, LoadGenerator
 from .plot import write_png
 from .ports import free_ports
 from .report import per_second, progress_line, summarise, table
-from .stack import SERVICES, LocalStack
+from .stack import EXIT_TERMINATED, SERVICES, LocalStack, interrupts_raise
 from .stages import stage_latencies
+from .throwaway import sweep
 
 PASSWORD = "load-test"
 EXIT_UNANSWERED = 1
 EXIT_STOPPED = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 LOG_LINES = 40
 
 
@@ -73,12 +81,20 @@ def main(argv: list[str] | None = None) -> int:
         "--png", type=Path, help="draw the run here: throughput, latency over time, histogram"
     )
     parser.add_argument(
-        "--broker", type=AMQP_URL.argument, help="RabbitMQ URL (default $REX_BROKER_URL)"
+        "--broker",
+        type=AMQP_URL.argument,
+        help="the broker's AMQP URL (default $REX_BROKER_URL); its vhost is not used: the run "
+        "makes a throw-away one",
     )
     parser.add_argument(
         "--metrics-port",
         type=PORT.argument,
         help="the gateway's metrics port, the engine's the next one (default: free ports)",
+    )
+    parser.add_argument(
+        "--cleanup",
+        action="store_true",
+        help="only remove the throw-away exchanges left by killed runs on this host",
     )
     args = parser.parse_args(argv)
     if args.metrics_port is not None and not 0 < args.metrics_port < 65535:
@@ -94,37 +110,58 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env()
+        if args.cleanup:
+            removed = sweep(BrokerAdmin(settings.broker_admin_url))
+            for line in removed:
+                print(f"removed {line}")
+            print(f"{len(removed)} left-overs of ended runs removed")
+            return 0
         products = settings.products()
     except ConfigError as error:
         print(f"loadtest: {error}", file=sys.stderr)
         return 2
-    broker_url: str = args.broker or settings.broker_url
     chosen = [products[s] for s in args.products.split(",") if s in products]
     if not chosen:
         print("loadtest: no known product given", file=sys.stderr)
         return 2
+    try:
+        with interrupts_raise():
+            return _load(args, settings, chosen)
+    except KeyboardInterrupt:
+        print("\nloadtest: interrupted; what it set up has been removed", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except SystemExit as exit_:
+        if exit_.code == EXIT_TERMINATED:
+            print("\nloadtest: terminated; what it set up has been removed", file=sys.stderr)
+        raise
+
+
+def _load(args: argparse.Namespace, settings: Settings, chosen: list[Product]) -> int:
+    broker_url: str = args.broker or settings.broker_url
     gateway_port, engine_port = (
         free_ports(2) if args.metrics_port is None else (args.metrics_port, args.metrics_port + 1)
     )
     config = Path(tempfile.mkdtemp(prefix="rex-load-config-"))
-    write_config(config, settings.config_dir, args.members, [p.symbol for p in chosen])
-    print(f"bringing up an exchange ({args.members} members) ...", file=sys.stderr)
-    stack = LocalStack(
-        broker_url,
-        settings.broker_admin_url,
-        config,
-        gateway_args=("--metrics-port", str(gateway_port)),
-        engine_args=("--metrics-port", str(engine_port)),
-    )
     try:
-        started = datetime.now(UTC)
+        write_config(config, settings.config_dir, args.members, [p.symbol for p in chosen])
+        print(f"bringing up an exchange ({args.members} members) ...", file=sys.stderr)
+        stack = LocalStack(
+            broker_url,
+            settings.broker_admin_url,
+            config,
+            gateway_args=("--metrics-port", str(gateway_port)),
+            engine_args=("--metrics-port", str(engine_port)),
+        )
         try:
-            figures, cpu = measure(args, stack, chosen)
-        except RuntimeError as error:
-            return stopped(stack, str(error))
-        stages = stage_latencies({"gateway": gateway_port, "engine": engine_port})
+            started = datetime.now(UTC)
+            try:
+                figures, cpu = measure(args, stack, chosen)
+            except RuntimeError as error:
+                return stopped(stack, str(error))
+            stages = stage_latencies({"gateway": gateway_port, "engine": engine_port})
+        finally:
+            stack.close()
     finally:
-        stack.close()
         shutil.rmtree(config, ignore_errors=True)
     result: dict[str, Any] = summarise(figures, args)
     result["products"] = [p.symbol for p in chosen]
@@ -139,6 +176,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.png:
         write_png(figures, result, args.png)
         print(f"the run is drawn in {args.png}", file=sys.stderr)
+    if stack.left_behind:
+        return EXIT_UNANSWERED
     return 0 if result["answered"] == result["sent"] else EXIT_UNANSWERED
 
 
@@ -149,7 +188,16 @@ def measure(
     RuntimeError if the run stopped (a service died, a member's connection failed)."""
     members = {m: PASSWORD for m in stack.members}
     watch = functools.partial(dead_services, stack)
-    warm = LoadGenerator(stack.url, members, chosen, rate=200, duration=2, window=200, watch=watch)
+    warm = LoadGenerator(
+        stack.url,
+        members,
+        chosen,
+        rate=200,
+        duration=2,
+        window=200,
+        watch=watch,
+        deployment=stack.deployment,
+    )
     warm.run(drain=20)  # the services are up once these are answered
     generator = LoadGenerator(
         stack.url,
@@ -163,6 +211,7 @@ def measure(
             progress_line(g, elapsed), end="", file=sys.stderr, flush=True
         ),
         watch=watch,
+        deployment=stack.deployment,
     )
     watched = {"gateway": stack.pids()[0], "engine": stack.pids()[1], "loadtest": os.getpid()}
     broker = broker_pid()

@@ -22,6 +22,7 @@ from pika.adapters.select_connection import IOLoop, SelectConnection
 from rex import topology
 from rex.bus.pika_io import coalesce_writes
 from rex.config import Product
+from rex.identity import login_of
 
 coalesce_writes()  # one send() per loop turn, not per AMQP frame
 CONTENT_TYPE = "application/msgpack"
@@ -58,12 +59,14 @@ class SimulatedMember:
         password: str,
         url: str,
         seed: int,
+        login: str,
     ) -> None:
         self.loadtest = loadtest
         self.member = member
+        self.login = login  # the member's RabbitMQ user (rex.identity)
         self.rng = random.Random(seed)
         params = pika.URLParameters(url)
-        params.credentials = pika.PlainCredentials(member, password)
+        params.credentials = pika.PlainCredentials(login, password)
         self.channel: Any = None
         self.resting: dict[str, str] = {}  # client order id -> product
         self.pending: dict[str, int] = {}  # client order id -> publish time (ns)
@@ -144,7 +147,7 @@ class SimulatedMember:
                 type=kind,
                 message_id=cid,
                 timestamp=int(time.time()),
-                user_id=self.member,
+                user_id=self.login,
             ),
         )
         self.loadtest.figures.sent += 1
@@ -246,9 +249,11 @@ class LoadGenerator:
         on_progress: Callable[[LoadGenerator, float], None] | None = None,
         settlement_url: str | None = None,
         watch: Callable[[], str | None] | None = None,
+        deployment: str = "",
     ) -> None:
         """``watch``: asked every WATCH_INTERVAL seconds; a text means what is measured has
-        gone (a service process died): the run stops, and ``run`` raises it."""
+        gone (a service process died): the run stops, and ``run`` raises it. ``deployment``:
+        the members log in as ``<deployment>.<member>`` (rex.identity)."""
         self.ioloop = IOLoop()
         self.figures = Figures()
         self.run_tag = f"{random.Random().getrandbits(32):08x}"  # ids unique across runs
@@ -265,7 +270,7 @@ class LoadGenerator:
         self._next_progress = 0.0
         self._rng = random.Random(seed)
         self.members = [
-            SimulatedMember(self, member, password, url, seed + i)
+            SimulatedMember(self, member, password, url, seed + i, login_of(member, deployment))
             for i, (member, password) in enumerate(sorted(members.items()))
         ]
         self.settlement = SettlementStandIn(self, settlement_url) if settlement_url else None

@@ -1,9 +1,16 @@
-"""A throw-away exchange on a real RabbitMQ: its own vhost, provisioned members, and the
-gateway and engine as separate processes. Used by `rex demo --broker` and `rex loadtest`;
-everything is removed by `close()`."""
+"""A throw-away exchange on a real RabbitMQ: its own vhost and deployment name
+(loadtest/throwaway.py), provisioned members, and the gateway and engine as separate
+processes. Used by `rex demo --broker` and `rex loadtest`.
+
+Making it is exception-safe: if a step fails (or Ctrl-C / SIGTERM arrives, see
+:func:`interrupts_raise`), everything made so far is removed before the error propagates.
+:meth:`LocalStack.close` removes exactly what was made -- the processes, the users it
+recorded, the vhost and the data directory -- and nothing else.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -11,16 +18,24 @@ import signal
 import subprocess
 import sys
 import tempfile
-import uuid
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
+from typing import IO
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from rex.config import Settings
-from rex.provision import BrokerAdmin, provision
+from rex.identity import login_of
+from rex.provision import BrokerAdmin, ProvisionError, provision
+
+from .throwaway import Creator, Names, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("gateway", "engine")  # the processes, in order
 _WRITER = re.compile(r"^\S+ [A-Z]+ service=(\S+) ")  # a log line of rex.logs, and whose
+#: Exit status of a run ended by SIGTERM (128 + the signal's number, as a shell reports it).
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 def lines_of(service: str, written: list[str]) -> list[str]:
@@ -35,6 +50,43 @@ def lines_of(service: str, written: list[str]) -> list[str]:
     return own
 
 
+def _terminated(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(EXIT_TERMINATED)
+
+
+@contextlib.contextmanager
+def interrupts_raise() -> Iterator[None]:
+    """While inside, SIGTERM raises SystemExit (as Ctrl-C raises KeyboardInterrupt), so the
+    `finally` blocks that remove a throw-away exchange run. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while cleaning up, so a second one cannot cut the removal
+    short; one that came meanwhile is raised afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    wanted = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda n, _f: came.append(n)) for s in wanted}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if came:
+        signal.raise_signal(came[0])  # now handled as it would have been
+
+
 class LocalStack:
     def __init__(
         self,
@@ -45,48 +97,79 @@ class LocalStack:
         extra_env: dict[str, str] | None = None,
         engine_args: tuple[str, ...] = (),
         gateway_args: tuple[str, ...] = (),
+        out: IO[str] = sys.stderr,
     ) -> None:
         self.admin = BrokerAdmin(admin_url)
-        self.vhost = f"rex-tmp-{uuid.uuid4().hex[:8]}"
-        self.admin.put_vhost(self.vhost)
-        self.admin.put_permissions(
-            self.vhost, urlsplit(broker_url).username or "guest", ".*", ".*", ".*"
-        )
+        self.out = out
+        self.names = Names.new()
+        self.vhost, self.deployment = self.names.vhost, self.names.deployment
+        self.url = ""
+        self.users: list[str] = []  # every login provisioning may have made, recorded first
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.members: list[str] = []
+        self.data: Path | None = None
+        self._made_vhost = False
+        self.left_behind: list[str] = []  # what close() could not remove
+        try:
+            self._start(broker_url, admin_url, config_dir, extra_env or {})
+            self._spawn("gateway", gateway_args)
+            self._spawn("engine", engine_args)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(
+        self, broker_url: str, admin_url: str, config_dir: Path, extra_env: dict[str, str]
+    ) -> None:
+        for removed in sweep(self.admin):
+            print(f"removed {removed}", file=self.out)
+        while self.admin.get_vhost(self.vhost) is not None:  # taken: draw another name
+            self.names = Names.new()
+            self.vhost, self.deployment = self.names.vhost, self.names.deployment
         parts = urlsplit(broker_url)
         self.url = urlunsplit(
             (parts.scheme, parts.netloc, "/" + quote(self.vhost, safe=""), "", "")
         )
+        creator = Creator.this_process()
+        self._made_vhost = True  # before the request: an interrupted PUT may still land
+        self.admin.put_vhost(self.vhost, creator.description, creator.tags)
+        print(
+            f"throw-away vhost {self.vhost} (members log in as {self.deployment}.<member>); "
+            "removed when this run ends",
+            file=self.out,
+            flush=True,
+        )
+        self.admin.put_permissions(self.vhost, parts.username or "guest", ".*", ".*", ".*")
         self.data = Path(tempfile.mkdtemp(prefix="rex-stack-"))
         self.env = {
             **os.environ,
-            **(extra_env or {}),
+            **extra_env,
             "REX_BROKER_URL": self.url,
             "REX_BROKER_ADMIN_URL": admin_url,
             "REX_DATA_DIR": str(self.data),
             "REX_CONFIG_DIR": str(config_dir.resolve()),
+            "REX_DEPLOYMENT": self.deployment,
             "REX_METRICS_PORT": "0",
         }
-        settings = Settings(config_dir, self.data, self.url, admin_url)
+        settings = Settings(config_dir, self.data, self.url, admin_url, self.deployment)
         self.members = list(settings.members())
-        provision(settings, self.env)
+        self.users = [login_of(m, self.deployment) for m in self.members]
+        report = provision(settings, self.env)
+        if report.refused:  # a fresh deployment name: only another run's bug could do this
+            taken = ", ".join(m.login for m in report.refused)
+            raise ProvisionError(f"throw-away users {taken} belong to another deployment")
         self.log_path = self.data / "services.log"
-        log = open(self.log_path, "ab")  # noqa: SIM115 - lives with the processes
-        self.processes = [
-            subprocess.Popen(
-                [sys.executable, "-m", "gateway", *gateway_args],
+
+    def _spawn(self, module: str, args: tuple[str, ...]) -> None:
+        with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
+            process = subprocess.Popen(
+                [sys.executable, "-m", module, *args],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
                 stderr=log,
-            ),
-            subprocess.Popen(
-                [sys.executable, "-m", "engine", *engine_args],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=log,
-            ),
-        ]
+            )
+        self.processes.append(process)
 
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes]
@@ -95,7 +178,7 @@ class LocalStack:
         """The services that have stopped, with their exit status."""
         return {
             name: process.returncode
-            for name, process in zip(SERVICES, self.processes, strict=True)
+            for name, process in zip(SERVICES, self.processes, strict=False)
             if process.poll() is not None
         }
 
@@ -106,6 +189,32 @@ class LocalStack:
         return (lines_of(service, written) or written)[-lines:]
 
     def close(self) -> None:
+        """Stop the processes, then remove the recorded users, the vhost and the data.
+        Idempotent; what cannot be removed is reported on ``out`` and in ``left_behind``."""
+        with _signals_deferred():
+            self._stop_processes()
+            self.left_behind = []
+            for user in self.users:
+                self._remove(f"user {user}", self.admin.delete_user, user)
+            if self._made_vhost:
+                self._remove(f"vhost {self.vhost}", self.admin.delete_vhost, self.vhost)
+            if self.data is not None:
+                shutil.rmtree(self.data, ignore_errors=True)
+            if self.left_behind:
+                print(
+                    f"could not remove {', '.join(self.left_behind)}: remove "
+                    "them by hand, or run rex loadtest --cleanup once this process has ended",
+                    file=self.out,
+                )
+            elif self._made_vhost:
+                print(
+                    f"removed throw-away vhost {self.vhost} and its {len(self.users)} users",
+                    file=self.out,
+                )
+            if not self.left_behind:
+                self.users, self._made_vhost = [], False
+
+    def _stop_processes(self) -> None:
         for process in self.processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -114,7 +223,12 @@ class LocalStack:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
-        for member in self.members:
-            self.admin.delete_user(member)
-        self.admin.delete_vhost(self.vhost)
-        shutil.rmtree(self.data, ignore_errors=True)
+                process.wait()
+        self.processes = []
+
+    def _remove(self, what: str, delete: Callable[[str], bool], name: str) -> None:
+        try:
+            delete(name)
+        except ProvisionError as error:
+            self.left_behind.append(what)
+            print(f"removing {what}: {error}", file=self.out)

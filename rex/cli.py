@@ -7,7 +7,8 @@ handler returning the exit status) or as a module's own command line (``main``, 
 arguments as they are, so ``rex reconcile --help`` is the module's help).
 
 Exit status: one per cause, the table of :class:`rex.cli_errors.ExitStatus`
-(docs/operations.md, "Exit status").
+(docs/operations.md, "Exit status"). ``provision`` exits 1 when it left a member's user
+alone because it belongs to another deployment (the others are provisioned).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 Handler = Callable[[argparse.Namespace], int]
 
 EXIT_OK = ExitStatus.OK
+EXIT_REFUSED = ExitStatus.REFUSED
 EXIT_CONFIG_ERROR = ExitStatus.USAGE
 
 #: `rex provision` declares the topology and manages users: the broker's administrator.
@@ -104,7 +106,9 @@ def _provision(settings: Settings, dry_run: bool) -> int:
     dry = report.dry_run
     width = max((len(m.member) for m in report.members), default=0)
     for m in report.members:
-        if m.enabled:
+        if m.action is MemberAction.FOREIGN:
+            line = f"refused: user {m.login!r} belongs to {m.owner}; left alone"
+        elif m.enabled:
             verb = (
                 m.action.value
                 if not dry or m.action is MemberAction.UNCHANGED
@@ -133,6 +137,8 @@ def _provision(settings: Settings, dry_run: bool) -> int:
     counts = {a: sum(1 for m in report.members if m.action is a) for a in MemberAction}
     p, topics = member_permissions("<id>"), member_topic_permission_set("<id>")
     on = ", ".join(t.exchange for t in topics)
+    if report.deployment:
+        print(f"deployment {report.deployment!r}: members log in as {report.deployment}.<id>")
     print(
         f"permissions on vhost {report.vhost!r}: configure {p.configure}  write {p.write}  "
         f"read {p.read}; topic on {on}: write {topics[0].write}  read {topics[0].read}"
@@ -147,10 +153,14 @@ def _provision(settings: Settings, dry_run: bool) -> int:
         if not report.changed
         else ("dry run: the changes above were not made" if dry else "done")
     )
+    refused = f"; {len(report.refused)} refused" if report.refused else ""
     print(
         f"{len(report.members)} members: {summary}; {disabled} disabled "
-        f"({counts[MemberAction.DELETED]} deleted); {state}"
+        f"({counts[MemberAction.DELETED]} deleted){refused}; {state}"
     )
+    if report.refused:
+        print(_refused_advice(report.deployment, len(report.refused)), file=sys.stderr)
+        return EXIT_REFUSED
     return EXIT_OK
 
 
@@ -174,6 +184,19 @@ def migration_lines(migrations: Sequence[MemberMigration], dry: bool) -> list[st
             )
         lines.append(f"{m.member}  {queue}: {', '.join(parts) or 'nothing to do'}")
     return lines
+
+
+def _refused_advice(deployment: str, count: int) -> str:
+    """What to do when users named like this deployment's members belong to another one."""
+    users = "1 member user belongs" if count == 1 else f"{count} member users belong"
+    name = f"REX_DEPLOYMENT is {deployment!r}" if deployment else "REX_DEPLOYMENT is not set"
+    return (
+        f"rex: {users} to another deployment on this broker and {'was' if count == 1 else 'were'}"
+        f" left alone ({name}). Give this deployment a name of its own, e.g. "
+        "REX_DEPLOYMENT=prod (its members then log in as prod.<member>), set it for every "
+        "REX process and member, and run rex provision again; see docs/operations.md, "
+        "'Several deployments on one broker'."
+    )
 
 
 def _config_dir_option(parser: argparse.ArgumentParser) -> None:
@@ -210,6 +233,9 @@ def _configure_provision(prov: argparse.ArgumentParser) -> None:
         "then declare every exchange, queue and binding, on the vhost of "
         "$REX_BROKER_URL. Users go through the management HTTP API at "
         "$REX_BROKER_ADMIN_URL (default http://guest:guest@127.0.0.1:15672). "
+        "Members log in as <id>, or <$REX_DEPLOYMENT>.<id> when it is set; each user is "
+        "tagged rex-deployment:<deployment>@<vhost>, and a user that belongs to another "
+        "deployment is left alone (exit status 1). "
         "Idempotent: a second run changes nothing."
     )
     _config_dir_option(prov)
@@ -425,7 +451,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as stop:  # argparse's --help (0) and usage errors (2)
         return ExitStatus.USAGE if stop.code else ExitStatus.OK
     handler: Handler = args.func
-    return handler(args)
+    try:
+        return handler(args)
+    except ConfigError as exc:  # e.g. a bad REX_DEPLOYMENT, found by Settings.from_env()
+        print(f"rex: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from rex.client import Client, LogEntry, entry_dict, entry_line, report_line
 from rex.config import ConfigError, Settings, did_you_mean
 from rex.environment import REX_MEMBER, REX_PASSWORD
 from rex.exchange_time import format_ns, parse_time_ns
+from rex.identity import login_of
 from rex.member_log import LogKind
 from rex.protocol import (
     CONTENT_TYPE,
@@ -60,7 +61,8 @@ def member_reaching(args: argparse.Namespace, no_answer: str = ORDERS_ANSWERED_B
 def member_client(args: argparse.Namespace) -> Client:
     """Log in as --member (or $REX_MEMBER) with --password, $REX_PASSWORD, or the password
     members.toml gives for that member. Where members.toml is at hand, a member id it does
-    not list is refused before anything is sent."""
+    not list is refused before anything is sent. The login is ``<REX_DEPLOYMENT>.<member>``
+    when REX_DEPLOYMENT is set (rex.identity)."""
     settings = Settings.from_env()
     member = member_id(args)
     if not member:
@@ -70,7 +72,9 @@ def member_client(args: argparse.Namespace) -> Client:
         settings.check_members(member)
     if not password:
         password = settings.members()[member].resolve_password(os.environ)
-    return Client(member, password, settings.broker_url)
+    return Client(
+        member, password, settings.broker_url, login=login_of(member, settings.deployment)
+    )
 
 
 def _show(result: ExecutionReport | str, as_json: bool = False) -> int:

@@ -32,11 +32,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from rex import identity
 from rex.environment import (
     MEMBER_ID_RE,
     REX_BROKER_ADMIN_URL,
     REX_BROKER_URL,
     REX_DATA_DIR,
+    REX_DEPLOYMENT,
     locate_config_dir,
 )
 from rex.errors import ConfigError
@@ -316,7 +318,8 @@ def load_products(path: Path) -> dict[str, Product]:
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """A member firm. ``id`` is also its RabbitMQ user name.
+    """A member firm. ``id`` is also its RabbitMQ login (``<deployment>.<id>`` in a named
+    deployment: rex.identity).
 
     Exactly one of ``password`` (plain text; for demos) and ``password_env`` (name of an
     environment variable holding the password) is given; :meth:`resolve_password` returns
@@ -519,14 +522,20 @@ class Settings:
     data_dir: Path
     broker_url: str
     broker_admin_url: str = DEFAULT_BROKER_ADMIN_URL
+    deployment: str = ""  # REX_DEPLOYMENT: members log in as <deployment>.<id> (rex.identity)
+
+    def __post_init__(self) -> None:
+        if problem := identity.check_deployment(self.deployment):
+            raise ConfigError("REX_DEPLOYMENT", problem)
 
     @classmethod
     def from_env(
         cls, env: Mapping[str, str] = os.environ, *, config_dir: Path | None = None
     ) -> Settings:
         """Build from ``REX_CONFIG_DIR`` (unless ``config_dir``, a command's
-        ``--config-dir``, is given), ``REX_DATA_DIR``, ``REX_BROKER_URL`` and
-        ``REX_BROKER_ADMIN_URL``, with their defaults when unset or empty.
+        ``--config-dir``, is given), ``REX_DATA_DIR``, ``REX_BROKER_URL``,
+        ``REX_BROKER_ADMIN_URL`` and ``REX_DEPLOYMENT``, with their defaults when unset or
+        empty.
 
         Raises :class:`ConfigError` naming the variable if one does not parse, and naming
         every place looked if no configuration directory is found.
@@ -544,6 +553,7 @@ class Settings:
             data_dir=REX_DATA_DIR.get(env),
             broker_url=REX_BROKER_URL.get(env),
             broker_admin_url=REX_BROKER_ADMIN_URL.get(env),
+            deployment=REX_DEPLOYMENT.get(env),
         )
 
     @property

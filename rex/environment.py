@@ -383,6 +383,19 @@ REX_TEST_AMQP_URL: Final = _define(
     meaning="the RabbitMQ the provisioning tests log in to, without a vhost (they make their own)",
     read_by="tests",
 )
+REX_DEPLOYMENT: Final = _define(
+    "REX_DEPLOYMENT",
+    Kind(
+        "1-32 lower-case letters, digits or '-', not starting with '-'",
+        lambda text: _match(r"[a-z0-9][a-z0-9-]{0,31}", text.strip()),
+    ),
+    "",
+    unset="no name: members log in as their member id",
+    meaning="this deployment's name on a broker it shares: members log in as "
+    "`<deployment>.<member>`, and `rex provision` touches only users marked as its own "
+    '(docs/operations.md, "Several deployments on one broker")',
+    read_by=f"{_SERVICES}, rex provision, rex member commands, the SDK callers",
+)
 REX_CURSOR_DIR: Final = _define(
     "REX_CURSOR_DIR",
     PATH,

@@ -82,7 +82,7 @@ GATEWAY_FORWARDED = Counter(
 )
 GATEWAY_DEAD_LETTERED = Counter(
     "rex_gateway_dead_lettered_total",
-    "Requests dead-lettered (no user_id: sender unknown)",
+    "Requests dead-lettered (sender unknown: no user_id, or not a member login here)",
     registry=GATEWAY_REGISTRY,
 )
 GATEWAY_DUPLICATES = Counter(

@@ -2,9 +2,11 @@
 
 For each member of ``members.toml``, on the vhost of ``REX_BROKER_URL``:
 
-* enabled: a user named after the member's id, with its password and no tags (so no
-  management access and no ``impersonator``: the broker checks that a message's ``user_id``
-  is the publisher's login), and these permissions::
+* enabled: a user named after the member's login (:mod:`rex.identity`: the member id, or
+  ``<REX_DEPLOYMENT>.<id>`` in a named deployment), with its password and one tag, the mark
+  of its deployment and vhost (:mod:`rex.ownership`; no management access and no
+  ``impersonator``: the broker checks that a message's ``user_id`` is the publisher's
+  login), and these permissions (``<id>`` is the member id, never the login)::
 
       configure  ^$                        declare, delete and bind nothing
       write      ^(rex\\.requests|rex\\.settlement\\.requests)$
@@ -25,6 +27,9 @@ For each member of ``members.toml``, on the vhost of ``REX_BROKER_URL``:
 * disabled (``enabled = false``): the user is deleted and its open connections closed, so
   the member can no longer log in. Its queue stays: the engine's messages to it must still
   route, and it can be re-enabled.
+* a user of that name that belongs to another deployment (:func:`rex.ownership.foreign_owner`)
+  is neither changed nor deleted: the member is reported :attr:`MemberAction.FOREIGN`, with
+  the owner found, and ``rex provision`` exits 1.
 
 Then the whole topology (:func:`rex.topology.full`) is declared as the ``REX_BROKER_URL``
 user, members' queues included (those of disabled members too).
@@ -59,7 +64,9 @@ import pika.exceptions
 
 from rex import member_migration, topology
 from rex.config import Member, Settings
+from rex.identity import login_of
 from rex.member_migration import MemberMigration
+from rex.ownership import Owner, foreign_owner
 from rex.topology import Topology
 
 __all__ = [
@@ -85,9 +92,6 @@ __all__ = [
 
 #: Seconds to wait for the management API or the broker before giving up.
 DEFAULT_TIMEOUT: Final = 10.0
-
-#: Tags given to member users: none (no management access, no impersonation).
-MEMBER_TAGS: Final = ""
 
 
 class ProvisionError(Exception):
@@ -147,7 +151,7 @@ REQUEST_EXCHANGES: Final = (topology.REQUESTS, topology.SETTLEMENT_REQUESTS)
 
 
 def member_permissions(member_id: str) -> Permissions:
-    """Configure nothing, write only to the request exchanges, read only its own queue and
+    """Configure nothing, write only to the request exchanges, read only its own log and
     the market-data streams."""
     exchanges = "|".join(re.escape(e) for e in REQUEST_EXCHANGES)
     return Permissions(
@@ -320,6 +324,19 @@ class BrokerAdmin:
     def list_users(self) -> list[str]:
         return [str(u["name"]) for u in self.request("GET", "users") or ()]
 
+    def list_user_tags(self) -> dict[str, frozenset[str]]:
+        """Every user's tags, by user name."""
+        found = self.request("GET", "users?columns=name,tags") or ()
+        return {str(u["name"]): _tags_of(u) for u in found}
+
+    def user_vhosts(self, name: str) -> set[str]:
+        """The vhosts the user has permissions or topic permissions on."""
+        found = [
+            *(self._get_or_none(f"users/{_q(name)}/permissions") or ()),
+            *(self._get_or_none(f"users/{_q(name)}/topic-permissions") or ()),
+        ]
+        return {str(p["vhost"]) for p in found}
+
     def put_user(self, name: str, password: str, tags: str = "") -> None:
         """Create the user, or set its password and tags."""
         self.request("PUT", f"users/{_q(name)}", {"password": password, "tags": tags})
@@ -340,9 +357,16 @@ class BrokerAdmin:
         result = self._get_or_none(f"vhosts/{_q(vhost)}")
         return result if isinstance(result, dict) else None
 
-    def put_vhost(self, vhost: str) -> None:
-        """Create the vhost (no-op if it exists)."""
-        self.request("PUT", f"vhosts/{_q(vhost)}")
+    def list_vhosts(self) -> list[dict[str, Any]]:
+        """Every vhost: its name, description and tags."""
+        found = self.request("GET", "vhosts?columns=name,description,tags") or ()
+        return [dict(v) for v in found]
+
+    def put_vhost(self, vhost: str, description: str = "", tags: Iterable[str] = ()) -> None:
+        """Create the vhost (no-op if it exists); with a description or tags, set those."""
+        marks = ",".join(tags)
+        body = {"description": description, "tags": marks} if description or marks else None
+        self.request("PUT", f"vhosts/{_q(vhost)}", body)
 
     def delete_vhost(self, vhost: str) -> bool:
         """Delete the vhost and everything in it; False if there was none."""
@@ -427,6 +451,7 @@ class MemberAction(StrEnum):
     UNCHANGED = "unchanged"
     DELETED = "deleted"  # disabled: its user was removed
     ABSENT = "absent"  # disabled, and it had no user already
+    FOREIGN = "foreign"  # a user of its login belongs to another deployment: left alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,11 +462,13 @@ class MemberResult:
     permissions_set: bool = False
     topic_permissions_set: bool = False
     connections_closed: int = 0
+    login: str = ""  # its RabbitMQ user (rex.identity)
+    owner: str | None = None  # FOREIGN: whom the user belongs to, in words
 
     @property
     def changed(self) -> bool:
         return (
-            self.action not in (MemberAction.UNCHANGED, MemberAction.ABSENT)
+            self.action not in (MemberAction.UNCHANGED, MemberAction.ABSENT, MemberAction.FOREIGN)
             or self.permissions_set
             or self.topic_permissions_set
             or self.connections_closed > 0
@@ -468,6 +495,7 @@ class ProvisionReport:
     members: tuple[MemberResult, ...]
     topology: TopologyResult
     dry_run: bool = False
+    deployment: str = ""
     # members' protocol-1 queues migrated to their logs (or, in a dry run, still to migrate)
     migrations: tuple[MemberMigration, ...] = ()
 
@@ -479,6 +507,11 @@ class ProvisionReport:
             or any(m.changed for m in self.members)
             or any(m.changed or self.dry_run for m in self.migrations)
         )
+
+    @property
+    def refused(self) -> tuple[MemberResult, ...]:
+        """The members whose user belongs to another deployment (left alone)."""
+        return tuple(m for m in self.members if m.action is MemberAction.FOREIGN)
 
 
 # ------------------------------------------------------------------------ provision
@@ -538,46 +571,55 @@ def _declare_and_migrate(
 
 
 def _provision_member(
-    admin: BrokerAdmin, vhost: str, member: Member, password: str | None, dry_run: bool
+    admin: BrokerAdmin, owner: Owner, member: Member, password: str | None, dry_run: bool
 ) -> MemberResult:
-    user = admin.get_user(member.id)
+    vhost, login = owner.vhost, login_of(member.id, owner.deployment)
+    user = admin.get_user(login)
+    if user is not None:
+        foreign = foreign_owner(_tags_of(user), owner, lambda: admin.user_vhosts(login))
+        if foreign is not None:
+            return MemberResult(
+                member.id, member.enabled, MemberAction.FOREIGN, login=login, owner=foreign
+            )
     if not member.enabled:
         if user is None:
-            return MemberResult(member.id, False, MemberAction.ABSENT)
+            return MemberResult(member.id, False, MemberAction.ABSENT, login=login)
         # From the management stats, so a connection opened in the last few seconds may be
         # missing from the count; deleting the user closes it all the same.
-        connections = len(admin.list_user_connections(member.id))
+        connections = len(admin.list_user_connections(login))
         if not dry_run:
             # RabbitMQ 3.10 closes the user's connections itself ("CONNECTION_FORCED - user
             # ... is deleted"); closing them here too does not depend on that.
-            admin.delete_user(member.id)
-            admin.close_user_connections(member.id)
-        return MemberResult(member.id, False, MemberAction.DELETED, connections_closed=connections)
+            admin.delete_user(login)
+            admin.close_user_connections(login)
+        return MemberResult(
+            member.id, False, MemberAction.DELETED, connections_closed=connections, login=login
+        )
 
     assert password is not None
     if user is None:
         action = MemberAction.CREATED
-    elif password_matches(user, password) and _tags_of(user) == frozenset():
+    elif password_matches(user, password) and _tags_of(user) == {owner.tag}:
         action = MemberAction.UNCHANGED
     else:
-        action = MemberAction.UPDATED
+        action = MemberAction.UPDATED  # a legacy user (unmarked) is adopted here
     if action is not MemberAction.UNCHANGED and not dry_run:
-        admin.put_user(member.id, password, MEMBER_TAGS)
+        admin.put_user(login, password, owner.tag)
 
     wanted = member_permissions(member.id)
-    current = None if user is None else admin.get_permissions(vhost, member.id)
+    current = None if user is None else admin.get_permissions(vhost, login)
     permissions_set = current != wanted
     if permissions_set and not dry_run:
-        admin.put_permissions(vhost, member.id, wanted.configure, wanted.write, wanted.read)
+        admin.put_permissions(vhost, login, wanted.configure, wanted.write, wanted.read)
 
-    current_topic = [] if user is None else admin.get_topic_permissions(vhost, member.id)
+    current_topic = [] if user is None else admin.get_topic_permissions(vhost, login)
     missing = [t for t in member_topic_permission_set(member.id) if t not in current_topic]
     if not dry_run:
         for wanted_topic in missing:
             admin.put_topic_permissions(
-                vhost, member.id, wanted_topic.exchange, wanted_topic.write, wanted_topic.read
+                vhost, login, wanted_topic.exchange, wanted_topic.write, wanted_topic.read
             )
-    return MemberResult(member.id, True, action, permissions_set, bool(missing))
+    return MemberResult(member.id, True, action, permissions_set, bool(missing), login=login)
 
 
 def _topology_result(
@@ -599,12 +641,16 @@ def _topology_result(
     )
 
 
-def _check_no_clash(members: Iterable[Member], reserved: Mapping[str, str]) -> None:
+def _check_no_clash(
+    members: Iterable[Member], deployment: str, reserved: Mapping[str, str]
+) -> None:
     for member in members:
-        if member.id in reserved:
+        login = login_of(member.id, deployment)
+        if login in reserved:
             raise ProvisionError(
-                f"member {member.id!r} has the same name as the {reserved[member.id]} user; "
-                f"provisioning it would change or delete that user (rename the member)"
+                f"member {member.id!r} (login {login!r}) has the same name as the "
+                f"{reserved[login]} user; provisioning it would change or delete that user "
+                f"(rename the member, or set REX_DEPLOYMENT)"
             )
 
 
@@ -632,7 +678,7 @@ def provision(
     ):
         if name:
             reserved.setdefault(name, role)
-    _check_no_clash(members.values(), reserved)
+    _check_no_clash(members.values(), settings.deployment, reserved)
 
     vhost = vhost_of(settings.broker_url)
     if admin.get_vhost(vhost) is None:
@@ -641,13 +687,14 @@ def provision(
             f"{admin.base_url}; create it first (rabbitmqctl add_vhost {vhost})"
         )
 
+    owner = Owner(settings.deployment, vhost)
     results = tuple(
-        _provision_member(admin, vhost, m, passwords.get(m.id), dry_run) for m in members.values()
+        _provision_member(admin, owner, m, passwords.get(m.id), dry_run) for m in members.values()
     )
 
-    # Every member's queue, disabled ones too: the engine's messages to them must route.
+    # Every member's log, disabled ones too: the engine's messages to them must route.
     topo = topology.full(products, members)
     queues = admin.list_queues(vhost)
     topo_result = _topology_result(admin, vhost, topo, queues)
     migrations = _declare_and_migrate(settings.broker_url, topo, members, queues, timeout, dry_run)
-    return ProvisionReport(vhost, results, topo_result, dry_run, migrations)
+    return ProvisionReport(vhost, results, topo_result, dry_run, settings.deployment, migrations)

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         **settings_request_kinds(config),
         **bill_request_kinds(bill_desk, enabled),
     }
-    desk = RequestDesk(store, kinds, members, operators)
+    desk = RequestDesk(store, kinds, members, operators, deployment=settings.deployment)
     if args.no_payer:
         service = SettlementService(bus, store, products.values(), config, desk=desk)
     else:

@@ -5,9 +5,11 @@ Requests arrive on the quorum queue ``rex.settlement.member-requests`` (exchange
 :meth:`RequestDesk.handle`:
 
 1. **Who.** The sender is the broker-verified ``user_id`` (RabbitMQ refuses any other), as
-   for trading requests: never a field of the body. A request without one cannot be
-   answered and is dead-lettered. The sender is an enabled member, acting for itself only,
-   or an operator (``REX_OPERATORS``), acting for the member its body names.
+   for trading requests: never a field of the body. It is an operator's login
+   (``REX_OPERATORS``), acting for the member its body names, or a member's login
+   (:mod:`rex.identity`: ``<REX_DEPLOYMENT>.<id>``), acting for that member only; from here
+   on the sender is that member's id. A request without ``user_id``, or from a login that
+   is neither, cannot be answered and is dead-lettered.
 2. **What.** The body is checked (a msgpack map, the kind known, the routing key
    ``<sender>.<kind>``, ``member`` and ``reason`` well formed) before any handler runs.
 3. **Once.** In one transaction: the request's key (sender, message id) is claimed in
@@ -44,6 +46,7 @@ from rex import metrics, topology
 from rex.bus import Delivery, Envelope
 from rex.config import ConfigError, Member
 from rex.environment import REX_OPERATORS
+from rex.identity import member_of
 from rex.protocol import unpack
 from rex.settlement_requests import (
     ACCEPTED,
@@ -84,7 +87,7 @@ class SettlementRequest:
 
     kind: str
     request_id: str  # the AMQP message_id
-    sender: str  # the broker-verified user_id
+    sender: str  # from the broker-verified user_id: the operator's login, or the member id
     member: str  # on whose behalf: the sender, or the member an operator named
     actor: str  # for audit rows: "member:<id>" or "operator:<user>"
     reason: str | None  # why, for the audit log (required when the kind changes something)
@@ -147,7 +150,7 @@ def plain(
 class Outcome(StrEnum):
     ANSWERED = "answered"  # committed with its answer: ack
     DUPLICATE = "duplicate"  # answered before: ack
-    DEAD_LETTER = "dead_letter"  # no user_id, nobody to answer: reject to rex.dead
+    DEAD_LETTER = "dead_letter"  # no user_id or not our login, nobody to answer: rex.dead
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +165,8 @@ class _Refusal:
 class _Received:
     """What the desk learnt of a delivery before judging it."""
 
-    sender: str
+    sender: str  # the operator's login or the member id
+    operator: bool  # the login is an operator's (decided on the login, not the member id)
     request_id: str
     kind: str  # as sent, cut to a label-safe form
     member: str  # whose settings the answer is about (the sender if unknown)
@@ -174,8 +178,9 @@ def operators_from_env(
 ) -> frozenset[str]:
     """The RabbitMQ users who act as operators: ``REX_OPERATORS`` (comma-separated), or else
     the user of ``broker_url`` (``REX_BROKER_URL``) -- the login operator commands such as
-    ``rex halt`` already use. An operator named like a member would let that member act
-    for others, so that is a configuration error."""
+    ``rex halt`` already use. An operator named like a member (its id; a member's login
+    in a named deployment has a '.', which no operator name has) would receive that
+    member's answers, and the member the operator's, so that is a configuration error."""
     names = REX_OPERATORS.get(env)
     source = "REX_OPERATORS"
     if names is None:
@@ -205,8 +210,10 @@ class RequestDesk:
         members: Mapping[str, Member],
         operators: Collection[str],
         clock: Callable[[], int] = time.time_ns,
+        deployment: str = "",
     ) -> None:
         self.store = store
+        self.deployment = deployment  # members' logins are <deployment>.<id> (rex.identity)
         self.kinds = dict(kinds)
         self.members = dict(members)
         self.operators = frozenset(operators)
@@ -223,13 +230,21 @@ class RequestDesk:
     def handle(self, delivery: Delivery) -> Outcome:
         """Judge, apply and answer one delivery; commits before returning. Raises only for
         trouble outside the request (the store), which the caller retries."""
-        sender = delivery.user_id
-        if not sender:
-            log.warning("settlement request without user_id: dead-lettered")
+        login = delivery.user_id
+        operator = bool(login) and login in self.operators
+        sender = login if operator else member_of(login or "", self.deployment)
+        if sender is None:
+            log.warning(
+                "settlement request %s: dead-lettered",
+                f"from {login!r}, not a member login of this deployment nor an operator"
+                if login
+                else "without user_id",
+            )
             metrics.SETTLEMENT_REQUESTS.labels("none", "dead_lettered").inc()
             return Outcome.DEAD_LETTER
         received = _Received(
             sender,
+            operator,
             delivery.message_id or _body_id(delivery.body),
             _label(delivery.type),
             sender,
@@ -310,8 +325,7 @@ class RequestDesk:
         params = dict(body)
         target = params.pop("member", None)
         reason = params.pop("reason", None)
-        operator = sender in self.operators
-        if operator:
+        if received.operator:
             if not kind.operators_may_act:
                 return _Refusal(RequestReason.NOT_PERMITTED, f"{kind.name} is for members only")
             if not isinstance(target, str):

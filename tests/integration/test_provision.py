@@ -216,7 +216,7 @@ def refused(excinfo: pytest.ExceptionInfo[pika.exceptions.ChannelClosedByBroker]
 # --------------------------------------------------------------------- provisioning
 
 
-def test_provision_creates_each_enabled_members_user_without_tags(
+def test_provision_creates_each_enabled_members_user_with_only_its_ownership_mark(
     world: World, admin: BrokerAdmin
 ) -> None:
     assert [(m.member, m.action) for m in world.report.members] == [
@@ -226,7 +226,13 @@ def test_provision_creates_each_enabled_members_user_without_tags(
     for member in (world.a, world.b):
         user = admin.get_user(member)
         assert user is not None
-        assert user["tags"] in ([], "")  # no management access, no impersonator
+        # No management tag and no impersonator: only the mark of its deployment and vhost.
+        assert user["tags"] == [f"rex-deployment:@{urllib.parse.quote(world.vhost, safe='')}"]
+    # The mark gives no management access.
+    member_api = ADMIN_URL.replace("guest:guest@", f"{world.a}:{world.passwords[world.a]}@")
+    with pytest.raises(BrokerAdminError) as refused_api:
+        BrokerAdmin(member_api, timeout=TIMEOUT).request("GET", "overview")
+    assert refused_api.value.status == 401
 
 
 def test_provision_sets_configure_nothing_write_requests_read_own_log_and_marketdata(

@@ -71,8 +71,8 @@ def sections(text: str) -> dict[str, list[str]]:
 
 EVERY_COMMAND = {
     cli.Group.MEMBER: [
-        "order", "cancel", "replace", "mass-cancel", "executions", "events", "book", "trades", "limits",
-        "my-bills",
+        "order", "cancel", "replace", "mass-cancel", "executions", "events", "book", "trades",
+        "limits", "my-bills",
     ],
     cli.Group.OPERATOR: [
         "config", "provision", "halt", "resume", "close", "gateway", "engine", "demo",
@@ -199,7 +199,7 @@ class FakeClient:
     placed: dict[str, Any] = {}
     tape: list[PublicTrade] = []
 
-    def __init__(self, member: str, password: str, url: str) -> None:
+    def __init__(self, member: str, password: str, url: str, *, login: str) -> None:
         self.member = member
 
     def __enter__(self) -> FakeClient:

@@ -137,3 +137,70 @@ def test_settings_the_file_no_longer_admits_give_way_to_the_file(
     assert stored.receives == {"max_tenor_days": 30}  # the stale acceptor list is gone
     assert in_force.limits_for(member).max_tenor_days == 30
     store.close()
+
+
+# ------------------------------------------------------------ named deployments
+
+
+def _desk_of(tmp_path: Path, deployment: str) -> tuple[RequestDesk, SqliteStore, list[str]]:
+    """A desk whose one kind records the member it acted for."""
+    acted: list[str] = []
+
+    def note(tx: Transaction, member: str, params: Mapping[str, Any], now: int) -> dict[str, Any]:
+        acted.append(member)
+        return {}
+
+    store = SqliteStore(tmp_path / "settlement.sqlite3")
+    store.migrate()
+    kinds = {"note": RequestKind("note", plain(note), changes=False)}
+    return RequestDesk(store, kinds, MEMBERS, {"ops"}, deployment=deployment), store, acted
+
+
+def test_a_members_scoped_login_acts_as_its_member_id(tmp_path: Path) -> None:
+    desk, store, acted = _desk_of(tmp_path, "prod")
+    request = Stub("note", {}, "prod.xinyu-pvc")
+    request.routing_key = "xinyu-pvc.note"  # routing keys carry the member id
+    assert desk.handle(request) is Outcome.ANSWERED
+    assert acted == ["xinyu-pvc"]
+    assert store.query("SELECT sender, member, status FROM settlement_requests") == [
+        ("xinyu-pvc", "xinyu-pvc", "accepted")
+    ]
+    assert store.query("SELECT routing_key FROM outbox") == [("xinyu-pvc.settlement_answer",)]
+    store.close()
+
+
+@pytest.mark.parametrize("login", ["xinyu-pvc", "test.xinyu-pvc", "prod.a.b"])
+def test_a_login_not_of_this_deployment_is_dead_lettered_unrecorded(
+    tmp_path: Path, login: str
+) -> None:
+    """No answer: by its name it could reach a member's queue (xinyu-pvc's, here)."""
+    desk, store, acted = _desk_of(tmp_path, "prod")
+    assert desk.handle(Stub("note", {}, login)) is Outcome.DEAD_LETTER
+    assert acted == []
+    assert store.query("SELECT COUNT(*) FROM settlement_requests") == [(0,)]
+    assert store.query("SELECT COUNT(*) FROM outbox") == [(0,)]
+    store.close()
+
+
+def test_an_operator_keeps_its_plain_login_in_a_named_deployment(tmp_path: Path) -> None:
+    desk, store, acted = _desk_of(tmp_path, "prod")
+    assert desk.handle(Stub("note", {"member": "xinyu-pvc"}, "ops")) is Outcome.ANSWERED
+    assert acted == ["xinyu-pvc"]
+    assert store.query("SELECT sender, member FROM settlement_requests") == [("ops", "xinyu-pvc")]
+    store.close()
+
+
+def test_a_member_with_an_operators_id_is_not_an_operator(tmp_path: Path) -> None:
+    """Operator rights go with the login: member "ops" of deployment "prod" logs in as
+    prod.ops, which is no operator, so it may not act for another member."""
+    members = {**MEMBERS, "ops": dataclasses.replace(MEMBERS["xinyu-pvc"], id="ops")}
+    desk, store, acted = _desk_of(tmp_path, "prod")
+    desk.members = members
+    request = Stub("note", {"member": "xinyu-pvc"}, "prod.ops")
+    request.routing_key = "ops.note"
+    assert desk.handle(request) is Outcome.ANSWERED
+    assert acted == []
+    assert store.query("SELECT sender, status, reason FROM settlement_requests") == [
+        ("ops", "rejected", "not_permitted")
+    ]
+    store.close()
