@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from loadtest.stack import EXIT_TERMINATED, interrupts_raise
+from loadtest.stack import removing_on_exit
 from rex.cli_errors import Reaching, guard
 from rex.config import ConfigError, Member, Product, Settings
 from rex.environment import AMQP_URL
@@ -26,8 +26,6 @@ from rex.provision import redact_url, vhost_of
 
 from .play import play
 from .venues import AmqpVenue, EmbeddedVenue, ServicesNotUp, Venue
-
-EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
 
 
 @contextmanager
@@ -82,23 +80,20 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"demo: {error}", file=sys.stderr)
         return 2
-    try:
-        with interrupts_raise(), _venue(args.broker, settings, products, members) as venue:
-            surprises = play(venue, products)
-    except ServicesNotUp as error:
-        print(f"demo: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ndemo: interrupted; what it set up has been removed", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except SystemExit as exit_:
-        if exit_.code == EXIT_TERMINATED:
-            print("demo: terminated; what it set up has been removed", file=sys.stderr)
-        raise
-    if surprises:
-        print(f"\n{surprises} step(s) did not answer as scripted", file=sys.stderr)
-        return 1
-    return 0
+
+    def session() -> int:
+        try:
+            with _venue(args.broker, settings, products, members) as venue:
+                surprises = play(venue, products)
+        except ServicesNotUp as error:
+            print(f"demo: {error}", file=sys.stderr)
+            return 1
+        if surprises:
+            print(f"\n{surprises} step(s) did not answer as scripted", file=sys.stderr)
+            return 1
+        return 0
+
+    return removing_on_exit("demo", session)
 
 
 if __name__ == "__main__":

@@ -42,14 +42,13 @@ from .generator import Figures, LoadGenerator
 from .plot import write_png
 from .ports import free_ports
 from .report import per_second, progress_line, summarise, table
-from .stack import EXIT_TERMINATED, SERVICES, LocalStack, interrupts_raise
+from .stack import SERVICES, LocalStack, removing_on_exit
 from .stages import stage_latencies
 from .throwaway import sweep
 
 PASSWORD = "load-test"
 EXIT_UNANSWERED = 1
 EXIT_STOPPED = 3
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 LOG_LINES = 40
 
 
@@ -124,16 +123,7 @@ def _run(args: argparse.Namespace) -> int:
     if not chosen:
         print("loadtest: no known product given", file=sys.stderr)
         return 2
-    try:
-        with interrupts_raise():
-            return _load(args, settings, chosen)
-    except KeyboardInterrupt:
-        print("\nloadtest: interrupted; what it set up has been removed", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except SystemExit as exit_:
-        if exit_.code == EXIT_TERMINATED:
-            print("\nloadtest: terminated; what it set up has been removed", file=sys.stderr)
-        raise
+    return removing_on_exit("loadtest", lambda: _load(args, settings, chosen))
 
 
 def _load(args: argparse.Namespace, settings: Settings, chosen: list[Product]) -> int:

@@ -34,7 +34,9 @@ from .throwaway import Creator, Names, sweep
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("gateway", "engine")  # the processes, in order
 _WRITER = re.compile(r"^\S+ [A-Z]+ service=(\S+) ")  # a log line of rex.logs, and whose
-#: Exit status of a run ended by SIGTERM (128 + the signal's number, as a shell reports it).
+#: Exit statuses of a run ended by Ctrl-C or SIGTERM (128 + the signal's number, as a shell
+#: reports it).
+EXIT_INTERRUPTED = 128 + signal.SIGINT
 EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
@@ -66,6 +68,22 @@ def interrupts_raise() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def removing_on_exit(prog: str, run: Callable[[], int]) -> int:
+    """``run()``, with SIGTERM raised as Ctrl-C is, so that the ``finally`` blocks removing
+    what it set up run either way; then says so: 130 after Ctrl-C, SystemExit(143) after
+    SIGTERM."""
+    try:
+        with interrupts_raise():
+            return run()
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted; what it set up has been removed", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except SystemExit as exit_:
+        if exit_.code == EXIT_TERMINATED:
+            print(f"\n{prog}: terminated; what it set up has been removed", file=sys.stderr)
+        raise
 
 
 @contextlib.contextmanager

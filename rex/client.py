@@ -304,26 +304,16 @@ class Client:
         this client sent, or (an operator acting for this member, say) one in the log
         after the read position. Handed out: `settlement_answers()` does not give it
         again."""
-        if not self._watch.watches_settlement(request_id):
-            found = self._find_unread(
-                LogKind.ANSWERS,
-                lambda m: isinstance(m, SettlementAnswer) and m.request_id == request_id,
-                timeout,
-            )
-            if found is None:
-                raise TimeoutError(f"no answer to settlement request {request_id} in {timeout} s")
-            assert isinstance(found, SettlementAnswer)
-            return found
-        deadline = time.monotonic() + timeout
-        while True:
-            answer = self._watch.take_settlement_answer(request_id)
-            if answer is not None:
-                self._handed_out(LogKind.ANSWERS, answer.answer_id)
-                return answer
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"no answer to settlement request {request_id} in {timeout} s")
-            self._pump(min(remaining, 0.2))
+        found = self._await(
+            LogKind.ANSWERS,
+            lambda: self._watch.take_settlement_answer(request_id),
+            self._watch.watches_settlement(request_id),
+            lambda m: isinstance(m, SettlementAnswer) and m.request_id == request_id,
+            timeout,
+        )
+        if not isinstance(found, SettlementAnswer):
+            raise TimeoutError(f"no answer to settlement request {request_id} in {timeout} s")
+        return found
 
     def _settlement_request(
         self,
@@ -450,32 +440,49 @@ class Client:
         read, its reject, found by the request's message id), then fills and the like.
         Handed out: `executions()` does not give it again. For a request this client did
         not send, the first such report in the log after the read position."""
-        if not self._watch.watches_order(client_order_id):
-            found = self._find_unread(
-                LogKind.EXECUTIONS,
-                lambda m: isinstance(m, ExecutionReport) and m.client_order_id == client_order_id,
-                timeout,
-            )
-            if found is None:
-                raise TimeoutError(f"no answer for {client_order_id} within {timeout} s")
-            assert isinstance(found, ExecutionReport)
-            return found
+        found = self._await(
+            LogKind.EXECUTIONS,
+            lambda: self._watch.take_report(client_order_id, self._already_handed_out),
+            self._watch.watches_order(client_order_id),
+            lambda m: isinstance(m, ExecutionReport) and m.client_order_id == client_order_id,
+            timeout,
+        )
+        if not isinstance(found, ExecutionReport):
+            raise TimeoutError(f"no answer for {client_order_id} within {timeout} s")
+        return found
+
+    def _await(
+        self,
+        kind: LogKind,
+        take: Callable[[], Message | None],
+        watched: bool,
+        matches: Callable[[Message], bool],
+        timeout: float,
+    ) -> Message | None:
+        """A message of ``kind`` handed out: from the answer watch (``take``) if it watches
+        the request, else the first unread one in the log that ``matches``; None if none
+        came within ``timeout`` seconds."""
+        found = (
+            self._wait_for(take, timeout) if watched else self._find_unread(kind, matches, timeout)
+        )
+        if found is not None:
+            self._handed_out(kind, message_id(found))
+        return found
+
+    def _wait_for(self, take: Callable[[], Message | None], timeout: float) -> Message | None:
         deadline = time.monotonic() + timeout
-        while True:
-            answer = self._watch.take_report(client_order_id, self._already_handed_out)
-            if answer is not None:
-                self._handed_out(LogKind.EXECUTIONS, answer.exec_id)
-                return answer
+        while (found := take()) is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"no answer for {client_order_id} within {timeout} s")
+                return None
             self._pump(min(remaining, 0.2))
+        return found
 
     def _find_unread(
         self, kind: LogKind, matches: Callable[[Message], bool], timeout: float
     ) -> Message | None:
         """The first message of ``kind`` after the read position, not handed out, that
-        ``matches``: handed out; the ones passed over stay unread."""
+        ``matches``; the ones passed over stay unread."""
         anchor = self.cursor.anchor(kind)
         scan = History(self._reader, None if anchor is None else anchor.offset, (kind,))
         deadline = time.monotonic() + timeout
@@ -490,7 +497,6 @@ class Client:
                     continue
                 key = seen_key(kind, message_id(entry.message))
                 if not self.cursor.is_seen(key) and matches(entry.message):
-                    self._handed_out(kind, message_id(entry.message))
                     return entry.message
         finally:
             scan.close()
