@@ -306,9 +306,9 @@ def runs() -> Iterator[list[Run]]:
 @pytest.mark.parametrize(
     ("signum", "when", "status", "says"),
     [
-        (signal.SIGINT, "starting", 130, "loadtest: interrupted"),
-        (signal.SIGTERM, "sending", 143, "loadtest: terminated"),
-        (signal.SIGINT, "sending", 130, "loadtest: interrupted"),
+        (signal.SIGINT, "starting", 130, "loadtest: interrupted; what it set up has been removed"),
+        (signal.SIGTERM, "sending", 143, "loadtest: terminated; what it set up has been removed"),
+        (signal.SIGINT, "sending", 130, "loadtest: interrupted; what it set up has been removed"),
     ],
 )
 def test_an_interrupted_loadtest_removes_its_exchange(
