@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import quote
 
 import pika
@@ -165,6 +166,22 @@ def test_an_order_whose_client_order_id_cannot_be_read_shows_its_reject_at_once(
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stdout.split()[0] == "rejected" and "(malformed: " in done.stdout, done.stdout
     assert time.monotonic() - started < 8  # the answer, not the 10 s timeout
+
+
+def test_a_read_position_that_cannot_be_kept_says_which_file_and_what_to_do(
+    venue: Exchange, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    done = subprocess.run(
+        [sys.executable, "-m", "rex", "executions", "--member", venue.members["maker"],
+         "--timeout", "0.5"],
+        cwd=ROOT, env={**venue.env, "REX_CURSOR_DIR": str(blocker / "cursors")},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "rex executions: read-position file " in done.stderr, done.stderr
+    assert "(set REX_CURSOR_DIR to move it)" in done.stderr and "Traceback" not in done.stderr
 
 
 # ----------------------------------------------------------------------- interleavings
