@@ -177,9 +177,9 @@ def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
         "REX_METRICS_PORT": "0",
         "PYTHONUNBUFFERED": "1",
     }
-    provision(Settings(config, data, url, ADMIN_URL), env)
     running = Exchange(vhost, url, env, members, logs=tmp_path_factory.mktemp("logs"))
-    try:
+    try:  # from here on everything made is removed, also when provisioning fails
+        provision(Settings(config, data, url, ADMIN_URL), env)
         yield running
     finally:
         for name in list(running.processes):
