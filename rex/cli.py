@@ -292,37 +292,37 @@ def _loadtest(argv: list[str]) -> int:
 
 
 def _statement(argv: list[str]) -> int:
-    from settlement_worker.statement import main as statement_main
+    from settlement_worker.reports.statement import main as statement_main
 
     return statement_main(argv)
 
 
 def _payments(argv: list[str]) -> int:
-    from settlement_worker.cli_payments import main as payments_main
+    from settlement_worker.payments.commands import main as payments_main
 
     return payments_main(argv)
 
 
 def _bills(argv: list[str]) -> int:
-    from settlement_worker.cli_bills import main as bills_main
+    from settlement_worker.bills.commands import main as bills_main
 
     return bills_main(argv)
 
 
 def _dispute(argv: list[str]) -> int:
-    from settlement_worker.cli_disputes import main as dispute_main
+    from settlement_worker.disputes.commands import main as dispute_main
 
     return dispute_main(argv)
 
 
 def _offline(argv: list[str]) -> int:
-    from settlement_worker.cli_offline import main as offline_main
+    from settlement_worker.offline.commands import main as offline_main
 
     return offline_main(argv)
 
 
 def _reconcile(argv: list[str]) -> int:
-    from settlement_worker.reconcile import main as reconcile_main
+    from settlement_worker.reports.reconcile import main as reconcile_main
 
     return reconcile_main(argv)
 

@@ -3,7 +3,7 @@
 
 Store: SQLite under REX_DATA_DIR by default, PostgreSQL if REX_DATABASE_URL is set.
 The payer runs in the process (behind the bus lock "payer": one paying process among the
-workers), talking to the configured banks over AMQP (`python -m settlement_worker.bank_sim
+workers), talking to the configured banks over AMQP (`python -m settlement_worker.payments.bank_sim
 --bank <id>` per bank, or a real bank's gateway); `--no-payer` books without paying.
 
 It also answers settlement requests (docs/protocol.md): members change their own receipt
@@ -28,16 +28,15 @@ from rex.bus.amqp import AmqpBus
 from rex.cli_errors import Reaching, classify
 from rex.config import ConfigError, Settings
 from rex.environment import REX_DATABASE_URL
-
-from .banks.amqp import AmqpBankClient
-from .bill_ops import BillDesk
-from .bill_requests import bill_request_kinds
-from .calendar import load_calendar
-from .requests import RequestDesk, RequestKind, operators_from_env
-from .service import SettlementService
-from .settings import load_settlement
-from .settings_requests import settings_request_kinds
-from .store import open_store
+from settlement_worker.bills.holidays import load_calendar
+from settlement_worker.bills.operations import BillDesk
+from settlement_worker.bills.requests import bill_request_kinds
+from settlement_worker.configuration import load_settlement
+from settlement_worker.member_settings.requests import settings_request_kinds
+from settlement_worker.payments.banks.amqp import AmqpBankClient
+from settlement_worker.requests.desk import RequestDesk, RequestKind, operators_from_env
+from settlement_worker.service import SettlementService
+from settlement_worker.store import open_store
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,10 +27,9 @@ from rex.bus.memory import MemoryBroker, MemoryBus
 from rex.config import ConfigError, Settings
 from rex.environment import POSTGRES_URL, REX_DATABASE_URL
 from rex.protocol import TradeMessage, encode
-
-from .service import SettlementService
-from .settings import load_settlement
-from .store import PostgresStore, SqliteStore, Store
+from settlement_worker.configuration import load_settlement
+from settlement_worker.service import SettlementService
+from settlement_worker.store import PostgresStore, SqliteStore, Store
 
 DEFAULT_DATABASE_URL = "postgresql://root@127.0.0.1:5432/test"
 

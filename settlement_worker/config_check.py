@@ -7,10 +7,9 @@ from typing import Final
 
 from rex.config_check import Exchange, ExtraCheck
 from rex.environment import REX_BROKER_URL
-
-from .calendar import load_calendar
-from .requests import operators_from_env
-from .settings import load_settlement
+from settlement_worker.bills.holidays import load_calendar
+from settlement_worker.configuration import load_settlement
+from settlement_worker.requests.desk import operators_from_env
 
 
 def _settlement(exchange: Exchange) -> object:

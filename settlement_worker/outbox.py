@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from rex.bus import Bus, Envelope
-
-from .store import Store, Transaction
+from settlement_worker.store import Store, Transaction
 
 log = logging.getLogger("rex.settlement.outbox")
 

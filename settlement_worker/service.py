@@ -7,16 +7,16 @@ commit. A trade id already booked is skipped, so a redelivery after a crash, or 
 trade published twice by an engine take-over, settles once.
 
 Booking a trade also creates the payments of its obligation's cash parts (booking.py). With
-bank adapters, the service runs the payer too (settlement_worker.payer), behind the bus
+bank adapters, the service runs the payer too (settlement_worker.payments.payer), behind the bus
 lock ``payer``: in each process the worker books, but only the lock's holder pays; a
 standby takes over when the holder's connection dies. Without banks (``--no-payer``) the
 payments wait in the store for a process that pays.
 
-With a request desk (settlement_worker.requests) the service also consumes members' and
+With a request desk (settlement_worker.requests.desk) the service also consumes members' and
 operators' settlement requests from ``rex.settlement.member-requests``, one transaction
 each, acked after the commit; their answers go out through the outbox. Booking uses the
 settings in force: the file's, with the run-time changes in the store
-(settlement_worker.member_settings), looked up once per batch, so a change made through
+(settlement_worker.member_settings.operations), looked up once per batch, so a change made through
 any worker process applies from the next batch on.
 """
 
@@ -32,17 +32,16 @@ from rex import metrics, topology
 from rex.bus import Bus, Delivery, InOrderAcks, Subscription
 from rex.config import Product
 from rex.protocol import TradeMessage, decode_messages
-
-from . import payments as pm
-from .banks import BankAdapter
-from .banks.amqp import AmqpBankClient
-from .booking import trade_rows, write_rows
-from .member_settings import current_config, settings_mark
-from .outbox import OutboxPublisher
-from .payer import Payer
-from .requests import Outcome, RequestDesk
-from .settings import SettlementConfig
-from .store import Store, Transaction
+from settlement_worker.booking.operations import trade_rows, write_rows
+from settlement_worker.configuration import SettlementConfig
+from settlement_worker.member_settings.operations import current_config, settings_mark
+from settlement_worker.outbox import OutboxPublisher
+from settlement_worker.payments import rules as pm
+from settlement_worker.payments.banks import BankAdapter
+from settlement_worker.payments.banks.amqp import AmqpBankClient
+from settlement_worker.payments.payer import Payer
+from settlement_worker.requests.desk import Outcome, RequestDesk
+from settlement_worker.store import Store, Transaction
 
 log = logging.getLogger("rex.settlement")
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .migrations import MIGRATIONS, render
+from settlement_worker.store.migrations import MIGRATIONS, render
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """Fault tests against the bank simulator: real processes, real RabbitMQ.
 
-Two simulators (`python -m settlement_worker.bank_sim`): the primary bank fails 30% of
+Two simulators (`python -m settlement_worker.payments.bank_sim`): the primary bank fails 30% of
 attempts and is out for 10 seconds in the middle of a burst of 200 payments; the fallback
 fails 30% too. The payer runs in the test process on an AmqpBus, with a SQLite store.
 Afterwards every payment is CONFIRMED and executed exactly once, by the bank it names,
@@ -32,11 +32,11 @@ import pytest
 from rex.bus.amqp import AmqpBus
 from rex.environment import REX_BROKER_ADMIN_URL
 from rex.provision import BrokerAdmin
-from settlement_worker import payments as pm
-from settlement_worker.bank_sim import ledger_path
-from settlement_worker.banks import wire
-from settlement_worker.banks.amqp import AmqpBankClient
-from settlement_worker.payer import Payer
+from settlement_worker.payments import rules as pm
+from settlement_worker.payments.bank_sim import ledger_path
+from settlement_worker.payments.banks import wire
+from settlement_worker.payments.banks.amqp import AmqpBankClient
+from settlement_worker.payments.payer import Payer
 from settlement_worker.store import SqliteStore
 from tests.integration.helpers import run_until, stop_bus
 
@@ -60,7 +60,7 @@ class Site:
     def start_sim(self, bank: str, *args: str) -> None:
         log = open(self.data / f"sim-{bank}.log", "ab")  # noqa: SIM115 - lives with the process
         self.sims[bank] = subprocess.Popen(
-            [sys.executable, "-m", "settlement_worker.bank_sim", "--bank", bank, *args],
+            [sys.executable, "-m", "settlement_worker.payments.bank_sim", "--bank", bank, *args],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -91,7 +91,14 @@ class Site:
     def report(self, bank: str) -> dict[str, int]:
         """The simulator's own report (`--report`), from its ledger."""
         out = subprocess.run(
-            [sys.executable, "-m", "settlement_worker.bank_sim", "--bank", bank, "--report"],
+            [
+                sys.executable,
+                "-m",
+                "settlement_worker.payments.bank_sim",
+                "--bank",
+                bank,
+                "--report",
+            ],
             cwd=ROOT,
             env=self.env,
             capture_output=True,

@@ -1,6 +1,6 @@
 """The whole path with real processes on the real RabbitMQ: trades published to rex.trades
 -> `python -m settlement_worker` (booking and, behind the lock, the payer) -> two
-`python -m settlement_worker.bank_sim` processes -> confirmed -> ledger. Every payment is
+`python -m settlement_worker.payments.bank_sim` processes -> confirmed -> ledger. Every payment is
 confirmed and executed exactly once according to the simulators' own ledgers, and
 `rex reconcile` exits 0. A fresh vhost and data directory per run."""
 

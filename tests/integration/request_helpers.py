@@ -12,9 +12,9 @@ from rex.bus import Delivery, Envelope, Subscription
 from rex.bus.memory import MemoryBroker, MemoryBus
 from rex.protocol import pack
 from rex.settlement_requests import SettlementAnswer
-from settlement_worker.requests import RequestDesk, RequestKind
+from settlement_worker.member_settings.requests import settings_request_kinds
+from settlement_worker.requests.desk import RequestDesk, RequestKind
 from settlement_worker.service import SettlementService
-from settlement_worker.settings_requests import settings_request_kinds
 from settlement_worker.store import Store
 from tests.integration.settlement_helpers import CONFIG, MEMBERS, PRODUCTS, trade_envelope
 

@@ -17,8 +17,8 @@ from rex.bus.memory import MemoryBroker, MemoryBus
 from rex.config import Settings
 from rex.environment import REX_TEST_DATABASE_URL
 from rex.protocol import TradeMessage, encode
+from settlement_worker.configuration import load_settlement
 from settlement_worker.service import SettlementService
-from settlement_worker.settings import load_settlement
 from settlement_worker.store import PostgresStore, SqliteStore, Store
 
 SETTINGS = Settings.from_env({})

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from rex.bus.memory import MemoryBroker, MemoryBus
-from settlement_worker import payments as pm
-from settlement_worker.banks.fake import FakeBank
-from settlement_worker.payer import Payer, mark_paid, release_payment, review_queue
-from settlement_worker.payment_store import (
+from settlement_worker.payments import rules as pm
+from settlement_worker.payments.banks.fake import FakeBank
+from settlement_worker.payments.payer import Payer, mark_paid, release_payment, review_queue
+from settlement_worker.payments.rules import SECOND, PaymentState
+from settlement_worker.payments.sql import (
     ConcurrentUpdate,
     counts_by_state,
     due_payment_ids,
@@ -22,7 +23,6 @@ from settlement_worker.payment_store import (
     payments_in_states,
     save_payment,
 )
-from settlement_worker.payments import SECOND, PaymentState
 from settlement_worker.store import Store
 from tests.integration.settlement_helpers import BACKENDS, opened_store
 

@@ -19,15 +19,15 @@ import pytest
 
 from rex.protocol import unpack
 from rex.settlement_requests import SettlementAnswer
-from settlement_worker.bill_ops import BillDesk
-from settlement_worker.bill_requests import bill_request_kinds
-from settlement_worker.calendar import load_calendar
-from settlement_worker.discount import quote_discount
-from settlement_worker.disputes import Actor, SubjectType
-from settlement_worker.disputes_store import open_in_store
+from settlement_worker.bills.discount import quote_discount
+from settlement_worker.bills.holidays import load_calendar
+from settlement_worker.bills.operations import BillDesk
+from settlement_worker.bills.requests import bill_request_kinds
+from settlement_worker.disputes.operations import open_in_store
+from settlement_worker.disputes.rules import Actor, SubjectType
+from settlement_worker.member_settings.requests import settings_request_kinds
 from settlement_worker.money import Money
-from settlement_worker.reconcile import reconcile
-from settlement_worker.settings_requests import settings_request_kinds
+from settlement_worker.reports.reconcile import reconcile
 from settlement_worker.store import Store
 from tests.integration.request_helpers import OPERATOR, Worker
 from tests.integration.settlement_helpers import (

@@ -24,10 +24,11 @@ from typing import Any
 import pytest
 
 from rex.cli import main as rex
-from settlement_worker import bill_ops, bill_store
-from settlement_worker import payments as pm
-from settlement_worker.banks import BankResult, Outcome, RequestKind
-from settlement_worker.bill_ops import (
+from settlement_worker.bills import operations as bill_ops
+from settlement_worker.bills import sql as bill_store
+from settlement_worker.bills.commands import main as bills_cli
+from settlement_worker.bills.holidays import load_calendar
+from settlement_worker.bills.operations import (
     BillDesk,
     BillDone,
     DiscountDone,
@@ -37,14 +38,14 @@ from settlement_worker.bill_ops import (
     EndorseParams,
     MatureParams,
 )
-from settlement_worker.bills import BillRuleViolation
-from settlement_worker.calendar import load_calendar
-from settlement_worker.cli_bills import main as bills_cli
-from settlement_worker.disputes import Actor, DisputeRuleViolation, SubjectType
-from settlement_worker.disputes_store import open_in_store, resolve_in_store
-from settlement_worker.payment_store import load_payment, save_payment
-from settlement_worker.reconcile import reconcile
-from settlement_worker.statement import build_statement, write_csv
+from settlement_worker.bills.rules import BillRuleViolation
+from settlement_worker.disputes.operations import open_in_store, resolve_in_store
+from settlement_worker.disputes.rules import Actor, DisputeRuleViolation, SubjectType
+from settlement_worker.payments import rules as pm
+from settlement_worker.payments.banks import BankResult, Outcome, RequestKind
+from settlement_worker.payments.sql import load_payment, save_payment
+from settlement_worker.reports.reconcile import reconcile
+from settlement_worker.reports.statement import build_statement, write_csv
 from settlement_worker.store import Store
 from tests.integration.settlement_helpers import (
     BACKENDS,

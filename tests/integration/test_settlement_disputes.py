@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 
 from rex.cli import main as rex
-from settlement_worker.disputes import Actor, DisputeRuleViolation, DisputeState, SubjectType
-from settlement_worker.disputes_store import (
+from settlement_worker.disputes.operations import (
     history,
     list_disputes,
     open_in_store,
     resolve_in_store,
 )
-from settlement_worker.reconcile import reconcile
+from settlement_worker.disputes.rules import Actor, DisputeRuleViolation, DisputeState, SubjectType
+from settlement_worker.reports.reconcile import reconcile
 from settlement_worker.store import EntryRow, PostingRow, Store
 from tests.integration.settlement_helpers import (
     BACKENDS,

@@ -16,10 +16,10 @@ from typing import TypeVar
 import pytest
 
 from rex.vocabulary import Side
-from settlement_worker.disputes import Actor, DisputeRuleViolation, SubjectType
-from settlement_worker.disputes_store import open_in_store
-from settlement_worker.offline_store import confirm_in_store, report_in_store
-from settlement_worker.reconcile import reconcile
+from settlement_worker.disputes.operations import open_in_store
+from settlement_worker.disputes.rules import Actor, DisputeRuleViolation, SubjectType
+from settlement_worker.offline.operations import confirm_in_store, report_in_store
+from settlement_worker.reports.reconcile import reconcile
 from settlement_worker.store import PostgresStore, SqliteStore, Store, Transaction
 from tests.integration.settlement_helpers import (
     BACKENDS,

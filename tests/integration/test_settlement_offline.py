@@ -10,15 +10,15 @@ import pytest
 
 from rex import cli as rex_cli
 from rex.vocabulary import Side
-from settlement_worker import cli_offline
-from settlement_worker.offline import OfflineRuleViolation, OfflineState, OfflineTrade
-from settlement_worker.offline_store import (
+from settlement_worker.offline import commands as cli_offline
+from settlement_worker.offline.operations import (
     confirm_in_store,
     list_offline,
     report_in_store,
     withdraw_in_store,
 )
-from settlement_worker.reconcile import reconcile
+from settlement_worker.offline.rules import OfflineRuleViolation, OfflineState, OfflineTrade
+from settlement_worker.reports.reconcile import reconcile
 from settlement_worker.store import Store
 from tests.integration.settlement_helpers import (
     BACKENDS,

@@ -15,12 +15,12 @@ import pytest
 from rex import topology
 from rex.bus.memory import MemoryBroker, MemoryBus
 from rex.protocol import TradeMessage
-from settlement_worker.banks.fake import FakeBank
-from settlement_worker.disputes import Actor, SubjectType
-from settlement_worker.disputes_store import open_in_store, resolve_in_store
-from settlement_worker.payer import Payer, mark_paid
-from settlement_worker.payments import SECOND
-from settlement_worker.reconcile import reconcile
+from settlement_worker.disputes.operations import open_in_store, resolve_in_store
+from settlement_worker.disputes.rules import Actor, SubjectType
+from settlement_worker.payments.banks.fake import FakeBank
+from settlement_worker.payments.payer import Payer, mark_paid
+from settlement_worker.payments.rules import SECOND
+from settlement_worker.reports.reconcile import reconcile
 from settlement_worker.service import SettlementService
 from settlement_worker.store import Store
 from tests.integration.helpers import run_until

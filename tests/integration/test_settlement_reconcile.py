@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from rex.cli import main as rex
-from settlement_worker.disputes import Actor, SubjectType
-from settlement_worker.disputes_store import open_in_store, resolve_in_store
-from settlement_worker.reconcile import format_report, reconcile
+from settlement_worker.disputes.operations import open_in_store, resolve_in_store
+from settlement_worker.disputes.rules import Actor, SubjectType
+from settlement_worker.reports.reconcile import format_report, reconcile
 from settlement_worker.store import EntryRow, PostingRow, Store
 from tests.integration.settlement_helpers import (
     BACKENDS,

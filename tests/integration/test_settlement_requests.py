@@ -15,7 +15,7 @@ from rex import topology
 from rex.bus import Delivery, Subscription
 from rex.protocol import pack, unpack
 from rex.vocabulary import Side
-from settlement_worker.offline_store import confirm_in_store, report_in_store
+from settlement_worker.offline.operations import confirm_in_store, report_in_store
 from settlement_worker.store import Store
 from tests.integration.request_helpers import OPERATOR, Worker
 from tests.integration.settlement_helpers import (

@@ -12,8 +12,8 @@ from rex import topology
 from rex.bus.memory import MemoryBroker, MemoryBus
 from rex.config import Settings
 from rex.protocol import TradeMessage
+from settlement_worker.configuration import load_settlement
 from settlement_worker.service import SettlementService
-from settlement_worker.settings import load_settlement
 from settlement_worker.store import Store
 from tests.integration.settlement_helpers import BACKENDS, opened_store, trade_envelope
 

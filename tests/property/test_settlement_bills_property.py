@@ -21,22 +21,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rex.protocol import TradeMessage
-from settlement_worker import payments as pm
-from settlement_worker.banks import BankResult, Outcome, RequestKind
-from settlement_worker.bill_ops import (
+from settlement_worker.bills.holidays import load_calendar
+from settlement_worker.bills.operations import (
     BillDesk,
     DiscountParams,
     DishonourParams,
     EndorseParams,
     MatureParams,
 )
-from settlement_worker.bill_store import bills_where
-from settlement_worker.bills import Bill, BillRuleViolation, is_live, recourse_parties
-from settlement_worker.calendar import load_calendar
-from settlement_worker.disputes import Actor, DisputeRuleViolation, SubjectType
-from settlement_worker.disputes_store import open_in_store, resolve_in_store
-from settlement_worker.payment_store import load_payment, save_payment
-from settlement_worker.reconcile import reconcile
+from settlement_worker.bills.rules import Bill, BillRuleViolation, is_live, recourse_parties
+from settlement_worker.bills.sql import bills_where
+from settlement_worker.disputes.operations import open_in_store, resolve_in_store
+from settlement_worker.disputes.rules import Actor, DisputeRuleViolation, SubjectType
+from settlement_worker.payments import rules as pm
+from settlement_worker.payments.banks import BankResult, Outcome, RequestKind
+from settlement_worker.payments.sql import load_payment, save_payment
+from settlement_worker.reports.reconcile import reconcile
 from settlement_worker.store import Store
 from tests.integration.settlement_helpers import (
     CONFIG,

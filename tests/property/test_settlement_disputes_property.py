@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 
 from rex.protocol import TradeMessage
 from rex.vocabulary import Side
-from settlement_worker.disputes import Actor, DisputeRuleViolation, SubjectType
-from settlement_worker.disputes_store import open_in_store, resolve_in_store
-from settlement_worker.offline_store import confirm_in_store, report_in_store
-from settlement_worker.reconcile import reconcile
-from settlement_worker.settle import settle_trade
+from settlement_worker.disputes.operations import open_in_store, resolve_in_store
+from settlement_worker.disputes.rules import Actor, DisputeRuleViolation, SubjectType
+from settlement_worker.obligations.settle import settle_trade
+from settlement_worker.offline.operations import confirm_in_store, report_in_store
+from settlement_worker.reports.reconcile import reconcile
 from settlement_worker.store import Store
 from tests.integration.settlement_helpers import (
     CONFIG,

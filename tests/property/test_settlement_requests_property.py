@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from rex.bus import Delivery
 from rex.protocol import pack
-from settlement_worker.member_settings import effective, load_settings
-from settlement_worker.requests import Outcome, RequestDesk
-from settlement_worker.settings_requests import settings_request_kinds
+from settlement_worker.member_settings.operations import effective, load_settings
+from settlement_worker.member_settings.requests import settings_request_kinds
+from settlement_worker.requests.desk import Outcome, RequestDesk
 from settlement_worker.store import SqliteStore
 from tests.integration.settlement_helpers import CONFIG, MEMBERS
 

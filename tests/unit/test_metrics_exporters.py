@@ -24,9 +24,9 @@ from rex import metrics
 from rex.bus.memory import MemoryBroker, MemoryBus
 from rex.settlement_requests import RequestReason
 from rex.vocabulary import END_REASONS, REJECT_REASONS
-from settlement_worker import payments as pm
-from settlement_worker.payer import Payer
-from settlement_worker.requests import RequestDesk
+from settlement_worker.payments import rules as pm
+from settlement_worker.payments.payer import Payer
+from settlement_worker.requests.desk import RequestDesk
 from settlement_worker.store import SqliteStore
 from tests.flow.conftest import MEMBERS, PRODUCTS
 

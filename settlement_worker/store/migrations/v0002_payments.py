@@ -1,4 +1,4 @@
-"""Version 2: bank payments and their append-only history (settlement_worker.payments)."""
+"""Version 2: bank payments and their append-only history (settlement_worker.payments.rules)."""
 
 STATEMENTS = [
     # One row per payment, updated in place by the payer; `version` is its optimistic lock

@@ -1,6 +1,6 @@
 """Version 5: bills, their append-only endorsement chains, and recourse after dishonour.
 
-* ``bills``: one row per electronic acceptance bill (settlement_worker.bills.Bill), updated
+* ``bills``: one row per electronic acceptance bill (settlement_worker.bills.rules.Bill), updated
   in place as it moves (state, holder, dates); ``version`` is its optimistic lock, since
   the worker's booking and an operator's or member's bill operation may both move it.
   ``obligation_id`` is the obligation it was issued to pay. Dates are ISO text, money

@@ -3,7 +3,7 @@
 * ``settlement_requests``: every request the worker answered, keyed by sender and AMQP
   message id, so a redelivered request is recognised and not applied (or answered) twice.
 * ``member_settings``: a member's receipt limits and payment method as changed at run time
-  over ``config/settlement.toml`` (settlement_worker.member_settings); ``version`` counts
+  over ``config/settlement.toml`` (settlement_worker.member_settings.operations); ``version`` counts
   the changes. ``member_settings_history`` keeps every version: who, when, why, and the
   settings it set (JSON text, so what was stored reads back exactly on both backends).
 * ``id_counters``: the last number given out per id series (``dispute``, ``offline``,

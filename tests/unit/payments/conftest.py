@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from rex.bus.memory import MemoryBroker, MemoryBus
-from settlement_worker import payments as pm
-from settlement_worker.payer import Payer
-from settlement_worker.payments import SECOND
+from settlement_worker.payments import rules as pm
+from settlement_worker.payments.payer import Payer
+from settlement_worker.payments.rules import SECOND
 from settlement_worker.store import SqliteStore, Store
 
 T0 = 1_800_000_000 * SECOND  # the loop's time 0, as ns since the epoch

@@ -12,13 +12,13 @@ import pytest
 
 from rex.bus import Envelope
 from rex.bus.memory import MemoryBroker, MemoryBus
-from settlement_worker import bank_sim
-from settlement_worker.bank_sim import BankSimulator, ledger_path
-from settlement_worker.banks import BankResult, Outcome, RequestKind, wire
-from settlement_worker.banks.amqp import AmqpBankClient
-from settlement_worker.banks.core import BankRules, SqliteBankLedger
-from settlement_worker.payer import Payer
-from settlement_worker.payments import SECOND, PaymentState
+from settlement_worker.payments import bank_sim as bank_sim
+from settlement_worker.payments.bank_sim import BankSimulator, ledger_path
+from settlement_worker.payments.banks import BankResult, Outcome, RequestKind, wire
+from settlement_worker.payments.banks.amqp import AmqpBankClient
+from settlement_worker.payments.banks.core import BankRules, SqliteBankLedger
+from settlement_worker.payments.payer import Payer
+from settlement_worker.payments.rules import SECOND, PaymentState
 from settlement_worker.store import Store
 
 from .conftest import make_payments, submit_later

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from settlement_worker import cli_payments
-from settlement_worker import payments as pm
-from settlement_worker.payment_store import insert_payment, load_payment, save_payment
+from settlement_worker.payments import commands as cli_payments
+from settlement_worker.payments import rules as pm
+from settlement_worker.payments.sql import insert_payment, load_payment, save_payment
 from settlement_worker.store import Store
 
 from .conftest import T0, make_payments

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-from settlement_worker import payments as pm
-from settlement_worker.banks import BankResult, RequestKind
-from settlement_worker.banks.core import BankRules, MemoryBankLedger, SendRequest
-from settlement_worker.payments import SECOND, AlertKind, PaymentState, RetryPolicy
+from settlement_worker.payments import rules as pm
+from settlement_worker.payments.banks import BankResult, RequestKind
+from settlement_worker.payments.banks.core import BankRules, MemoryBankLedger, SendRequest
+from settlement_worker.payments.rules import SECOND, AlertKind, PaymentState, RetryPolicy
 
 POLICIES = [RetryPolicy(max_attempts=n, send_timeout=2 * SECOND) for n in (1, 1, 2)]
 BANKS = ("icbc-baotou", "boc-ganzhou")

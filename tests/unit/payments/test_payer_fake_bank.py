@@ -8,11 +8,11 @@ from collections.abc import Callable
 import pytest
 
 from rex.bus.memory import MemoryBroker, MemoryBus
-from settlement_worker.banks import BankAdapter, ResultCallback
-from settlement_worker.banks.fake import FakeBank
-from settlement_worker.payer import Payer, release_payment, review_queue
-from settlement_worker.payment_store import load_history
-from settlement_worker.payments import SECOND, AlertKind, PaymentState
+from settlement_worker.payments.banks import BankAdapter, ResultCallback
+from settlement_worker.payments.banks.fake import FakeBank
+from settlement_worker.payments.payer import Payer, release_payment, review_queue
+from settlement_worker.payments.rules import SECOND, AlertKind, PaymentState
+from settlement_worker.payments.sql import load_history
 from settlement_worker.store import Store
 
 from .conftest import make_payments, submit_later

@@ -1,4 +1,4 @@
-"""Every rule of the payment state machine (settlement_worker.payments), one test each."""
+"""Every rule of the payment state machine (settlement_worker.payments.rules), one test each."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from settlement_worker import payments as pm
-from settlement_worker.banks import BankResult, Outcome, RequestKind
-from settlement_worker.payments import (
+from settlement_worker.payments import rules as pm
+from settlement_worker.payments.banks import BankResult, Outcome, RequestKind
+from settlement_worker.payments.rules import (
     SECOND,
     Alert,
     AlertKind,
@@ -414,8 +414,8 @@ def test_every_transition_is_in_the_history() -> None:
 def test_cash_payments_are_made_for_the_cash_parts_of_a_plan() -> None:
     import datetime as dt
 
-    from settlement_worker.limits import PaymentKind
-    from settlement_worker.plans import PaymentPlan, PlannedPayment
+    from settlement_worker.plans.receipt_limits import PaymentKind
+    from settlement_worker.plans.rules import PaymentPlan, PlannedPayment
 
     plan = PaymentPlan(
         "obl-1",

@@ -11,13 +11,13 @@ import pytest
 
 from rex.bus.memory import MemoryBroker, MemoryBus
 from rex.metrics import SETTLEMENT_REGISTRY
-from settlement_worker import cli_payments
-from settlement_worker import payments as pm
-from settlement_worker.banks import Outcome
-from settlement_worker.banks.fake import FakeBank
-from settlement_worker.payer import Payer, resolve_payment
-from settlement_worker.payment_store import insert_payment, load_history, load_payment
-from settlement_worker.payments import SECOND, AlertKind, PaymentError, PaymentState
+from settlement_worker.payments import commands as cli_payments
+from settlement_worker.payments import rules as pm
+from settlement_worker.payments.banks import Outcome
+from settlement_worker.payments.banks.fake import FakeBank
+from settlement_worker.payments.payer import Payer, resolve_payment
+from settlement_worker.payments.rules import SECOND, AlertKind, PaymentError, PaymentState
+from settlement_worker.payments.sql import insert_payment, load_history, load_payment
 from settlement_worker.store import Store
 
 from .conftest import make_payments

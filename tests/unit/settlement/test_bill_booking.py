@@ -6,13 +6,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from settlement_worker.bill_booking import (
+from settlement_worker.bills.booking import (
     BillTerms,
     bill_id_for,
     bill_terms,
     settle_by_bills,
 )
-from settlement_worker.bills import (
+from settlement_worker.bills.rules import (
     Bill,
     BillKind,
     BillState,
@@ -20,9 +20,9 @@ from settlement_worker.bills import (
     endorse,
     issue,
 )
-from settlement_worker.limits import PaymentKind, ReceiptLimits
 from settlement_worker.money import Money
-from settlement_worker.plans import PaymentPlan, PlannedPayment
+from settlement_worker.plans.receipt_limits import PaymentKind, ReceiptLimits
+from settlement_worker.plans.rules import PaymentPlan, PlannedPayment
 from tests.integration.settlement_helpers import CONFIG
 
 TODAY = dt.date(2026, 11, 18)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from settlement_worker.bill_entries import (
+from settlement_worker.bills.discount import HolidayCalendar
+from settlement_worker.bills.postings import (
     discount_entry,
     dishonour_entry,
     endorse_entry,
@@ -13,7 +14,7 @@ from settlement_worker.bill_entries import (
     issue_entry,
     maturity_entry,
 )
-from settlement_worker.bills import (
+from settlement_worker.bills.rules import (
     Bill,
     BillKind,
     accept,
@@ -23,8 +24,7 @@ from settlement_worker.bills import (
     issue,
     pay_at_maturity,
 )
-from settlement_worker.discount import HolidayCalendar
-from settlement_worker.ledger import JournalEntry
+from settlement_worker.ledger.rules import JournalEntry
 from settlement_worker.money import Money
 
 CREATED = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from settlement_worker.bills import (
+from settlement_worker.bills.discount import HolidayCalendar
+from settlement_worker.bills.rules import (
     Bill,
     BillKind,
     BillRuleViolation,
@@ -31,7 +32,6 @@ from settlement_worker.bills import (
     visible_chain,
     void,
 )
-from settlement_worker.discount import HolidayCalendar
 from settlement_worker.money import Money
 
 NO_HOLIDAYS = HolidayCalendar(frozenset())

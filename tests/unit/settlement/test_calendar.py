@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rex.config import ConfigError
-from settlement_worker.calendar import load_calendar
+from settlement_worker.bills.holidays import load_calendar
 
 SHIPPED = Path(__file__).resolve().parents[3] / "config" / "holidays.toml"
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from settlement_worker.discount import (
+from settlement_worker.bills.discount import (
     DiscountRefused,
     HolidayCalendar,
     discount_days,

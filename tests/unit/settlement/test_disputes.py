@@ -1,4 +1,4 @@
-"""The dispute rules (settlement_worker.disputes), one test per rule, named after it."""
+"""The dispute rules (settlement_worker.disputes.rules), one test per rule, named after it."""
 
 from __future__ import annotations
 
@@ -8,8 +8,15 @@ import pytest
 
 from rex.config import Settings
 from rex.protocol import TradeMessage
-from settlement_worker.bills import BillKind, BillState, accept, endorse, issue, pay_at_maturity
-from settlement_worker.disputes import (
+from settlement_worker.bills.rules import (
+    BillKind,
+    BillState,
+    accept,
+    endorse,
+    issue,
+    pay_at_maturity,
+)
+from settlement_worker.disputes.rules import (
     Actor,
     Dispute,
     DisputeRuleViolation,
@@ -23,8 +30,7 @@ from settlement_worker.disputes import (
     reversal_entries,
     uphold,
 )
-from settlement_worker.fees import FeeRule, FeeSchedule
-from settlement_worker.ledger import (
+from settlement_worker.ledger.rules import (
     AccountId,
     AccountKind,
     AlreadyReversed,
@@ -33,7 +39,8 @@ from settlement_worker.ledger import (
     Posting,
 )
 from settlement_worker.money import Money
-from settlement_worker.settle import settle_trade
+from settlement_worker.obligations.fees import FeeRule, FeeSchedule
+from settlement_worker.obligations.settle import settle_trade
 
 PRODUCTS = Settings.from_env({}).products()
 BUYER, SELLER, OTHER = "ganzhou-magnet", "baotou-metals", "ningbo-alloy"

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from settlement_worker.ledger import (
+from settlement_worker.ledger.rules import (
     EXCHANGE,
     AccountId,
     AccountKind,

@@ -1,4 +1,4 @@
-"""The offline-trade rules (settlement_worker.offline), one test per rule, named after it."""
+"""The offline-trade rules (settlement_worker.offline.rules), one test per rule, named after it."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 from rex.config import Settings, TradingStatus
 from rex.protocol import TradeMessage
 from rex.vocabulary import Side
-from settlement_worker.fees import FeeRule, FeeSchedule
-from settlement_worker.offline import (
+from settlement_worker.obligations.fees import FeeRule, FeeSchedule
+from settlement_worker.obligations.settle import settle_trade
+from settlement_worker.offline.rules import (
     OfflineRuleViolation,
     OfflineState,
     OfflineTrade,
@@ -19,7 +20,6 @@ from settlement_worker.offline import (
     decline,
     report_offline_trade,
 )
-from settlement_worker.settle import settle_trade
 
 PRODUCT = Settings.from_env({}).products()["PRND-OX"]  # tick 50, lot 100, band 373,500..456,500
 BUYER, SELLER, OTHER = "ganzhou-magnet", "baotou-metals", "ningbo-alloy"

@@ -11,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rex.config import CURRENCY_MINOR_UNITS
-from settlement_worker.bills import (
+from settlement_worker.bills.discount import (
+    HolidayCalendar,
+    discount_days,
+    discount_interest,
+    discount_proceeds,
+)
+from settlement_worker.bills.rules import (
     Bill,
     BillKind,
     BillRuleViolation,
@@ -19,13 +25,7 @@ from settlement_worker.bills import (
     endorse,
     issue,
 )
-from settlement_worker.discount import (
-    HolidayCalendar,
-    discount_days,
-    discount_interest,
-    discount_proceeds,
-)
-from settlement_worker.ledger import (
+from settlement_worker.ledger.rules import (
     EXCHANGE,
     AccountId,
     AccountKind,

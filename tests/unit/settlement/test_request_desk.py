@@ -15,8 +15,9 @@ from rex.bus import Delivery
 from rex.config import ConfigError
 from rex.protocol import pack
 from rex.settlement_requests import RequestReason, SettlementAnswer
-from settlement_worker.member_settings import current_config, load_stored
-from settlement_worker.requests import (
+from settlement_worker.member_settings.operations import current_config, load_stored
+from settlement_worker.member_settings.requests import settings_request_kinds
+from settlement_worker.requests.desk import (
     Outcome,
     RequestDesk,
     RequestKind,
@@ -24,7 +25,6 @@ from settlement_worker.requests import (
     operators_from_env,
     plain,
 )
-from settlement_worker.settings_requests import settings_request_kinds
 from settlement_worker.store import SqliteStore, Transaction
 from tests.integration.settlement_helpers import CONFIG, MEMBERS
 

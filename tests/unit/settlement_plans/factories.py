@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from rex.config import Product
-from settlement_worker.obligations import Obligation, obligation_id_for
+from settlement_worker.obligations.rules import Obligation, obligation_id_for
 
 REPO = Path(__file__).resolve().parents[3]
 CONFIG = REPO / "config"

@@ -7,7 +7,7 @@ import pickle
 
 import pytest
 
-from settlement_worker.limits import (
+from settlement_worker.plans.receipt_limits import (
     LimitsError,
     PaymentKind,
     PaymentMethod,

@@ -9,7 +9,7 @@ import pytest
 
 from rex.config import FieldError
 from rex.protocol import TradeMessage
-from settlement_worker.obligations import (
+from settlement_worker.obligations.rules import (
     Obligation,
     ObligationError,
     obligation_for,

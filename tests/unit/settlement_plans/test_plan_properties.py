@@ -7,15 +7,15 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from settlement_worker.limits import (
+from settlement_worker.obligations.rules import Obligation
+from settlement_worker.plans.receipt_limits import (
     LEGAL_MAX_TENOR_DAYS,
     PaymentKind,
     PaymentMethod,
     ReceiptLimits,
     legal_max_tenor_days,
 )
-from settlement_worker.obligations import Obligation
-from settlement_worker.plans import PaymentPlan, plan_payment
+from settlement_worker.plans.rules import PaymentPlan, plan_payment
 
 from .factories import BANKS, obligation
 

@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
-from settlement_worker.limits import PaymentKind, PaymentMethod, ReceiptLimits
-from settlement_worker.plans import (
+from settlement_worker.plans.receipt_limits import PaymentKind, PaymentMethod, ReceiptLimits
+from settlement_worker.plans.rules import (
     PaymentPlan,
     PlanError,
     PlannedPayment,

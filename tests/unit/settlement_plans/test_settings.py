@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from rex.config import ConfigError, Member, Product, load_members, load_products
-from settlement_worker.fees import FeeRule
-from settlement_worker.limits import PaymentKind, PaymentMethod, ReceiptLimits
-from settlement_worker.settings import SettlementConfig, load_settlement
+from settlement_worker.configuration import SettlementConfig, load_settlement
+from settlement_worker.obligations.fees import FeeRule
+from settlement_worker.plans.receipt_limits import PaymentKind, PaymentMethod, ReceiptLimits
 
 from .factories import CONFIG
 

@@ -1,0 +1,1 @@
+"""Electronic acceptance bills: the rules, discounting, holidays, postings, rows and operations."""

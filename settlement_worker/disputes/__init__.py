@@ -1,0 +1,1 @@
+"""Disputes on trades and bills: the rules, and resolving them in the store."""

@@ -1,0 +1,177 @@
+"""`rex dispute open|resolve|list|show`: disputes on trades and bills.
+
+    rex dispute open --member M (--trade T | --bill B) --reason TEXT
+    rex dispute resolve D-1 --operator NAME (--uphold | --reject) --note TEXT
+    rex dispute list [--state open|upheld|rejected] [--member M] [--subject ID]
+    rex dispute show D-1                  # the dispute and its audit trail
+
+The command writes to the settlement store directly (``--database-url`` /
+``$REX_DATABASE_URL``, else SQLite in ``$REX_DATA_DIR``), so whoever runs it has the
+operator's access to that store: ``--member`` says on whose behalf a dispute is opened, it
+is not a login; it must be a member of members.toml (``$REX_CONFIG_DIR``). Times are shown
+in exchange (Beijing) time. Exit status: 0 done, 1 refused by a rule (the message names
+it), 2 usage (an unknown member among them), 8 the store cannot be opened
+(docs/operations.md, "Exit status").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+from rex.exchange_time import format_ns
+from settlement_worker.cli_support import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    on_store,
+    open_for_update,
+    store_arguments,
+)
+from settlement_worker.disputes.operations import (
+    get_dispute,
+    history,
+    list_disputes,
+    open_in_store,
+    resolve_in_store,
+)
+from settlement_worker.disputes.rules import (
+    Actor,
+    Dispute,
+    DisputeRuleViolation,
+    DisputeState,
+    SubjectType,
+)
+from settlement_worker.ledger.rules import LedgerError
+from settlement_worker.store import Store
+
+__all__ = ["main"]
+
+PROG = "rex dispute"
+
+
+def _when(ns: int | None) -> str:
+    return "-" if ns is None else format_ns(ns, "seconds")
+
+
+def _line(d: Dispute) -> str:
+    resolved = "" if d.resolved_by is None else f" by operator:{d.resolved_by}: {d.resolution_note}"
+    return (
+        f"{d.dispute_id}  {d.state:<8}  {d.subject_type} {d.subject_id}  opened by "
+        f"member:{d.opened_by} {_when(d.opened_at)}: {d.reason}{resolved}"
+    )
+
+
+def _open(store: Store, args: argparse.Namespace) -> int:
+    kind, subject = (SubjectType.TRADE, args.trade) if args.trade else (SubjectType.BILL, args.bill)
+    with store.transaction() as tx:
+        dispute = open_in_store(
+            tx, kind, subject, Actor.member(args.member), args.reason, time.time_ns()
+        )
+    print(f"opened {dispute.dispute_id}: {kind} {subject} is frozen until an operator resolves it")
+    return EXIT_OK
+
+
+def _resolve(store: Store, args: argparse.Namespace) -> int:
+    with store.transaction() as tx:
+        result = resolve_in_store(
+            tx,
+            args.dispute_id,
+            Actor.operator(args.operator),
+            args.uphold,
+            args.note,
+            time.time_ns(),
+        )
+    d = result.dispute
+    if d.state is DisputeState.UPHELD:
+        posted = ", ".join(result.reversals) or "no entries to reverse"
+        print(f"{d.dispute_id} upheld: {d.subject_type} {d.subject_id} cancelled; posted {posted}")
+    else:
+        print(f"{d.dispute_id} rejected: {d.subject_type} {d.subject_id} settles again")
+    return EXIT_OK
+
+
+def _list(store: Store, args: argparse.Namespace) -> int:
+    state = None if args.state == "all" else DisputeState(args.state)
+    with store.transaction() as tx:
+        disputes = list_disputes(tx, state, args.member, args.subject)
+    for d in disputes:
+        print(_line(d))
+    print(f"{len(disputes)} dispute{'s' if len(disputes) != 1 else ''}")
+    return EXIT_OK
+
+
+def _show(store: Store, args: argparse.Namespace) -> int:
+    with store.transaction() as tx:
+        dispute = get_dispute(tx, args.dispute_id)
+        trail = history(tx, args.dispute_id)
+    print(_line(dispute))
+    for row in trail:
+        detail = json.dumps(row.detail, sort_keys=True, ensure_ascii=False)
+        print(
+            f"  {_when(row.at)}  {row.actor:<24} {row.subject_type} {row.subject_id} "
+            f"{row.action}  {detail}"
+        )
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    store_arguments(common)
+    parser = argparse.ArgumentParser(prog=PROG, description="Disputes on trades and bills.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="ACTION")
+
+    opening = commands.add_parser("open", parents=[common], help="a party disputes a subject")
+    opening.add_argument("--member", required=True, help="the member opening it (a party)")
+    subject = opening.add_mutually_exclusive_group(required=True)
+    subject.add_argument("--trade", help="trade id")
+    subject.add_argument("--bill", help="bill id")
+    opening.add_argument("--reason", required=True, help="why (kept in the audit log)")
+    opening.set_defaults(run=_open)
+
+    resolving = commands.add_parser("resolve", parents=[common], help="an operator decides")
+    resolving.add_argument("dispute_id")
+    resolving.add_argument("--operator", required=True, help="the operator's name")
+    verdict = resolving.add_mutually_exclusive_group(required=True)
+    verdict.add_argument("--uphold", action="store_true", help="reverse and cancel the subject")
+    verdict.add_argument("--reject", action="store_true", help="settlement resumes")
+    resolving.add_argument("--note", required=True, help="why (kept in the audit log)")
+    resolving.set_defaults(run=_resolve)
+
+    listing = commands.add_parser("list", parents=[common], help="list disputes")
+    listing.add_argument("--state", choices=["open", "upheld", "rejected", "all"], default="all")
+    listing.add_argument("--member", default=None, help="opened by, or party to, this member")
+    listing.add_argument("--subject", default=None, help="a trade or bill id")
+    listing.set_defaults(run=_list)
+
+    showing = commands.add_parser("show", parents=[common], help="a dispute and its audit trail")
+    showing.add_argument("dispute_id")
+    showing.set_defaults(run=_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    started = open_for_update(
+        _parser(),
+        None if argv is None else list(argv),
+        PROG,
+        lambda a: [getattr(a, "member", None)],
+    )
+    if isinstance(started, int):
+        return started
+    args, store, where = started
+
+    try:
+        return on_store(PROG, where, lambda: int(args.run(store, args)))
+    except (DisputeRuleViolation, LedgerError) as error:
+        code = getattr(error, "code", type(error).__name__)
+        print(f"{PROG}: refused ({code}): {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Offline (negotiated) trades: reported by both sides, confirmed, booked like any trade."""

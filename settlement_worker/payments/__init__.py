@@ -1,0 +1,1 @@
+"""Payments through banks: the state machine, what a paid payment posts, its rows, the payer."""

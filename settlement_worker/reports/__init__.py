@@ -1,0 +1,1 @@
+"""Reports on the store: reconciliation and members' statements."""

@@ -1,0 +1,1 @@
+"""The settlement request desk: members' (and operators') requests in, one answer each."""
