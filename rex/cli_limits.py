@@ -26,7 +26,7 @@ from typing import Any
 from rex.cli_requests import acting_for, action_adder, answer_dict, run
 from rex.client import Client
 from rex.config import ConfigError
-from rex.settlement_requests import SettlementAnswer
+from rex.settlement_protocol import SettlementAnswer
 
 PROG = "rex limits"
 

@@ -18,7 +18,7 @@ from rex.cli_trading import member_client, member_reaching
 from rex.client import Client, OperatorClient
 from rex.config import ConfigError, Settings
 from rex.environment import REX_MEMBER
-from rex.settlement_requests import SettlementAnswer
+from rex.settlement_protocol import SettlementAnswer
 
 Handler = Callable[[argparse.Namespace], int]
 Request = Callable[[Client, argparse.Namespace], SettlementAnswer]

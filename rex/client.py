@@ -80,7 +80,7 @@ from rex.protocol import (
     pack,
     unpack,
 )
-from rex.settlement_requests import (
+from rex.settlement_protocol import (
     ANSWER_ROUTING_WORD,
     DISCOUNT_BILL,
     ENDORSE_BILL,
@@ -89,6 +89,7 @@ from rex.settlement_requests import (
     SHOW_BILLS,
     SHOW_SETTLEMENT_SETTINGS,
     SettlementAnswer,
+    SettlementEvent,
 )
 from rex.vocabulary import OrderType, SelfTradePrevention, Side, TimeInForce
 
@@ -533,11 +534,11 @@ class Client:
             assert isinstance(entry.message, ExecutionReport)
             yield entry.message
 
-    def settlement_events(self, timeout: float = 1.0) -> Iterator[dict[str, Any]]:
+    def settlement_events(self, timeout: float = 1.0) -> Iterator[SettlementEvent]:
         """Settlement events (obligations, bills, payments, disputes) not handed out
-        before, as maps (docs/protocol.md)."""
+        before (docs/protocol.md, "Settlement events")."""
         for entry in self.entries(LogKind.EVENTS, timeout):
-            assert isinstance(entry.message, dict)
+            assert isinstance(entry.message, SettlementEvent)
             yield entry.message
 
     def settlement_answers(self, timeout: float = 1.0) -> Iterator[SettlementAnswer]:
@@ -736,7 +737,7 @@ def entry_dict(entry: LogEntry) -> dict[str, Any]:
     elif isinstance(message, SettlementAnswer):
         wire = unpack(message.encode())
     else:
-        wire = message
+        wire = unpack(message.envelope().body)
     return {"sequence": entry.sequence, "type": entry.type, "message": wire}
 
 
@@ -751,9 +752,7 @@ def entry_line(entry: LogEntry) -> str:
         if message.sender != message.member:
             text += f"  sent by {message.sender}"
     else:
-        text = f"{message.get('event')}  {message.get('subject_id')}"
-        detail = message.get("detail")
-        if isinstance(detail, dict):
-            shown = {k: detail[k] for k in ("amount", "currency", "face", "state") if k in detail}
-            text += "".join(f"  {k} {v}" for k, v in shown.items())
+        text = f"{message.event}  {message.subject_id}"
+        shown = ("amount", "currency", "face", "state")
+        text += "".join(f"  {k} {message.detail[k]}" for k in shown if k in message.detail)
     return f"#{entry.sequence}  {text}"

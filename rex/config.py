@@ -53,6 +53,7 @@ __all__ = [
     "Product",
     "Settings",
     "TradingStatus",
+    "describe_value",
     "did_you_mean",
     "load_members",
     "load_products",
@@ -118,7 +119,7 @@ _DERIVED: Final = _Derived(0)
 # --------------------------------------------------------------------------- checks
 
 
-def _describe(value: object) -> str:
+def describe_value(value: object) -> str:
     """A value as the error message shows it, with its TOML type when that matters."""
     if isinstance(value, bool):
         return f"boolean {str(value).lower()}"
@@ -143,18 +144,18 @@ def _is_int(value: object) -> bool:
 def _check_positive_int(name: str, value: object) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
-    raise FieldError(name, f"must be a positive integer, got {_describe(value)}")
+    raise FieldError(name, f"must be a positive integer, got {describe_value(value)}")
 
 
 def _check_text(name: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise FieldError(name, f"must be a non-empty string, got {_describe(value)}")
+        raise FieldError(name, f"must be a non-empty string, got {describe_value(value)}")
     return value
 
 
 def _check_pattern(name: str, value: object, pattern: re.Pattern[str], what: str) -> str:
     if not isinstance(value, str) or pattern.fullmatch(value) is None:
-        raise FieldError(name, f"must be {what}, got {_describe(value)}")
+        raise FieldError(name, f"must be {what}, got {describe_value(value)}")
     return value
 
 
@@ -173,7 +174,7 @@ def _to_decimal(name: str, value: object) -> Decimal:
         except InvalidOperation:
             pass
     raise FieldError(
-        name, f'must be a number (integer or string like "7.5"), got {_describe(value)}'
+        name, f'must be a number (integer or string like "7.5"), got {describe_value(value)}'
     )
 
 
@@ -186,7 +187,7 @@ def _to_status(name: str, value: object) -> TradingStatus:
         except ValueError:
             pass
     allowed = ", ".join(repr(s.value) for s in TradingStatus)
-    raise FieldError(name, f"must be one of {allowed}, got {_describe(value)}")
+    raise FieldError(name, f"must be one of {allowed}, got {describe_value(value)}")
 
 
 # ------------------------------------------------------------------------- products
@@ -241,7 +242,7 @@ class Product:
             raise FieldError(
                 "price_unit",
                 f"must be '{currency}/<unit>' to match currency {currency!r}, "
-                f"got {_describe(price_unit)}",
+                f"got {describe_value(price_unit)}",
             )
         tick = _check_positive_int("tick", self.tick)
         _check_text("quantity_unit", self.quantity_unit)
@@ -252,7 +253,7 @@ class Product:
 
         band = self.band_percent
         if not isinstance(band, Decimal):
-            raise FieldError("band_percent", f"must be a Decimal, got {_describe(band)}")
+            raise FieldError("band_percent", f"must be a Decimal, got {describe_value(band)}")
         if not band.is_finite() or not 0 < band < 100:
             raise FieldError(
                 "band_percent", f"must be greater than 0 and less than 100, got {band}"
@@ -264,7 +265,7 @@ class Product:
         if not _is_int(max_qty) or max_qty <= 0 or max_qty % lot:
             raise FieldError(
                 "max_quantity",
-                f"must be a positive multiple of lot {lot}, got {_describe(max_qty)}",
+                f"must be a positive multiple of lot {lot}, got {describe_value(max_qty)}",
             )
         per = _check_positive_int("quantity_per_price_unit", self.quantity_per_price_unit)
         # One tick on one lot must be worth a whole number of minor units, so every trade
@@ -363,7 +364,7 @@ class Member:
         _check_positive_int("max_open_orders", self.max_open_orders)
         if not isinstance(self.enabled, bool):
             raise FieldError(
-                "enabled", f"must be a boolean (true or false), got {_describe(self.enabled)}"
+                "enabled", f"must be a boolean (true or false), got {describe_value(self.enabled)}"
             )
 
     def resolve_password(self, env: Mapping[str, str]) -> str:
@@ -480,7 +481,7 @@ def _load_entries(
             f"{kind} {raw_key!r}" if isinstance(raw_key, str) and raw_key else f"{kind} #{index}"
         )
         if not isinstance(table, dict):
-            raise ConfigError(path, f"must be a table, got {_describe(table)}", entry=label)
+            raise ConfigError(path, f"must be a table, got {describe_value(table)}", entry=label)
         try:
             item = build(table)
         except FieldError as exc:

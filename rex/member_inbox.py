@@ -21,12 +21,12 @@ import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from rex.log_reader import Delivered, Offset, StreamReader
 from rex.member_log import MAX_SEEN, Anchor, Cursor, LogKind, kind_of, seen_key
-from rex.protocol import ExecutionReport, decode_messages, unpack
-from rex.settlement_requests import SettlementAnswer
+from rex.protocol import ExecutionReport, decode_messages
+from rex.settlement_protocol import SettlementAnswer, SettlementEvent
 
 __all__ = [
     "MAX_AWAITED",
@@ -42,7 +42,7 @@ __all__ = [
 
 log = logging.getLogger("rex.client")
 
-Message = ExecutionReport | SettlementAnswer | dict[str, Any]
+Message = ExecutionReport | SettlementAnswer | SettlementEvent
 #: How many of its latest requests a client remembers while their answers are outstanding:
 #: ``await_answer`` finds the answer to any of them (older ones are still in the log).
 MAX_AWAITED: Final = 100_000
@@ -51,7 +51,7 @@ MAX_AWAITED: Final = 100_000
 @dataclass(frozen=True, slots=True)
 class LogEntry:
     """One message from the member's log, with its sequence number there (the stream
-    offset; a batch's reports share one). Settlement events are maps (docs/protocol.md)."""
+    offset; a batch's reports share one)."""
 
     sequence: int | None
     type: str
@@ -100,10 +100,7 @@ def decode_delivered(delivered: Delivered) -> list[Message]:
         except (KeyError, TypeError) as error:
             raise ValueError(f"not a settlement answer: {error}") from None
     if kind is LogKind.EVENTS:
-        event = unpack(delivered.body)
-        if not isinstance(event, dict) or not isinstance(event.get("event_id"), str):
-            raise ValueError("a settlement event must be a map with an event_id")
-        return [event]
+        return [SettlementEvent.decode(delivered.body)]
     raise ValueError(f"unknown message type {delivered.type!r}")
 
 
@@ -113,14 +110,11 @@ def message_id(message: Message) -> str:
         return message.exec_id
     if isinstance(message, SettlementAnswer):
         return message.answer_id
-    return str(message["event_id"])
+    return message.event_id
 
 
 def _timestamp_ns(message: Message) -> int:
-    if isinstance(message, ExecutionReport | SettlementAnswer):
-        return message.timestamp
-    value = message.get("timestamp")
-    return value if isinstance(value, int) else 0
+    return message.timestamp
 
 
 def _epoch_ns(moment: dt.datetime) -> int:

@@ -37,12 +37,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, NoReturn
 
-from rex.config import ConfigError, FieldError, Member, Product, read_toml
+from rex.config import ConfigError, FieldError, Member, Product, describe_value, read_toml
 from settlement_worker.obligations.fees import ANY_PRODUCT, FeeRule, FeeSchedule
 from settlement_worker.plans.receipt_limits import (
     PaymentMethod,
     ReceiptLimits,
-    describe_value,
     parse_payment_method,
     update_limits,
 )

@@ -30,11 +30,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from rex.money import Money
 from settlement_worker.bills.records import BillRecords
 from settlement_worker.bills.rules import Bill, BillKind, BillState, accept, endorse, issue
 from settlement_worker.bills.sql import NewLink, StoredBill, held_bills, insert_bills, save_bill
 from settlement_worker.configuration import SettlementConfig
-from settlement_worker.money import Money
 from settlement_worker.plans.receipt_limits import PaymentKind, ReceiptLimits
 from settlement_worker.plans.rules import PaymentPlan
 from settlement_worker.store import Transaction

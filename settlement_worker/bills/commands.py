@@ -33,6 +33,7 @@ from decimal import Decimal, InvalidOperation
 
 from rex.config import ConfigError, Settings
 from rex.exchange_time import format_ns
+from rex.money import Money
 from settlement_worker.bills.holidays import load_calendar
 from settlement_worker.bills.operations import (
     BillDesk,
@@ -52,7 +53,6 @@ from settlement_worker.cli_support import (
     store_arguments,
 )
 from settlement_worker.configuration import load_settlement
-from settlement_worker.money import Money
 from settlement_worker.obligations.settle import trade_date
 from settlement_worker.store import Store
 

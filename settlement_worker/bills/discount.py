@@ -29,7 +29,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Final
 
-from settlement_worker.money import Money
+from rex.money import Money
 
 __all__ = [
     "DAY_COUNT_BASIS",

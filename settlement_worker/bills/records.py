@@ -29,11 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from settlement_worker.bills import postings as posting
-from settlement_worker.bills.discount import DiscountResult
-from settlement_worker.bills.rules import Bill, Endorsement
-from settlement_worker.bills.sql import Recourse
-from settlement_worker.events import (
+from rex.settlement_protocol import (
     BILL_DISCOUNTED,
     BILL_DISHONOURED,
     BILL_ENDORSED,
@@ -42,6 +38,10 @@ from settlement_worker.events import (
     SettlementEvent,
     bill_events,
 )
+from settlement_worker.bills import postings as posting
+from settlement_worker.bills.discount import DiscountResult
+from settlement_worker.bills.rules import Bill, Endorsement
+from settlement_worker.bills.sql import Recourse
 from settlement_worker.ledger.rules import JournalEntry
 from settlement_worker.ledger.sql import entry_row, from_ns
 from settlement_worker.outbox import add_events

@@ -45,7 +45,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any, Final
 
-from rex.settlement_requests import DISCOUNT_BILL, ENDORSE_BILL, SHOW_BILLS, RequestReason
+from rex.settlement_protocol import DISCOUNT_BILL, ENDORSE_BILL, SHOW_BILLS, RequestReason
 from settlement_worker.bills.discount import DiscountResult
 from settlement_worker.bills.operations import BillDesk, DiscountParams, EndorseParams
 from settlement_worker.bills.records import bill_detail

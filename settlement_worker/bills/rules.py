@@ -52,13 +52,13 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import ClassVar, Final
 
+from rex.money import Money
 from settlement_worker.bills.discount import (
     DiscountRefused,
     DiscountResult,
     HolidayCalendar,
     quote_discount,
 )
-from settlement_worker.money import Money
 
 __all__ = [
     "MAX_TENOR_MONTHS",

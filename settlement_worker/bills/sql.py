@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from rex.money import Money
 from settlement_worker.bills.rules import (
     Bill,
     BillKind,
@@ -24,7 +25,6 @@ from settlement_worker.bills.rules import (
     Endorsement,
     EndorsementKind,
 )
-from settlement_worker.money import Money
 from settlement_worker.store import Transaction
 
 __all__ = [
@@ -43,7 +43,6 @@ __all__ = [
     "load_chains",
     "member_bills",
     "recourse_of",
-    "recourse_to_bank",
     "save_bill",
 ]
 
@@ -339,11 +338,3 @@ def recourse_of(tx: Transaction, bill_id: str) -> list[Recourse]:
     return [
         Recourse(r[0], r[1], r[2], r[3], int(r[4]), r[5], bool(r[6]), r[7], int(r[8])) for r in rows
     ]
-
-
-def recourse_to_bank(tx: Transaction, payment_id: str) -> bool:
-    """Whether ``payment_id`` pays a bank's recourse claim (the bank discounted the bill)."""
-    rows = tx.execute(
-        "SELECT creditor_is_bank FROM bill_recourse WHERE payment_id = ?", [payment_id]
-    )
-    return bool(rows and rows[0][0])

@@ -20,9 +20,9 @@ from typing import Any
 
 from rex.config import Product
 from rex.protocol import TradeMessage
+from rex.settlement_protocol import SettlementEvent, obligation_created
 from settlement_worker.bills.booking import BillTerms, bill_terms, book_bills
 from settlement_worker.configuration import SettlementConfig
-from settlement_worker.events import SettlementEvent, obligation_created
 from settlement_worker.ledger.rules import AccountId, AccountKind, JournalEntry, Posting
 from settlement_worker.ledger.sql import entry_row, from_ns, to_ns
 from settlement_worker.obligations.settle import settle_trade

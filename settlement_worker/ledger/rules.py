@@ -30,7 +30,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Final
 
-from settlement_worker.money import minor_units
+from rex.money import minor_units
 
 __all__ = [
     "EXCHANGE",

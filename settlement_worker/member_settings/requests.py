@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from rex.settlement_requests import (
+from rex.settlement_protocol import (
     SET_PAYMENT_METHOD,
     SET_RECEIPT_LIMITS,
     SHOW_SETTLEMENT_SETTINGS,

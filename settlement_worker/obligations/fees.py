@@ -23,9 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
-from rex.config import FieldError
+from rex.config import FieldError, describe_value
 from settlement_worker.obligations.rules import Obligation
-from settlement_worker.plans.receipt_limits import describe_value
 
 __all__ = [
     "ANY_PRODUCT",

@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 
 from rex.config import Settings
+from rex.money import Money
 from rex.vocabulary import Side
 from settlement_worker.cli_support import (
     EXIT_OK,
@@ -30,7 +31,6 @@ from settlement_worker.cli_support import (
     store_arguments,
 )
 from settlement_worker.configuration import load_settlement
-from settlement_worker.money import Money
 from settlement_worker.obligations.rules import ObligationError
 from settlement_worker.offline.operations import (
     confirm_in_store,

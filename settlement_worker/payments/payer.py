@@ -36,6 +36,7 @@ from rex import metrics
 from rex.bus import Bus
 from settlement_worker.payments import rules as pm
 from settlement_worker.payments.banks import BankAdapter, BankResult
+from settlement_worker.payments.operations import move_payment
 from settlement_worker.payments.sql import (
     ConcurrentUpdate,
     counts_by_state,
@@ -43,7 +44,6 @@ from settlement_worker.payments.sql import (
     insert_payment,
     load_payment,
     payments_in_states,
-    save_payment,
 )
 from settlement_worker.store import Store, Transaction
 
@@ -192,7 +192,7 @@ class Payer:
                         return  # stays due: the next sweep looks again
                     step = held or transition(old, now)
                     if step.payment != old:
-                        save_payment(tx, old, version, step.payment, self.actor)
+                        move_payment(tx, old, version, step.payment, self.actor)
             except ConcurrentUpdate:
                 continue
             break
@@ -289,7 +289,7 @@ def _operate(store: Store, payment_id: str, transition: _Transition, actor: str)
                     raise pm.PaymentError(f"no payment {payment_id}")
                 old, version = loaded
                 step = transition(old, time.time_ns())
-                save_payment(tx, old, version, step.payment, actor)
+                move_payment(tx, old, version, step.payment, actor)
             return step.payment
         except ConcurrentUpdate:
             continue

@@ -10,20 +10,21 @@
 * **SENT**: the payer gets ``payment_sent``; **FAILED** or **MANUAL_REVIEW** after a send:
   the payer gets ``payment_failed`` (with the reason).
 
-Called by :func:`settlement_worker.payments.sql.save_payment`, so every path that moves a
-payment -- the payer, an operator's ``rex payments --mark-paid`` -- books it the same way.
+Called by :func:`settlement_worker.payments.operations.move_payment` beside the row's write,
+so every path that moves a payment -- the payer, an operator's ``rex payments --resolve`` --
+books it the same way.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from settlement_worker.bills.sql import recourse_to_bank
-from settlement_worker.events import SettlementEvent
+from rex.settlement_protocol import SettlementEvent
 from settlement_worker.ledger.rules import EXCHANGE, AccountKind
 from settlement_worker.obligations.settle import trade_date
 from settlement_worker.outbox import add_events
 from settlement_worker.payments.rules import Payment, PaymentState
+from settlement_worker.payments.sql import recourse_to_bank
 from settlement_worker.store import EntryRow, PostingRow, Transaction
 
 __all__ = ["PAID_STATES", "on_state_change", "paid_entry", "paid_entry_id"]

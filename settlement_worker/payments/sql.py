@@ -4,7 +4,9 @@ Functions take the caller's `Transaction`, so a payment can be created in the sa
 as its obligation. Updates are optimistic: a row carries a `version`, and `save` writes
 only over the version it read, else raises :class:`ConcurrentUpdate` (the transaction
 rolls back and the caller reads again). Every event of a step goes to `payment_events`
-and, as a state change, to the audit log, in the same commit as the row.
+and, as a state change, to the audit log, in the same commit as the row. Writing a row
+posts nothing: what a state change books is
+:func:`settlement_worker.payments.operations.move_payment`'s.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from settlement_worker.payments.postings import on_state_change
 from settlement_worker.payments.rules import ACTIVE_STATES, Payment, PaymentEvent, PaymentState
 from settlement_worker.store import Transaction
 
@@ -26,6 +27,7 @@ __all__ = [
     "load_history",
     "load_payment",
     "payments_in_states",
+    "recourse_to_bank",
     "save_payment",
 ]
 
@@ -139,7 +141,6 @@ def save_payment(
     if not rows:
         raise ConcurrentUpdate(f"{new.payment_id} changed since version {version}")
     _append(tx, new.payment_id, new.history[len(old.history) :], actor)
-    on_state_change(tx, old, new)  # the ledger entry of a paid payment, its events
     return int(rows[0][0])
 
 
@@ -226,3 +227,12 @@ def payments_in_states(tx: Transaction, states: Iterable[PaymentState]) -> list[
 def counts_by_state(tx: Transaction) -> dict[str, int]:
     rows = tx.execute("SELECT state, COUNT(*) FROM payments GROUP BY state")
     return {str(r[0]): int(r[1]) for r in rows}
+
+
+def recourse_to_bank(tx: Transaction, payment_id: str) -> bool:
+    """Whether ``payment_id`` pays a bank's recourse claim (the bank discounted the bill):
+    the row bills write for each recourse payment (table ``bill_recourse``) says so."""
+    rows = tx.execute(
+        "SELECT creditor_is_bank FROM bill_recourse WHERE payment_id = ?", [payment_id]
+    )
+    return bool(rows and rows[0][0])

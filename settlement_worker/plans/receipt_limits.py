@@ -33,7 +33,7 @@ from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import Any, Final
 
-from rex.config import FieldError
+from rex.config import FieldError, describe_value
 
 __all__ = [
     "ANY_ACCEPTOR",
@@ -68,23 +68,6 @@ class LimitsError(FieldError):
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return LimitsError, (self.field, self.reason)
-
-
-def describe_value(value: object) -> str:
-    """A value as an error message shows it, with its TOML type when that matters."""
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return f"string {value!r}"
-    if isinstance(value, float):
-        return f"float {value!r}"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return f"{type(value).__name__} {value!r}"
 
 
 def _int_in(name: str, value: object, low: int, high: int | None) -> int:

@@ -35,6 +35,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from rex.money import Money, UnknownCurrency
 from settlement_worker.cli_support import (
     EXIT_OK,
     EXIT_REFUSED,
@@ -44,7 +45,6 @@ from settlement_worker.cli_support import (
     store_arguments,
 )
 from settlement_worker.ledger.rules import EXCHANGE
-from settlement_worker.money import Money, UnknownCurrency
 from settlement_worker.reports.reconcile_bills import check_bills
 from settlement_worker.store import Store
 

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from rex.config import ConfigError, Settings
 from rex.exchange_time import EXCHANGE_TIME
+from rex.money import Money, UnknownCurrency, minor_units
 from settlement_worker.bills.rules import is_live, roles
 from settlement_worker.bills.sql import member_bills
 from settlement_worker.booking.operations import to_ns
@@ -47,7 +48,6 @@ from settlement_worker.cli_support import (
     store_arguments,
 )
 from settlement_worker.ledger.rules import EXCHANGE
-from settlement_worker.money import Money, UnknownCurrency, minor_units
 from settlement_worker.obligations.settle import trade_date
 from settlement_worker.store import Store
 

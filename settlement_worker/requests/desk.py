@@ -48,7 +48,7 @@ from rex.config import ConfigError, Member
 from rex.environment import REX_OPERATORS
 from rex.identity import member_of
 from rex.protocol import unpack
-from rex.settlement_requests import (
+from rex.settlement_protocol import (
     ACCEPTED,
     ANSWER_ROUTING_WORD,
     REJECTED,

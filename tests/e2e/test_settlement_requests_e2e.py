@@ -28,7 +28,7 @@ from rex.config import Settings
 from rex.environment import REX_BROKER_ADMIN_URL
 from rex.protocol import CONTENT_TYPE, TradeMessage, encode, pack
 from rex.provision import BrokerAdmin, provision
-from rex.settlement_requests import SettlementAnswer
+from rex.settlement_protocol import SettlementAnswer
 from settlement_worker.store import PostgresStore
 from tests.integration.settlement_helpers import DATABASE_URL
 
@@ -298,10 +298,10 @@ def test_a_bill_that_paid_a_trade_is_endorsed_on_and_the_endorsee_sees_it(site: 
         assert answer.accepted, answer
     with site.client(site.d) as endorsee:
         (seen,) = endorsee.bills().detail["bills"]
-        told = [e for e in endorsee.settlement_events(timeout=2.0) if e["event"] == "bill_endorsed"]
+        told = [e for e in endorsee.settlement_events(timeout=2.0) if e.event == "bill_endorsed"]
     assert (seen["bill_id"], seen["holder"], seen["roles"]) == (bill["bill_id"], site.d, ["holder"])
     assert [(c["from"], c["to"]) for c in seen["chain"]] == [(site.c, site.d)]
-    assert [e["subject_id"] for e in told] == [bill["bill_id"]]
+    assert [e.subject_id for e in told] == [bill["bill_id"]]
     listed = site.rex("my-bills", "list", "--member", site.d)
     assert listed.returncode == 0, listed.stderr
     assert bill["bill_id"] in listed.stdout and f"{site.c} -> {site.d}" in listed.stdout

@@ -11,7 +11,7 @@ from rex import topology
 from rex.bus import Delivery, Envelope, Subscription
 from rex.bus.memory import MemoryBroker, MemoryBus
 from rex.protocol import pack
-from rex.settlement_requests import SettlementAnswer
+from rex.settlement_protocol import SettlementAnswer
 from settlement_worker.member_settings.requests import settings_request_kinds
 from settlement_worker.requests.desk import RequestDesk, RequestKind
 from settlement_worker.service import SettlementService

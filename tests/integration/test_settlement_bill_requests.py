@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
+from rex.money import Money
 from rex.protocol import unpack
-from rex.settlement_requests import SettlementAnswer
+from rex.settlement_protocol import SettlementAnswer
 from settlement_worker.bills.discount import quote_discount
 from settlement_worker.bills.holidays import load_calendar
 from settlement_worker.bills.operations import BillDesk
@@ -26,7 +27,6 @@ from settlement_worker.bills.requests import bill_request_kinds
 from settlement_worker.disputes.operations import open_in_store
 from settlement_worker.disputes.rules import Actor, SubjectType
 from settlement_worker.member_settings.requests import settings_request_kinds
-from settlement_worker.money import Money
 from settlement_worker.reports.reconcile import reconcile
 from settlement_worker.store import Store
 from tests.integration.request_helpers import OPERATOR, Worker

@@ -43,7 +43,8 @@ from settlement_worker.disputes.operations import open_in_store, resolve_in_stor
 from settlement_worker.disputes.rules import Actor, DisputeRuleViolation, SubjectType
 from settlement_worker.payments import rules as pm
 from settlement_worker.payments.banks import BankResult, Outcome, RequestKind
-from settlement_worker.payments.sql import load_payment, save_payment
+from settlement_worker.payments.operations import move_payment
+from settlement_worker.payments.sql import load_payment
 from settlement_worker.reports.reconcile import reconcile
 from settlement_worker.reports.statement import build_statement, write_csv
 from settlement_worker.store import Store
@@ -120,7 +121,7 @@ def confirm(store: Store, payment_id: str) -> None:
         result = BankResult(RequestKind.SEND, payment_id, sent.bank, sent.send_no, Outcome.PAID)
         paid = pm.on_result(sent, result, now, policy).payment
         assert paid.state is pm.PaymentState.CONFIRMED
-        save_payment(tx, payment, version, paid)
+        move_payment(tx, payment, version, paid)
 
 
 def refused(code: str, action: Callable[[], object]) -> None:

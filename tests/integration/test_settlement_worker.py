@@ -149,7 +149,7 @@ def test_both_parties_receive_obligation_created_on_their_own_queue(store: Store
 
 
 def test_events_booked_while_the_broker_is_away_are_published_later(store: Store) -> None:
-    from settlement_worker.events import obligation_created
+    from rex.settlement_protocol import obligation_created
     from settlement_worker.outbox import OutboxPublisher, add_events
 
     store.migrate()

@@ -35,7 +35,8 @@ from settlement_worker.disputes.operations import open_in_store, resolve_in_stor
 from settlement_worker.disputes.rules import Actor, DisputeRuleViolation, SubjectType
 from settlement_worker.payments import rules as pm
 from settlement_worker.payments.banks import BankResult, Outcome, RequestKind
-from settlement_worker.payments.sql import load_payment, save_payment
+from settlement_worker.payments.operations import move_payment
+from settlement_worker.payments.sql import load_payment
 from settlement_worker.reports.reconcile import reconcile
 from settlement_worker.store import Store
 from tests.integration.settlement_helpers import (
@@ -246,7 +247,7 @@ class Play:
                 answer = Outcome.PAID if outcome == "confirm" else Outcome.REJECTED
                 result = BankResult(RequestKind.SEND, payment_id, sent.bank, sent.send_no, answer)
                 new = pm.on_result(sent, result, now, policy).payment
-            save_payment(tx, old, version, new)
+            move_payment(tx, old, version, new)
 
     def bill_dispute(self, which: int, verdict: str) -> None:
         bill = self.nth(self.bills(), which)

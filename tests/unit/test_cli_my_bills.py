@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from rex.cli_my_bills import _print
-from rex.settlement_requests import SettlementAnswer
+from rex.settlement_protocol import SettlementAnswer
 
 BILL: dict[str, Any] = {
     "bill_id": "bill-obl-PRND-OX-1-0",

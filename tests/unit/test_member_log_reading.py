@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from rex.client import entry_dict, entry_line
 from rex.log_reader import Delivered
 from rex.member_inbox import AnswerWatch, History, InOrderReading, LogEntry, LogGap
 from rex.member_log import Cursor, FileCursorStore, LogKind, seen_key
-from rex.protocol import ExecStatus, ExecutionReport, encode, join_bodies, pack
-from rex.settlement_requests import SettlementAnswer
+from rex.protocol import ExecStatus, ExecutionReport, encode, join_bodies
+from rex.settlement_protocol import SettlementAnswer, SettlementEvent
 
 MEMBER = "ganzhou-magnet"
 
@@ -48,7 +49,9 @@ class Log:
         return len(self.entries) - 1
 
     def add_event(self, event_id: str, ts: int = 0) -> int:
-        body = pack({"event_id": event_id, "event": "obligation_created", "timestamp": ts})
+        body = (
+            SettlementEvent(event_id, MEMBER, "obligation_created", "obl-1", {}, ts).envelope().body
+        )
         self.entries.append(("settlement_event", event_id, body))
         return len(self.entries) - 1
 
@@ -117,7 +120,7 @@ def test_each_kind_is_read_in_order_past_the_others_and_each_message_once() -> N
     assert ids(executions) == ["PRND-OX-1", "PRND-OX-2", "PRND-OX-3"]
     assert [e.sequence for e in executions] == [0, 2, 2]
     events = drain(reading(log, cursor, LogKind.EVENTS, gaps))
-    assert [e.message["event_id"] for e in events] == ["ev-1"]  # type: ignore[index]
+    assert [e.message.event_id for e in events] == ["ev-1"]  # type: ignore[union-attr]
     answers = drain(reading(log, cursor, LogKind.ANSWERS, gaps))
     assert [e.message.request_id for e in answers] == ["req-1"]  # type: ignore[union-attr]
     # A second reader of the same cursor hands out nothing again.
@@ -248,3 +251,31 @@ def test_the_cursor_remembers_a_bounded_number_of_ids() -> None:
     for key in "abcd":
         cursor.hand_out(key)
     assert [cursor.is_seen(k) for k in "abcd"] == [False, True, True, True]
+
+
+def test_each_kind_of_entry_prints_as_a_line_and_as_json() -> None:
+    event = SettlementEvent(
+        "obl-1/created/m",
+        MEMBER,
+        "obligation_created",
+        "obl-1",
+        {"amount": 500, "currency": "CNY"},
+        7,
+    )
+    answer = SettlementAnswer(
+        "a-1", "req-1", "show_bills", "ops", MEMBER, "rejected", 8, "bill_rule"
+    )
+    entries = [
+        LogEntry(3, "execution", report(1, cid="gz-1")),
+        LogEntry(4, "settlement_event", event),
+        LogEntry(5, "settlement_answer", answer),
+    ]
+    assert [entry_line(e).split("  ")[0] for e in entries] == ["#3", "#4", "#5"]
+    assert "obligation_created  obl-1  amount 500  currency CNY" in entry_line(entries[1])
+    assert "answer to show_bills req-1: rejected (bill_rule)  sent by ops" in entry_line(entries[2])
+    wire = [entry_dict(e)["message"] for e in entries]
+    assert (wire[0]["exec_id"], wire[1]["event_id"], wire[2]["answer_id"]) == (
+        "PRND-OX-1",
+        "obl-1/created/m",
+        "a-1",
+    )

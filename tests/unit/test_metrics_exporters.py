@@ -22,7 +22,7 @@ from gateway.service import GatewayService
 from gateway.store import MemorySeen
 from rex import metrics
 from rex.bus.memory import MemoryBroker, MemoryBus
-from rex.settlement_requests import RequestReason
+from rex.settlement_protocol import RequestReason
 from rex.vocabulary import END_REASONS, REJECT_REASONS
 from settlement_worker.payments import rules as pm
 from settlement_worker.payments.payer import Payer

@@ -8,7 +8,8 @@ import pytest
 
 from settlement_worker.payments import commands as cli_payments
 from settlement_worker.payments import rules as pm
-from settlement_worker.payments.sql import insert_payment, load_payment, save_payment
+from settlement_worker.payments.operations import move_payment
+from settlement_worker.payments.sql import insert_payment, load_payment
 from settlement_worker.store import Store
 
 from .conftest import T0, make_payments
@@ -23,7 +24,7 @@ def in_review(store: Store) -> Store:
             insert_payment(tx, p)
         for p in payments[:2]:
             old, version = load_payment(tx, p.payment_id)  # type: ignore[misc]
-            save_payment(tx, old, version, pm.hold_for_review(old, T0, "line closed").payment)
+            move_payment(tx, old, version, pm.hold_for_review(old, T0, "line closed").payment)
     return store
 
 
@@ -105,7 +106,7 @@ def test_show_prints_times_in_exchange_time(
     with store.transaction() as tx:
         insert_payment(tx, payment)
         old, version = load_payment(tx, payment.payment_id)  # type: ignore[misc]
-        save_payment(tx, old, version, sent)
+        move_payment(tx, old, version, sent)
     code, out, _ = run(store, capsys, "--show", payment.payment_id)
     assert code == 0
     lines = out.splitlines()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+from rex.money import Money
 from settlement_worker.bills.booking import (
     BillTerms,
     bill_id_for,
@@ -20,7 +21,6 @@ from settlement_worker.bills.rules import (
     endorse,
     issue,
 )
-from settlement_worker.money import Money
 from settlement_worker.plans.receipt_limits import PaymentKind, ReceiptLimits
 from settlement_worker.plans.rules import PaymentPlan, PlannedPayment
 from tests.integration.settlement_helpers import CONFIG

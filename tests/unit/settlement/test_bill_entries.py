@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from rex.money import Money
 from settlement_worker.bills.discount import HolidayCalendar
 from settlement_worker.bills.postings import (
     discount_entry,
@@ -25,7 +26,6 @@ from settlement_worker.bills.rules import (
     pay_at_maturity,
 )
 from settlement_worker.ledger.rules import JournalEntry
-from settlement_worker.money import Money
 
 CREATED = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
 ISSUED = dt.date(2026, 3, 2)  # Monday

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from rex.money import Money
 from settlement_worker.bills.discount import HolidayCalendar
 from settlement_worker.bills.rules import (
     Bill,
@@ -32,7 +33,6 @@ from settlement_worker.bills.rules import (
     visible_chain,
     void,
 )
-from settlement_worker.money import Money
 
 NO_HOLIDAYS = HolidayCalendar(frozenset())
 FACE = Money.of("1000000.00", "CNY")

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from rex.money import Money
 from settlement_worker.bills.discount import (
     DiscountRefused,
     HolidayCalendar,
@@ -15,7 +16,6 @@ from settlement_worker.bills.discount import (
     discount_proceeds,
     quote_discount,
 )
-from settlement_worker.money import Money
 
 NO_HOLIDAYS = HolidayCalendar(frozenset())
 # National Day 2026: Thu 1 Oct to Wed 7 Oct; Sat 10 Oct is a make-up working day.

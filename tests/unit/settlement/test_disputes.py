@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from rex.config import Settings
+from rex.money import Money
 from rex.protocol import TradeMessage
 from settlement_worker.bills.rules import (
     BillKind,
@@ -38,7 +39,6 @@ from settlement_worker.ledger.rules import (
     Ledger,
     Posting,
 )
-from settlement_worker.money import Money
 from settlement_worker.obligations.fees import FeeRule, FeeSchedule
 from settlement_worker.obligations.settle import settle_trade
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from settlement_worker.money import (
+from rex.money import (
     CurrencyMismatch,
     InexactAmount,
     Money,

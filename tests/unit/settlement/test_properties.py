@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rex.config import CURRENCY_MINOR_UNITS
+from rex.money import Money
 from settlement_worker.bills.discount import (
     HolidayCalendar,
     discount_days,
@@ -35,7 +36,6 @@ from settlement_worker.ledger.rules import (
     Ledger,
     Posting,
 )
-from settlement_worker.money import Money
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

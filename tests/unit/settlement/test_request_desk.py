@@ -14,7 +14,7 @@ import pytest
 from rex.bus import Delivery
 from rex.config import ConfigError
 from rex.protocol import pack
-from rex.settlement_requests import RequestReason, SettlementAnswer
+from rex.settlement_protocol import RequestReason, SettlementAnswer
 from settlement_worker.member_settings.operations import current_config, load_stored
 from settlement_worker.member_settings.requests import settings_request_kinds
 from settlement_worker.requests.desk import (

@@ -1,5 +1,6 @@
-"""Settlement requests and their answers on the wire: what the member SDK and the
-settlement worker share (docs/protocol.md, "Settlement requests").
+"""Settlement on the wire: requests, their answers and settlement events, what the member
+SDK and the settlement worker share (docs/protocol.md, "Settlement requests", "Settlement
+events").
 
 A member (or an operator) publishes a request to the exchange ``rex.settlement.requests``
 with routing key ``<sender>.<kind>``, AMQP ``type`` = the kind, a unique ``message_id`` and
@@ -15,24 +16,37 @@ acted for it. ``request_id`` in the answer is the request's ``message_id``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, Final
 
+from rex import topology
+from rex.bus import Envelope
 from rex.protocol import pack, unpack
 
 __all__ = [
     "ACCEPTED",
     "ANSWER_ROUTING_WORD",
+    "BILL_DISCOUNTED",
+    "BILL_DISHONOURED",
+    "BILL_ENDORSED",
+    "BILL_ISSUED",
+    "BILL_PAID",
     "DISCOUNT_BILL",
     "ENDORSE_BILL",
+    "OBLIGATION_CREATED",
     "REJECTED",
+    "SETTLEMENT_EVENTS",
     "SET_PAYMENT_METHOD",
     "SET_RECEIPT_LIMITS",
     "SHOW_BILLS",
     "SHOW_SETTLEMENT_SETTINGS",
     "RequestReason",
     "SettlementAnswer",
+    "SettlementEvent",
+    "bill_events",
+    "obligation_created",
 ]
 
 #: Change the member's receipt limits (as payee): body ``changes``, a map of
@@ -165,3 +179,113 @@ class SettlementAnswer:
             field=data.get("field"),
             detail=dict(data.get("detail") or {}),
         )
+
+
+# ------------------------------------------------------------------ settlement events
+#
+# What happened to members' obligations, bills and payments, published to `rex.settlement`
+# with routing key `<member>.<event>`, so each lands in the member's own log. Event ids
+# derive from what happened, so a republished event is recognisable.
+
+OBLIGATION_CREATED = "obligation_created"
+BILL_ISSUED = "bill_issued"
+BILL_ENDORSED = "bill_endorsed"
+BILL_DISCOUNTED = "bill_discounted"
+BILL_PAID = "bill_paid"
+BILL_DISHONOURED = "bill_dishonoured"
+SETTLEMENT_EVENTS = (
+    OBLIGATION_CREATED,
+    BILL_ISSUED,
+    BILL_ENDORSED,
+    BILL_DISCOUNTED,
+    BILL_PAID,
+    BILL_DISHONOURED,
+    "payment_sent",
+    "payment_confirmed",
+    "payment_failed",
+    "dispute_opened",
+    "dispute_resolved",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementEvent:
+    kind: ClassVar[str] = "settlement_event"
+    event_id: str
+    member: str
+    event: str  # one of SETTLEMENT_EVENTS
+    subject_id: str  # obligation, bill or payment id
+    detail: dict[str, Any]
+    timestamp: int  # ns
+
+    @classmethod
+    def decode(cls, body: bytes) -> SettlementEvent:
+        """An event as it travels; ValueError if ``body`` is not one."""
+        data = unpack(body)
+        if not isinstance(data, dict):
+            raise ValueError("a settlement event must be a map")
+        try:
+            return cls(
+                event_id=str(data["event_id"]),
+                member=str(data["member"]),
+                event=str(data["event"]),
+                subject_id=str(data["subject_id"]),
+                detail=dict(data.get("detail") or {}),
+                timestamp=int(data["timestamp"]),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"not a settlement event: {error!r}") from None
+
+    def envelope(self) -> Envelope:
+        body = pack(
+            {
+                "event_id": self.event_id,
+                "member": self.member,
+                "event": self.event,
+                "subject_id": self.subject_id,
+                "detail": self.detail,
+                "timestamp": self.timestamp,
+            }
+        )
+        return Envelope(
+            topology.SETTLEMENT,
+            f"{self.member}.{self.event}",
+            body,
+            self.kind,
+            self.event_id,
+            self.timestamp // 1_000_000_000,
+        )
+
+
+def obligation_created(
+    obligation_id: str, payer: str, payee: str, amount_minor: int, currency: str, at: int
+) -> list[SettlementEvent]:
+    """Both parties learn of the obligation."""
+    detail = {"payer": payer, "payee": payee, "amount": amount_minor, "currency": currency}
+    return [
+        SettlementEvent(
+            f"{obligation_id}/created/{member}",
+            member,
+            OBLIGATION_CREATED,
+            obligation_id,
+            detail,
+            at,
+        )
+        for member in (payer, payee)
+    ]
+
+
+def bill_events(
+    bill_id: str,
+    event: str,
+    key: str,
+    members: Iterable[str],
+    detail: dict[str, Any],
+    at: int,
+) -> list[SettlementEvent]:
+    """``event`` (``bill_issued``, ``bill_endorsed``...) about ``bill_id`` to each member
+    once; ``key`` names the step (``issued``, ``endorsed-2``...) so the id is stable."""
+    return [
+        SettlementEvent(f"{bill_id}/{key}/{member}", member, event, bill_id, detail, at)
+        for member in dict.fromkeys(members)
+    ]
