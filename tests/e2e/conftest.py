@@ -91,7 +91,7 @@ class Exchange:
     def rex(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         """Run the `rex` command line with this exchange's environment (not checked)."""
         return subprocess.run(
-            [sys.executable, "-m", "rex", *args],
+            [sys.executable, "-m", "cli", *args],
             cwd=ROOT,
             env=self.env,
             capture_output=True,

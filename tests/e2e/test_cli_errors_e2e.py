@@ -25,7 +25,7 @@ BROKER = "127.0.0.1:5672"
 def rex(exchange: Exchange, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """`rex ...` with the exchange's environment, some of it changed."""
     return subprocess.run(
-        [sys.executable, "-m", "rex", *args],
+        [sys.executable, "-m", "cli", *args],
         cwd=ROOT,
         env={**exchange.env, **env},
         capture_output=True,

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_demo_through_rabbitmq_matches_the_embedded_demo() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "rex", "demo", "--broker", "amqp://guest:guest@127.0.0.1:5672/"],
+        [sys.executable, "-m", "cli", "demo", "--broker", "amqp://guest:guest@127.0.0.1:5672/"],
         cwd=ROOT,
         env={**os.environ, "REX_CONFIG_DIR": str(ROOT / "config")},
         capture_output=True,

@@ -169,7 +169,7 @@ def test_halted_product_rejects_new_orders(running: Exchange) -> None:
 
     def rex(*args: str) -> None:
         subprocess.run(
-            [sys.executable, "-m", "rex", *args], env=running.env, check=True, capture_output=True
+            [sys.executable, "-m", "cli", *args], env=running.env, check=True, capture_output=True
         )
 
     with running.client("alpha") as alpha:

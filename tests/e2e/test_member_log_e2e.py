@@ -174,7 +174,7 @@ def test_a_read_position_that_cannot_be_kept_says_which_file_and_what_to_do(
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     done = subprocess.run(
-        [sys.executable, "-m", "rex", "executions", "--member", venue.members["maker"],
+        [sys.executable, "-m", "cli", "executions", "--member", venue.members["maker"],
          "--timeout", "0.5"],
         cwd=ROOT, env={**venue.env, "REX_CURSOR_DIR": str(blocker / "cursors")},
         capture_output=True, text=True, timeout=60,

@@ -149,7 +149,7 @@ def test_trades_are_paid_through_the_bank_simulators_exactly_once(site: Site) ->
     assert obligations == {"settled": TRADES}
 
     out = subprocess.run(
-        [sys.executable, "-m", "rex", "reconcile", "--data-dir", str(site.data)],
+        [sys.executable, "-m", "cli", "reconcile", "--data-dir", str(site.data)],
         cwd=ROOT,
         env=site.env,
         capture_output=True,

@@ -172,7 +172,7 @@ class Trading:
 def start(*args: str, log: Path) -> tuple[subprocess.Popen[bytes], Path]:
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "rex", *args],
+            [sys.executable, "-m", "cli", *args],
             cwd=ROOT,
             env={k: v for k, v in os.environ.items() if not k.startswith("REX_")},
             stdout=out,

@@ -14,7 +14,8 @@ from pathlib import Path
 import pika
 import pytest
 
-from rex import cli, topology
+from cli import main as cli
+from rex import topology
 from rex.client import Client
 from rex.config import Settings
 from rex.member_log import MemoryCursorStore

@@ -29,7 +29,8 @@ import pika.adapters.blocking_connection
 import pika.exceptions
 import pytest
 
-from rex import cli, topology
+from cli import main as cli
+from rex import topology
 from rex.config import Settings
 from rex.environment import REX_BROKER_ADMIN_URL, REX_TEST_AMQP_URL
 from rex.log_reader import StreamReader

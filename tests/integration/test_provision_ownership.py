@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from rex import cli
+from cli import main as cli
 from rex.config import Settings
 from rex.environment import REX_BROKER_ADMIN_URL, REX_TEST_AMQP_URL
 from rex.ownership import Owner

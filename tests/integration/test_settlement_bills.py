@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from rex.cli import main as rex
+from cli.main import main as rex
 from settlement_worker.bills import operations as bill_ops
 from settlement_worker.bills import sql as bill_store
 from settlement_worker.bills.commands import main as bills_cli

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rex.cli import main as rex
+from cli.main import main as rex
 from settlement_worker.disputes.operations import (
     history,
     list_disputes,

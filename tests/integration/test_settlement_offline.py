@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rex import cli as rex_cli
+from cli import main as rex_cli
 from rex.vocabulary import Side
 from settlement_worker.offline import commands as cli_offline
 from settlement_worker.offline.operations import (

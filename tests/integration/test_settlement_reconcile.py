@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rex.cli import main as rex
+from cli.main import main as rex
 from settlement_worker.disputes.operations import open_in_store, resolve_in_store
 from settlement_worker.disputes.rules import Actor, SubjectType
 from settlement_worker.reports.reconcile import format_report, reconcile

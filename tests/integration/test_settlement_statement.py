@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rex.cli import main as rex
+from cli.main import main as rex
 from settlement_worker.reports.statement import build_statement, format_statement
 from settlement_worker.store import EntryRow, PostingRow, Store
 from tests.integration.settlement_helpers import (

@@ -231,7 +231,7 @@ def test_rex_loadtest_cleanup_sweeps_a_killed_runs_exchange(admin: BrokerAdmin) 
     names = throw_away(admin, Creator(socket.gethostname(), dead_pid(), int(time.time())))
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "rex", "loadtest", "--cleanup"],
+            [sys.executable, "-m", "cli", "loadtest", "--cleanup"],
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -253,7 +253,7 @@ class Run:
 
     def __init__(self, *args: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "rex", "loadtest", *args],
+            [sys.executable, "-m", "cli", "loadtest", *args],
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
-from rex import cli, cli_trading
+from cli import main as cli
+from cli import members as cli_trading
+from rex.commands import Group
 from rex.exchange_time import format_ns, parse_time_ns
 from rex.protocol import PublicTrade
 
@@ -60,7 +62,7 @@ def sections(text: str) -> dict[str, list[str]]:
     groups: dict[str, list[str]] = {}
     current: list[str] | None = None
     for line in text.splitlines():
-        if line.endswith(":") and not line.startswith(" ") and line[:-1] in set(cli.Group):
+        if line.endswith(":") and not line.startswith(" ") and line[:-1] in set(Group):
             current = groups.setdefault(line[:-1], [])
         elif current is not None and line.startswith("  ") and line.strip():
             current.append(line.split()[0])
@@ -70,15 +72,15 @@ def sections(text: str) -> dict[str, list[str]]:
 
 
 EVERY_COMMAND = {
-    cli.Group.MEMBER: [
+    Group.MEMBER: [
         "order", "cancel", "replace", "mass-cancel", "executions", "events", "book", "trades",
         "limits", "my-bills",
     ],
-    cli.Group.OPERATOR: [
+    Group.OPERATOR: [
         "config", "provision", "halt", "resume", "close", "gateway", "engine", "demo",
         "loadtest",
     ],
-    cli.Group.SETTLEMENT: [
+    Group.SETTLEMENT: [
         "settlement", "statement", "payments", "bills", "dispute", "offline", "reconcile",
     ],
 }  # fmt: skip
@@ -317,7 +319,7 @@ def test_a_port_that_never_answers_is_a_timeout(
 def test_no_traceback_on_the_command_line(down: int) -> None:
     """The installed command, as a person runs it: one line on stderr, status 4."""
     done = subprocess.run(
-        [sys.executable, "-m", "rex", "order", "PRND-OX", "buy", "100", "450000", *MEMBER],
+        [sys.executable, "-m", "cli", "order", "PRND-OX", "buy", "100", "450000", *MEMBER],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -381,7 +383,7 @@ def test_a_postgresql_that_is_down_is_named_with_what_to_check(
 
 def test_the_settlement_worker_logs_a_database_that_is_down_and_exits_8(down: int) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "rex", "settlement", "--metrics-port", "0"],
+        [sys.executable, "-m", "cli", "settlement", "--metrics-port", "0"],
         cwd=ROOT,
         env={**os.environ, "REX_PW_BAOTOU_METALS": "x"},
         capture_output=True,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pika.exceptions as px
 import pytest
 
+from cli.operators import ENGINE_LOGIN
 from rex.cli_errors import MEMBER_LOGIN, ExitStatus, Failure, Reaching, classify, guard
-from rex.cli_trading import ENGINE_LOGIN
 from rex.client import ClientError
 from rex.config import ConfigError
 from rex.provision import ProvisionError

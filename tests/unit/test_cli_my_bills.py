@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from rex.cli_my_bills import _print
+from cli.my_bills import _print
 from rex.settlement_protocol import SettlementAnswer
 
 BILL: dict[str, Any] = {

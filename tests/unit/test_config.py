@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cli.main import main
 from rex import environment
-from rex.cli import main
 from rex.config import (
     ConfigError,
     FieldError,
@@ -581,7 +581,7 @@ def test_the_shipped_configuration_is_the_repositorys_config_dir() -> None:
 def _run_rex(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("REX_")}
     return subprocess.run(
-        [sys.executable, "-m", "rex", *args],
+        [sys.executable, "-m", "cli", *args],
         cwd=cwd,
         env={**clean, **env},
         capture_output=True,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rex.cli import main
+from cli.main import main
 from rex.environment import VARIABLES
 
 REPO = Path(__file__).resolve().parents[2]

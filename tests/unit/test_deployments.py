@@ -13,8 +13,9 @@ import time
 
 import pytest
 
+from cli import main as cli
+from cli import members as cli_trading
 from loadtest.throwaway import Creator, Names, process_gone
-from rex import cli, cli_trading
 from rex.config import ConfigError, Settings
 from rex.identity import check_deployment, login_of, member_of
 from rex.ownership import Owner, foreign_owner, owners_marked

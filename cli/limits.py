@@ -23,7 +23,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from rex.cli_requests import acting_for, action_adder, answer_dict, run
+from cli.settlement_requests import acting_for, action_adder, answer_dict, run
 from rex.client import Client
 from rex.config import ConfigError
 from rex.settlement_protocol import SettlementAnswer

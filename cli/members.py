@@ -1,6 +1,7 @@
-"""`rex` commands for members (order, cancel, replace, mass-cancel, executions, events,
-book, trades) and for operators (halt, resume, close). Each ``configure_*`` function gives a
-command's parser its arguments and handler; rex/cli.py lists the commands."""
+"""`rex` commands for members: order, cancel, replace, mass-cancel, executions, events,
+book, trades (and, in cli/limits.py and cli/my_bills.py, their settlement settings and
+bills). Each ``configure_*`` function gives a command's parser its arguments and handler;
+cli/main.py lists the commands."""
 
 from __future__ import annotations
 
@@ -8,28 +9,19 @@ import argparse
 import datetime as dt
 import json
 import os
-import time
-import uuid
 from collections.abc import Callable, Iterator
 
-import pika
-
 from rex import topology
-from rex.cli_errors import MEMBER_LOGIN, ExitStatus, Login, Reaching, guard
+from rex.cli_errors import MEMBER_LOGIN, ExitStatus, Reaching, guard
 from rex.client import Client, LogEntry, entry_dict, entry_line, report_line
-from rex.config import ConfigError, Settings, did_you_mean
+from rex.config import ConfigError, Settings
 from rex.environment import REX_MEMBER, REX_PASSWORD
 from rex.exchange_time import format_ns, parse_time_ns
 from rex.identity import login_of
 from rex.member_log import LogKind
 from rex.protocol import (
-    CONTENT_TYPE,
-    ENGINE_INPUT,
-    EngineInput,
     ExecutionReport,
-    InputKind,
     encode,
-    encode_inputs,
     unpack,
 )
 
@@ -37,13 +29,6 @@ Handler = Callable[[argparse.Namespace], int]
 
 #: What answers a member's orders: NO_ANSWER says to check it.
 ORDERS_ANSWERED_BY = "check that the exchange's gateway and engine run (ask the operator)"
-#: `rex halt|resume|close` write to the engines' input logs, which only the services' user
-#: may do.
-ENGINE_LOGIN = Login(
-    "the operator's login: the services' RabbitMQ user, which may write to rex.engine (a"
-    " member's may not); set REX_BROKER_URL to amqp://<user>:<password>@<host>:<port>/<vhost>",
-    "check the user and password in $REX_BROKER_URL",
-)
 
 
 def member_id(args: argparse.Namespace) -> str | None:
@@ -206,51 +191,6 @@ def _trades(client: Client, args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
-def _status(prog: str, status: str) -> Handler:
-    """Operators set a product's trading status by writing it into its input log."""
-
-    def handler(args: argparse.Namespace) -> int:
-        settings = Settings.from_env()
-
-        def run() -> int:
-            products = settings.products()
-            if args.product not in products:
-                close = did_you_mean(args.product, products)
-                hint = f" ({close})" if close else ""
-                raise ConfigError(settings.products_file, f"no product {args.product!r}{hint}")
-            _publish_status(settings.broker_url, args.product, status)
-            print(f"{args.product}: {status}")
-            return ExitStatus.OK
-
-        return guard(prog, Reaching(settings.broker_url, login=ENGINE_LOGIN), run)
-
-    return handler
-
-
-def _publish_status(broker_url: str, product: str, status: str) -> None:
-    entry = EngineInput(InputKind.STATUS, product, time.time_ns(), status=status)
-    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_publish(
-            topology.ENGINE,
-            product,
-            encode_inputs([entry]),
-            pika.BasicProperties(
-                content_type=CONTENT_TYPE,
-                delivery_mode=2,
-                type=ENGINE_INPUT,
-                message_id=f"status-{uuid.uuid4().hex}",
-                timestamp=int(time.time()),
-            ),
-            mandatory=True,
-        )
-    finally:
-        if connection.is_open:
-            connection.close()
-
-
 def _expire_time(text: str) -> int:
     try:
         return parse_time_ns(text)
@@ -359,13 +299,3 @@ def configure_trades(trades: argparse.ArgumentParser) -> None:
     trades.add_argument("product")
     trades.add_argument("--limit", type=int, default=20)
     trades.set_defaults(func=_run(trades.prog, _trades))
-
-
-def configure_status(status: str) -> Callable[[argparse.ArgumentParser], None]:
-    """`rex halt|resume|close PRODUCT`: set the product's trading status to ``status``."""
-
-    def configure(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("product")
-        parser.set_defaults(func=_status(parser.prog, status))
-
-    return configure

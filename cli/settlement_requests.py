@@ -13,8 +13,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from cli.members import member_client, member_reaching
 from rex.cli_errors import OPERATOR_LOGIN, Reaching, guard
-from rex.cli_trading import member_client, member_reaching
 from rex.client import Client, OperatorClient
 from rex.config import ConfigError, Settings
 from rex.environment import REX_MEMBER

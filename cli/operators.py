@@ -1,30 +1,23 @@
-"""The ``rex`` command line.
-
-Every command is one :class:`Command` in :data:`COMMANDS`, in the group of the people who
-use it (members, operators, settlement staff), which ``rex --help`` lists. A command runs
-either in this process (``configure`` gives its parser the arguments and a ``func``
-handler returning the exit status) or as a module's own command line (``main``, handed the
-arguments as they are, so ``rex reconcile --help`` is the module's help).
-
-Exit status: one per cause, the table of :class:`rex.cli_errors.ExitStatus`
-(docs/operations.md, "Exit status"). ``provision`` exits 1 when it left a member's user
-alone because it belongs to another deployment (the others are provisioned).
-"""
+"""`rex` commands for operators: config check, provision, and a product's trading status
+(halt, resume, close)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import time
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rex import cli_limits, cli_my_bills, cli_trading
+import pika
+
+from rex import topology
 from rex.cli_errors import ExitStatus, Login, Reaching, guard
 from rex.config import ConfigError, Settings, TradingStatus, did_you_mean
+from rex.protocol import CONTENT_TYPE, ENGINE_INPUT, EngineInput, InputKind, encode_inputs
 
 if TYPE_CHECKING:
     from rex.member_migration import MemberMigration
@@ -34,6 +27,15 @@ Handler = Callable[[argparse.Namespace], int]
 EXIT_OK = ExitStatus.OK
 EXIT_REFUSED = ExitStatus.REFUSED
 EXIT_CONFIG_ERROR = ExitStatus.USAGE
+
+#: `rex halt|resume|close` write to the engines' input logs, which only the services' user
+#: may do.
+ENGINE_LOGIN = Login(
+    "the operator's login: the services' RabbitMQ user, which may write to rex.engine (a"
+    " member's may not); set REX_BROKER_URL to amqp://<user>:<password>@<host>:<port>/<vhost>",
+    "check the user and password in $REX_BROKER_URL",
+)
+
 
 #: `rex provision` declares the topology and manages users: the broker's administrator.
 ADMIN_LOGIN = Login(
@@ -49,7 +51,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _cmd_config_check(args: argparse.Namespace) -> int:
     """Load and validate everything any service reads; report every problem found."""
-    # settlement_worker is above rex/, so imported here, as the pass-through commands are.
+    # Imported here so that `rex --help` loads no service.
     from rex.config_check import check_configuration
     from rex.environment import VARIABLES
     from settlement_worker.config_check import CHECKS as SETTLEMENT_CHECKS
@@ -209,7 +211,7 @@ def _config_dir_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _configure_config(config: argparse.ArgumentParser) -> None:
+def configure_config(config: argparse.ArgumentParser) -> None:
     """`rex config check`."""
     config.set_defaults(func=_help(config))
     actions = config.add_subparsers(title="config commands", metavar="ACTION")
@@ -226,7 +228,7 @@ def _configure_config(config: argparse.ArgumentParser) -> None:
     check.set_defaults(func=_cmd_config_check)
 
 
-def _configure_provision(prov: argparse.ArgumentParser) -> None:
+def configure_provision(prov: argparse.ArgumentParser) -> None:
     prov.description = (
         "Create or update each enabled member's RabbitMQ user, password, permissions and "
         "topic permissions from members.toml (deleting the users of disabled members), "
@@ -257,206 +259,56 @@ def _help(parser: argparse.ArgumentParser) -> Handler:
     return show
 
 
-# ------------------------------------------------------------------ pass-through commands
-# Their modules have their own parsers; they are imported only when run.
+def _status(prog: str, status: str) -> Handler:
+    """Operators set a product's trading status by writing it into its input log."""
+
+    def handler(args: argparse.Namespace) -> int:
+        settings = Settings.from_env()
+
+        def run() -> int:
+            products = settings.products()
+            if args.product not in products:
+                close = did_you_mean(args.product, products)
+                hint = f" ({close})" if close else ""
+                raise ConfigError(settings.products_file, f"no product {args.product!r}{hint}")
+            _publish_status(settings.broker_url, args.product, status)
+            print(f"{args.product}: {status}")
+            return ExitStatus.OK
+
+        return guard(prog, Reaching(settings.broker_url, login=ENGINE_LOGIN), run)
+
+    return handler
 
 
-def _gateway(argv: list[str]) -> int:
-    from gateway.__main__ import main as gateway_main
-
-    return gateway_main(argv)
-
-
-def _engine(argv: list[str]) -> int:
-    from engine.__main__ import main as engine_main
-
-    return engine_main(argv)
-
-
-def _settlement(argv: list[str]) -> int:
-    from settlement_worker.__main__ import main as settlement_main
-
-    return settlement_main(argv)
-
-
-def _demo(argv: list[str]) -> int:
-    from demo.__main__ import main as demo_main
-
-    return demo_main(argv)
-
-
-def _loadtest(argv: list[str]) -> int:
-    from loadtest.__main__ import main as loadtest_main
-
-    return loadtest_main(argv)
-
-
-def _statement(argv: list[str]) -> int:
-    from settlement_worker.reports.statement import main as statement_main
-
-    return statement_main(argv)
-
-
-def _payments(argv: list[str]) -> int:
-    from settlement_worker.payments.commands import main as payments_main
-
-    return payments_main(argv)
-
-
-def _bills(argv: list[str]) -> int:
-    from settlement_worker.bills.commands import main as bills_main
-
-    return bills_main(argv)
-
-
-def _dispute(argv: list[str]) -> int:
-    from settlement_worker.disputes.commands import main as dispute_main
-
-    return dispute_main(argv)
-
-
-def _offline(argv: list[str]) -> int:
-    from settlement_worker.offline.commands import main as offline_main
-
-    return offline_main(argv)
-
-
-def _reconcile(argv: list[str]) -> int:
-    from settlement_worker.reports.reconcile import main as reconcile_main
-
-    return reconcile_main(argv)
-
-
-# ------------------------------------------------------------------------ the commands
-
-
-class Group(StrEnum):
-    """Who uses a command; ``rex --help`` lists the commands by group."""
-
-    MEMBER = "members: trading, and their own settlement settings and bills"
-    OPERATOR = "operators: configuration, the broker, trading status, the services"
-    SETTLEMENT = "settlement: the settlement store (statements, payments, bills, disputes)"
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    """One ``rex`` command: in-process (``configure``) or a module's own (``main``)."""
-
-    name: str
-    group: Group
-    summary: str
-    configure: Callable[[argparse.ArgumentParser], None] | None = None
-    main: Callable[[list[str]], int] | None = None
-
-
-_M, _O, _S = Group.MEMBER, Group.OPERATOR, Group.SETTLEMENT
-
-COMMANDS: tuple[Command, ...] = (
-    Command("order", _M, "place an order and print its first answer", cli_trading.configure_order),
-    Command("cancel", _M, "cancel an order by its client order id", cli_trading.configure_cancel),
-    Command("replace", _M, "change an order's price and/or total quantity",
-            cli_trading.configure_replace),
-    Command("mass-cancel", _M, "cancel all your open orders in a product",
-            cli_trading.configure_mass_cancel),
-    Command("executions", _M, "print your execution reports not read before (or again: "
-            "--since)", cli_trading.configure_executions),
-    Command("events", _M, "print your settlement events and answers not read before (or "
-            "again: --since)", cli_trading.configure_events),
-    Command("book", _M, "print a product's order book (top 10 levels)", cli_trading.configure_book),
-    Command("trades", _M, "print a product's public trade tape", cli_trading.configure_trades),
-    Command("limits", _M, "your receipt limits and payment method: show, set, set-method",
-            cli_limits.configure),
-    Command("my-bills", _M, "your bills over AMQP: list, endorse, discount",
-            cli_my_bills.configure),
-    Command("config", _O, "check the exchange's configuration files", _configure_config),
-    Command("provision", _O, "create the members' RabbitMQ users and permissions, declare "
-            "the topology", _configure_provision),
-    Command("halt", _O, "halt trading in a product (cancels still work)",
-            cli_trading.configure_status(TradingStatus.HALTED)),
-    Command("resume", _O, "open a product for trading again",
-            cli_trading.configure_status(TradingStatus.OPEN)),
-    Command("close", _O, "close a product", cli_trading.configure_status(TradingStatus.CLOSED)),
-    Command("gateway", _O, "run the request gateway service", main=_gateway),
-    Command("engine", _O, "run a matching engine service (a group of products)", main=_engine),
-    Command("demo", _O, "play a scripted trading session ([--broker URL])", main=_demo),
-    Command("loadtest", _O, "size the exchange: simulated members against real services",
-            main=_loadtest),
-    Command("settlement", _S, "run the settlement worker service", main=_settlement),
-    Command("statement", _S, "a member's balances and postings over a period",
-            main=_statement),
-    Command("payments", _S, "payments needing an operator: review, release, resolve",
-            main=_payments),
-    Command("bills", _S, "bills on the store: list, show, endorse, discount, mature, dishonour",
-            main=_bills),
-    Command("dispute", _S, "disputes on trades and bills: open, resolve, list, show",
-            main=_dispute),
-    Command("offline", _S, "offline (negotiated) trades: report, confirm, decline, list",
-            main=_offline),
-    Command("reconcile", _S, "check the settlement store's books add up", main=_reconcile),
-)  # fmt: skip
-BY_NAME: dict[str, Command] = {command.name: command for command in COMMANDS}
-
-
-def command_list() -> str:
-    """Every command, by group, as ``rex --help`` ends."""
-    width = max(len(command.name) for command in COMMANDS)
-    lines: list[str] = []
-    for group in Group:
-        lines += ["", f"{group}:"]
-        lines += [
-            f"  {command.name:<{width}}  {command.summary}"
-            for command in COMMANDS
-            if command.group is group
-        ]
-    lines += ["", "`rex COMMAND --help` describes a command; exit status: docs/operations.md."]
-    return "\n".join(lines[1:])
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="rex",
-        usage="rex COMMAND [ARGUMENTS]",
-        description="REX rare-earth exchange.",
-        epilog=command_list(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.set_defaults(func=_help(parser))
-    # The listing is the epilog, by group; argparse's own would be one flat list.
-    commands = parser.add_subparsers(prog="rex", metavar="COMMAND", help=argparse.SUPPRESS)
-    for command in COMMANDS:
-        if command.configure is not None:
-            sub = commands.add_parser(command.name, description=command.summary)
-            command.configure(sub)
-    return parser
-
-
-def _unknown_command(name: str) -> int:
-    close = did_you_mean(name, BY_NAME)
-    hint = f" ({close})" if close else ""
-    print(f"rex: unknown command {name!r}{hint}\n\n{command_list()}", file=sys.stderr)
-    return ExitStatus.USAGE
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``rex`` command line; returns the process exit status."""
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments and not arguments[0].startswith("-"):
-        command = BY_NAME.get(arguments[0])
-        if command is None:
-            return _unknown_command(arguments[0])
-        if command.main is not None:
-            return command.main(arguments[1:])
+def _publish_status(broker_url: str, product: str, status: str) -> None:
+    entry = EngineInput(InputKind.STATUS, product, time.time_ns(), status=status)
+    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
     try:
-        args = build_parser().parse_args(arguments)
-    except SystemExit as stop:  # argparse's --help (0) and usage errors (2)
-        return ExitStatus.USAGE if stop.code else ExitStatus.OK
-    handler: Handler = args.func
-    try:
-        return handler(args)
-    except ConfigError as exc:  # e.g. a bad REX_DEPLOYMENT, found by Settings.from_env()
-        print(f"rex: {exc}", file=sys.stderr)
-        return EXIT_CONFIG_ERROR
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish(
+            topology.ENGINE,
+            product,
+            encode_inputs([entry]),
+            pika.BasicProperties(
+                content_type=CONTENT_TYPE,
+                delivery_mode=2,
+                type=ENGINE_INPUT,
+                message_id=f"status-{uuid.uuid4().hex}",
+                timestamp=int(time.time()),
+            ),
+            mandatory=True,
+        )
+    finally:
+        if connection.is_open:
+            connection.close()
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def configure_status(status: str) -> Callable[[argparse.ArgumentParser], None]:
+    """`rex halt|resume|close PRODUCT`: set the product's trading status to ``status``."""
+
+    def configure(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("product")
+        parser.set_defaults(func=_status(parser.prog, status))
+
+    return configure

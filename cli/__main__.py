@@ -1,0 +1,5 @@
+"""``python -m cli``: the ``rex`` command line."""
+
+from cli.main import main
+
+raise SystemExit(main())
