@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, ClassVar, Final
 
 from rex import topology
@@ -42,7 +41,6 @@ __all__ = [
     "SET_RECEIPT_LIMITS",
     "SHOW_BILLS",
     "SHOW_SETTLEMENT_SETTINGS",
-    "RequestReason",
     "SettlementAnswer",
     "SettlementEvent",
     "bill_events",
@@ -70,51 +68,6 @@ ACCEPTED: Final = "accepted"
 REJECTED: Final = "rejected"
 #: The last word of an answer's routing key: ``<recipient>.settlement_answer``.
 ANSWER_ROUTING_WORD: Final = "settlement_answer"
-
-
-class RequestReason(StrEnum):
-    """Why a settlement request was rejected. Nothing changes when a request is rejected."""
-
-    MALFORMED = "malformed"
-    UNKNOWN_REQUEST = "unknown_request"
-    UNKNOWN_MEMBER = "unknown_member"
-    NOT_PERMITTED = "not_permitted"
-    REASON_REQUIRED = "reason_required"
-    INVALID_LIMITS = "invalid_limits"
-    INVALID_PAYMENT_METHOD = "invalid_payment_method"
-    NOTHING_TO_CHANGE = "nothing_to_change"
-    VERSION_MISMATCH = "version_mismatch"
-    BILL_RULE = "bill_rule"
-
-    @property
-    def text(self) -> str:
-        return _TEXT[self]
-
-
-_TEXT: Final[dict[RequestReason, str]] = {
-    RequestReason.MALFORMED: (
-        "The request could not be decoded: not a msgpack map, a missing, unknown or mistyped"
-        " field, no message_id, or a routing key other than <sender>.<kind>."
-    ),
-    RequestReason.UNKNOWN_REQUEST: "No settlement request of that kind exists.",
-    RequestReason.UNKNOWN_MEMBER: (
-        "The sender is neither an enabled member nor an operator, or the member named is not"
-        " a member of the exchange."
-    ),
-    RequestReason.NOT_PERMITTED: (
-        "A member may only act for itself; this request is not open to the sender."
-    ),
-    RequestReason.REASON_REQUIRED: "A change needs a reason (1-500 characters) for the audit log.",
-    RequestReason.INVALID_LIMITS: "A receipt limit is invalid; `field` names it.",
-    RequestReason.INVALID_PAYMENT_METHOD: "The payment method is invalid; `field` names it.",
-    RequestReason.NOTHING_TO_CHANGE: "The request would leave the settings as they are.",
-    RequestReason.VERSION_MISMATCH: (
-        "The settings changed since the version given in if_version; read them again."
-    ),
-    RequestReason.BILL_RULE: (
-        "A rule of bills refused the request; detail.rule names it (docs/settlement.md)."
-    ),
-}
 
 
 @dataclass(frozen=True, slots=True)

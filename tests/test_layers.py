@@ -34,6 +34,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
 #: Settlement's folders and modules, lowest first: infrastructure, then the domains in the
 #: order a trade's money moves through them, then the reports and the worker itself.
 SETTLEMENT_LAYERS: tuple[tuple[str, ...], ...] = (
+    ("codes",),
     ("store",),
     ("outbox", "cli_support"),
     ("requests",),

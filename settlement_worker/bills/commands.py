@@ -42,7 +42,7 @@ from settlement_worker.bills.operations import (
     EndorseParams,
     MatureParams,
 )
-from settlement_worker.bills.rules import Bill, BillRuleViolation, is_live, roles, visible_chain
+from settlement_worker.bills.rules import Bill, is_live, roles, visible_chain
 from settlement_worker.bills.sql import ConcurrentBillUpdate, load_bill
 from settlement_worker.cli_support import (
     EXIT_OK,
@@ -52,6 +52,7 @@ from settlement_worker.cli_support import (
     open_for_update,
     store_arguments,
 )
+from settlement_worker.codes import RuleViolation, SettlementCode
 from settlement_worker.configuration import load_settlement
 from settlement_worker.obligations.settle import trade_date
 from settlement_worker.store import Store
@@ -84,7 +85,7 @@ def _show(store: Store, desk: BillDesk, args: argparse.Namespace, now: int) -> i
     with store.transaction() as tx:
         stored = load_bill(tx, args.bill_id)
         if stored is None:
-            raise BillRuleViolation(f"no bill {args.bill_id}", code="unknown_bill")
+            raise RuleViolation(SettlementCode.UNKNOWN_BILL, f"no bill {args.bill_id}")
         chain = visible_chain(stored.bill, args.member)  # parties only
         trail = tx.execute(
             "SELECT at, actor, action, detail FROM audit_log WHERE subject_type = 'bill'"
@@ -236,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return on_store(PROG, where, lambda: int(args.run(store, desk, args, now)))
-    except BillRuleViolation as error:
+    except RuleViolation as error:
         print(f"{PROG}: refused ({error.code}): {error}", file=sys.stderr)
         return EXIT_REFUSED
     except ConcurrentBillUpdate as error:

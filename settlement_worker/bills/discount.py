@@ -30,11 +30,11 @@ from fractions import Fraction
 from typing import Final
 
 from rex.money import Money
+from settlement_worker.codes import RuleViolation, SettlementCode
 
 __all__ = [
     "DAY_COUNT_BASIS",
     "OTHER_CITY_EXTRA_DAYS",
-    "DiscountRefused",
     "DiscountResult",
     "HolidayCalendar",
     "discount_days",
@@ -49,18 +49,6 @@ DAY_COUNT_BASIS: Final = 360
 OTHER_CITY_EXTRA_DAYS: Final = 3
 
 _ONE_DAY: Final = timedelta(days=1)
-
-
-class DiscountRefused(ValueError):
-    """A discount that may not be computed; ``code`` says why.
-
-    Codes: ``after_maturity`` (discount date after the due date), ``invalid_rate`` (not a
-    finite Decimal in [0, 1)), ``invalid_days``, ``invalid_face``, ``proceeds_not_positive``.
-    """
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(message)
 
 
 def _check_date(name: str, value: object) -> date:
@@ -131,8 +119,8 @@ def discount_days(
     _check_date("discount_date", discount_date)
     _check_date("due_date", due_date)
     if discount_date > due_date:
-        raise DiscountRefused(
-            "after_maturity",
+        raise RuleViolation(
+            SettlementCode.AFTER_MATURITY,
             f"cannot discount on {discount_date}: the bill fell due on {due_date}",
         )
     maturity = calendar.roll_forward(due_date)
@@ -149,8 +137,8 @@ def _check_rate(annual_rate: Decimal) -> Fraction:
     # The rate is a fraction: 0.015 is 1.5 %. A value >= 1 is almost surely a percentage
     # passed by mistake (1.5 meaning 1.5 %), which would charge 100 times too much.
     if not annual_rate.is_finite() or not 0 <= annual_rate < 1:
-        raise DiscountRefused(
-            "invalid_rate",
+        raise RuleViolation(
+            SettlementCode.INVALID_RATE,
             f"annual_rate must be a fraction in [0, 1) (0.015 = 1.5 %), got {annual_rate}",
         )
     return Fraction(annual_rate)
@@ -163,11 +151,13 @@ def discount_interest(face_minor: int, annual_rate: Decimal, days: int) -> int:
     minor unit goes up, anything less goes down. This is THE rounding rule of discounting.
     """
     if not isinstance(face_minor, int) or isinstance(face_minor, bool) or face_minor < 0:
-        raise DiscountRefused(
-            "invalid_face", f"face must be a non-negative int, got {face_minor!r}"
+        raise RuleViolation(
+            SettlementCode.INVALID_FACE, f"face must be a non-negative int, got {face_minor!r}"
         )
     if not isinstance(days, int) or isinstance(days, bool) or days < 0:
-        raise DiscountRefused("invalid_days", f"days must be a non-negative int, got {days!r}")
+        raise RuleViolation(
+            SettlementCode.INVALID_DAYS, f"days must be a non-negative int, got {days!r}"
+        )
     exact = face_minor * _check_rate(annual_rate) * days / DAY_COUNT_BASIS
     return (2 * exact.numerator + exact.denominator) // (2 * exact.denominator)
 
@@ -179,11 +169,13 @@ def discount_proceeds(face: Money, annual_rate: Decimal, days: int) -> Money:
     bank paying nothing (or less) for a bill is an input error, not a discount.
     """
     if not isinstance(face, Money) or face.amount <= 0:
-        raise DiscountRefused("invalid_face", f"face must be positive Money, got {face!r}")
+        raise RuleViolation(
+            SettlementCode.INVALID_FACE, f"face must be positive Money, got {face!r}"
+        )
     interest = discount_interest(face.amount, annual_rate, days)
     if interest >= face.amount:
-        raise DiscountRefused(
-            "proceeds_not_positive",
+        raise RuleViolation(
+            SettlementCode.PROCEEDS_NOT_POSITIVE,
             f"interest {Money(interest, face.currency)} leaves nothing of face {face}",
         )
     return Money(face.amount - interest, face.currency)

@@ -6,7 +6,7 @@ caller's store transaction, the member (or operator) acting, the request's param
 the time in ns. It loads the bill, applies the pure rule of :mod:`settlement_worker.bills.rules`,
 saves the bill (optimistic lock) and writes the entry, audit rows and events
 (:class:`~settlement_worker.bills.records.BillRecords`), all in ``tx``; it returns what it
-did, or raises a :class:`~settlement_worker.bills.rules.BillRuleViolation` whose ``code`` names
+did, or raises a :class:`~settlement_worker.codes.RuleViolation` whose ``code`` names
 the rule, and writes nothing (the caller rolls back). A member-request dispatcher and the
 ``cli_bills`` command call the same methods.
 
@@ -43,7 +43,6 @@ from settlement_worker.bills.postings import held_by_bank
 from settlement_worker.bills.records import BillRecords
 from settlement_worker.bills.rules import (
     Bill,
-    BillRuleViolation,
     Endorsement,
     discount,
     dishonour,
@@ -60,6 +59,7 @@ from settlement_worker.bills.sql import (
     member_bills,
     save_bill,
 )
+from settlement_worker.codes import RuleViolation, SettlementCode
 from settlement_worker.configuration import SettlementConfig
 from settlement_worker.member_settings.operations import current_config
 from settlement_worker.payments.rules import Payment, new_payment, payment_id_for
@@ -78,10 +78,6 @@ __all__ = [
     "MaturityRun",
     "recourse_id_for",
 ]
-
-
-class _Refused(BillRuleViolation):
-    """A refusal of the desk's own (not a rule of the bill model)."""
 
 
 def recourse_id_for(bill_id: str, number: int) -> str:
@@ -189,11 +185,11 @@ class BillDesk:
         after = endorse(stored.bill, member, params.to, params.on)
         config = current_config(tx, self.config)
         if params.to not in config.limits or params.to in config.banks:
-            raise _Refused(f"{params.to!r} is not a member", code="unknown_member")
+            raise RuleViolation(SettlementCode.UNKNOWN_MEMBER, f"{params.to!r} is not a member")
         if not can_endorse_to(stored.bill, params.to, config.limits[params.to], params.on):
-            raise _Refused(
+            raise RuleViolation(
+                SettlementCode.RECEIPT_LIMITS,
                 f"{params.to}'s receipt limits do not take bill {params.bill_id}",
-                code="receipt_limits",
             )
         save_bill(tx, stored, after, now)
         records = BillRecords(now, actor or f"member:{member}")
@@ -216,7 +212,9 @@ class BillDesk:
         bank = self.config.banks.get(params.bank)
         if bank is None:
             known = ", ".join(sorted(self.config.banks))
-            raise _Refused(f"unknown bank {params.bank!r} (known: {known})", code="unknown_bank")
+            raise RuleViolation(
+                SettlementCode.UNKNOWN_BANK, f"unknown bank {params.bank!r} (known: {known})"
+            )
         after, result = discount(
             stored.bill,
             member,
@@ -274,13 +272,15 @@ class BillDesk:
     def _load(tx: Transaction, bill_id: str) -> StoredBill:
         stored = load_bill(tx, bill_id)
         if stored is None:
-            raise _Refused(f"no bill {bill_id}", code="unknown_bill")
+            raise RuleViolation(SettlementCode.UNKNOWN_BILL, f"no bill {bill_id}")
         return stored
 
     def _unfrozen(self, tx: Transaction, bill_id: str) -> StoredBill:
         stored = self._load(tx, bill_id)
         if tx.is_frozen("bill", bill_id):
-            raise _Refused(f"bill {bill_id} is frozen by an open dispute", code="bill_frozen")
+            raise RuleViolation(
+                SettlementCode.BILL_FROZEN, f"bill {bill_id} is frozen by an open dispute"
+            )
         return stored
 
     @staticmethod
@@ -292,10 +292,10 @@ class BillDesk:
         if chosen is None:
             return bill.drawer
         if chosen not in parties:
-            raise _Refused(
+            raise RuleViolation(
+                SettlementCode.NOT_RECOURSE_PARTY,
                 f"{chosen!r} is not before the holder {bill.holder} on bill {bill.bill_id}"
                 f" (recourse parties: {', '.join(parties)})",
-                code="not_recourse_party",
             )
         return chosen
 

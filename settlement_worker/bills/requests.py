@@ -45,19 +45,13 @@ from decimal import Decimal
 from functools import partial
 from typing import Any, Final
 
-from rex.settlement_protocol import DISCOUNT_BILL, ENDORSE_BILL, SHOW_BILLS, RequestReason
+from rex.settlement_protocol import DISCOUNT_BILL, ENDORSE_BILL, SHOW_BILLS
 from settlement_worker.bills.discount import DiscountResult
 from settlement_worker.bills.operations import BillDesk, DiscountParams, EndorseParams
 from settlement_worker.bills.records import bill_detail
-from settlement_worker.bills.rules import (
-    Bill,
-    BillRuleViolation,
-    is_live,
-    parties,
-    roles,
-    visible_chain,
-)
+from settlement_worker.bills.rules import Bill, is_live, parties, roles, visible_chain
 from settlement_worker.bills.sql import ConcurrentBillUpdate, load_bill
+from settlement_worker.codes import RuleViolation, SettlementCode
 from settlement_worker.obligations.settle import trade_date
 from settlement_worker.requests.desk import (
     RequestConflict,
@@ -103,7 +97,7 @@ def _endorse(
         on = _today(request)
         _party_to(tx, request.member, bill_id)
         if to not in members:
-            raise BillRuleViolation(f"{to!r} is not a member", code="unknown_member")
+            raise RuleViolation(SettlementCode.UNKNOWN_MEMBER, f"{to!r} is not a member")
         params = EndorseParams(bill_id, to, on, request.reason)
         done = desk.endorse(tx, request.member, params, request.at, actor=request.actor)
     return {"bill": _view(done.bill, request.member)}
@@ -129,14 +123,14 @@ def _show(desk: BillDesk, tx: Transaction, request: SettlementRequest) -> dict[s
     _fields(request.params, required=(), optional=("include_closed", "bill_id"))
     closed = request.params.get("include_closed", False)
     if not isinstance(closed, bool):
-        raise RequestRefused(RequestReason.MALFORMED, "include_closed must be true or false")
+        raise RequestRefused(SettlementCode.MALFORMED, "include_closed must be true or false")
     wanted = _bill_id(request.params) if "bill_id" in request.params else None
     with _bill_rules(wanted):
         bills = desk.bills_of(tx, request.member)
         if wanted is not None:
             bills = [b for b in bills if b.bill_id == wanted]
             if not bills:
-                raise BillRuleViolation(f"no bill {wanted} of yours", code="unknown_bill")
+                raise RuleViolation(SettlementCode.UNKNOWN_BILL, f"no bill {wanted} of yours")
         elif not closed:
             bills = [b for b in bills if is_live(b.state)]
         shown = [_view(b, request.member) for b in bills[:MAX_SHOWN]]
@@ -154,18 +148,18 @@ def _bill_rules(bill_id: str | None) -> Iterator[None]:
         yield
     except ConcurrentBillUpdate as error:
         raise RequestConflict(str(error)) from error
-    except BillRuleViolation as error:
+    except RuleViolation as error:
         detail = (
             {"rule": error.code} if bill_id is None else {"rule": error.code, "bill_id": bill_id}
         )
-        raise RequestRefused(RequestReason.BILL_RULE, str(error), detail=detail) from None
+        raise RequestRefused(SettlementCode.BILL_RULE, str(error), detail=detail) from None
 
 
 def _party_to(tx: Transaction, member: str, bill_id: str) -> None:
     """Refuse a bill that does not exist or that ``member`` is no party to alike."""
     stored = load_bill(tx, bill_id)
     if stored is None or member not in parties(stored.bill):
-        raise BillRuleViolation(f"no bill {bill_id} of yours", code="unknown_bill")
+        raise RuleViolation(SettlementCode.UNKNOWN_BILL, f"no bill {bill_id} of yours")
 
 
 def _fields(
@@ -173,23 +167,23 @@ def _fields(
 ) -> None:
     extra = sorted(str(k) for k in params if k not in required and k not in optional)
     if extra:
-        raise RequestRefused(RequestReason.MALFORMED, f"unknown field {extra[0]!r}")
+        raise RequestRefused(SettlementCode.MALFORMED, f"unknown field {extra[0]!r}")
     for name in required:
         if name not in params:
-            raise RequestRefused(RequestReason.MALFORMED, f"{name!r} is required")
+            raise RequestRefused(SettlementCode.MALFORMED, f"{name!r} is required")
 
 
 def _text(params: Mapping[str, Any], name: str) -> str:
     value = params[name]
     if not isinstance(value, str) or not value:
-        raise RequestRefused(RequestReason.MALFORMED, f"{name} must be a non-empty string")
+        raise RequestRefused(SettlementCode.MALFORMED, f"{name} must be a non-empty string")
     return value
 
 
 def _bill_id(params: Mapping[str, Any]) -> str:
     value = _text(params, "bill_id")
     if len(value) > _MAX_BILL_ID or not value.isprintable():
-        raise RequestRefused(RequestReason.MALFORMED, "bill_id is not a bill id")
+        raise RequestRefused(SettlementCode.MALFORMED, "bill_id is not a bill id")
     return value
 
 
@@ -198,7 +192,7 @@ def _rate(params: Mapping[str, Any]) -> Decimal:
     value = params["annual_rate"]
     if not isinstance(value, str) or _RATE_RE.fullmatch(value) is None:
         raise RequestRefused(
-            RequestReason.MALFORMED,
+            SettlementCode.MALFORMED,
             'annual_rate must be a decimal string, a fraction ("0.0135" is 1.35 %)',
         )
     return Decimal(value)
@@ -212,13 +206,15 @@ def _today(request: SettlementRequest) -> dt.date:
     if on is None:
         return today
     if not isinstance(on, str) or _DATE_RE.fullmatch(on) is None:
-        raise RequestRefused(RequestReason.MALFORMED, "on must be a date YYYY-MM-DD")
+        raise RequestRefused(SettlementCode.MALFORMED, "on must be a date YYYY-MM-DD")
     try:
         day = dt.date.fromisoformat(on)
     except ValueError:
-        raise RequestRefused(RequestReason.MALFORMED, f"no such date {on!r}") from None
+        raise RequestRefused(SettlementCode.MALFORMED, f"no such date {on!r}") from None
     if day != today:
-        raise BillRuleViolation(f"requests are dated today, {today}, not {day}", code="not_today")
+        raise RuleViolation(
+            SettlementCode.NOT_TODAY, f"requests are dated today, {today}, not {day}"
+        )
     return day
 
 

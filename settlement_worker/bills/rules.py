@@ -2,9 +2,9 @@
 
 A :class:`Bill` is an immutable value. Each operation (:func:`accept`, :func:`endorse`,
 :func:`discount`, :func:`pay_at_maturity`, :func:`dishonour`, :func:`cancel`) takes a bill
-and returns a **new** bill, or raises a :class:`BillRuleViolation` whose ``code`` names the
-rule broken (``tenor_too_long``, ``not_transferable``, ``overdue``...). Dates are inputs;
-nothing here reads the clock.
+and returns a **new** bill, or raises a :class:`~settlement_worker.codes.RuleViolation`
+whose ``code`` names the rule broken (``tenor_too_long``, ``not_transferable``,
+``overdue``...). Dates are inputs; nothing here reads the clock.
 
 Life cycle::
 
@@ -50,44 +50,19 @@ from calendar import monthrange
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar, Final
+from typing import Final
 
 from rex.money import Money
-from settlement_worker.bills.discount import (
-    DiscountRefused,
-    DiscountResult,
-    HolidayCalendar,
-    quote_discount,
-)
+from settlement_worker.bills.discount import DiscountResult, HolidayCalendar, quote_discount
+from settlement_worker.codes import RuleViolation, SettlementCode
 
 __all__ = [
     "MAX_TENOR_MONTHS",
-    "AlreadyAccepted",
-    "AlreadyPaid",
-    "Backdated",
     "Bill",
-    "BillCancelled",
-    "BillDiscounted",
-    "BillDishonoured",
     "BillKind",
-    "BillRuleViolation",
     "BillState",
-    "ChainBroken",
-    "DiscountNotAllowed",
     "Endorsement",
     "EndorsementKind",
-    "InvalidBill",
-    "NotAParty",
-    "NotAccepted",
-    "NotAcceptor",
-    "NotDrawer",
-    "NotDue",
-    "NotHolder",
-    "NotTransferable",
-    "Overdue",
-    "PartialEndorsement",
-    "SelfEndorsement",
-    "TenorViolation",
     "accept",
     "add_months",
     "cancel",
@@ -112,107 +87,6 @@ _PARTY_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 # --------------------------------------------------------------------------- errors
-
-
-class BillRuleViolation(ValueError):
-    """A bill operation or value that breaks a rule. ``code`` is stable and machine-readable."""
-
-    default_code: ClassVar[str] = "bill_rule_violation"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.code: str = code or self.default_code
-
-
-class InvalidBill(BillRuleViolation):
-    """Malformed bill data: ``invalid_bill``, ``invalid_party``, ``wrong_acceptor``,
-    ``non_positive_face``, ``invalid_date``, ``invalid_state``."""
-
-    default_code = "invalid_bill"
-
-
-class TenorViolation(BillRuleViolation):
-    """``tenor_too_long`` (over six months) or ``tenor_not_positive`` (due <= issue)."""
-
-    default_code = "tenor_too_long"
-
-
-class NotAccepted(BillRuleViolation):
-    default_code = "not_accepted"
-
-
-class AlreadyAccepted(BillRuleViolation):
-    default_code = "already_accepted"
-
-
-class BillCancelled(BillRuleViolation):
-    default_code = "cancelled"
-
-
-class AlreadyPaid(BillRuleViolation):
-    default_code = "already_paid"
-
-
-class BillDishonoured(BillRuleViolation):
-    default_code = "dishonoured"
-
-
-class BillDiscounted(BillRuleViolation):
-    """``discounted`` (cannot endorse) or ``already_discounted`` (cannot discount twice)."""
-
-    default_code = "discounted"
-
-
-class NotTransferable(BillRuleViolation):
-    default_code = "not_transferable"
-
-
-class Overdue(BillRuleViolation):
-    default_code = "overdue"
-
-
-class NotDue(BillRuleViolation):
-    default_code = "not_due"
-
-
-class NotHolder(BillRuleViolation):
-    default_code = "not_holder"
-
-
-class NotAcceptor(BillRuleViolation):
-    default_code = "not_acceptor"
-
-
-class NotDrawer(BillRuleViolation):
-    default_code = "not_drawer"
-
-
-class PartialEndorsement(BillRuleViolation):
-    default_code = "partial_endorsement"
-
-
-class ChainBroken(BillRuleViolation):
-    default_code = "chain_broken"
-
-
-class SelfEndorsement(BillRuleViolation):
-    default_code = "self_endorsement"
-
-
-class Backdated(BillRuleViolation):
-    """An operation dated before the bill's latest event (or before its issue)."""
-
-    default_code = "backdated"
-
-
-class NotAParty(BillRuleViolation):
-    default_code = "not_a_party"
-
-
-class DiscountNotAllowed(BillRuleViolation):
-    """The discount arithmetic refused; ``code`` is the :class:`DiscountRefused` code."""
-
-    default_code = "discount_refused"
 
 
 # ---------------------------------------------------------------------------- values
@@ -281,16 +155,16 @@ def latest_due_date(issue_date: dt.date) -> dt.date:
 
 def _check_party(name: str, value: object) -> str:
     if not isinstance(value, str) or _PARTY_RE.fullmatch(value) is None:
-        raise InvalidBill(
+        raise RuleViolation(
+            SettlementCode.INVALID_PARTY,
             f"{name} must be 1-32 letters, digits, '_' or '-', got {value!r}",
-            code="invalid_party",
         )
     return value
 
 
 def _check_date(name: str, value: object) -> dt.date:
     if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-        raise InvalidBill(f"{name} must be a date, got {value!r}", code="invalid_date")
+        raise RuleViolation(SettlementCode.INVALID_DATE, f"{name} must be a date, got {value!r}")
     return value
 
 
@@ -333,45 +207,60 @@ class Bill:
 
     def _check_fields(self) -> None:
         if not isinstance(self.bill_id, str) or not self.bill_id.strip():
-            raise InvalidBill(f"bill_id must be a non-empty string, got {self.bill_id!r}")
+            raise RuleViolation(
+                SettlementCode.INVALID_BILL,
+                f"bill_id must be a non-empty string, got {self.bill_id!r}",
+            )
         if not isinstance(self.kind, BillKind):
-            raise InvalidBill(f"kind must be a BillKind, got {self.kind!r}")
+            raise RuleViolation(
+                SettlementCode.INVALID_BILL, f"kind must be a BillKind, got {self.kind!r}"
+            )
         if not isinstance(self.state, BillState):
-            raise InvalidBill(f"state must be a BillState, got {self.state!r}")
+            raise RuleViolation(
+                SettlementCode.INVALID_BILL, f"state must be a BillState, got {self.state!r}"
+            )
         for name in ("drawer", "payee", "acceptor", "holder"):
             _check_party(name, getattr(self, name))
         if not isinstance(self.acceptor_city, str) or not self.acceptor_city.strip():
-            raise InvalidBill("acceptor_city must be a non-empty string", code="invalid_party")
+            raise RuleViolation(
+                SettlementCode.INVALID_PARTY, "acceptor_city must be a non-empty string"
+            )
         if self.drawer == self.payee:
-            raise InvalidBill("drawer and payee must differ", code="invalid_party")
+            raise RuleViolation(SettlementCode.INVALID_PARTY, "drawer and payee must differ")
         if self.kind is BillKind.COMMERCIAL_ACCEPTANCE and self.acceptor != self.drawer:
-            raise InvalidBill(
-                "a commercial acceptance bill is accepted by its drawer", code="wrong_acceptor"
+            raise RuleViolation(
+                SettlementCode.WRONG_ACCEPTOR,
+                "a commercial acceptance bill is accepted by its drawer",
             )
         if self.kind is BillKind.BANK_ACCEPTANCE and self.acceptor in (self.drawer, self.payee):
-            raise InvalidBill(
+            raise RuleViolation(
+                SettlementCode.WRONG_ACCEPTOR,
                 "a bank acceptance bill is accepted by a bank, not a trading party",
-                code="wrong_acceptor",
             )
         if not isinstance(self.face, Money) or self.face.amount <= 0:
-            raise InvalidBill(
-                f"face must be positive Money, got {self.face!r}", code="non_positive_face"
+            raise RuleViolation(
+                SettlementCode.NON_POSITIVE_FACE, f"face must be positive Money, got {self.face!r}"
             )
         if not isinstance(self.transferable, bool):
-            raise InvalidBill(f"transferable must be a bool, got {self.transferable!r}")
+            raise RuleViolation(
+                SettlementCode.INVALID_BILL,
+                f"transferable must be a bool, got {self.transferable!r}",
+            )
 
     def _check_tenor(self) -> None:
         issued = _check_date("issue_date", self.issue_date)
         due = _check_date("due_date", self.due_date)
         if due <= issued:
-            raise TenorViolation(
-                f"due date {due} must be after issue date {issued}", code="tenor_not_positive"
+            raise RuleViolation(
+                SettlementCode.TENOR_NOT_POSITIVE,
+                f"due date {due} must be after issue date {issued}",
             )
         latest = latest_due_date(issued)
         if due > latest:
-            raise TenorViolation(
+            raise RuleViolation(
+                SettlementCode.TENOR_TOO_LONG,
                 f"tenor over {MAX_TENOR_MONTHS} months: issued {issued}, due {due}, "
-                f"latest allowed {latest}"
+                f"latest allowed {latest}",
             )
 
     def _check_chain(self) -> None:
@@ -379,31 +268,55 @@ class Bill:
         earliest = self.accepted_on or self.issue_date
         for index, link in enumerate(self.endorsements, start=1):
             if not isinstance(link, Endorsement):
-                raise ChainBroken(f"link {index} is not an Endorsement: {link!r}")
+                raise RuleViolation(
+                    SettlementCode.CHAIN_BROKEN, f"link {index} is not an Endorsement: {link!r}"
+                )
             _check_party("endorsement to_holder", link.to_holder)
             on = _check_date("endorsement date", link.date)
             if link.sequence != index:
-                raise ChainBroken(f"link {index} has sequence {link.sequence}")
+                raise RuleViolation(
+                    SettlementCode.CHAIN_BROKEN, f"link {index} has sequence {link.sequence}"
+                )
             if link.from_holder != expected_from:
-                raise ChainBroken(
-                    f"link {index} is from {link.from_holder!r} but {expected_from!r} held it"
+                raise RuleViolation(
+                    SettlementCode.CHAIN_BROKEN,
+                    f"link {index} is from {link.from_holder!r} but {expected_from!r} held it",
                 )
             if link.to_holder == link.from_holder:
-                raise SelfEndorsement(f"link {index} endorses {link.to_holder!r} to itself")
+                raise RuleViolation(
+                    SettlementCode.SELF_ENDORSEMENT,
+                    f"link {index} endorses {link.to_holder!r} to itself",
+                )
             if not isinstance(link.kind, EndorsementKind):
-                raise ChainBroken(f"link {index} has kind {link.kind!r}")
+                raise RuleViolation(
+                    SettlementCode.CHAIN_BROKEN, f"link {index} has kind {link.kind!r}"
+                )
             if link.kind is EndorsementKind.DISCOUNT and index != len(self.endorsements):
-                raise ChainBroken(f"link {index}: a discounted bill cannot be endorsed on")
+                raise RuleViolation(
+                    SettlementCode.CHAIN_BROKEN,
+                    f"link {index}: a discounted bill cannot be endorsed on",
+                )
             if not self.transferable:
-                raise NotTransferable("a bill marked not transferable has no endorsements")
+                raise RuleViolation(
+                    SettlementCode.NOT_TRANSFERABLE,
+                    "a bill marked not transferable has no endorsements",
+                )
             if on < earliest:
-                raise Backdated(f"link {index} dated {on}, before {earliest}")
+                raise RuleViolation(
+                    SettlementCode.BACKDATED, f"link {index} dated {on}, before {earliest}"
+                )
             if on > self.due_date:
-                raise Overdue(f"link {index} dated {on}, after the due date {self.due_date}")
+                raise RuleViolation(
+                    SettlementCode.OVERDUE,
+                    f"link {index} dated {on}, after the due date {self.due_date}",
+                )
             expected_from = link.to_holder
             earliest = on
         if self.holder != expected_from:
-            raise ChainBroken(f"holder is {self.holder!r} but the chain ends at {expected_from!r}")
+            raise RuleViolation(
+                SettlementCode.CHAIN_BROKEN,
+                f"holder is {self.holder!r} but the chain ends at {expected_from!r}",
+            )
 
     def _check_state(self) -> None:
         state = self.state
@@ -411,8 +324,8 @@ class Bill:
         if accepted is not None:
             _check_date("accepted_on", accepted)
             if not self.issue_date <= accepted <= self.due_date:
-                raise InvalidBill(
-                    f"accepted on {accepted}, outside the bill's life", code="invalid_date"
+                raise RuleViolation(
+                    SettlementCode.INVALID_DATE, f"accepted on {accepted}, outside the bill's life"
                 )
         if self.closed_on is not None:
             _check_date("closed_on", self.closed_on)
@@ -437,8 +350,9 @@ class Bill:
         ):
             ok = False
         if not ok:
-            raise InvalidBill(
-                f"state {state} is inconsistent with the bill's history", code="invalid_state"
+            raise RuleViolation(
+                SettlementCode.INVALID_STATE,
+                f"state {state} is inconsistent with the bill's history",
             )
 
     @property
@@ -489,23 +403,34 @@ def issue(
 def _refuse_closed(bill: Bill) -> None:
     """Raise for the states in which nothing more can happen to a bill."""
     if bill.state is BillState.PAID:
-        raise AlreadyPaid(f"bill {bill.bill_id} was paid on {bill.closed_on}")
+        raise RuleViolation(
+            SettlementCode.ALREADY_PAID, f"bill {bill.bill_id} was paid on {bill.closed_on}"
+        )
     if bill.state is BillState.DISHONOURED:
-        raise BillDishonoured(f"bill {bill.bill_id} was dishonoured on {bill.closed_on}")
+        raise RuleViolation(
+            SettlementCode.DISHONOURED, f"bill {bill.bill_id} was dishonoured on {bill.closed_on}"
+        )
     if bill.state is BillState.CANCELLED:
-        raise BillCancelled(f"bill {bill.bill_id} was cancelled on {bill.closed_on}")
+        raise RuleViolation(
+            SettlementCode.CANCELLED, f"bill {bill.bill_id} was cancelled on {bill.closed_on}"
+        )
 
 
 def _require_accepted(bill: Bill) -> None:
     _refuse_closed(bill)
     if bill.state is BillState.ISSUED:
-        raise NotAccepted(f"bill {bill.bill_id} has not been accepted")
+        raise RuleViolation(
+            SettlementCode.NOT_ACCEPTED, f"bill {bill.bill_id} has not been accepted"
+        )
 
 
 def _check_on(bill: Bill, on: dt.date) -> dt.date:
     _check_date("on", on)
     if on < bill.last_event_date:
-        raise Backdated(f"{on} is before the bill's latest event on {bill.last_event_date}")
+        raise RuleViolation(
+            SettlementCode.BACKDATED,
+            f"{on} is before the bill's latest event on {bill.last_event_date}",
+        )
     return on
 
 
@@ -513,24 +438,38 @@ def accept(bill: Bill, by: str, on: dt.date) -> Bill:
     """The acceptor accepts the bill, promising to pay the holder at maturity."""
     _refuse_closed(bill)
     if bill.state is not BillState.ISSUED:
-        raise AlreadyAccepted(f"bill {bill.bill_id} was accepted on {bill.accepted_on}")
+        raise RuleViolation(
+            SettlementCode.ALREADY_ACCEPTED,
+            f"bill {bill.bill_id} was accepted on {bill.accepted_on}",
+        )
     if by != bill.acceptor:
-        raise NotAcceptor(f"{by!r} is not the acceptor of bill {bill.bill_id}")
+        raise RuleViolation(
+            SettlementCode.NOT_ACCEPTOR, f"{by!r} is not the acceptor of bill {bill.bill_id}"
+        )
     _check_on(bill, on)
     if on > bill.due_date:
-        raise Overdue(f"cannot accept bill {bill.bill_id} after its due date {bill.due_date}")
+        raise RuleViolation(
+            SettlementCode.OVERDUE,
+            f"cannot accept bill {bill.bill_id} after its due date {bill.due_date}",
+        )
     return replace(bill, state=BillState.ACCEPTED, accepted_on=on)
 
 
 def _require_transferable(bill: Bill, holder: str, on: dt.date) -> None:
     """The checks endorsement and discounting share (both transfer the whole bill)."""
     if not bill.transferable:
-        raise NotTransferable(f"bill {bill.bill_id} is marked not transferable")
+        raise RuleViolation(
+            SettlementCode.NOT_TRANSFERABLE, f"bill {bill.bill_id} is marked not transferable"
+        )
     if holder != bill.holder:
-        raise NotHolder(f"{holder!r} does not hold bill {bill.bill_id}")
+        raise RuleViolation(
+            SettlementCode.NOT_HOLDER, f"{holder!r} does not hold bill {bill.bill_id}"
+        )
     _check_on(bill, on)
     if on > bill.due_date:
-        raise Overdue(f"bill {bill.bill_id} fell due on {bill.due_date}")
+        raise RuleViolation(
+            SettlementCode.OVERDUE, f"bill {bill.bill_id} fell due on {bill.due_date}"
+        )
 
 
 def _append(
@@ -553,18 +492,21 @@ def endorse(
     """
     _require_accepted(bill)
     if bill.state is BillState.DISCOUNTED:
-        raise BillDiscounted(f"bill {bill.bill_id} has been discounted")
+        raise RuleViolation(SettlementCode.DISCOUNTED, f"bill {bill.bill_id} has been discounted")
     if amount is not None:
         if not isinstance(amount, Money):
             raise TypeError(f"amount must be Money, got {type(amount).__name__}")
         if amount != bill.face:
-            raise PartialEndorsement(
-                f"endorsement of {amount} on a bill of {bill.face}: the whole bill or nothing"
+            raise RuleViolation(
+                SettlementCode.PARTIAL_ENDORSEMENT,
+                f"endorsement of {amount} on a bill of {bill.face}: the whole bill or nothing",
             )
     _require_transferable(bill, from_holder, on)
     _check_party("to_holder", to_holder)
     if to_holder == from_holder:
-        raise SelfEndorsement(f"{from_holder!r} cannot endorse a bill to itself")
+        raise RuleViolation(
+            SettlementCode.SELF_ENDORSEMENT, f"{from_holder!r} cannot endorse a bill to itself"
+        )
     return replace(
         bill,
         state=BillState.ENDORSED,
@@ -594,18 +536,17 @@ def discount(
     """
     _require_accepted(bill)
     if bill.state is BillState.DISCOUNTED:
-        raise BillDiscounted(
-            f"bill {bill.bill_id} has already been discounted", code="already_discounted"
+        raise RuleViolation(
+            SettlementCode.ALREADY_DISCOUNTED, f"bill {bill.bill_id} has already been discounted"
         )
     _require_transferable(bill, holder, on)
     _check_party("bank", bank)
     if bank == holder:
-        raise SelfEndorsement(f"{holder!r} cannot discount a bill with itself")
+        raise RuleViolation(
+            SettlementCode.SELF_ENDORSEMENT, f"{holder!r} cannot discount a bill with itself"
+        )
     other_city = _city(bill.acceptor_city) != _city(bank_city)
-    try:
-        result = quote_discount(bill.face, annual_rate, on, bill.due_date, calendar, other_city)
-    except DiscountRefused as exc:
-        raise DiscountNotAllowed(str(exc), code=exc.code) from exc
+    result = quote_discount(bill.face, annual_rate, on, bill.due_date, calendar, other_city)
     discounted = replace(
         bill,
         state=BillState.DISCOUNTED,
@@ -620,7 +561,9 @@ def pay_at_maturity(bill: Bill, on: dt.date) -> Bill:
     _require_accepted(bill)
     _check_on(bill, on)
     if on < bill.due_date:
-        raise NotDue(f"bill {bill.bill_id} is due on {bill.due_date}, not {on}")
+        raise RuleViolation(
+            SettlementCode.NOT_DUE, f"bill {bill.bill_id} is due on {bill.due_date}, not {on}"
+        )
     return replace(bill, state=BillState.PAID, closed_on=on)
 
 
@@ -629,7 +572,10 @@ def dishonour(bill: Bill, on: dt.date) -> tuple[Bill, list[str]]:
     _require_accepted(bill)
     _check_on(bill, on)
     if on < bill.due_date:
-        raise NotDue(f"bill {bill.bill_id} cannot be dishonoured before {bill.due_date}")
+        raise RuleViolation(
+            SettlementCode.NOT_DUE,
+            f"bill {bill.bill_id} cannot be dishonoured before {bill.due_date}",
+        )
     return replace(bill, state=BillState.DISHONOURED, closed_on=on), recourse_parties(bill)
 
 
@@ -637,9 +583,12 @@ def cancel(bill: Bill, by: str, on: dt.date) -> Bill:
     """The drawer withdraws a bill that has not been accepted yet."""
     _refuse_closed(bill)
     if bill.state is not BillState.ISSUED:
-        raise AlreadyAccepted(f"bill {bill.bill_id} is accepted; it can no longer be cancelled")
+        raise RuleViolation(
+            SettlementCode.ALREADY_ACCEPTED,
+            f"bill {bill.bill_id} is accepted; it can no longer be cancelled",
+        )
     if by != bill.drawer:
-        raise NotDrawer(f"{by!r} did not draw bill {bill.bill_id}")
+        raise RuleViolation(SettlementCode.NOT_DRAWER, f"{by!r} did not draw bill {bill.bill_id}")
     _check_on(bill, on)
     return replace(bill, state=BillState.CANCELLED, closed_on=on)
 
@@ -702,7 +651,9 @@ def roles(bill: Bill, member: str) -> list[str]:
 
 
 def visible_chain(bill: Bill, member: str) -> tuple[Endorsement, ...]:
-    """The endorsement chain, for a party to the bill only (raises :class:`NotAParty`)."""
+    """The endorsement chain, for a party to the bill only (else a RuleViolation)."""
     if member not in parties(bill):
-        raise NotAParty(f"{member!r} is not a party to bill {bill.bill_id}")
+        raise RuleViolation(
+            SettlementCode.NOT_A_PARTY, f"{member!r} is not a party to bill {bill.bill_id}"
+        )
     return bill.endorsements

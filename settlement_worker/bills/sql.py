@@ -17,14 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from rex.money import Money
-from settlement_worker.bills.rules import (
-    Bill,
-    BillKind,
-    BillState,
-    ChainBroken,
-    Endorsement,
-    EndorsementKind,
-)
+from settlement_worker.bills.rules import Bill, BillKind, BillState, Endorsement, EndorsementKind
+from settlement_worker.codes import RuleViolation, SettlementCode
 from settlement_worker.store import Transaction
 
 __all__ = [
@@ -176,20 +170,26 @@ def save_bill(
     """Write ``after`` over the row read as ``before``, appending its new links.
 
     ``links`` gives the new links with the obligation each paid; by default the links
-    ``after`` has beyond ``before``, paying none. Raises :class:`ChainBroken` if ``after``
-    does not extend ``before``'s chain (the chain is append-only) and
-    :class:`ConcurrentBillUpdate` if the row moved on since ``before`` was read.
+    ``after`` has beyond ``before``, paying none. Raises
+    :class:`~settlement_worker.codes.RuleViolation` if ``after`` does not extend
+    ``before``'s chain (the chain is append-only) and :class:`ConcurrentBillUpdate` if the
+    row moved on since ``before`` was read.
     """
     old = before.bill
     if after.bill_id != old.bill_id or after.endorsements[: len(old.endorsements)] != (
         old.endorsements
     ):
-        raise ChainBroken(f"bill {old.bill_id}: a save may only append to the chain")
+        raise RuleViolation(
+            SettlementCode.CHAIN_BROKEN, f"bill {old.bill_id}: a save may only append to the chain"
+        )
     added = after.endorsements[len(old.endorsements) :]
     if links is None:
         links = [NewLink(link) for link in added]
     elif tuple(new.link for new in links) != added:
-        raise ChainBroken(f"bill {old.bill_id}: the links given are not the links added")
+        raise RuleViolation(
+            SettlementCode.CHAIN_BROKEN,
+            f"bill {old.bill_id}: the links given are not the links added",
+        )
     rows = tx.execute(
         "UPDATE bills SET state = ?, holder = ?, accepted_on = ?, closed_on = ?,"
         " updated_at = ?, version = version + 1 WHERE bill_id = ? AND version = ?"
@@ -234,7 +234,7 @@ def load_chains(tx: Transaction, bill_ids: Sequence[str]) -> dict[str, list[Endo
 
 def bill_from_row(row: Sequence[Any], chain: Sequence[Endorsement]) -> StoredBill:
     """A ``SELECT COLUMNS FROM bills`` row and its chain as a validated bill (raises a
-    :class:`~settlement_worker.bills.rules.BillRuleViolation` for an inconsistent one)."""
+    :class:`~settlement_worker.codes.RuleViolation` for an inconsistent one)."""
     issue_date = _date(row[8])
     due_date = _date(row[9])
     assert issue_date is not None and due_date is not None  # NOT NULL columns

@@ -30,6 +30,7 @@ from settlement_worker.cli_support import (
     open_for_update,
     store_arguments,
 )
+from settlement_worker.codes import RuleViolation
 from settlement_worker.disputes.operations import (
     get_dispute,
     history,
@@ -37,13 +38,7 @@ from settlement_worker.disputes.operations import (
     open_in_store,
     resolve_in_store,
 )
-from settlement_worker.disputes.rules import (
-    Actor,
-    Dispute,
-    DisputeRuleViolation,
-    DisputeState,
-    SubjectType,
-)
+from settlement_worker.disputes.rules import Actor, Dispute, DisputeState, SubjectType
 from settlement_worker.ledger.rules import LedgerError
 from settlement_worker.store import Store
 
@@ -165,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return on_store(PROG, where, lambda: int(args.run(store, args)))
-    except (DisputeRuleViolation, LedgerError) as error:
+    except (RuleViolation, LedgerError) as error:
         code = getattr(error, "code", type(error).__name__)
         print(f"{PROG}: refused ({code}): {error}", file=sys.stderr)
         return EXIT_REFUSED

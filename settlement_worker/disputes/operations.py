@@ -32,12 +32,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from settlement_worker.booking.operations import from_ns, load_entries, to_row
+from settlement_worker.codes import RuleViolation, SettlementCode
 from settlement_worker.disputes.bills import bill_to_cancel, cancel_bill
 from settlement_worker.disputes.rules import (
     Actor,
     Dispute,
     DisputeState,
-    InvalidDispute,
     Subject,
     SubjectType,
     open_dispute,
@@ -108,7 +108,7 @@ def load_subject(tx: Transaction, subject_type: SubjectType, subject_id: str) ->
     if subject_type is SubjectType.TRADE:
         rows = tx.execute("SELECT payer, payee FROM obligations WHERE trade_id = ?", [subject_id])
         if not rows:
-            raise InvalidDispute(f"no settled trade {subject_id}", code="unknown_subject")
+            raise RuleViolation(SettlementCode.UNKNOWN_SUBJECT, f"no settled trade {subject_id}")
         return Subject.trade(subject_id, rows[0][0], rows[0][1])
     rows = tx.execute(
         "SELECT DISTINCT p.owner FROM postings p JOIN journal_entries e"
@@ -116,14 +116,14 @@ def load_subject(tx: Transaction, subject_type: SubjectType, subject_id: str) ->
         [subject_id, EXCHANGE],
     )
     if not rows:
-        raise InvalidDispute(f"no bill {subject_id} in the ledger", code="unknown_subject")
+        raise RuleViolation(SettlementCode.UNKNOWN_SUBJECT, f"no bill {subject_id} in the ledger")
     return Subject(SubjectType.BILL, subject_id, frozenset(r[0] for r in rows))
 
 
 def get_dispute(tx: Transaction, dispute_id: str) -> Dispute:
     rows = tx.execute(f"SELECT {_COLUMNS} FROM disputes WHERE dispute_id = ?", [dispute_id])
     if not rows:
-        raise InvalidDispute(f"no dispute {dispute_id}", code="unknown_dispute")
+        raise RuleViolation(SettlementCode.UNKNOWN_DISPUTE, f"no dispute {dispute_id}")
     return _dispute(rows[0])
 
 
@@ -220,8 +220,8 @@ def resolve_in_store(
         [after.state.value, after.resolved_by, after.resolution_note, at, dispute_id],
     )
     if not changed:  # another operator got there first (PostgreSQL, read committed)
-        raise InvalidDispute(
-            f"dispute {dispute_id} was resolved meanwhile", code="already_resolved"
+        raise RuleViolation(
+            SettlementCode.ALREADY_RESOLVED, f"dispute {dispute_id} was resolved meanwhile"
         )
     kind, subject_id, why = after.subject_type.value, after.subject_id, after.resolution_note
     audits: list[tuple[int, str, str, str, str, dict[str, Any]]] = [

@@ -10,7 +10,8 @@ While a dispute is OPEN its subject is **frozen**: the worker, the payer and any
 that moves the subject's money asks :func:`is_frozen` (or the store's ``Transaction.is_frozen``)
 first and leaves it alone.
 
-Rules (each refusal is a :class:`DisputeRuleViolation` whose ``code`` names the rule):
+Rules (each refusal is a :class:`~settlement_worker.codes.RuleViolation` whose ``code``
+names the rule):
 
 * ``not_a_party``: only a member who is a party to the subject opens a dispute on it (the
   buyer or seller of a trade; a party to a bill as :func:`settlement_worker.bills.rules.parties`
@@ -34,25 +35,19 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import ClassVar, Final
+from typing import Final
 
 from settlement_worker.bills.rules import Bill, is_live, void
 from settlement_worker.bills.rules import parties as bill_parties
+from settlement_worker.codes import RuleViolation, SettlementCode
 from settlement_worker.ledger.rules import JournalEntry, Ledger
 
 __all__ = [
     "REVERSAL_PREFIX",
     "REVERSAL_REASON",
     "Actor",
-    "AlreadyDisputed",
-    "AlreadyResolved",
-    "AlreadyUpheld",
     "Dispute",
-    "DisputeRuleViolation",
     "DisputeState",
-    "InvalidDispute",
-    "NotAParty",
-    "NotOperator",
     "Role",
     "Subject",
     "SubjectType",
@@ -79,43 +74,6 @@ _NAME_RE: Final = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 # --------------------------------------------------------------------------- errors
 
 
-class DisputeRuleViolation(ValueError):
-    """A dispute operation that breaks a rule. ``code`` is stable and machine-readable."""
-
-    default_code: ClassVar[str] = "dispute_rule_violation"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.code: str = code or self.default_code
-
-
-class InvalidDispute(DisputeRuleViolation):
-    """Malformed data: ``invalid_dispute``, ``reason_required``, ``note_required``,
-    ``backdated``, ``unknown_subject``, ``bill_not_cancellable``."""
-
-    default_code = "invalid_dispute"
-
-
-class NotAParty(DisputeRuleViolation):
-    default_code = "not_a_party"
-
-
-class AlreadyDisputed(DisputeRuleViolation):
-    default_code = "already_disputed"
-
-
-class AlreadyUpheld(DisputeRuleViolation):
-    default_code = "already_upheld"
-
-
-class NotOperator(DisputeRuleViolation):
-    default_code = "not_operator"
-
-
-class AlreadyResolved(DisputeRuleViolation):
-    default_code = "already_resolved"
-
-
 # ---------------------------------------------------------------------------- values
 
 
@@ -137,10 +95,13 @@ class Actor:
 
     def __post_init__(self) -> None:
         if not isinstance(self.role, Role):
-            raise InvalidDispute(f"role must be a Role, got {self.role!r}")
+            raise RuleViolation(
+                SettlementCode.INVALID_DISPUTE, f"role must be a Role, got {self.role!r}"
+            )
         if not isinstance(self.name, str) or _NAME_RE.fullmatch(self.name) is None:
-            raise InvalidDispute(
-                f"actor name must be 1-64 letters, digits or '_.@-', got {self.name!r}"
+            raise RuleViolation(
+                SettlementCode.INVALID_DISPUTE,
+                f"actor name must be 1-64 letters, digits or '_.@-', got {self.name!r}",
             )
 
     @classmethod
@@ -170,9 +131,15 @@ class Subject:
 
     def __post_init__(self) -> None:
         if not isinstance(self.type, SubjectType):
-            raise InvalidDispute(f"subject type must be trade or bill, got {self.type!r}")
+            raise RuleViolation(
+                SettlementCode.INVALID_DISPUTE,
+                f"subject type must be trade or bill, got {self.type!r}",
+            )
         if not isinstance(self.id, str) or not self.id.strip():
-            raise InvalidDispute(f"subject id must be a non-empty string, got {self.id!r}")
+            raise RuleViolation(
+                SettlementCode.INVALID_DISPUTE,
+                f"subject id must be a non-empty string, got {self.id!r}",
+            )
         object.__setattr__(self, "parties", frozenset(self.parties))
 
     @classmethod
@@ -190,11 +157,11 @@ class DisputeState(StrEnum):
     REJECTED = "rejected"
 
 
-def _text(name: str, value: object, code: str) -> str:
+def _text(name: str, value: object, code: SettlementCode) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise InvalidDispute(f"{name} must be a non-empty text", code=code)
+        raise RuleViolation(code, f"{name} must be a non-empty text")
     if len(value) > MAX_TEXT:
-        raise InvalidDispute(f"{name} is longer than {MAX_TEXT} characters", code=code)
+        raise RuleViolation(code, f"{name} is longer than {MAX_TEXT} characters")
     return value.strip()
 
 
@@ -218,23 +185,38 @@ class Dispute:
 
     def __post_init__(self) -> None:
         if not isinstance(self.dispute_id, str) or not self.dispute_id.strip():
-            raise InvalidDispute(f"dispute_id must be a non-empty string, got {self.dispute_id!r}")
+            raise RuleViolation(
+                SettlementCode.INVALID_DISPUTE,
+                f"dispute_id must be a non-empty string, got {self.dispute_id!r}",
+            )
         if not isinstance(self.subject_type, SubjectType):
-            raise InvalidDispute(f"subject_type must be a SubjectType, got {self.subject_type!r}")
+            raise RuleViolation(
+                SettlementCode.INVALID_DISPUTE,
+                f"subject_type must be a SubjectType, got {self.subject_type!r}",
+            )
         if not isinstance(self.state, DisputeState):
-            raise InvalidDispute(f"state must be a DisputeState, got {self.state!r}")
-        _text("reason", self.reason, "reason_required")
+            raise RuleViolation(
+                SettlementCode.INVALID_DISPUTE, f"state must be a DisputeState, got {self.state!r}"
+            )
+        _text("reason", self.reason, SettlementCode.REASON_REQUIRED)
         resolved = (self.resolved_by, self.resolution_note, self.resolved_at)
         if self.state is DisputeState.OPEN:
             if any(v is not None for v in resolved):
-                raise InvalidDispute(f"open dispute {self.dispute_id} has a resolution")
+                raise RuleViolation(
+                    SettlementCode.INVALID_DISPUTE,
+                    f"open dispute {self.dispute_id} has a resolution",
+                )
         else:
             if self.resolved_by is None or self.resolved_at is None:
-                raise InvalidDispute(f"{self.state} dispute {self.dispute_id} has no resolver")
-            _text("resolution note", self.resolution_note, "note_required")
+                raise RuleViolation(
+                    SettlementCode.INVALID_DISPUTE,
+                    f"{self.state} dispute {self.dispute_id} has no resolver",
+                )
+            _text("resolution note", self.resolution_note, SettlementCode.NOTE_REQUIRED)
             if self.resolved_at < self.opened_at:
-                raise InvalidDispute(
-                    f"dispute {self.dispute_id} resolved before it was opened", code="backdated"
+                raise RuleViolation(
+                    SettlementCode.BACKDATED,
+                    f"dispute {self.dispute_id} resolved before it was opened",
                 )
 
     @property
@@ -254,33 +236,43 @@ def open_dispute(
     existing: Iterable[Dispute] = (),
 ) -> Dispute:
     """A party to ``subject`` contests it; ``existing`` is every dispute on that subject."""
-    reason = _text("reason", reason, "reason_required")
+    reason = _text("reason", reason, SettlementCode.REASON_REQUIRED)
     if by.role is not Role.MEMBER or by.name not in subject.parties:
-        raise NotAParty(f"{by} is not a party to {subject.type} {subject.id}")
+        raise RuleViolation(
+            SettlementCode.NOT_A_PARTY, f"{by} is not a party to {subject.type} {subject.id}"
+        )
     for other in existing:
         if other.subject_key != (subject.type, subject.id):
             continue
         if other.state is DisputeState.OPEN:
-            raise AlreadyDisputed(
-                f"{subject.type} {subject.id} already has open dispute {other.dispute_id}"
+            raise RuleViolation(
+                SettlementCode.ALREADY_DISPUTED,
+                f"{subject.type} {subject.id} already has open dispute {other.dispute_id}",
             )
         if other.state is DisputeState.UPHELD:
-            raise AlreadyUpheld(
-                f"{subject.type} {subject.id} was reversed by dispute {other.dispute_id}"
+            raise RuleViolation(
+                SettlementCode.ALREADY_UPHELD,
+                f"{subject.type} {subject.id} was reversed by dispute {other.dispute_id}",
             )
     return Dispute(dispute_id, subject.type, subject.id, by.name, reason, at)
 
 
 def _resolve(dispute: Dispute, by: Actor, note: str, at: int, to: DisputeState) -> Dispute:
     if by.role is not Role.OPERATOR:
-        raise NotOperator(f"{by} may not resolve dispute {dispute.dispute_id}: operators only")
+        raise RuleViolation(
+            SettlementCode.NOT_OPERATOR,
+            f"{by} may not resolve dispute {dispute.dispute_id}: operators only",
+        )
     if dispute.state is not DisputeState.OPEN:
-        raise AlreadyResolved(f"dispute {dispute.dispute_id} is already {dispute.state}")
-    note = _text("resolution note", note, "note_required")
+        raise RuleViolation(
+            SettlementCode.ALREADY_RESOLVED,
+            f"dispute {dispute.dispute_id} is already {dispute.state}",
+        )
+    note = _text("resolution note", note, SettlementCode.NOTE_REQUIRED)
     if at < dispute.opened_at:
-        raise InvalidDispute(
+        raise RuleViolation(
+            SettlementCode.BACKDATED,
             f"dispute {dispute.dispute_id} cannot be resolved before it was opened",
-            code="backdated",
         )
     return replace(dispute, state=to, resolved_by=by.name, resolution_note=note, resolved_at=at)
 
@@ -338,7 +330,10 @@ def reversal_entries(
     entry already reversed one of them.
     """
     if dispute.state is not DisputeState.UPHELD:
-        raise InvalidDispute(f"dispute {dispute.dispute_id} is {dispute.state}, not upheld")
+        raise RuleViolation(
+            SettlementCode.INVALID_DISPUTE,
+            f"dispute {dispute.dispute_id} is {dispute.state}, not upheld",
+        )
     return tuple(
         ledger.reverse(entry_id, reversal_id(entry_id), created_at, REVERSAL_REASON, effective)
         for entry_id in subject_entry_ids(dispute.subject_type, dispute.subject_id, ledger)
@@ -353,10 +348,13 @@ def cancel_disputed_bill(bill: Bill, dispute: Dispute, on: dt.date) -> Bill:
     history, and cancelling it raises ``bill_not_cancellable``.
     """
     if dispute.state is not DisputeState.UPHELD or dispute.subject_id != bill.bill_id:
-        raise InvalidDispute(f"dispute {dispute.dispute_id} does not uphold bill {bill.bill_id}")
+        raise RuleViolation(
+            SettlementCode.INVALID_DISPUTE,
+            f"dispute {dispute.dispute_id} does not uphold bill {bill.bill_id}",
+        )
     if not is_live(bill.state):
-        raise InvalidDispute(
+        raise RuleViolation(
+            SettlementCode.BILL_NOT_CANCELLABLE,
             f"bill {bill.bill_id} is {bill.state}: only an outstanding bill can be cancelled",
-            code="bill_not_cancellable",
         )
     return void(bill, on)

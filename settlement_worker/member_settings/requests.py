@@ -28,12 +28,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from rex.settlement_protocol import (
-    SET_PAYMENT_METHOD,
-    SET_RECEIPT_LIMITS,
-    SHOW_SETTLEMENT_SETTINGS,
-    RequestReason,
-)
+from rex.settlement_protocol import SET_PAYMENT_METHOD, SET_RECEIPT_LIMITS, SHOW_SETTLEMENT_SETTINGS
+from settlement_worker.codes import SettlementCode
 from settlement_worker.configuration import SettlementConfig
 from settlement_worker.member_settings.operations import (
     ConcurrentSettingsChange,
@@ -77,18 +73,18 @@ def _fields(params: Mapping[str, Any], required: str | None) -> None:
     allowed = {"if_version"} | ({required} if required else set())
     extra = sorted(str(k) for k in params if k not in allowed)
     if extra:
-        raise RequestRefused(RequestReason.MALFORMED, f"unknown field {extra[0]!r}")
+        raise RequestRefused(SettlementCode.MALFORMED, f"unknown field {extra[0]!r}")
     if required is not None and required not in params:
-        raise RequestRefused(RequestReason.MALFORMED, f"{required!r} is required")
+        raise RequestRefused(SettlementCode.MALFORMED, f"{required!r} is required")
     version = params.get("if_version")
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-        raise RequestRefused(RequestReason.MALFORMED, "if_version must be an integer")
+        raise RequestRefused(SettlementCode.MALFORMED, "if_version must be an integer")
 
 
 def _table(params: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     value = params[name]
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-        raise RequestRefused(RequestReason.MALFORMED, f"{name!r} must be a map of field names")
+        raise RequestRefused(SettlementCode.MALFORMED, f"{name!r} must be a map of field names")
     return value
 
 
@@ -112,7 +108,7 @@ def _current(config: SettlementConfig, tx: Transaction, request: SettlementReque
     wanted = request.params.get("if_version")
     if wanted is not None and wanted != version:
         raise RequestRefused(
-            RequestReason.VERSION_MISMATCH,
+            SettlementCode.VERSION_MISMATCH,
             f"the settings of {request.member} are at version {version}, not {wanted}",
         )
     try:
@@ -175,16 +171,16 @@ def _set_limits(
     _fields(request.params, "changes")
     changes = _table(request.params, "changes")
     if not changes:
-        raise RequestRefused(RequestReason.NOTHING_TO_CHANGE, "'changes' is empty")
+        raise RequestRefused(SettlementCode.NOTHING_TO_CHANGE, "'changes' is empty")
     now = _current(config, tx, request)
     try:
         new = update_limits(now.limits, changes, known_acceptors=config.known_acceptors)
     except LimitsError as error:
         raise RequestRefused(
-            RequestReason.INVALID_LIMITS, f"{error.field}: {error.reason}", error.field
+            SettlementCode.INVALID_LIMITS, f"{error.field}: {error.reason}", error.field
         ) from None
     if new == now.limits:
-        raise RequestRefused(RequestReason.NOTHING_TO_CHANGE)
+        raise RequestRefused(SettlementCode.NOTHING_TO_CHANGE)
     wire = limits_to_wire(new)
     version = _save(
         tx,
@@ -210,10 +206,10 @@ def _set_method(
         new = parse_payment_method(pays, known_banks=config.banks.keys())
     except LimitsError as error:
         raise RequestRefused(
-            RequestReason.INVALID_PAYMENT_METHOD, f"{error.field}: {error.reason}", error.field
+            SettlementCode.INVALID_PAYMENT_METHOD, f"{error.field}: {error.reason}", error.field
         ) from None
     if new == now.method:
-        raise RequestRefused(RequestReason.NOTHING_TO_CHANGE)
+        raise RequestRefused(SettlementCode.NOTHING_TO_CHANGE)
     version = _save(
         tx,
         request,

@@ -30,6 +30,7 @@ from settlement_worker.cli_support import (
     open_for_update,
     store_arguments,
 )
+from settlement_worker.codes import RuleViolation, SettlementCode
 from settlement_worker.configuration import load_settlement
 from settlement_worker.obligations.rules import ObligationError
 from settlement_worker.offline.operations import (
@@ -38,7 +39,7 @@ from settlement_worker.offline.operations import (
     report_in_store,
     withdraw_in_store,
 )
-from settlement_worker.offline.rules import OfflineRuleViolation, OfflineState, OfflineTrade
+from settlement_worker.offline.rules import OfflineState, OfflineTrade
 from settlement_worker.store import Store
 
 __all__ = ["main"]
@@ -61,8 +62,8 @@ def _run(store: Store, args: argparse.Namespace, settings: Settings) -> int:
         if args.command == "report":
             members = {m.id for m in settings.members().values() if m.enabled}
             if args.product not in products:
-                raise OfflineRuleViolation(
-                    f"unknown product {args.product}", code="unknown_product"
+                raise RuleViolation(
+                    SettlementCode.UNKNOWN_PRODUCT, f"unknown product {args.product}"
                 )
             trade = report_in_store(
                 tx,
@@ -158,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, store, where = started
     try:
         return on_store(PROG, where, lambda: _run(store, args, Settings.from_env()))
-    except (OfflineRuleViolation, ObligationError) as error:
+    except (RuleViolation, ObligationError) as error:
         print(f"{PROG}: refused ({getattr(error, 'code', 'invalid')}): {error}", file=sys.stderr)
         return EXIT_REFUSED
     finally:

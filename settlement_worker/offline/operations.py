@@ -17,10 +17,10 @@ from rex.config import Product
 from rex.protocol import TradeMessage
 from rex.vocabulary import Side
 from settlement_worker.booking.operations import book_trade
+from settlement_worker.codes import RuleViolation, SettlementCode
 from settlement_worker.configuration import SettlementConfig
 from settlement_worker.member_settings.operations import current_config
 from settlement_worker.offline.rules import (
-    OfflineRuleViolation,
     OfflineState,
     OfflineTrade,
     cancel,
@@ -73,7 +73,7 @@ def _offline(row: Sequence[Any]) -> OfflineTrade:
 def get_offline(tx: Transaction, offline_id: str) -> OfflineTrade:
     rows = tx.execute(f"SELECT {_COLUMNS} FROM offline_trades WHERE offline_id = ?", [offline_id])
     if not rows:
-        raise OfflineRuleViolation(f"no offline trade {offline_id}", code="unknown_offline_trade")
+        raise RuleViolation(SettlementCode.UNKNOWN_OFFLINE_TRADE, f"no offline trade {offline_id}")
     return _offline(rows[0])
 
 
@@ -182,10 +182,10 @@ def _reported_under(tx: Transaction, trade: OfflineTrade) -> OfflineTrade | None
     terms = ("counterparty", "product", "side", "price", "quantity")
     if all(getattr(earlier, t) == getattr(trade, t) for t in terms):
         return earlier
-    raise OfflineRuleViolation(
+    raise RuleViolation(
+        SettlementCode.DUPLICATE_REF,
         f"{trade.reporter} already reported {earlier.offline_id} under ref {trade.ref!r}"
         " with other terms",
-        code="duplicate_ref",
     )
 
 
@@ -196,8 +196,8 @@ def _close(tx: Transaction, before: OfflineTrade, after: OfflineTrade) -> None:
         [after.state.value, after.trade_id, after.closed_at, before.offline_id],
     )
     if not changed:
-        raise OfflineRuleViolation(
-            f"offline trade {before.offline_id} changed meanwhile", code="not_pending"
+        raise RuleViolation(
+            SettlementCode.NOT_PENDING, f"offline trade {before.offline_id} changed meanwhile"
         )
 
 
@@ -217,7 +217,7 @@ def confirm_in_store(
     before = get_offline(tx, offline_id)
     product = products.get(before.product)
     if product is None:
-        raise OfflineRuleViolation(f"unknown product {before.product}", code="unknown_product")
+        raise RuleViolation(SettlementCode.UNKNOWN_PRODUCT, f"unknown product {before.product}")
     # The product's OTC number is locked until commit: a concurrent confirmation in the same
     # product waits and takes the next one. A refusal rolls the number back with the rest.
     number = take_number(tx, otc_series(before.product))
@@ -225,7 +225,9 @@ def confirm_in_store(
     _close(tx, before, after)
     # Booked with the limits and methods in force now, run-time changes included.
     if not book_trade(tx, message, product, current_config(tx, config), at):
-        raise OfflineRuleViolation(f"trade id {message.trade_id} is already booked")
+        raise RuleViolation(
+            SettlementCode.OFFLINE_RULE_VIOLATION, f"trade id {message.trade_id} is already booked"
+        )
     tx.audit(
         at,
         f"member:{by}",

@@ -13,7 +13,8 @@ settles through :func:`settlement_worker.obligations.settle.settle_trade` like a
 trade: same obligation, same fees, same journal entries, same one-booking-per-trade-id rule.
 :mod:`settlement_worker.offline.operations` books it in the same transaction as the confirmation.
 
-Rules (each refusal is an :class:`OfflineRuleViolation` whose ``code`` names the rule):
+Rules (each refusal is a :class:`~settlement_worker.codes.RuleViolation` whose ``code``
+names the rule):
 
 * ``unknown_member``: reporter and counterparty are members allowed to trade.
 * ``self_trade``: the counterparty is another member.
@@ -37,16 +38,16 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import ClassVar, Final
+from typing import Final
 
 from rex import rules
 from rex.config import Product
 from rex.protocol import TradeMessage
 from rex.vocabulary import Side
+from settlement_worker.codes import RuleViolation, SettlementCode
 
 __all__ = [
     "OTC_PREFIX",
-    "OfflineRuleViolation",
     "OfflineState",
     "OfflineTrade",
     "cancel",
@@ -58,16 +59,6 @@ __all__ = [
 
 OTC_PREFIX: Final = "OTC-"
 _REF_RE: Final = re.compile(r"[\x21-\x7e]([\x20-\x7e]{0,62}[\x21-\x7e])?")
-
-
-class OfflineRuleViolation(ValueError):
-    """An offline-trade operation that breaks a rule; ``code`` is stable."""
-
-    default_code: ClassVar[str] = "offline_rule_violation"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.code: str = code or self.default_code
 
 
 class OfflineState(StrEnum):
@@ -101,13 +92,25 @@ class OfflineTrade:
 
     def __post_init__(self) -> None:
         if not isinstance(self.side, Side):
-            raise OfflineRuleViolation(f"side must be buy or sell, got {self.side!r}")
+            raise RuleViolation(
+                SettlementCode.OFFLINE_RULE_VIOLATION,
+                f"side must be buy or sell, got {self.side!r}",
+            )
         if not isinstance(self.state, OfflineState):
-            raise OfflineRuleViolation(f"state must be an OfflineState, got {self.state!r}")
+            raise RuleViolation(
+                SettlementCode.OFFLINE_RULE_VIOLATION,
+                f"state must be an OfflineState, got {self.state!r}",
+            )
         if (self.state is OfflineState.CONFIRMED) != (self.trade_id is not None):
-            raise OfflineRuleViolation(f"offline trade {self.offline_id}: trade id vs state")
+            raise RuleViolation(
+                SettlementCode.OFFLINE_RULE_VIOLATION,
+                f"offline trade {self.offline_id}: trade id vs state",
+            )
         if (self.state is OfflineState.PENDING) != (self.closed_at is None):
-            raise OfflineRuleViolation(f"offline trade {self.offline_id}: closed_at vs state")
+            raise RuleViolation(
+                SettlementCode.OFFLINE_RULE_VIOLATION,
+                f"offline trade {self.offline_id}: closed_at vs state",
+            )
 
     @property
     def buyer(self) -> str:
@@ -121,16 +124,17 @@ class OfflineTrade:
 def _check_terms(product: Product, price: int, quantity: int) -> None:
     for value, name in ((price, "price"), (quantity, "quantity")):
         if not isinstance(value, int) or isinstance(value, bool):
-            raise OfflineRuleViolation(f"{name} must be an integer, got {value!r}")
+            raise RuleViolation(
+                SettlementCode.OFFLINE_RULE_VIOLATION, f"{name} must be an integer, got {value!r}"
+            )
     reason = (
         rules.status_problem(product.status)
         or rules.quantity_problem(product, quantity)
         or rules.price_problem(product, price)
     )
     if reason is not None:
-        raise OfflineRuleViolation(
-            f"{product.symbol}: {reason.value} (price {price}, quantity {quantity})",
-            code=reason.value,
+        raise RuleViolation(
+            reason, f"{product.symbol}: {reason.value} (price {price}, quantity {quantity})"
         )
 
 
@@ -151,11 +155,11 @@ def report_offline_trade(
     ``counterparty``; ``members`` are the members allowed to trade."""
     for who in (reporter, counterparty):
         if who not in members:
-            raise OfflineRuleViolation(f"{who!r} is not a trading member", code="unknown_member")
+            raise RuleViolation(SettlementCode.UNKNOWN_MEMBER, f"{who!r} is not a trading member")
     if reporter == counterparty:
-        raise OfflineRuleViolation(f"{reporter} cannot trade with itself", code="self_trade")
+        raise RuleViolation(SettlementCode.SELF_TRADE, f"{reporter} cannot trade with itself")
     if not isinstance(ref, str) or _REF_RE.fullmatch(ref) is None:
-        raise OfflineRuleViolation(f"bad reference {ref!r}", code="invalid_ref")
+        raise RuleViolation(SettlementCode.INVALID_REF, f"bad reference {ref!r}")
     _check_terms(product, price, quantity)
     return OfflineTrade(
         offline_id, reporter, counterparty, product.symbol, Side(side), price, quantity, ref, at
@@ -164,8 +168,8 @@ def report_offline_trade(
 
 def _require_pending(trade: OfflineTrade) -> None:
     if trade.state is not OfflineState.PENDING:
-        raise OfflineRuleViolation(
-            f"offline trade {trade.offline_id} is {trade.state}", code="not_pending"
+        raise RuleViolation(
+            SettlementCode.NOT_PENDING, f"offline trade {trade.offline_id} is {trade.state}"
         )
 
 
@@ -183,18 +187,21 @@ def confirm(
     :class:`TradeMessage` ``OTC-<product>-<sequence>`` to settle."""
     _require_pending(trade)
     if by != trade.counterparty:
-        raise OfflineRuleViolation(
+        raise RuleViolation(
+            SettlementCode.NOT_COUNTERPARTY,
             f"only {trade.counterparty} confirms offline trade {trade.offline_id}, not {by}",
-            code="not_counterparty",
         )
     if (price, quantity) != (trade.price, trade.quantity):
-        raise OfflineRuleViolation(
+        raise RuleViolation(
+            SettlementCode.TERMS_MISMATCH,
             f"offline trade {trade.offline_id} was reported at {trade.price} x "
             f"{trade.quantity}, confirmed at {price} x {quantity}",
-            code="terms_mismatch",
         )
     if product.symbol != trade.product:
-        raise OfflineRuleViolation(f"product {product.symbol} is not {trade.product}")
+        raise RuleViolation(
+            SettlementCode.OFFLINE_RULE_VIOLATION,
+            f"product {product.symbol} is not {trade.product}",
+        )
     _check_terms(product, price, quantity)
     trade_id = otc_trade_id(trade.product, sequence)
     message = TradeMessage(
@@ -219,9 +226,9 @@ def decline(trade: OfflineTrade, by: str, *, at: int) -> OfflineTrade:
     """The counterparty says it did not agree this trade."""
     _require_pending(trade)
     if by != trade.counterparty:
-        raise OfflineRuleViolation(
+        raise RuleViolation(
+            SettlementCode.NOT_COUNTERPARTY,
             f"only {trade.counterparty} declines offline trade {trade.offline_id}",
-            code="not_counterparty",
         )
     return replace(trade, state=OfflineState.DECLINED, closed_at=at)
 
@@ -230,8 +237,8 @@ def cancel(trade: OfflineTrade, by: str, *, at: int) -> OfflineTrade:
     """The reporter withdraws its report before the counterparty confirms."""
     _require_pending(trade)
     if by != trade.reporter:
-        raise OfflineRuleViolation(
+        raise RuleViolation(
+            SettlementCode.NOT_REPORTER,
             f"only {trade.reporter} cancels offline trade {trade.offline_id}",
-            code="not_reporter",
         )
     return replace(trade, state=OfflineState.CANCELLED, closed_at=at)

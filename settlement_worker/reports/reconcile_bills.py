@@ -37,14 +37,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from settlement_worker.bills.postings import dishonour_entry, held_by_bank
-from settlement_worker.bills.rules import (
-    Bill,
-    BillRuleViolation,
-    BillState,
-    EndorsementKind,
-    is_live,
-)
+from settlement_worker.bills.rules import Bill, BillState, EndorsementKind, is_live
 from settlement_worker.bills.sql import COLUMNS, StoredBill, bill_from_row, load_chains
+from settlement_worker.codes import RuleViolation
 from settlement_worker.store import Store
 
 __all__ = ["check_bills"]
@@ -104,7 +99,7 @@ def _load(store: Store, add: Add) -> list[StoredBill]:
     for row in rows:
         try:
             loaded.append(bill_from_row(row, chains.get(row[0], ())))
-        except BillRuleViolation as error:
+        except RuleViolation as error:
             add(row[0], f"invalid bill ({error.code}): {error}")
     return loaded
 

@@ -48,13 +48,8 @@ from rex.config import ConfigError, Member
 from rex.environment import REX_OPERATORS
 from rex.identity import member_of
 from rex.protocol import unpack
-from rex.settlement_protocol import (
-    ACCEPTED,
-    ANSWER_ROUTING_WORD,
-    REJECTED,
-    RequestReason,
-    SettlementAnswer,
-)
+from rex.settlement_protocol import ACCEPTED, ANSWER_ROUTING_WORD, REJECTED, SettlementAnswer
+from settlement_worker.codes import SettlementCode
 from settlement_worker.outbox import add_events
 from settlement_worker.store import Store, Transaction
 
@@ -100,7 +95,7 @@ class RequestRefused(Exception):
 
     def __init__(
         self,
-        reason: RequestReason,
+        reason: SettlementCode,
         text: str | None = None,
         field: str | None = None,
         detail: Mapping[str, Any] | None = None,
@@ -154,7 +149,7 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class _Refusal:
-    reason: RequestReason
+    reason: SettlementCode
     text: str
     field: str | None = None
     detail: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -222,7 +217,7 @@ class RequestDesk:
         metrics.start_at_zero(requests, list(self.kinds), [ACCEPTED, REJECTED, "duplicate"])
         metrics.start_at_zero(requests, ["unknown"], [REJECTED, "duplicate", "failed"])
         metrics.start_at_zero(requests, ["none"], ["dead_lettered"])
-        metrics.start_at_zero(metrics.SETTLEMENT_REQUEST_REJECTS, list(RequestReason))
+        metrics.start_at_zero(metrics.SETTLEMENT_REQUEST_REJECTS, list(SettlementCode))
 
     # ----------------------------------------------------------------- handling
 
@@ -306,51 +301,51 @@ class RequestDesk:
         """The request, authenticated and authorised, or why not. Reads no store."""
         sender, kind_name = received.sender, delivery.type or ""
         if not delivery.message_id:
-            return _Refusal(RequestReason.MALFORMED, "message_id is required")
+            return _Refusal(SettlementCode.MALFORMED, "message_id is required")
         try:
             body = unpack(delivery.body)
         except Exception:  # msgpack raises several types for bytes that are not msgpack
-            return _Refusal(RequestReason.MALFORMED, "the body is not msgpack")
+            return _Refusal(SettlementCode.MALFORMED, "the body is not msgpack")
         if not isinstance(body, dict):
-            return _Refusal(RequestReason.MALFORMED, "the body must be a map")
+            return _Refusal(SettlementCode.MALFORMED, "the body must be a map")
         if delivery.routing_key != topology.settlement_request_key(sender, kind_name):
-            return _Refusal(RequestReason.MALFORMED, "the routing key must be <sender>.<kind>")
+            return _Refusal(SettlementCode.MALFORMED, "the routing key must be <sender>.<kind>")
         kind = self.kinds.get(kind_name)
         if kind is None:
             known = ", ".join(sorted(self.kinds))
             return _Refusal(
-                RequestReason.UNKNOWN_REQUEST, f"no request {kind_name!r} (known: {known})"
+                SettlementCode.UNKNOWN_REQUEST, f"no request {kind_name!r} (known: {known})"
             )
         params = dict(body)
         target = params.pop("member", None)
         reason = params.pop("reason", None)
         if received.operator:
             if not kind.operators_may_act:
-                return _Refusal(RequestReason.NOT_PERMITTED, f"{kind.name} is for members only")
+                return _Refusal(SettlementCode.NOT_PERMITTED, f"{kind.name} is for members only")
             if not isinstance(target, str):
-                return _Refusal(RequestReason.MALFORMED, "an operator must name the member")
+                return _Refusal(SettlementCode.MALFORMED, "an operator must name the member")
             if target not in self.members:
-                return _Refusal(RequestReason.UNKNOWN_MEMBER, f"no member {target!r}")
+                return _Refusal(SettlementCode.UNKNOWN_MEMBER, f"no member {target!r}")
             actor = f"operator:{sender}"
         else:
             config = self.members.get(sender)
             if config is None or not config.enabled:
-                return _Refusal(RequestReason.UNKNOWN_MEMBER, RequestReason.UNKNOWN_MEMBER.text)
+                return _Refusal(SettlementCode.UNKNOWN_MEMBER, SettlementCode.UNKNOWN_MEMBER.text)
             if not kind.members_may_act:
-                return _Refusal(RequestReason.NOT_PERMITTED, f"{kind.name} is for operators only")
+                return _Refusal(SettlementCode.NOT_PERMITTED, f"{kind.name} is for operators only")
             if target is None:
                 target = sender
             elif not isinstance(target, str):
-                return _Refusal(RequestReason.MALFORMED, "member must be a string")
+                return _Refusal(SettlementCode.MALFORMED, "member must be a string")
             elif target != sender:
                 return _Refusal(
-                    RequestReason.NOT_PERMITTED, f"{sender} may not act for member {target!r}"
+                    SettlementCode.NOT_PERMITTED, f"{sender} may not act for member {target!r}"
                 )
             actor = f"member:{sender}"
         if reason is not None and not isinstance(reason, str):
-            return _Refusal(RequestReason.MALFORMED, "reason must be a string")
+            return _Refusal(SettlementCode.MALFORMED, "reason must be a string")
         if kind.changes and (not reason or not reason.strip() or len(reason) > MAX_REASON):
-            return _Refusal(RequestReason.REASON_REQUIRED, RequestReason.REASON_REQUIRED.text)
+            return _Refusal(SettlementCode.REASON_REQUIRED, SettlementCode.REASON_REQUIRED.text)
         return SettlementRequest(
             kind.name,
             delivery.message_id,

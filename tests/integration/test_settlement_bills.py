@@ -38,9 +38,9 @@ from settlement_worker.bills.operations import (
     EndorseParams,
     MatureParams,
 )
-from settlement_worker.bills.rules import BillRuleViolation
+from settlement_worker.codes import RuleViolation
 from settlement_worker.disputes.operations import open_in_store, resolve_in_store
-from settlement_worker.disputes.rules import Actor, DisputeRuleViolation, SubjectType
+from settlement_worker.disputes.rules import Actor, SubjectType
 from settlement_worker.payments import rules as pm
 from settlement_worker.payments.banks import BankResult, Outcome, RequestKind
 from settlement_worker.payments.operations import move_payment
@@ -125,7 +125,7 @@ def confirm(store: Store, payment_id: str) -> None:
 
 
 def refused(code: str, action: Callable[[], object]) -> None:
-    with pytest.raises(BillRuleViolation) as error:
+    with pytest.raises(RuleViolation) as error:
         action()
     assert error.value.code == code, error.value
 
@@ -247,7 +247,7 @@ def test_a_member_endorses_a_bill_it_holds(opened: Opened) -> None:
     assert audit(store, BILL)[-1] == (f"member:{SELLER}", "endorsed")
     with store.transaction() as tx:
         chain = DESK.chain(tx, BUYER, BILL)  # the drawer is a party: it sees the chain
-        with pytest.raises(BillRuleViolation) as error:
+        with pytest.raises(RuleViolation) as error:
             DESK.chain(tx, "ningbo-alloy", BILL)
     assert [(c.from_holder, c.to_holder) for c in chain] == [(SELLER, "xinyu-pvc")]
     assert error.value.code == "not_a_party"
@@ -411,7 +411,7 @@ def test_a_paid_bill_cannot_be_cancelled_by_a_dispute(opened: Opened) -> None:
     with store.transaction() as tx:
         DESK.mature(tx, "li", MatureParams(DUE), LATER)
         dispute = open_in_store(tx, SubjectType.BILL, BILL, Actor.member(BUYER), "x", LATER)
-    with pytest.raises(DisputeRuleViolation) as error, store.transaction() as tx:
+    with pytest.raises(RuleViolation) as error, store.transaction() as tx:
         resolve_in_store(tx, dispute.dispute_id, Actor.operator("li"), True, "yes", LATER + 1)
     assert error.value.code == "bill_not_cancellable"
     assert store.query("SELECT state FROM disputes") == [("open",)]  # nothing was written

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from cli.main import main as rex
+from settlement_worker.codes import RuleViolation
 from settlement_worker.disputes.operations import (
     history,
     list_disputes,
     open_in_store,
     resolve_in_store,
 )
-from settlement_worker.disputes.rules import Actor, DisputeRuleViolation, DisputeState, SubjectType
+from settlement_worker.disputes.rules import Actor, DisputeState, SubjectType
 from settlement_worker.reports.reconcile import reconcile
 from settlement_worker.store import EntryRow, PostingRow, Store
 from tests.integration.settlement_helpers import (
@@ -79,7 +80,7 @@ def test_an_open_dispute_freezes_the_trade_until_resolved(opened: Opened) -> Non
 
 def test_the_database_allows_one_open_dispute_per_subject(opened: Opened) -> None:
     open_one(opened.store)
-    with pytest.raises(DisputeRuleViolation) as error:
+    with pytest.raises(RuleViolation) as error:
         open_one(opened.store, by=SELLER)
     assert error.value.code == "already_disputed"
     with pytest.raises(Exception), opened.store.transaction() as tx:  # noqa: B017 - driver error
@@ -91,10 +92,10 @@ def test_the_database_allows_one_open_dispute_per_subject(opened: Opened) -> Non
 
 
 def test_only_a_party_to_a_settled_trade_may_open(opened: Opened) -> None:
-    with pytest.raises(DisputeRuleViolation) as error:
+    with pytest.raises(RuleViolation) as error:
         open_one(opened.store, by="ningbo-alloy")
     assert error.value.code == "not_a_party"
-    with pytest.raises(DisputeRuleViolation) as error:
+    with pytest.raises(RuleViolation) as error:
         open_one(opened.store, trade_id="PRND-OX-99")
     assert error.value.code == "unknown_subject"
 
@@ -165,7 +166,7 @@ def test_every_state_change_is_audited_with_who_and_why(opened: Opened) -> None:
 def test_a_dispute_is_resolved_once_even_by_two_operators(opened: Opened) -> None:
     dispute_id = open_one(opened.store)
     resolve(opened.store, dispute_id, upheld=True)
-    with pytest.raises(DisputeRuleViolation) as error:
+    with pytest.raises(RuleViolation) as error:
         resolve(opened.store, dispute_id, upheld=True)
     assert error.value.code == "already_resolved"
     # trade-, fees- and issue- (its bill) of two trades, and the two reversals

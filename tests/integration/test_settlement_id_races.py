@@ -16,8 +16,9 @@ from typing import TypeVar
 import pytest
 
 from rex.vocabulary import Side
+from settlement_worker.codes import RuleViolation
 from settlement_worker.disputes.operations import open_in_store
-from settlement_worker.disputes.rules import Actor, DisputeRuleViolation, SubjectType
+from settlement_worker.disputes.rules import Actor, SubjectType
 from settlement_worker.offline.operations import confirm_in_store, report_in_store
 from settlement_worker.reports.reconcile import reconcile
 from settlement_worker.store import PostgresStore, SqliteStore, Store, Transaction
@@ -105,9 +106,7 @@ def test_concurrent_disputes_of_one_trade_open_one_and_refuse_the_rest_by_rule(
     assert [r for r in results if isinstance(r, str)] == ["D-1"]
     refused = [r for r in results if not isinstance(r, str)]
     assert len(refused) == WRITERS - 1
-    assert all(
-        isinstance(r, DisputeRuleViolation) and r.code == "already_disputed" for r in refused
-    )
+    assert all(isinstance(r, RuleViolation) and r.code == "already_disputed" for r in refused)
     # The refused writers' numbers were rolled back: the next dispute is D-2.
     run_worker(opened.store, [trade(2)])
     with opened.store.transaction() as tx:

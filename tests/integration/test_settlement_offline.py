@@ -10,6 +10,7 @@ import pytest
 
 from cli import main as rex_cli
 from rex.vocabulary import Side
+from settlement_worker.codes import RuleViolation
 from settlement_worker.offline import commands as cli_offline
 from settlement_worker.offline.operations import (
     confirm_in_store,
@@ -17,7 +18,7 @@ from settlement_worker.offline.operations import (
     report_in_store,
     withdraw_in_store,
 )
-from settlement_worker.offline.rules import OfflineRuleViolation, OfflineState, OfflineTrade
+from settlement_worker.offline.rules import OfflineState, OfflineTrade
 from settlement_worker.reports.reconcile import reconcile
 from settlement_worker.store import Store
 from tests.integration.settlement_helpers import (
@@ -111,7 +112,7 @@ def test_otc_trade_ids_count_per_product(opened: Opened) -> None:
 def test_the_same_report_twice_is_one_report(opened: Opened) -> None:
     store = opened.store
     assert report(store) == report(store)
-    with pytest.raises(OfflineRuleViolation) as error:
+    with pytest.raises(RuleViolation) as error:
         report(store, price=415_050)
     assert error.value.code == "duplicate_ref"
     assert store.query("SELECT COUNT(*) FROM offline_trades") == [(1,)]
@@ -120,7 +121,7 @@ def test_the_same_report_twice_is_one_report(opened: Opened) -> None:
 def test_a_refused_confirmation_books_nothing(opened: Opened) -> None:
     store = opened.store
     pending = report(store)
-    with pytest.raises(OfflineRuleViolation) as error:
+    with pytest.raises(RuleViolation) as error:
         confirm(store, pending.offline_id, price=415_050)
     assert error.value.code == "terms_mismatch"
     assert store.query("SELECT COUNT(*) FROM obligations") == [(0,)]
@@ -136,7 +137,7 @@ def test_declined_and_cancelled_reports_are_audited_and_not_booked(opened: Opene
             tx, declined.offline_id, BUYER, "never agreed", at=T0 + 1, cancelling=False
         )
         withdraw_in_store(tx, cancelled.offline_id, SELLER, "typo", at=T0 + 1, cancelling=True)
-    with pytest.raises(OfflineRuleViolation) as error:
+    with pytest.raises(RuleViolation) as error:
         confirm(store, declined.offline_id)
     assert error.value.code == "not_pending"
     actions = store.query(

@@ -29,10 +29,11 @@ from settlement_worker.bills.operations import (
     EndorseParams,
     MatureParams,
 )
-from settlement_worker.bills.rules import Bill, BillRuleViolation, is_live, recourse_parties
+from settlement_worker.bills.rules import Bill, is_live, recourse_parties
 from settlement_worker.bills.sql import bills_where
+from settlement_worker.codes import RuleViolation
 from settlement_worker.disputes.operations import open_in_store, resolve_in_store
-from settlement_worker.disputes.rules import Actor, DisputeRuleViolation, SubjectType
+from settlement_worker.disputes.rules import Actor, SubjectType
 from settlement_worker.payments import rules as pm
 from settlement_worker.payments.banks import BankResult, Outcome, RequestKind
 from settlement_worker.payments.operations import move_payment
@@ -293,7 +294,7 @@ def play(store: Store, first: list[Deal], later: list[tuple[object, ...]]) -> No
         journal = store.query("SELECT COUNT(*) FROM journal_entries")
         try:
             getattr(game, str(action))(*args)
-        except (BillRuleViolation, DisputeRuleViolation) as error:
+        except RuleViolation as error:
             assert error.code in EXPECTED, (step, error.code, error)
             # A refusal writes nothing (bill_not_cancellable: the uphold rolled back too).
             assert store.query("SELECT COUNT(*) FROM journal_entries") == journal

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 
 from rex.protocol import TradeMessage
 from rex.vocabulary import Side
+from settlement_worker.codes import RuleViolation
 from settlement_worker.disputes.operations import open_in_store, resolve_in_store
-from settlement_worker.disputes.rules import Actor, DisputeRuleViolation, SubjectType
+from settlement_worker.disputes.rules import Actor, SubjectType
 from settlement_worker.obligations.settle import settle_trade
 from settlement_worker.offline.operations import confirm_in_store, report_in_store
 from settlement_worker.reports.reconcile import reconcile
@@ -147,7 +148,7 @@ def play(store: Store, deal_list: list[Deal], disputes: list[tuple[int, int, str
                         "decided",
                         at,
                     )
-        except DisputeRuleViolation as error:
+        except RuleViolation as error:
             # only refused when already open or already reversed
             assert error.code == ("already_upheld" if trade_id in upheld else "already_disputed")
             assert trade_id in upheld or trade_id in opened

@@ -22,8 +22,8 @@ from gateway.service import GatewayService
 from gateway.store import MemorySeen
 from rex import metrics
 from rex.bus.memory import MemoryBroker, MemoryBus
-from rex.settlement_protocol import RequestReason
 from rex.vocabulary import END_REASONS, REJECT_REASONS
+from settlement_worker.codes import SettlementCode
 from settlement_worker.payments import rules as pm
 from settlement_worker.payments.payer import Payer
 from settlement_worker.requests.desk import RequestDesk
@@ -258,5 +258,5 @@ def test_settlement_request_series_exist_at_0_before_any_request(tmp_path: Path)
         ("none", "dead_lettered"): 0.0,
     }
     assert samples(metrics.SETTLEMENT_REQUEST_REJECTS) == {
-        (str(reason),): 0.0 for reason in RequestReason
+        (str(reason),): 0.0 for reason in SettlementCode
     }

@@ -13,7 +13,6 @@ from settlement_worker.bills.discount import HolidayCalendar
 from settlement_worker.bills.rules import (
     Bill,
     BillKind,
-    BillRuleViolation,
     BillState,
     Endorsement,
     EndorsementKind,
@@ -33,6 +32,7 @@ from settlement_worker.bills.rules import (
     visible_chain,
     void,
 )
+from settlement_worker.codes import RuleViolation
 
 NO_HOLIDAYS = HolidayCalendar(frozenset())
 FACE = Money.of("1000000.00", "CNY")
@@ -61,7 +61,7 @@ def accepted(**overrides: object) -> Bill:
     return accept(bill, bill.acceptor, ISSUED_ON)
 
 
-def code_of(exc: pytest.ExceptionInfo[BillRuleViolation]) -> str:
+def code_of(exc: pytest.ExceptionInfo[RuleViolation]) -> str:
     return exc.value.code
 
 
@@ -73,7 +73,7 @@ def test_tenor_over_six_months_is_refused() -> None:
     assert new_bill(issue_date=date(2026, 1, 15), due_date=date(2026, 7, 15)).state is (
         BillState.ISSUED
     )
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         new_bill(issue_date=date(2026, 1, 15), due_date=date(2026, 7, 16))
     assert code_of(exc) == "tenor_too_long"
 
@@ -84,19 +84,19 @@ def test_six_months_is_clamped_to_the_end_of_the_month() -> None:
     assert latest_due_date(date(2027, 8, 31)) == date(2028, 2, 29)  # leap year
     assert add_months(date(2026, 12, 15), 1) == date(2027, 1, 15)
     new_bill(issue_date=date(2026, 8, 31), due_date=date(2027, 2, 28))
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         new_bill(issue_date=date(2026, 8, 31), due_date=date(2027, 3, 1))
     assert code_of(exc) == "tenor_too_long"
 
 
 def test_tenor_must_be_positive() -> None:
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         new_bill(due_date=ISSUED_ON)
     assert code_of(exc) == "tenor_not_positive"
 
 
 def test_face_must_be_positive_money() -> None:
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         new_bill(face=Money(0, "CNY"))
     assert code_of(exc) == "non_positive_face"
 
@@ -104,16 +104,16 @@ def test_face_must_be_positive_money() -> None:
 def test_commercial_bill_is_accepted_by_its_drawer() -> None:
     bill = new_bill(kind=BillKind.COMMERCIAL_ACCEPTANCE, acceptor="buyer")
     assert accept(bill, "buyer", ISSUED_ON).state is BillState.ACCEPTED
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         new_bill(kind=BillKind.COMMERCIAL_ACCEPTANCE, acceptor="icbc-baotou")
     assert code_of(exc) == "wrong_acceptor"
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         new_bill(kind=BillKind.BANK_ACCEPTANCE, acceptor="buyer")
     assert code_of(exc) == "wrong_acceptor"
 
 
 def test_drawer_and_payee_must_differ() -> None:
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         new_bill(payee="buyer")
     assert code_of(exc) == "invalid_party"
 
@@ -123,40 +123,40 @@ def test_drawer_and_payee_must_differ() -> None:
 
 def test_only_the_acceptor_can_accept() -> None:
     bill = new_bill()
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         accept(bill, "buyer", ISSUED_ON)
     assert code_of(exc) == "not_acceptor"
     done = accept(bill, "icbc-baotou", date(2026, 3, 3))
     assert done.state is BillState.ACCEPTED and done.accepted_on == date(2026, 3, 3)
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         accept(done, "icbc-baotou", date(2026, 3, 3))
     assert code_of(exc) == "already_accepted"
 
 
 def test_unaccepted_bill_cannot_be_endorsed_discounted_or_paid() -> None:
     bill = new_bill()
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         endorse(bill, "seller", "supplier", ISSUED_ON)
     assert code_of(exc) == "not_accepted"
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         discount(bill, "seller", "bank", ISSUED_ON, Decimal("0.01"), NO_HOLIDAYS, bank_city="X")
     assert code_of(exc) == "not_accepted"
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         pay_at_maturity(bill, DUE)
     assert code_of(exc) == "not_accepted"
 
 
 def test_only_the_drawer_can_cancel_and_only_before_acceptance() -> None:
     bill = new_bill()
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         cancel(bill, "seller", ISSUED_ON)
     assert code_of(exc) == "not_drawer"
     cancelled = cancel(bill, "buyer", ISSUED_ON)
     assert cancelled.state is BillState.CANCELLED
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         accept(cancelled, "icbc-baotou", ISSUED_ON)
     assert code_of(exc) == "cancelled"
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         cancel(accepted(), "buyer", ISSUED_ON)
     assert code_of(exc) == "already_accepted"
 
@@ -178,10 +178,10 @@ def test_endorsement_moves_the_bill_and_records_the_link() -> None:
 
 def test_endorsement_must_be_the_whole_bill() -> None:
     bill = accepted()
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         endorse(bill, "seller", "supplier", ISSUED_ON, amount=Money.of("400000.00", "CNY"))
     assert code_of(exc) == "partial_endorsement"
-    with pytest.raises(BillRuleViolation) as exc:  # same number, wrong currency: not the face
+    with pytest.raises(RuleViolation) as exc:  # same number, wrong currency: not the face
         endorse(bill, "seller", "supplier", ISSUED_ON, amount=Money(FACE.amount, "USD"))
     assert code_of(exc) == "partial_endorsement"
     assert endorse(bill, "seller", "supplier", ISSUED_ON, amount=FACE).holder == "supplier"
@@ -190,23 +190,23 @@ def test_endorsement_must_be_the_whole_bill() -> None:
 def test_only_the_current_holder_can_endorse() -> None:
     bill = endorse(accepted(), "seller", "supplier", ISSUED_ON)
     # The seller no longer holds it: endorsing it again would break the chain.
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         endorse(bill, "seller", "other", ISSUED_ON)
     assert code_of(exc) == "not_holder"
 
 
 def test_not_transferable_bill_cannot_be_endorsed_or_discounted() -> None:
     bill = accepted(transferable=False)
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         endorse(bill, "seller", "supplier", ISSUED_ON)
     assert code_of(exc) == "not_transferable"
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         discount(bill, "seller", "bank", ISSUED_ON, Decimal("0.01"), NO_HOLIDAYS, bank_city="X")
     assert code_of(exc) == "not_transferable"
     assert pay_at_maturity(bill, DUE).state is BillState.PAID  # it can still be paid
     # Nor can a chain be smuggled in by building the value directly.
     endorsed = endorse(accepted(), "seller", "supplier", ISSUED_ON)
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         dataclasses.replace(endorsed, transferable=False)
     assert code_of(exc) == "not_transferable"
 
@@ -214,7 +214,7 @@ def test_not_transferable_bill_cannot_be_endorsed_or_discounted() -> None:
 def test_overdue_bill_cannot_be_endorsed() -> None:
     bill = accepted()
     assert endorse(bill, "seller", "supplier", DUE).holder == "supplier"  # on the due date: ok
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         endorse(bill, "seller", "supplier", date(2026, 6, 2))
     assert code_of(exc) == "overdue"
 
@@ -222,29 +222,29 @@ def test_overdue_bill_cannot_be_endorsed() -> None:
 def test_dishonoured_paid_or_discounted_bill_cannot_be_endorsed() -> None:
     bill = accepted()
     dishonoured, _ = dishonour(bill, DUE)
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         endorse(dishonoured, "seller", "supplier", DUE)
     assert code_of(exc) == "dishonoured"
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         endorse(pay_at_maturity(bill, DUE), "seller", "supplier", DUE)
     assert code_of(exc) == "already_paid"
     sold, _ = discount(
         bill, "seller", "bank", ISSUED_ON, Decimal("0.01"), NO_HOLIDAYS, bank_city="Baotou"
     )
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         endorse(sold, "bank", "supplier", ISSUED_ON)
     assert code_of(exc) == "discounted"
 
 
 def test_endorsement_to_oneself_is_refused() -> None:
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         endorse(accepted(), "seller", "seller", ISSUED_ON)
     assert code_of(exc) == "self_endorsement"
 
 
 def test_backdated_endorsement_is_refused() -> None:
     bill = endorse(accepted(), "seller", "supplier", date(2026, 3, 10))
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         endorse(bill, "supplier", "mine", date(2026, 3, 9))
     assert code_of(exc) == "backdated"
 
@@ -257,7 +257,7 @@ def test_endorsement_chain_is_append_only() -> None:
     assert [e.sequence for e in b3.endorsements] == [1, 2, 3]
     # Rewriting history, even keeping the chain continuous, is refused on construction.
     rewritten = (Endorsement("seller", "x", date(2026, 3, 3), 1), *b3.endorsements[1:])
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         dataclasses.replace(b3, endorsements=rewritten)
     assert code_of(exc) == "chain_broken"
 
@@ -265,14 +265,14 @@ def test_endorsement_chain_is_append_only() -> None:
 def test_chain_must_be_continuous_and_numbered() -> None:
     bill = endorse(accepted(), "seller", "a", date(2026, 3, 3))
     gap = (bill.endorsements[0], Endorsement("b", "c", date(2026, 3, 4), 2))
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         dataclasses.replace(bill, endorsements=gap, holder="c")
     assert code_of(exc) == "chain_broken"
     renumbered = (dataclasses.replace(bill.endorsements[0], sequence=2),)
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         dataclasses.replace(bill, endorsements=renumbered)
     assert code_of(exc) == "chain_broken"
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         dataclasses.replace(bill, holder="seller")  # holder must be the chain's last endorsee
     assert code_of(exc) == "chain_broken"
 
@@ -321,13 +321,13 @@ def test_discounted_bill_cannot_be_discounted_again() -> None:
     sold, _ = discount(
         accepted(), "seller", "bank", ISSUED_ON, Decimal("0.01"), NO_HOLIDAYS, bank_city="Baotou"
     )
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         discount(sold, "bank", "bank2", ISSUED_ON, Decimal("0.01"), NO_HOLIDAYS, bank_city="Baotou")
     assert code_of(exc) == "already_discounted"
 
 
 def test_discount_after_maturity_is_refused_as_overdue() -> None:
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         discount(
             accepted(),
             "seller",
@@ -341,7 +341,7 @@ def test_discount_after_maturity_is_refused_as_overdue() -> None:
 
 
 def test_discount_by_someone_else_is_refused() -> None:
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         discount(
             accepted(), "buyer", "bank", ISSUED_ON, Decimal("0.01"), NO_HOLIDAYS, bank_city="Baotou"
         )
@@ -349,7 +349,7 @@ def test_discount_by_someone_else_is_refused() -> None:
 
 
 def test_discount_with_a_bad_rate_is_refused_with_the_rate_code() -> None:
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         discount(
             accepted(),
             "seller",
@@ -367,21 +367,21 @@ def test_discount_with_a_bad_rate_is_refused_with_the_rate_code() -> None:
 
 def test_payment_only_at_or_after_maturity_and_only_once() -> None:
     bill = accepted()
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         pay_at_maturity(bill, date(2026, 5, 29))
     assert code_of(exc) == "not_due"
     paid = pay_at_maturity(bill, DUE)
     assert paid.state is BillState.PAID and paid.closed_on == DUE
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         pay_at_maturity(paid, DUE)
     assert code_of(exc) == "already_paid"
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         dishonour(paid, DUE)
     assert code_of(exc) == "already_paid"
 
 
 def test_dishonour_not_before_maturity() -> None:
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         dishonour(accepted(), date(2026, 5, 31))
     assert code_of(exc) == "not_due"
 
@@ -434,7 +434,7 @@ def test_chain_is_visible_to_parties_only() -> None:
     for member in ("buyer", "seller", "a", "b", "icbc-baotou"):
         assert visible_chain(bill, member) == bill.endorsements
     assert parties(bill) == {"buyer", "seller", "a", "b", "icbc-baotou"}
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         visible_chain(bill, "competitor")
     assert code_of(exc) == "not_a_party"
 
@@ -445,14 +445,14 @@ def test_an_upheld_dispute_voids_an_outstanding_bill_and_keeps_its_chain() -> No
     assert voided.state is BillState.CANCELLED and voided.closed_on == date(2026, 3, 12)
     assert voided.endorsements == endorsed.endorsements  # the chain is not rewritten
     assert void(endorsed, date(2026, 3, 1)).closed_on == date(2026, 3, 10)  # not before it
-    with pytest.raises(BillRuleViolation) as exc:
+    with pytest.raises(RuleViolation) as exc:
         endorse(voided, "smelter", "other", date(2026, 3, 13))
     assert code_of(exc) == "cancelled"
     for closed, code in (
         (pay_at_maturity(accepted(), DUE), "already_paid"),
         (dishonour(accepted(), DUE)[0], "dishonoured"),
     ):
-        with pytest.raises(BillRuleViolation) as exc:
+        with pytest.raises(RuleViolation) as exc:
             void(closed, DUE)
         assert code_of(exc) == code
 

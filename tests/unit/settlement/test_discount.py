@@ -9,13 +9,13 @@ import pytest
 
 from rex.money import Money
 from settlement_worker.bills.discount import (
-    DiscountRefused,
     HolidayCalendar,
     discount_days,
     discount_interest,
     discount_proceeds,
     quote_discount,
 )
+from settlement_worker.codes import RuleViolation
 
 NO_HOLIDAYS = HolidayCalendar(frozenset())
 # National Day 2026: Thu 1 Oct to Wed 7 Oct; Sat 10 Oct is a make-up working day.
@@ -95,7 +95,7 @@ def test_same_day_maturity_on_a_weekend_still_pays_for_the_roll() -> None:
 
 
 def test_discount_after_maturity_is_refused() -> None:
-    with pytest.raises(DiscountRefused) as exc:
+    with pytest.raises(RuleViolation) as exc:
         discount_days(date(2026, 3, 6), date(2026, 3, 5), NO_HOLIDAYS, other_city=False)
     assert exc.value.code == "after_maturity"
 
@@ -145,7 +145,7 @@ def test_rate_is_a_decimal_fraction_below_one() -> None:
     with pytest.raises(TypeError):
         discount_interest(100, 0.015, 10)  # type: ignore[arg-type]
     for bad in ("1.5", "-0.01", "NaN", "Infinity"):
-        with pytest.raises(DiscountRefused) as exc:
+        with pytest.raises(RuleViolation) as exc:
             discount_interest(100, Decimal(bad), 10)
         assert exc.value.code == "invalid_rate"
     assert discount_interest(100_000, Decimal("0"), 10) == 0
@@ -153,12 +153,12 @@ def test_rate_is_a_decimal_fraction_below_one() -> None:
 
 def test_proceeds_must_stay_positive() -> None:
     # 1 fen at 99 % for 360 days: interest 0.99 fen rounds up to 1 fen = the whole face.
-    with pytest.raises(DiscountRefused) as exc:
+    with pytest.raises(RuleViolation) as exc:
         discount_proceeds(Money(1, "CNY"), Decimal("0.99"), 360)
     assert exc.value.code == "proceeds_not_positive"
-    with pytest.raises(DiscountRefused) as exc:
+    with pytest.raises(RuleViolation) as exc:
         discount_proceeds(Money(0, "CNY"), Decimal("0.01"), 1)
     assert exc.value.code == "invalid_face"
-    with pytest.raises(DiscountRefused) as exc:
+    with pytest.raises(RuleViolation) as exc:
         discount_interest(100, Decimal("0.01"), -1)
     assert exc.value.code == "invalid_days"

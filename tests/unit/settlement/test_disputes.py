@@ -17,10 +17,10 @@ from settlement_worker.bills.rules import (
     issue,
     pay_at_maturity,
 )
+from settlement_worker.codes import RuleViolation
 from settlement_worker.disputes.rules import (
     Actor,
     Dispute,
-    DisputeRuleViolation,
     DisputeState,
     Subject,
     SubjectType,
@@ -55,7 +55,7 @@ def opened(
     return open_dispute("D-1", subject, Actor.member(by), "wrong grade delivered", AT, existing)
 
 
-def code(error: pytest.ExceptionInfo[DisputeRuleViolation]) -> str:
+def code(error: pytest.ExceptionInfo[RuleViolation]) -> str:
     return error.value.code
 
 
@@ -84,13 +84,13 @@ def test_a_party_to_the_trade_may_open(party: str) -> None:
 
 
 def test_only_a_party_may_open_not_another_member() -> None:
-    with pytest.raises(DisputeRuleViolation) as error:
+    with pytest.raises(RuleViolation) as error:
         opened(by=OTHER)
     assert code(error) == "not_a_party"
 
 
 def test_only_a_party_may_open_not_an_operator() -> None:
-    with pytest.raises(DisputeRuleViolation) as error:
+    with pytest.raises(RuleViolation) as error:
         open_dispute("D-1", TRADE, Actor.operator(BUYER), "x", AT)
     assert code(error) == "not_a_party"
 
@@ -111,21 +111,21 @@ def test_only_a_party_to_a_bill_may_open() -> None:
     assert open_dispute("D-1", subject, Actor.member(SELLER), "not delivered", AT).subject_type == (
         SubjectType.BILL
     )
-    with pytest.raises(DisputeRuleViolation) as error:
+    with pytest.raises(RuleViolation) as error:
         open_dispute("D-1", subject, Actor.member(OTHER), "not delivered", AT)
     assert code(error) == "not_a_party"
 
 
 @pytest.mark.parametrize("reason", ["", "   ", "x" * 2001])
 def test_a_reason_is_required(reason: str) -> None:
-    with pytest.raises(DisputeRuleViolation) as error:
+    with pytest.raises(RuleViolation) as error:
         open_dispute("D-1", TRADE, Actor.member(BUYER), reason, AT)
     assert code(error) == "reason_required"
 
 
 def test_one_open_dispute_per_subject() -> None:
     first = opened()
-    with pytest.raises(DisputeRuleViolation) as error:
+    with pytest.raises(RuleViolation) as error:
         opened(by=SELLER, existing=(first,))
     assert code(error) == "already_disputed"
     other = Subject.trade("PRND-OX-2", BUYER, SELLER)
@@ -140,7 +140,7 @@ def test_a_rejected_subject_may_be_disputed_again() -> None:
 
 def test_an_upheld_subject_cannot_be_disputed_again() -> None:
     upheld = uphold(opened(), Actor.operator("li"), "assay confirms", AT + 1)
-    with pytest.raises(DisputeRuleViolation) as error:
+    with pytest.raises(RuleViolation) as error:
         open_dispute("D-2", TRADE, Actor.member(SELLER), "again", AT + 2, [upheld])
     assert code(error) == "already_upheld"
 
@@ -151,7 +151,7 @@ def test_an_upheld_subject_cannot_be_disputed_again() -> None:
 @pytest.mark.parametrize("member", [BUYER, SELLER, OTHER])
 def test_only_an_operator_resolves(member: str) -> None:
     for verdict in (uphold, reject):
-        with pytest.raises(DisputeRuleViolation) as error:
+        with pytest.raises(RuleViolation) as error:
             verdict(opened(), Actor.member(member), "I decide", AT + 1)
         assert code(error) == "not_operator"
 
@@ -160,19 +160,19 @@ def test_a_dispute_is_resolved_once() -> None:
     for first in (uphold, reject):
         done = first(opened(), Actor.operator("li"), "decided", AT + 1)
         for second in (uphold, reject):
-            with pytest.raises(DisputeRuleViolation) as error:
+            with pytest.raises(RuleViolation) as error:
                 second(done, Actor.operator("wang"), "again", AT + 2)
             assert code(error) == "already_resolved"
 
 
 def test_a_resolution_needs_a_note() -> None:
-    with pytest.raises(DisputeRuleViolation) as error:
+    with pytest.raises(RuleViolation) as error:
         uphold(opened(), Actor.operator("li"), " ", AT + 1)
     assert code(error) == "note_required"
 
 
 def test_a_dispute_is_not_resolved_before_it_was_opened() -> None:
-    with pytest.raises(DisputeRuleViolation) as error:
+    with pytest.raises(RuleViolation) as error:
         reject(opened(), Actor.operator("li"), "no", AT - 1)
     assert code(error) == "backdated"
 
@@ -188,10 +188,10 @@ def test_resolution_records_who_when_and_why() -> None:
 
 
 def test_a_stored_dispute_is_held_to_the_rules() -> None:
-    with pytest.raises(DisputeRuleViolation) as error:
+    with pytest.raises(RuleViolation) as error:
         Dispute("D-1", SubjectType.TRADE, "T", BUYER, "r", AT, DisputeState.OPEN, "li", "n", AT)
     assert code(error) == "invalid_dispute"
-    with pytest.raises(DisputeRuleViolation) as error:
+    with pytest.raises(RuleViolation) as error:
         Dispute("D-1", SubjectType.TRADE, "T", BUYER, "r", AT, DisputeState.UPHELD)
     assert code(error) == "invalid_dispute"
 
@@ -201,7 +201,7 @@ def test_actors_are_recorded_with_their_role() -> None:
         "member:ganzhou-magnet",
         "operator:li",
     )
-    with pytest.raises(DisputeRuleViolation):
+    with pytest.raises(RuleViolation):
         Actor.operator("li wei")  # no spaces: it is an audit key
 
 
@@ -247,7 +247,7 @@ def test_uphold_without_fees_reverses_only_the_trade_entry() -> None:
 
 def test_only_an_upheld_dispute_reverses() -> None:
     for dispute in (opened(), reject(opened(), Actor.operator("li"), "no", AT + 1)):
-        with pytest.raises(DisputeRuleViolation):
+        with pytest.raises(RuleViolation):
             reversal_entries(dispute, trade_ledger(FEES), RESOLVED, dt.date(2026, 11, 20))
 
 
@@ -306,6 +306,6 @@ def test_an_upheld_dispute_cancels_an_outstanding_bill_only() -> None:
     assert cancelled.closed_on == dt.date(2026, 11, 4)
     # Paid at maturity: history, not cancellable.
     paid = pay_at_maturity(accepted, dt.date(2027, 2, 1))
-    with pytest.raises(DisputeRuleViolation) as error:
+    with pytest.raises(RuleViolation) as error:
         cancel_disputed_bill(paid, done, dt.date(2027, 2, 2))
     assert code(error) == "bill_not_cancellable"

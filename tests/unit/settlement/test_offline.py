@@ -9,10 +9,10 @@ import pytest
 from rex.config import Settings, TradingStatus
 from rex.protocol import TradeMessage
 from rex.vocabulary import Side
+from settlement_worker.codes import RuleViolation
 from settlement_worker.obligations.fees import FeeRule, FeeSchedule
 from settlement_worker.obligations.settle import settle_trade
 from settlement_worker.offline.rules import (
-    OfflineRuleViolation,
     OfflineState,
     OfflineTrade,
     cancel,
@@ -51,7 +51,7 @@ def reported(
 
 def refused(call: object, *args: object, **kwargs: object) -> str:
     assert callable(call)
-    with pytest.raises(OfflineRuleViolation) as error:
+    with pytest.raises(RuleViolation) as error:
         call(*args, **kwargs)
     return error.value.code
 

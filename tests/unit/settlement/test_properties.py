@@ -18,14 +18,8 @@ from settlement_worker.bills.discount import (
     discount_interest,
     discount_proceeds,
 )
-from settlement_worker.bills.rules import (
-    Bill,
-    BillKind,
-    BillRuleViolation,
-    accept,
-    endorse,
-    issue,
-)
+from settlement_worker.bills.rules import Bill, BillKind, accept, endorse, issue
+from settlement_worker.codes import RuleViolation
 from settlement_worker.ledger.rules import (
     EXCHANGE,
     AccountId,
@@ -191,7 +185,7 @@ def test_endorsement_chains_stay_continuous_and_append_only(
         on = day + timedelta(days=step)
         try:
             after = endorse(bill, frm, to, on)
-        except BillRuleViolation as exc:
+        except RuleViolation as exc:
             # Refused for a stated rule; the bill we hold is unchanged (it is a value).
             assert exc.code in {"not_holder", "self_endorsement", "overdue", "backdated"}
             continue

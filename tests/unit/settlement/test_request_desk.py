@@ -14,7 +14,8 @@ import pytest
 from rex.bus import Delivery
 from rex.config import ConfigError
 from rex.protocol import pack
-from rex.settlement_protocol import RequestReason, SettlementAnswer
+from rex.settlement_protocol import SettlementAnswer
+from settlement_worker.codes import SettlementCode
 from settlement_worker.member_settings.operations import current_config, load_stored
 from settlement_worker.member_settings.requests import settings_request_kinds
 from settlement_worker.requests.desk import (
@@ -78,7 +79,7 @@ def test_a_new_kind_is_a_function_of_tx_member_params_now(tmp_path: Path) -> Non
         seen.append((member, dict(params), now))
         tx.audit(now, f"member:{member}", "bill", str(params["bill"]), "endorsed", {})
         if params["to"] == member:
-            raise RequestRefused(RequestReason.NOT_PERMITTED, "no endorsement to oneself")
+            raise RequestRefused(SettlementCode.NOT_PERMITTED, "no endorsement to oneself")
         return {"bill": params["bill"]}
 
     store = SqliteStore(tmp_path / "settlement.sqlite3")
