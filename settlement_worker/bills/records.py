@@ -45,11 +45,10 @@ from settlement_worker.bills.sql import Recourse
 from settlement_worker.ledger.rules import JournalEntry
 from settlement_worker.ledger.sql import entry_row, from_ns
 from settlement_worker.outbox import add_events
-from settlement_worker.store import EntryRow, Transaction
+from settlement_worker.store import AuditRow, EntryRow, Transaction
 
 __all__ = ["BillRecords", "bill_detail"]
 
-_Audit = tuple[int, str, str, str, str, dict[str, Any]]
 _SUBJECT = "bill"
 
 
@@ -77,14 +76,14 @@ class BillRecords:
     at: int
     actor: str
     entries: list[EntryRow] = field(default_factory=list)
-    audits: list[_Audit] = field(default_factory=list)
+    audits: list[AuditRow] = field(default_factory=list)
     events: list[SettlementEvent] = field(default_factory=list)
 
     def _book(self, entry: JournalEntry) -> None:
         self.entries.append(entry_row(entry))
 
     def _audit(self, bill: Bill, action: str, detail: dict[str, Any]) -> None:
-        self.audits.append((self.at, self.actor, _SUBJECT, bill.bill_id, action, detail))
+        self.audits.append(AuditRow(self.at, self.actor, _SUBJECT, bill.bill_id, action, detail))
 
     def _tell(self, bill: Bill, event: str, key: str, members: Sequence[str], **extra: Any) -> None:
         detail = {**bill_detail(bill), **extra}

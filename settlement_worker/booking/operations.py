@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from rex.config import Product
 from rex.protocol import TradeMessage
@@ -25,12 +24,13 @@ from settlement_worker.bills.booking import BillTerms, bill_terms, book_bills
 from settlement_worker.configuration import SettlementConfig
 from settlement_worker.ledger.rules import AccountId, AccountKind, JournalEntry, Posting
 from settlement_worker.ledger.sql import entry_row, from_ns, to_ns
+from settlement_worker.obligations.rules import ObligationState
 from settlement_worker.obligations.settle import settle_trade
 from settlement_worker.outbox import add_events
 from settlement_worker.payments.rules import Payment, cash_payments
 from settlement_worker.payments.sql import insert_payments
 from settlement_worker.plans.rules import plan_payment
-from settlement_worker.store import EntryRow, ObligationRow, Transaction
+from settlement_worker.store import AuditRow, EntryRow, ObligationRow, Transaction
 
 __all__ = [
     "TradeRows",
@@ -39,21 +39,12 @@ __all__ = [
     "from_ns",
     "load_entries",
     "to_ns",
-    "to_row",
     "trade_rows",
     "write_rows",
 ]
 
 #: The actor of the rows the worker writes.
 SETTLEMENT_ACTOR = "settlement"
-OPEN = "open"
-#: The obligation's state once paid in full (here: by bills alone; paying.py for cash).
-SETTLED = "settled"
-
-_Audit = tuple[int, str, str, str, str, dict[str, Any]]
-
-
-to_row = entry_row  # the name the dispute code uses
 
 
 def _entries(tx: Transaction, where: str, params: Sequence[str]) -> dict[str, JournalEntry]:
@@ -115,7 +106,7 @@ class TradeRows:
 
     obligation: ObligationRow
     entries: tuple[EntryRow, ...]
-    audits: tuple[_Audit, ...]  # the first: the obligation's "created"
+    audits: tuple[AuditRow, ...]  # the first: the obligation's "created"
     events: tuple[SettlementEvent, ...]
     payments: tuple[Payment, ...] = ()
     bills: BillTerms | None = None  # the plan's bill part, met by write_rows
@@ -145,20 +136,20 @@ def trade_rows(
         "bill_minor": plan.bill_minor,
         "plan_reasons": list(plan.codes),
     }
-    audits: list[_Audit] = [
-        (at, SETTLEMENT_ACTOR, "obligation", ob.obligation_id, "created", created)
+    audits: list[AuditRow] = [
+        AuditRow(at, SETTLEMENT_ACTOR, "obligation", ob.obligation_id, "created", created)
     ]
     # The bill part is met in this same booking (write_rows), so an obligation with no cash
     # part is settled once booked.
-    state = OPEN if plan.cash_minor else SETTLED
-    if state == SETTLED:
+    state = ObligationState.OPEN if plan.cash_minor else ObligationState.SETTLED
+    if state is ObligationState.SETTLED:
         audits.append(
-            (
+            AuditRow(
                 at,
                 SETTLEMENT_ACTOR,
                 "obligation",
                 ob.obligation_id,
-                SETTLED,
+                ObligationState.SETTLED,
                 {"reason": "paid by bills in full"},
             )
         )
@@ -211,7 +202,7 @@ def _write_bills(tx: Transaction, booked: Sequence[TradeRows]) -> None:
     settled = book_bills(tx, [b.bills for b in with_bills if b.bills is not None], at)
     tx.audit_many(
         [
-            (
+            AuditRow(
                 at,
                 SETTLEMENT_ACTOR,
                 "obligation",

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from settlement_worker.bills.rules import Bill
 from settlement_worker.bills.sql import StoredBill, load_bill, save_bill
 from settlement_worker.disputes.rules import Actor, Dispute, cancel_disputed_bill
+from settlement_worker.obligations.rules import ObligationState
 from settlement_worker.obligations.settle import trade_date
 from settlement_worker.store import Transaction
 
@@ -60,7 +61,7 @@ def cancel_bill(
         [stored.obligation_id, bill_id],
     )
     for (obligation_id,) in paid:
-        tx.set_obligation_state(obligation_id, "open")
+        tx.set_obligation_state(obligation_id, ObligationState.OPEN)
         tx.audit(
             at,
             str(by),

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from settlement_worker.booking.operations import from_ns, load_entries, to_row
+from settlement_worker.booking.operations import load_entries
 from settlement_worker.codes import RuleViolation, SettlementCode
 from settlement_worker.disputes.bills import bill_to_cancel, cancel_bill
 from settlement_worker.disputes.rules import (
@@ -46,9 +46,10 @@ from settlement_worker.disputes.rules import (
     uphold,
 )
 from settlement_worker.ledger.rules import EXCHANGE, Ledger
-from settlement_worker.obligations.rules import obligation_id_for
+from settlement_worker.ledger.sql import entry_row, from_ns
+from settlement_worker.obligations.rules import ObligationState, obligation_id_for
 from settlement_worker.obligations.settle import trade_date
-from settlement_worker.store import Transaction
+from settlement_worker.store import AuditRow, Transaction
 from settlement_worker.store.ids import take_number
 
 __all__ = [
@@ -75,16 +76,6 @@ _COLUMNS = (
 class Resolution:
     dispute: Dispute
     reversals: tuple[str, ...]  # entry ids posted (upheld), none if rejected
-
-
-@dataclass(frozen=True, slots=True)
-class AuditRow:
-    at: int
-    actor: str
-    subject_type: str
-    subject_id: str
-    action: str
-    detail: dict[str, Any]
 
 
 def _dispute(row: Sequence[Any]) -> Dispute:
@@ -187,8 +178,10 @@ def open_in_store(
     about = {"subject_type": subject_type.value, "subject_id": subject_id}
     tx.audit_many(
         [
-            (at, str(by), "dispute", dispute.dispute_id, "opened", {**about, "reason": reason}),
-            (
+            AuditRow(
+                at, str(by), "dispute", dispute.dispute_id, "opened", {**about, "reason": reason}
+            ),
+            AuditRow(
                 at,
                 str(by),
                 subject_type.value,
@@ -224,17 +217,17 @@ def resolve_in_store(
             SettlementCode.ALREADY_RESOLVED, f"dispute {dispute_id} was resolved meanwhile"
         )
     kind, subject_id, why = after.subject_type.value, after.subject_id, after.resolution_note
-    audits: list[tuple[int, str, str, str, str, dict[str, Any]]] = [
-        (at, str(by), "dispute", dispute_id, after.state.value, {"reason": why})
+    audits: list[AuditRow] = [
+        AuditRow(at, str(by), "dispute", dispute_id, after.state.value, {"reason": why})
     ]
     reversed_ids: tuple[str, ...] = ()
     if upheld:
         ledger = Ledger.rebuild(load_entries(tx, subject_id))
         entries = reversal_entries(after, ledger, from_ns(at), trade_date(at))
-        tx.append_entries([to_row(e) for e in entries])
+        tx.append_entries([entry_row(e) for e in entries])
         reversed_ids = tuple(e.entry_id for e in entries)
         audits.append(
-            (
+            AuditRow(
                 at,
                 str(by),
                 kind,
@@ -248,9 +241,9 @@ def resolve_in_store(
             previous = tx.execute(
                 "SELECT state FROM obligations WHERE obligation_id = ?", [obligation_id]
             )
-            tx.set_obligation_state(obligation_id, "cancelled")
+            tx.set_obligation_state(obligation_id, ObligationState.CANCELLED)
             audits.append(
-                (
+                AuditRow(
                     at,
                     str(by),
                     "obligation",
@@ -265,7 +258,7 @@ def resolve_in_store(
             )
         else:
             audits.append(
-                (
+                AuditRow(
                     at,
                     str(by),
                     "bill",
@@ -276,7 +269,9 @@ def resolve_in_store(
             )
     else:
         audits.append(
-            (at, str(by), kind, subject_id, "unfrozen", {"dispute_id": dispute_id, "reason": why})
+            AuditRow(
+                at, str(by), kind, subject_id, "unfrozen", {"dispute_id": dispute_id, "reason": why}
+            )
         )
     tx.audit_many(audits)
     if bill is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Final
 
 from rex.config import CURRENCY_MINOR_UNITS, FieldError, Product
@@ -27,6 +28,7 @@ from rex.protocol import TradeMessage
 __all__ = [
     "Obligation",
     "ObligationError",
+    "ObligationState",
     "obligation_for",
     "obligation_from_trade",
     "obligation_id_for",
@@ -34,6 +36,16 @@ __all__ = [
 ]
 
 _OBLIGATION_PREFIX: Final = "obl-"
+
+
+class ObligationState(StrEnum):
+    """Where an obligation stands: open until its payments and bills cover it, settled
+    then; cancelled when an upheld dispute reverses its trade (and open again if a
+    cancelled bill leaves it unpaid)."""
+
+    OPEN = "open"
+    SETTLED = "settled"
+    CANCELLED = "cancelled"
 
 
 class ObligationError(ValueError):

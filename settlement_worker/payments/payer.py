@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from rex import metrics
 from rex.bus import Bus
+from settlement_worker.obligations.rules import ObligationState
 from settlement_worker.payments import rules as pm
 from settlement_worker.payments.banks import BankAdapter, BankResult
 from settlement_worker.payments.operations import move_payment
@@ -171,7 +172,7 @@ class Payer:
         trade_id, state = rows[0]
         if tx.frozen_among("trade", [trade_id]):
             return pm.Step(p)
-        if state == "cancelled":
+        if state == ObligationState.CANCELLED:
             return pm.hold_for_review(p, now, f"obligation {p.obligation_id} is cancelled")
         return None
 

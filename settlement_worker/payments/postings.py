@@ -21,6 +21,7 @@ from typing import Final
 
 from rex.settlement_protocol import SettlementEvent
 from settlement_worker.ledger.rules import EXCHANGE, AccountKind
+from settlement_worker.obligations.rules import ObligationState
 from settlement_worker.obligations.settle import trade_date
 from settlement_worker.outbox import add_events
 from settlement_worker.payments.rules import Payment, PaymentState
@@ -30,8 +31,6 @@ from settlement_worker.store import EntryRow, PostingRow, Transaction
 __all__ = ["PAID_STATES", "on_state_change", "paid_entry", "paid_entry_id"]
 
 PAID_STATES: Final = frozenset({PaymentState.CONFIRMED, PaymentState.PAID_MANUALLY})
-#: The obligation's state once all its payments are paid.
-SETTLED = "settled"
 #: Payment ids of recourse claims after a dishonour (``pay-rec-<bill id>-<n>-0``).
 RECOURSE_PAYMENT_PREFIX: Final = "pay-rec-"
 _ACTOR = "payer"
@@ -95,13 +94,14 @@ def _settle_obligation(tx: Transaction, obligation_id: str, at: int) -> None:
         " + (SELECT COALESCE(SUM(b.face), 0) FROM bill_endorsements e JOIN bills b"
         " ON b.bill_id = e.bill_id WHERE e.obligation_id = o.obligation_id"
         " AND b.state <> 'cancelled')"
-        " FROM obligations o WHERE o.obligation_id = ? AND o.state = 'open'",
-        [*sorted(str(s) for s in PAID_STATES), obligation_id],
+        " FROM obligations o WHERE o.obligation_id = ? AND o.state = ?",
+        [*sorted(str(s) for s in PAID_STATES), obligation_id, ObligationState.OPEN],
     )
     if not rows or int(rows[0][1]) < int(rows[0][0]):
         return
-    tx.set_obligation_state(obligation_id, SETTLED)
-    tx.audit(at, _ACTOR, "obligation", obligation_id, SETTLED, {"reason": "all of it paid"})
+    tx.set_obligation_state(obligation_id, ObligationState.SETTLED)
+    settled = ObligationState.SETTLED
+    tx.audit(at, _ACTOR, "obligation", obligation_id, settled, {"reason": "all of it paid"})
 
 
 def on_state_change(tx: Transaction, old: Payment, new: Payment) -> None:

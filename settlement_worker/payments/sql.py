@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from settlement_worker.payments.rules import ACTIVE_STATES, Payment, PaymentEvent, PaymentState
-from settlement_worker.store import Transaction
+from settlement_worker.store import AuditRow, Transaction
 
 __all__ = [
     "ConcurrentUpdate",
@@ -156,7 +156,7 @@ def _append_many(
     default_actor: str,
 ) -> None:
     rows = []
-    audits: list[tuple[int, str, str, str, str, dict[str, Any]]] = []
+    audits: list[AuditRow] = []
     for payment_id, events in histories:
         for event in events:
             actor = str(event.detail.get("actor", default_actor))
@@ -166,7 +166,7 @@ def _append_many(
                 (payment_id, event.at, event.kind, from_state, str(event.to_state), actor, detail)
             )
             audit = {"from": from_state, "to": str(event.to_state), **event.detail}
-            audits.append((event.at, actor, "payment", payment_id, event.kind, audit))
+            audits.append(AuditRow(event.at, actor, "payment", payment_id, event.kind, audit))
     if not rows:
         return
     tx.executemany(

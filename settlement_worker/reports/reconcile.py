@@ -45,6 +45,7 @@ from settlement_worker.cli_support import (
     store_arguments,
 )
 from settlement_worker.ledger.rules import EXCHANGE
+from settlement_worker.obligations.rules import ObligationState
 from settlement_worker.reports.reconcile_bills import check_bills
 from settlement_worker.store import Store
 
@@ -213,14 +214,14 @@ def _check_trades(store: Store, journal: _Journal, report: Report) -> None:
             _check_fees(report, trade_id, payer, payee, ccy, journal.lines.get(fee_entry, {}))
         booked = [e for e in (trade_entry, fee_entry) if e in journal.reference]
         reversed_ = [e for e in booked if journal.full_reversals(e)]
-        if state == "cancelled" and reversed_ != booked:
+        if state == ObligationState.CANCELLED and reversed_ != booked:
             missing = ", ".join(e for e in booked if e not in reversed_)
             diff.append(
                 Difference(
                     "trades", trade_id, f"obligation is cancelled but {missing} not reversed"
                 )
             )
-        elif state != "cancelled" and reversed_:
+        elif state != ObligationState.CANCELLED and reversed_:
             diff.append(
                 Difference(
                     "trades",
@@ -407,7 +408,7 @@ def _check_payments(store: Store, journal: _Journal, report: Report) -> None:
             diff.append(
                 Difference("payments", payment_id, f"{state} but booked: {', '.join(entries)}")
             )
-        if state in PAID_STATES and obligation_state == "cancelled":
+        if state in PAID_STATES and obligation_state == ObligationState.CANCELLED:
             diff.append(
                 Difference(
                     "payments",

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from settlement_worker.store.migrations import MIGRATIONS, render
 
@@ -27,6 +27,17 @@ class PostingRow:
     account_kind: str
     currency: str
     amount: int  # minor units; debit positive, credit negative
+
+
+class AuditRow(NamedTuple):
+    """One row of the audit log: who did what to which subject, when, and its detail."""
+
+    at: int  # ns
+    actor: str
+    subject_type: str  # obligation, payment, bill, dispute, member_settings, ...
+    subject_id: str
+    action: str
+    detail: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,13 +164,23 @@ class Transaction(ABC):
         action: str,
         detail: dict[str, Any],
     ) -> None:
-        self.audit_many([(at, actor, subject_type, subject_id, action, detail)])
+        self.audit_many([AuditRow(at, actor, subject_type, subject_id, action, detail)])
 
-    def audit_many(self, rows: Sequence[tuple[int, str, str, str, str, dict[str, Any]]]) -> None:
+    def audit_many(self, rows: Sequence[AuditRow]) -> None:
         self.executemany(
             "INSERT INTO audit_log (at, actor, subject_type, subject_id, action, detail)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            [(*r[:5], json.dumps(r[5], sort_keys=True)) for r in rows],
+            [
+                (
+                    r.at,
+                    r.actor,
+                    r.subject_type,
+                    r.subject_id,
+                    r.action,
+                    json.dumps(r.detail, sort_keys=True),
+                )
+                for r in rows
+            ],
         )
 
     # --- disputes (migration v0003): a subject with an open dispute is frozen
