@@ -43,7 +43,7 @@ from settlement_worker.bills.operations import (
     MatureParams,
 )
 from settlement_worker.bills.rules import Bill, is_live, roles, visible_chain
-from settlement_worker.bills.sql import ConcurrentBillUpdate, load_bill
+from settlement_worker.bills.sql import load_bill
 from settlement_worker.cli_support import (
     EXIT_OK,
     EXIT_REFUSED,
@@ -55,7 +55,7 @@ from settlement_worker.cli_support import (
 from settlement_worker.codes import RuleViolation, SettlementCode
 from settlement_worker.configuration import load_settlement
 from settlement_worker.obligations.settle import trade_date
-from settlement_worker.store import Store
+from settlement_worker.store import ConcurrentUpdate, Store
 
 __all__ = ["main"]
 
@@ -240,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuleViolation as error:
         print(f"{PROG}: refused ({error.code}): {error}", file=sys.stderr)
         return EXIT_REFUSED
-    except ConcurrentBillUpdate as error:
+    except ConcurrentUpdate as error:
         # Another writer (the worker, or a member's request) moved the bill meanwhile;
         # nothing of this command was kept. Running it again reads the bill afresh.
         print(

@@ -50,7 +50,7 @@ from settlement_worker.bills.discount import DiscountResult
 from settlement_worker.bills.operations import BillDesk, DiscountParams, EndorseParams
 from settlement_worker.bills.records import bill_detail
 from settlement_worker.bills.rules import Bill, is_live, parties, roles, visible_chain
-from settlement_worker.bills.sql import ConcurrentBillUpdate, load_bill
+from settlement_worker.bills.sql import load_bill
 from settlement_worker.codes import RuleViolation, SettlementCode
 from settlement_worker.obligations.settle import trade_date
 from settlement_worker.requests.desk import (
@@ -59,7 +59,7 @@ from settlement_worker.requests.desk import (
     RequestRefused,
     SettlementRequest,
 )
-from settlement_worker.store import Transaction
+from settlement_worker.store import ConcurrentUpdate, Transaction
 
 __all__ = ["MAX_SHOWN", "bill_request_kinds"]
 
@@ -146,7 +146,7 @@ def _bill_rules(bill_id: str | None) -> Iterator[None]:
     meanwhile as a conflict, which the desk runs again on fresh reads."""
     try:
         yield
-    except ConcurrentBillUpdate as error:
+    except ConcurrentUpdate as error:
         raise RequestConflict(str(error)) from error
     except RuleViolation as error:
         detail = (

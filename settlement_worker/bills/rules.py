@@ -18,7 +18,7 @@ Life cycle::
 
 Rules (Negotiable Instruments Law of the PRC, and the 2023 tenor rule):
 
-* **Tenor** ``0 < due_date - issue_date`` and ``due_date <= add_months(issue_date, 6)``:
+* **Tenor** ``0 < due_date - issue_date`` and ``due_date <= legal_latest_due_date(issue_date)``:
   calendar-month arithmetic, clamped to the end of the month (31 Aug + 6 months is
   28 Feb, or 29 Feb in a leap year). Six months has been the maximum for electronic
   commercial bills since 1 January 2023 (it was one year before).
@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from calendar import monthrange
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
@@ -55,23 +54,21 @@ from typing import Final
 from rex.money import Money
 from settlement_worker.bills.discount import DiscountResult, HolidayCalendar, quote_discount
 from settlement_worker.codes import RuleViolation, SettlementCode
+from settlement_worker.plans.receipt_limits import LEGAL_MAX_TENOR_MONTHS, legal_latest_due_date
 
 __all__ = [
-    "MAX_TENOR_MONTHS",
     "Bill",
     "BillKind",
     "BillState",
     "Endorsement",
     "EndorsementKind",
     "accept",
-    "add_months",
     "cancel",
     "discount",
     "dishonour",
     "endorse",
     "is_live",
     "issue",
-    "latest_due_date",
     "parties",
     "pay_at_maturity",
     "recourse_parties",
@@ -81,7 +78,6 @@ __all__ = [
 ]
 
 #: Longest tenor of an electronic commercial bill, in calendar months (rule since 2023).
-MAX_TENOR_MONTHS: Final = 6
 
 _PARTY_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
@@ -138,19 +134,6 @@ class Endorsement:
     date: dt.date
     sequence: int
     kind: EndorsementKind = EndorsementKind.TRANSFER
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """``day`` plus ``months`` calendar months, clamped to the last day of the month."""
-    index = day.year * 12 + (day.month - 1) + months
-    year, month0 = divmod(index, 12)
-    last = monthrange(year, month0 + 1)[1]
-    return dt.date(year, month0 + 1, min(day.day, last))
-
-
-def latest_due_date(issue_date: dt.date) -> dt.date:
-    """The last due date allowed for a bill issued on ``issue_date``."""
-    return add_months(issue_date, MAX_TENOR_MONTHS)
 
 
 def _check_party(name: str, value: object) -> str:
@@ -255,11 +238,11 @@ class Bill:
                 SettlementCode.TENOR_NOT_POSITIVE,
                 f"due date {due} must be after issue date {issued}",
             )
-        latest = latest_due_date(issued)
+        latest = legal_latest_due_date(issued)
         if due > latest:
             raise RuleViolation(
                 SettlementCode.TENOR_TOO_LONG,
-                f"tenor over {MAX_TENOR_MONTHS} months: issued {issued}, due {due}, "
+                f"tenor over {LEGAL_MAX_TENOR_MONTHS} months: issued {issued}, due {due}, "
                 f"latest allowed {latest}",
             )
 

@@ -19,11 +19,10 @@ from typing import Any, Final
 from rex.money import Money
 from settlement_worker.bills.rules import Bill, BillKind, BillState, Endorsement, EndorsementKind
 from settlement_worker.codes import RuleViolation, SettlementCode
-from settlement_worker.store import Transaction
+from settlement_worker.store import ConcurrentUpdate, Transaction
 
 __all__ = [
     "COLUMNS",
-    "ConcurrentBillUpdate",
     "NewLink",
     "Recourse",
     "StoredBill",
@@ -48,10 +47,6 @@ COLUMNS: Final = (
 _CHUNK: Final = 500
 _ENDORSABLE: Final = (BillState.ACCEPTED.value, BillState.ENDORSED.value)
 _LIVE: Final = (*_ENDORSABLE, BillState.DISCOUNTED.value)
-
-
-class ConcurrentBillUpdate(RuntimeError):
-    """The bill changed since it was read (another writer): read it again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +167,7 @@ def save_bill(
     ``links`` gives the new links with the obligation each paid; by default the links
     ``after`` has beyond ``before``, paying none. Raises
     :class:`~settlement_worker.codes.RuleViolation` if ``after`` does not extend
-    ``before``'s chain (the chain is append-only) and :class:`ConcurrentBillUpdate` if the
+    ``before``'s chain (the chain is append-only) and :class:`ConcurrentUpdate` if the
     row moved on since ``before`` was read.
     """
     old = before.bill
@@ -205,7 +200,7 @@ def save_bill(
         ),
     )
     if not rows:
-        raise ConcurrentBillUpdate(f"{after.bill_id} changed since version {before.version}")
+        raise ConcurrentUpdate(f"{after.bill_id} changed since version {before.version}")
     _insert_links(tx, _link_rows(after.bill_id, links, at))
     return StoredBill(after, before.obligation_id, int(rows[0][0]))
 

@@ -40,11 +40,10 @@ from settlement_worker.plans.receipt_limits import (
     parse_payment_method,
     update_limits,
 )
-from settlement_worker.store import Transaction
+from settlement_worker.store import ConcurrentUpdate, Transaction
 
 __all__ = [
     "SETTINGS_SUBJECT",
-    "ConcurrentSettingsChange",
     "StoredSettings",
     "current_config",
     "effective",
@@ -60,10 +59,6 @@ log = logging.getLogger("rex.settlement.settings")
 
 #: ``audit_log.subject_type`` of settings changes (subject id: the member).
 SETTINGS_SUBJECT: Final = "member_settings"
-
-
-class ConcurrentSettingsChange(RuntimeError):
-    """The member's settings changed since they were read (another process): read again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +192,7 @@ def save_settings(
     reason: str,
 ) -> int:
     """Store the member's next version over ``before`` (as read in this transaction), its
-    history row and its audit row; the new version. Raises ConcurrentSettingsChange if the
+    history row and its audit row; the new version. Raises ConcurrentUpdate if the
     row moved on since ``before`` was read."""
     version = 1 if before is None else before.version + 1
     receives_text = json.dumps(dict(receives), sort_keys=True)
@@ -216,7 +211,7 @@ def save_settings(
             [*values, member, before.version],
         )
     if not written:
-        raise ConcurrentSettingsChange(f"settings of {member} changed meanwhile")
+        raise ConcurrentUpdate(f"settings of {member} changed meanwhile")
     tx.execute(
         "INSERT INTO member_settings_history (member, version, at, actor, request_id, reason,"
         " receives, pays) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

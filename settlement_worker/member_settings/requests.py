@@ -32,7 +32,6 @@ from rex.settlement_protocol import SET_PAYMENT_METHOD, SET_RECEIPT_LIMITS, SHOW
 from settlement_worker.codes import SettlementCode
 from settlement_worker.configuration import SettlementConfig
 from settlement_worker.member_settings.operations import (
-    ConcurrentSettingsChange,
     StoredSettings,
     effective,
     limits_to_wire,
@@ -53,7 +52,7 @@ from settlement_worker.requests.desk import (
     RequestRefused,
     SettlementRequest,
 )
-from settlement_worker.store import Transaction
+from settlement_worker.store import ConcurrentUpdate, Transaction
 
 __all__ = ["settings_request_kinds"]
 
@@ -161,7 +160,7 @@ def _save(
             request_id=request.request_id,
             reason=request.reason,
         )
-    except ConcurrentSettingsChange as error:
+    except ConcurrentUpdate as error:
         raise RequestConflict(str(error)) from error
 
 

@@ -17,7 +17,7 @@ def move_payment(
     tx: Transaction, old: Payment, version: int, new: Payment, actor: str = "payer"
 ) -> int:
     """Write ``new`` over ``old`` (read at ``version``) and book the change; the new
-    version. Raises :class:`~settlement_worker.payments.sql.ConcurrentUpdate` if the row
+    version. Raises :class:`~settlement_worker.store.ConcurrentUpdate` if the row
     moved on since it was read."""
     saved = save_payment(tx, old, version, new, actor)
     on_state_change(tx, old, new)  # the ledger entry of a paid payment, its events

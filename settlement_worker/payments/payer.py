@@ -39,14 +39,13 @@ from settlement_worker.payments import rules as pm
 from settlement_worker.payments.banks import BankAdapter, BankResult
 from settlement_worker.payments.operations import move_payment
 from settlement_worker.payments.sql import (
-    ConcurrentUpdate,
     counts_by_state,
     due_payment_ids,
     insert_payment,
     load_payment,
     payments_in_states,
 )
-from settlement_worker.store import Store, Transaction
+from settlement_worker.store import ConcurrentUpdate, Store, Transaction
 
 log = logging.getLogger("rex.settlement.payer")
 

@@ -16,10 +16,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from settlement_worker.payments.rules import ACTIVE_STATES, Payment, PaymentEvent, PaymentState
-from settlement_worker.store import AuditRow, Transaction
+from settlement_worker.store import AuditRow, ConcurrentUpdate, Transaction
 
 __all__ = [
-    "ConcurrentUpdate",
     "counts_by_state",
     "due_payment_ids",
     "insert_payment",
@@ -36,10 +35,6 @@ _COLUMNS = (
     " next_attempt_at, updated_at, fallbacks, send_no, deadline, queries, last_error,"
     " created_at, version"
 )
-
-
-class ConcurrentUpdate(RuntimeError):
-    """The payment changed since it was read."""
 
 
 def _fallbacks(banks: Sequence[str]) -> str:

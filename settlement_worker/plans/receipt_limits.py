@@ -44,7 +44,9 @@ __all__ = [
     "PaymentKind",
     "PaymentMethod",
     "ReceiptLimits",
+    "add_months",
     "describe_value",
+    "legal_latest_due_date",
     "legal_max_tenor_days",
     "parse_payment_method",
     "update_limits",
@@ -96,17 +98,27 @@ def _id(name: str, value: object) -> str:
     )
 
 
+def add_months(day: dt.date, months: int) -> dt.date:
+    """``day`` plus ``months`` calendar months, clamped to the last day of the month."""
+    index = day.year * 12 + (day.month - 1) + months
+    year, month0 = divmod(index, 12)
+    last = calendar.monthrange(year, month0 + 1)[1]
+    return dt.date(year, month0 + 1, min(day.day, last))
+
+
+def legal_latest_due_date(issue_date: dt.date) -> dt.date:
+    """The last due date the law allows a bill issued on ``issue_date``: the same day 6
+    months later (the month's last day if it has no such day). The one place the 6-month
+    law is written; bills and payment plans both ask it."""
+    return add_months(issue_date, LEGAL_MAX_TENOR_MONTHS)
+
+
 def legal_max_tenor_days(issue_date: dt.date) -> int:
-    """The longest tenor the law allows a bill issued on ``issue_date``: the days to the
-    same day 6 months later (the month's last day if it has no such day).
+    """The longest tenor the law allows a bill issued on ``issue_date``, in days.
 
     E.g. 2024-01-15 -> 2024-07-15: 182 days; 2024-08-31 -> 2025-02-28: 181 days.
     """
-    month = issue_date.month - 1 + LEGAL_MAX_TENOR_MONTHS
-    year = issue_date.year + month // 12
-    month = month % 12 + 1
-    day = min(issue_date.day, calendar.monthrange(year, month)[1])
-    return (dt.date(year, month, day) - issue_date).days
+    return (legal_latest_due_date(issue_date) - issue_date).days
 
 
 # ------------------------------------------------------------------- payment method

@@ -29,6 +29,11 @@ class PostingRow:
     amount: int  # minor units; debit positive, credit negative
 
 
+class ConcurrentUpdate(RuntimeError):
+    """A row changed since it was read: its version moved on. The transaction rolls back
+    and the caller reads it again (optimistic updates of payments, bills, settings)."""
+
+
 class AuditRow(NamedTuple):
     """One row of the audit log: who did what to which subject, when, and its detail."""
 

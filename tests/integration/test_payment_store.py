@@ -14,7 +14,6 @@ from settlement_worker.payments.banks.fake import FakeBank
 from settlement_worker.payments.payer import Payer, mark_paid, release_payment, review_queue
 from settlement_worker.payments.rules import SECOND, PaymentState
 from settlement_worker.payments.sql import (
-    ConcurrentUpdate,
     counts_by_state,
     due_payment_ids,
     insert_payment,
@@ -23,7 +22,7 @@ from settlement_worker.payments.sql import (
     payments_in_states,
     save_payment,
 )
-from settlement_worker.store import Store
+from settlement_worker.store import ConcurrentUpdate, Store
 from tests.integration.settlement_helpers import BACKENDS, opened_store
 
 T0 = 1_800_000_000 * SECOND

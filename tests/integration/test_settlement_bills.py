@@ -47,7 +47,7 @@ from settlement_worker.payments.operations import move_payment
 from settlement_worker.payments.sql import load_payment
 from settlement_worker.reports.reconcile import reconcile
 from settlement_worker.reports.statement import build_statement, write_csv
-from settlement_worker.store import Store
+from settlement_worker.store import ConcurrentUpdate, Store
 from tests.integration.settlement_helpers import (
     BACKENDS,
     BUYER,
@@ -508,7 +508,7 @@ def test_rex_bills_reports_a_bill_moved_meanwhile_and_keeps_nothing(
 
     def raced(*args: Any) -> None:
         real_save(*args)  # written, then found moved: the transaction must roll it back
-        raise bill_store.ConcurrentBillUpdate(f"{BILL} changed since it was read")
+        raise ConcurrentUpdate(f"{BILL} changed since it was read")
 
     before = opened.store.query("SELECT holder, state FROM bills WHERE bill_id = ?", (BILL,))
     monkeypatch.setattr(bill_ops, "save_bill", raced)

@@ -17,14 +17,12 @@ from settlement_worker.bills.rules import (
     Endorsement,
     EndorsementKind,
     accept,
-    add_months,
     cancel,
     discount,
     dishonour,
     endorse,
     is_live,
     issue,
-    latest_due_date,
     parties,
     pay_at_maturity,
     recourse_parties,
@@ -33,6 +31,7 @@ from settlement_worker.bills.rules import (
     void,
 )
 from settlement_worker.codes import RuleViolation
+from settlement_worker.plans.receipt_limits import add_months, legal_latest_due_date
 
 NO_HOLIDAYS = HolidayCalendar(frozenset())
 FACE = Money.of("1000000.00", "CNY")
@@ -80,8 +79,8 @@ def test_tenor_over_six_months_is_refused() -> None:
 
 def test_six_months_is_clamped_to_the_end_of_the_month() -> None:
     # 31 Aug + 6 months: there is no 31 Feb, so the latest due date is the month's last day.
-    assert latest_due_date(date(2026, 8, 31)) == date(2027, 2, 28)
-    assert latest_due_date(date(2027, 8, 31)) == date(2028, 2, 29)  # leap year
+    assert legal_latest_due_date(date(2026, 8, 31)) == date(2027, 2, 28)
+    assert legal_latest_due_date(date(2027, 8, 31)) == date(2028, 2, 29)  # leap year
     assert add_months(date(2026, 12, 15), 1) == date(2027, 1, 15)
     new_bill(issue_date=date(2026, 8, 31), due_date=date(2027, 2, 28))
     with pytest.raises(RuleViolation) as exc:
