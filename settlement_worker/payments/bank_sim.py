@@ -32,7 +32,7 @@ from rex import logs
 from rex.bus import Bus, Delivery, Envelope, Subscription
 from rex.config import ConfigError
 from rex.environment import AMQP_URL, REX_BROKER_URL, REX_DATA_DIR
-from settlement_worker.payments.banks import BankResult, Outcome, RequestKind, wire
+from settlement_worker.payments.banks import BankOutcome, BankRequestKind, BankResult, wire
 from settlement_worker.payments.banks.core import BankLedger, BankRules, SqliteBankLedger
 
 log = logging.getLogger("rex.bank_sim")
@@ -127,14 +127,14 @@ class BankSimulator:
         if delivery.type == wire.SEND_TYPE:
             request = wire.decode_send(delivery.body)
             outcome, reason = self.rules.send(self.ledger, request, now)
-            kind, payment_id, attempt = RequestKind.SEND, request.payment_id, request.attempt
+            kind, payment_id, attempt = BankRequestKind.SEND, request.payment_id, request.attempt
         elif delivery.type == wire.QUERY_TYPE:
             payment_id, attempt, deadline = wire.decode_query(delivery.body)
             outcome, reason = self.rules.query(self.ledger, payment_id, attempt, deadline, now)
-            kind = RequestKind.QUERY
+            kind = BankRequestKind.QUERY
         else:
             raise ValueError(f"unknown request type {delivery.type!r}")
-        if outcome is not Outcome.PENDING:
+        if outcome is not BankOutcome.PENDING:
             log.debug(
                 "bank %s %s %s attempt=%d %s", self.bank_id, kind, payment_id, attempt, outcome
             )

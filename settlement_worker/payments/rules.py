@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final, NamedTuple
 
-from settlement_worker.payments.banks import BankResult, Outcome, RequestKind
+from settlement_worker.payments.banks import BankOutcome, BankRequestKind, BankResult
 from settlement_worker.plans.receipt_limits import PaymentKind
 from settlement_worker.plans.rules import PaymentPlan
 
@@ -381,13 +381,13 @@ def on_result(p: Payment, result: BankResult, now: int, policy: RetryPolicy) -> 
     if result.payment_id != p.payment_id:
         raise PaymentError(f"result for {result.payment_id} applied to {p.payment_id}")
     current = result.bank == p.bank and result.attempt == p.send_no
-    if result.outcome is Outcome.PAID:
+    if result.outcome is BankOutcome.PAID:
         return _on_paid(p, result, now)
     if not current or p.state not in _IN_DOUBT:
         return Step(p)  # stale, or already resolved: nothing to learn
-    if result.outcome is Outcome.PENDING:
+    if result.outcome is BankOutcome.PENDING:
         return Step(p)  # the bank's clock is before the deadline: not an answer yet
-    if result.kind is RequestKind.QUERY and p.state is PaymentState.SENT:
+    if result.kind is BankRequestKind.QUERY and p.state is PaymentState.SENT:
         return Step(p)
     # A definite failure, also in UNKNOWN_REVIEW: the answer to a query sent before the
     # payer stopped querying resolves it as well as an operator would.

@@ -42,7 +42,7 @@ from settlement_worker.codes import RuleViolation
 from settlement_worker.disputes.operations import open_in_store, resolve_in_store
 from settlement_worker.disputes.rules import Actor, SubjectType
 from settlement_worker.payments import rules as pm
-from settlement_worker.payments.banks import BankResult, Outcome, RequestKind
+from settlement_worker.payments.banks import BankOutcome, BankRequestKind, BankResult
 from settlement_worker.payments.operations import move_payment
 from settlement_worker.payments.sql import load_payment
 from settlement_worker.reports.reconcile import reconcile
@@ -118,7 +118,9 @@ def confirm(store: Store, payment_id: str) -> None:
         assert loaded is not None
         payment, version = loaded
         sent = pm.tick(payment, now, policy).payment
-        result = BankResult(RequestKind.SEND, payment_id, sent.bank, sent.send_no, Outcome.PAID)
+        result = BankResult(
+            BankRequestKind.SEND, payment_id, sent.bank, sent.send_no, BankOutcome.PAID
+        )
         paid = pm.on_result(sent, result, now, policy).payment
         assert paid.state is pm.PaymentState.CONFIRMED
         move_payment(tx, payment, version, paid)

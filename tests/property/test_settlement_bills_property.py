@@ -35,7 +35,7 @@ from settlement_worker.codes import RuleViolation
 from settlement_worker.disputes.operations import open_in_store, resolve_in_store
 from settlement_worker.disputes.rules import Actor, SubjectType
 from settlement_worker.payments import rules as pm
-from settlement_worker.payments.banks import BankResult, Outcome, RequestKind
+from settlement_worker.payments.banks import BankOutcome, BankRequestKind, BankResult
 from settlement_worker.payments.operations import move_payment
 from settlement_worker.payments.sql import load_payment
 from settlement_worker.reports.reconcile import reconcile
@@ -245,8 +245,10 @@ class Play:
                     new = pm.mark_paid_manually(new, "operator:li", "REF-1", now).payment
             else:
                 sent = pm.tick(old, now, policy).payment
-                answer = Outcome.PAID if outcome == "confirm" else Outcome.REJECTED
-                result = BankResult(RequestKind.SEND, payment_id, sent.bank, sent.send_no, answer)
+                answer = BankOutcome.PAID if outcome == "confirm" else BankOutcome.REJECTED
+                result = BankResult(
+                    BankRequestKind.SEND, payment_id, sent.bank, sent.send_no, answer
+                )
                 new = pm.on_result(sent, result, now, policy).payment
             move_payment(tx, old, version, new)
 

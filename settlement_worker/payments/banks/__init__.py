@@ -27,19 +27,19 @@ from enum import StrEnum
 
 __all__ = [
     "BankAdapter",
+    "BankOutcome",
+    "BankRequestKind",
     "BankResult",
-    "Outcome",
-    "RequestKind",
     "ResultCallback",
 ]
 
 
-class RequestKind(StrEnum):
+class BankRequestKind(StrEnum):
     SEND = "send"
     QUERY = "query"
 
 
-class Outcome(StrEnum):
+class BankOutcome(StrEnum):
     PAID = "paid"  # the money moved (now or earlier: a duplicate send answers PAID too)
     REJECTED = "rejected"  # this attempt was refused; nothing moved
     NOT_FOUND = "not_found"  # query: not paid, and the queried send can no longer execute
@@ -50,11 +50,11 @@ class Outcome(StrEnum):
 class BankResult:
     """A bank's answer to one send or query."""
 
-    kind: RequestKind
+    kind: BankRequestKind
     payment_id: str
     bank: str
     attempt: int
-    outcome: Outcome
+    outcome: BankOutcome
     reason: str = ""
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 from rex.bus import Bus, Delivery, Envelope, Subscription
 from rex.topology import Topology
-from settlement_worker.payments.banks import BankAdapter, RequestKind, ResultCallback, wire
+from settlement_worker.payments.banks import BankAdapter, BankRequestKind, ResultCallback, wire
 from settlement_worker.payments.banks.core import SendRequest
 
 __all__ = ["AmqpBank", "AmqpBankClient"]
@@ -66,7 +66,7 @@ class AmqpBankClient:
 
     def request(
         self,
-        kind: RequestKind,
+        kind: BankRequestKind,
         bank_id: str,
         payment_id: str,
         attempt: int,
@@ -82,7 +82,7 @@ class AmqpBankClient:
             exchange=wire.BANK_EXCHANGE,
             routing_key=bank_id,
             body=body,
-            type=wire.SEND_TYPE if kind is RequestKind.SEND else wire.QUERY_TYPE,
+            type=wire.SEND_TYPE if kind is BankRequestKind.SEND else wire.QUERY_TYPE,
             message_id=f"{kind}-{payment_id}-{attempt}-{self._token}-{next(self._ids)}",
             timestamp=int(time.time()),
             headers={wire.REPLY_TO: self.reply_queue, wire.CORRELATION_ID: payment_id},
@@ -135,10 +135,14 @@ class AmqpBank(BankAdapter):
     ) -> None:
         request = SendRequest(payment_id, attempt, payer, payee, amount_minor, currency, deadline)
         body = wire.encode_send(request)
-        self.client.request(RequestKind.SEND, self.bank_id, payment_id, attempt, body, on_result)
+        self.client.request(
+            BankRequestKind.SEND, self.bank_id, payment_id, attempt, body, on_result
+        )
 
     def query(
         self, payment_id: str, on_result: ResultCallback, *, attempt: int, deadline: int
     ) -> None:
         body = wire.encode_query(payment_id, attempt, deadline)
-        self.client.request(RequestKind.QUERY, self.bank_id, payment_id, attempt, body, on_result)
+        self.client.request(
+            BankRequestKind.QUERY, self.bank_id, payment_id, attempt, body, on_result
+        )

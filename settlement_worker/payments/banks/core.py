@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-from settlement_worker.payments.banks import Outcome
+from settlement_worker.payments.banks import BankOutcome
 
 __all__ = [
     "BankLedger",
@@ -56,11 +56,11 @@ class BankLedger(ABC):
     def is_paid(self, payment_id: str) -> bool: ...
 
     @abstractmethod
-    def decision(self, payment_id: str, attempt: int) -> tuple[Outcome, str] | None: ...
+    def decision(self, payment_id: str, attempt: int) -> tuple[BankOutcome, str] | None: ...
 
     @abstractmethod
     def record(
-        self, request: SendRequest, outcome: Outcome, reason: str, at: int, pay: bool
+        self, request: SendRequest, outcome: BankOutcome, reason: str, at: int, pay: bool
     ) -> None:
         """Record the decision on `request` and, if `pay`, execute it -- in one commit."""
 
@@ -75,17 +75,17 @@ class BankLedger(ABC):
 class MemoryBankLedger(BankLedger):
     def __init__(self) -> None:
         self.paid: dict[str, SendRequest] = {}
-        self.decisions: dict[tuple[str, int], tuple[Outcome, str]] = {}
+        self.decisions: dict[tuple[str, int], tuple[BankOutcome, str]] = {}
         self._executions: list[str] = []
 
     def is_paid(self, payment_id: str) -> bool:
         return payment_id in self.paid
 
-    def decision(self, payment_id: str, attempt: int) -> tuple[Outcome, str] | None:
+    def decision(self, payment_id: str, attempt: int) -> tuple[BankOutcome, str] | None:
         return self.decisions.get((payment_id, attempt))
 
     def record(
-        self, request: SendRequest, outcome: Outcome, reason: str, at: int, pay: bool
+        self, request: SendRequest, outcome: BankOutcome, reason: str, at: int, pay: bool
     ) -> None:
         self.decisions[(request.payment_id, request.attempt)] = (outcome, reason)
         if pay:
@@ -139,15 +139,15 @@ class SqliteBankLedger(BankLedger):
         ).fetchone()
         return row is not None
 
-    def decision(self, payment_id: str, attempt: int) -> tuple[Outcome, str] | None:
+    def decision(self, payment_id: str, attempt: int) -> tuple[BankOutcome, str] | None:
         row = self._db.execute(
             "SELECT outcome, reason FROM decisions WHERE payment_id = ? AND attempt = ?",
             (payment_id, attempt),
         ).fetchone()
-        return None if row is None else (Outcome(row[0]), str(row[1]))
+        return None if row is None else (BankOutcome(row[0]), str(row[1]))
 
     def record(
-        self, request: SendRequest, outcome: Outcome, reason: str, at: int, pay: bool
+        self, request: SendRequest, outcome: BankOutcome, reason: str, at: int, pay: bool
     ) -> None:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
@@ -191,32 +191,32 @@ class BankRules:
     failure_rate: float = 0.0
     seed: int = 0
 
-    def send(self, ledger: BankLedger, request: SendRequest, now: int) -> tuple[Outcome, str]:
+    def send(self, ledger: BankLedger, request: SendRequest, now: int) -> tuple[BankOutcome, str]:
         """Decide (and record, and maybe execute) a send."""
         if ledger.is_paid(request.payment_id):
-            return Outcome.PAID, "duplicate"
+            return BankOutcome.PAID, "duplicate"
         before = ledger.decision(request.payment_id, request.attempt)
         if before is not None:
             return before
         if now > request.deadline:
-            outcome, reason = Outcome.REJECTED, "expired"
+            outcome, reason = BankOutcome.REJECTED, "expired"
         elif chance(self.seed, self.bank_id, request.payment_id, request.attempt) < (
             self.failure_rate
         ):
-            outcome, reason = Outcome.REJECTED, "declined"
+            outcome, reason = BankOutcome.REJECTED, "declined"
         else:
-            outcome, reason = Outcome.PAID, ""
-        ledger.record(request, outcome, reason, now, pay=outcome is Outcome.PAID)
+            outcome, reason = BankOutcome.PAID, ""
+        ledger.record(request, outcome, reason, now, pay=outcome is BankOutcome.PAID)
         return outcome, reason
 
     def query(
         self, ledger: BankLedger, payment_id: str, attempt: int, deadline: int, now: int
-    ) -> tuple[Outcome, str]:
+    ) -> tuple[BankOutcome, str]:
         if ledger.is_paid(payment_id):
-            return Outcome.PAID, ""
+            return BankOutcome.PAID, ""
         before = ledger.decision(payment_id, attempt)
         if before is not None:
             return before
         if now > deadline:
-            return Outcome.NOT_FOUND, "never received"
-        return Outcome.PENDING, "deadline not passed"
+            return BankOutcome.NOT_FOUND, "never received"
+        return BankOutcome.PENDING, "deadline not passed"

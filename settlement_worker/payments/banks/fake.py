@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 from rex.bus import Bus
 from settlement_worker.payments.banks import (
     BankAdapter,
+    BankOutcome,
+    BankRequestKind,
     BankResult,
-    Outcome,
-    RequestKind,
     ResultCallback,
 )
 from settlement_worker.payments.banks.core import BankRules, MemoryBankLedger, SendRequest, chance
@@ -74,28 +74,28 @@ class FakeBank(BankAdapter):
     ) -> None:
         request = SendRequest(payment_id, attempt, payer, payee, amount_minor, currency, deadline)
 
-        def answer() -> tuple[Outcome, str]:
+        def answer() -> tuple[BankOutcome, str]:
             return self.rules.send(self.ledger, request, self.clock())
 
-        self._handle(RequestKind.SEND, payment_id, attempt, answer, on_result)
+        self._handle(BankRequestKind.SEND, payment_id, attempt, answer, on_result)
 
     def query(
         self, payment_id: str, on_result: ResultCallback, *, attempt: int, deadline: int
     ) -> None:
-        def answer() -> tuple[Outcome, str]:
+        def answer() -> tuple[BankOutcome, str]:
             return self.rules.query(self.ledger, payment_id, attempt, deadline, self.clock())
 
-        self._handle(RequestKind.QUERY, payment_id, attempt, answer, on_result)
+        self._handle(BankRequestKind.QUERY, payment_id, attempt, answer, on_result)
 
     def in_outage(self, now: int) -> bool:
         return self.down or any(start <= now < end for start, end in self.outages)
 
     def _handle(
         self,
-        kind: RequestKind,
+        kind: BankRequestKind,
         payment_id: str,
         attempt: int,
-        answer: Callable[[], tuple[Outcome, str]],
+        answer: Callable[[], tuple[BankOutcome, str]],
         on_result: ResultCallback,
     ) -> None:
         self.requests += 1

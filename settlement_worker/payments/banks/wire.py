@@ -14,7 +14,7 @@ from typing import Any
 
 from rex.protocol import pack, unpack
 from rex.topology import Binding, Exchange, Queue, Topology
-from settlement_worker.payments.banks import BankResult, Outcome, RequestKind
+from settlement_worker.payments.banks import BankOutcome, BankRequestKind, BankResult
 from settlement_worker.payments.banks.core import SendRequest
 
 BANK_EXCHANGE = "rex.bank"
@@ -107,11 +107,11 @@ def encode_result(result: BankResult) -> bytes:
 def decode_result(body: bytes) -> BankResult:
     data = _map(body)
     return BankResult(
-        kind=RequestKind(_str(data, "kind")),
+        kind=BankRequestKind(_str(data, "kind")),
         payment_id=_str(data, "payment_id"),
         bank=_str(data, "bank"),
         attempt=_int(data, "attempt"),
-        outcome=Outcome(_str(data, "outcome")),
+        outcome=BankOutcome(_str(data, "outcome")),
         reason=str(data.get("reason", "")),
     )
 

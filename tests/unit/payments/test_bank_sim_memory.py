@@ -14,7 +14,7 @@ from rex.bus import Envelope
 from rex.bus.memory import MemoryBroker, MemoryBus
 from settlement_worker.payments import bank_sim as bank_sim
 from settlement_worker.payments.bank_sim import BankSimulator, ledger_path
-from settlement_worker.payments.banks import BankResult, Outcome, RequestKind, wire
+from settlement_worker.payments.banks import BankOutcome, BankRequestKind, BankResult, wire
 from settlement_worker.payments.banks.amqp import AmqpBankClient
 from settlement_worker.payments.banks.core import BankRules, SqliteBankLedger
 from settlement_worker.payments.payer import Payer
@@ -91,9 +91,9 @@ def test_a_restarted_simulator_still_dedupes(
     bank.query("pay-1", results.append, attempt=2, deadline=deadline)
     broker.run_until_idle(max_time=1)
     assert [(r.kind, r.attempt, r.outcome, r.reason) for r in results] == [
-        (RequestKind.SEND, 1, Outcome.PAID, ""),
-        (RequestKind.SEND, 2, Outcome.PAID, "duplicate"),
-        (RequestKind.QUERY, 2, Outcome.PAID, ""),
+        (BankRequestKind.SEND, 1, BankOutcome.PAID, ""),
+        (BankRequestKind.SEND, 2, BankOutcome.PAID, "duplicate"),
+        (BankRequestKind.QUERY, 2, BankOutcome.PAID, ""),
     ]
     assert second.ledger.executions() == ["pay-1"]
 
@@ -114,7 +114,11 @@ def test_a_query_before_the_deadline_is_pending_and_after_it_not_found(
     bank.query("pay-9", results.append, attempt=1, deadline=deadline)
     bank.send("pay-9", "a", "b", 100, "CNY", results.append, attempt=1, deadline=deadline)
     broker.run_until_idle(max_time=1)
-    assert [r.outcome for r in results] == [Outcome.PENDING, Outcome.NOT_FOUND, Outcome.REJECTED]
+    assert [r.outcome for r in results] == [
+        BankOutcome.PENDING,
+        BankOutcome.NOT_FOUND,
+        BankOutcome.REJECTED,
+    ]
     assert results[-1].reason == "expired"
 
 
@@ -137,7 +141,7 @@ def test_a_malformed_request_is_dropped_and_the_simulator_goes_on(
         "pay-2", "a", "b", 1, "CNY", results.append, attempt=1, deadline=clock() + SECOND
     )
     broker.run_until_idle(max_time=1)
-    assert [r.outcome for r in results] == [Outcome.PAID]
+    assert [r.outcome for r in results] == [BankOutcome.PAID]
     assert sim.received == 3
 
 

@@ -12,7 +12,7 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from settlement_worker.payments import rules as pm
-from settlement_worker.payments.banks import BankResult, RequestKind
+from settlement_worker.payments.banks import BankRequestKind, BankResult
 from settlement_worker.payments.banks.core import BankRules, MemoryBankLedger, SendRequest
 from settlement_worker.payments.rules import SECOND, AlertKind, PaymentState, RetryPolicy
 
@@ -53,12 +53,12 @@ class World:
                 request.deadline,
             )
             outcome, reason = rules.send(ledger, send, self.now + self.skew)
-            kind = RequestKind.SEND
+            kind = BankRequestKind.SEND
         else:
             outcome, reason = rules.query(
                 ledger, request.payment_id, request.attempt, request.deadline, self.now + self.skew
             )
-            kind = RequestKind.QUERY
+            kind = BankRequestKind.QUERY
         self.replies.append(
             BankResult(kind, request.payment_id, request.bank, request.attempt, outcome, reason)
         )

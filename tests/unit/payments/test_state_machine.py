@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from settlement_worker.payments import rules as pm
-from settlement_worker.payments.banks import BankResult, Outcome, RequestKind
+from settlement_worker.payments.banks import BankOutcome, BankRequestKind, BankResult
 from settlement_worker.payments.rules import (
     SECOND,
     Alert,
@@ -46,12 +46,12 @@ def sent(p: Payment | None = None, now: int | None = None) -> Payment:
     return step.payment
 
 
-def send_result(p: Payment, outcome: Outcome, reason: str = "") -> BankResult:
-    return BankResult(RequestKind.SEND, p.payment_id, p.bank, p.send_no, outcome, reason)
+def send_result(p: Payment, outcome: BankOutcome, reason: str = "") -> BankResult:
+    return BankResult(BankRequestKind.SEND, p.payment_id, p.bank, p.send_no, outcome, reason)
 
 
-def query_result(p: Payment, outcome: Outcome, reason: str = "") -> BankResult:
-    return BankResult(RequestKind.QUERY, p.payment_id, p.bank, p.send_no, outcome, reason)
+def query_result(p: Payment, outcome: BankOutcome, reason: str = "") -> BankResult:
+    return BankResult(BankRequestKind.QUERY, p.payment_id, p.bank, p.send_no, outcome, reason)
 
 
 def unknown(p: Payment | None = None) -> Payment:
@@ -66,7 +66,9 @@ def fail_once(p: Payment) -> Payment:
     """Send p (when due) and have the bank reject it."""
     assert p.next_attempt_at is not None
     s = pm.tick(p, p.next_attempt_at, POLICY).payment
-    return pm.on_result(s, send_result(s, Outcome.REJECTED, "declined"), s.updated_at, POLICY)[0]
+    return pm.on_result(s, send_result(s, BankOutcome.REJECTED, "declined"), s.updated_at, POLICY)[
+        0
+    ]
 
 
 def test_idempotency_key_is_derived_from_obligation_and_part() -> None:
@@ -114,7 +116,7 @@ def test_a_due_payment_is_sent_with_a_deadline() -> None:
 
 def test_paid_confirms() -> None:
     s = sent()
-    step = pm.on_result(s, send_result(s, Outcome.PAID), T0 + 1, POLICY)
+    step = pm.on_result(s, send_result(s, BankOutcome.PAID), T0 + 1, POLICY)
     assert step.payment.state is PaymentState.CONFIRMED
     assert step.payment.next_attempt_at is None
     assert step.actions == ()
@@ -122,7 +124,7 @@ def test_paid_confirms() -> None:
 
 def test_rejected_retries_after_backoff_on_the_same_bank() -> None:
     s = sent()
-    step = pm.on_result(s, send_result(s, Outcome.REJECTED, "declined"), T0 + 5, POLICY)
+    step = pm.on_result(s, send_result(s, BankOutcome.REJECTED, "declined"), T0 + 5, POLICY)
     p = step.payment
     assert p.state is PaymentState.FAILED and p.bank == "icbc-baotou"
     assert p.last_error == "declined"
@@ -187,34 +189,38 @@ def test_queries_back_off_to_a_cap_and_alert_once() -> None:
 
 def test_a_query_answering_paid_confirms() -> None:
     u = unknown()
-    step = pm.on_result(u, query_result(u, Outcome.PAID), T0 + 6 * SECOND, POLICY)
+    step = pm.on_result(u, query_result(u, BankOutcome.PAID), T0 + 6 * SECOND, POLICY)
     assert step.payment.state is PaymentState.CONFIRMED
 
 
 def test_a_query_answering_not_found_counts_as_a_failed_attempt() -> None:
     u = unknown()
-    step = pm.on_result(u, query_result(u, Outcome.NOT_FOUND), T0 + 6 * SECOND, POLICY)
+    step = pm.on_result(u, query_result(u, BankOutcome.NOT_FOUND), T0 + 6 * SECOND, POLICY)
     assert step.payment.state is PaymentState.FAILED
     assert step.payment.attempts == 1
 
 
 def test_a_query_answering_pending_is_not_an_answer() -> None:
     u = unknown()
-    assert pm.on_result(u, query_result(u, Outcome.PENDING), T0 + 6 * SECOND, POLICY).payment is u
+    assert (
+        pm.on_result(u, query_result(u, BankOutcome.PENDING), T0 + 6 * SECOND, POLICY).payment is u
+    )
 
 
 def test_a_send_reply_after_the_timeout_still_resolves() -> None:
     u = unknown()
-    step = pm.on_result(u, send_result(u, Outcome.PAID), T0 + 6 * SECOND, POLICY)
+    step = pm.on_result(u, send_result(u, BankOutcome.PAID), T0 + 6 * SECOND, POLICY)
     assert step.payment.state is PaymentState.CONFIRMED
     u = unknown()
-    step = pm.on_result(u, send_result(u, Outcome.REJECTED, "declined"), T0 + 6 * SECOND, POLICY)
+    step = pm.on_result(
+        u, send_result(u, BankOutcome.REJECTED, "declined"), T0 + 6 * SECOND, POLICY
+    )
     assert step.payment.state is PaymentState.FAILED
 
 
 def test_a_query_reply_for_a_sent_payment_is_ignored() -> None:
     s = sent()
-    assert pm.on_result(s, query_result(s, Outcome.NOT_FOUND), T0 + 1, POLICY).payment is s
+    assert pm.on_result(s, query_result(s, BankOutcome.NOT_FOUND), T0 + 1, POLICY).payment is s
 
 
 def test_max_attempts_on_the_primary_switch_to_the_fallback_and_reset_attempts() -> None:
@@ -224,7 +230,7 @@ def test_max_attempts_on_the_primary_switch_to_the_fallback_and_reset_attempts()
         assert p.state is PaymentState.FAILED and p.bank == "icbc-baotou"
     assert p.next_attempt_at is not None
     s = pm.tick(p, p.next_attempt_at, POLICY).payment
-    step = pm.on_result(s, send_result(s, Outcome.REJECTED, "declined"), s.updated_at, POLICY)
+    step = pm.on_result(s, send_result(s, BankOutcome.REJECTED, "declined"), s.updated_at, POLICY)
     p = step.payment
     assert p.state is PaymentState.FAILED
     assert p.bank == "boc-ganzhou" and p.fallbacks == () and p.attempts == 0
@@ -241,7 +247,7 @@ def test_max_attempts_on_the_fallback_go_to_manual_review() -> None:
         p = fail_once(p)
     assert p.next_attempt_at is not None
     s = pm.tick(p, p.next_attempt_at, POLICY).payment
-    step = pm.on_result(s, send_result(s, Outcome.REJECTED, "declined"), s.updated_at, POLICY)
+    step = pm.on_result(s, send_result(s, BankOutcome.REJECTED, "declined"), s.updated_at, POLICY)
     assert step.payment.state is PaymentState.MANUAL_REVIEW
     assert step.payment.next_attempt_at is None
     assert [a.kind for a in step.actions if isinstance(a, Alert)] == [AlertKind.MANUAL_REVIEW]
@@ -273,7 +279,9 @@ def test_an_unknown_payment_never_switches_bank() -> None:
 def test_a_stale_reply_is_ignored() -> None:
     p = fail_once(payment())
     s = sent(p)  # attempt 2 in flight
-    old = BankResult(RequestKind.SEND, s.payment_id, s.bank, 1, Outcome.REJECTED, "declined")
+    old = BankResult(
+        BankRequestKind.SEND, s.payment_id, s.bank, 1, BankOutcome.REJECTED, "declined"
+    )
     assert pm.on_result(s, old, s.updated_at + 1, POLICY).payment is s
     other = dataclasses.replace(old, attempt=2, bank="ccb-ningbo")
     assert pm.on_result(s, other, s.updated_at + 1, POLICY).payment is s
@@ -283,7 +291,7 @@ def test_paid_from_the_current_bank_confirms_whichever_attempt_it_names() -> Non
     """A stale query's PAID still means the bank paid this id, once (it dedupes)."""
     p = fail_once(payment())
     s = sent(p)
-    old = BankResult(RequestKind.QUERY, s.payment_id, s.bank, 1, Outcome.PAID)
+    old = BankResult(BankRequestKind.QUERY, s.payment_id, s.bank, 1, BankOutcome.PAID)
     step = pm.on_result(s, old, s.updated_at + 1, POLICY)
     assert step.payment.state is PaymentState.CONFIRMED
     assert step.actions == ()
@@ -291,12 +299,12 @@ def test_paid_from_the_current_bank_confirms_whichever_attempt_it_names() -> Non
 
 def test_paid_from_a_bank_not_being_paid_through_confirms_and_alerts() -> None:
     p = fail_once(payment())  # FAILED: nothing in flight, yet the bank says paid
-    old = BankResult(RequestKind.SEND, p.payment_id, p.bank, 1, Outcome.PAID)
+    old = BankResult(BankRequestKind.SEND, p.payment_id, p.bank, 1, BankOutcome.PAID)
     step = pm.on_result(p, old, p.updated_at + 1, POLICY)
     assert step.payment.state is PaymentState.CONFIRMED
     assert [a.kind for a in step.actions if isinstance(a, Alert)] == [AlertKind.LATE_PAID]
     s = sent(p)
-    other = BankResult(RequestKind.SEND, s.payment_id, "boc-ganzhou", 1, Outcome.PAID)
+    other = BankResult(BankRequestKind.SEND, s.payment_id, "boc-ganzhou", 1, BankOutcome.PAID)
     step = pm.on_result(s, other, s.updated_at + 1, POLICY)
     assert step.payment.state is PaymentState.CONFIRMED
     assert step.payment.bank == "boc-ganzhou"
@@ -305,14 +313,14 @@ def test_paid_from_a_bank_not_being_paid_through_confirms_and_alerts() -> None:
 
 def test_paid_reported_again_by_the_same_bank_changes_nothing() -> None:
     s = sent()
-    c = pm.on_result(s, send_result(s, Outcome.PAID), T0 + 1, POLICY).payment
-    assert pm.on_result(c, query_result(s, Outcome.PAID), T0 + 2, POLICY) == (c, ())
+    c = pm.on_result(s, send_result(s, BankOutcome.PAID), T0 + 1, POLICY).payment
+    assert pm.on_result(c, query_result(s, BankOutcome.PAID), T0 + 2, POLICY) == (c, ())
 
 
 def test_paid_by_another_bank_after_confirmation_alerts_double_payment() -> None:
     s = sent()
-    c = pm.on_result(s, send_result(s, Outcome.PAID), T0 + 1, POLICY).payment
-    other = dataclasses.replace(send_result(s, Outcome.PAID), bank="boc-ganzhou")
+    c = pm.on_result(s, send_result(s, BankOutcome.PAID), T0 + 1, POLICY).payment
+    other = dataclasses.replace(send_result(s, BankOutcome.PAID), bank="boc-ganzhou")
     step = pm.on_result(c, other, T0 + 2, POLICY)
     assert step.payment is c
     assert [a.kind for a in step.actions if isinstance(a, Alert)] == [AlertKind.DOUBLE_PAYMENT]
@@ -320,7 +328,7 @@ def test_paid_by_another_bank_after_confirmation_alerts_double_payment() -> None
 
 def test_a_result_for_another_payment_is_refused() -> None:
     s = sent()
-    wrong = dataclasses.replace(send_result(s, Outcome.PAID), payment_id="pay-other")
+    wrong = dataclasses.replace(send_result(s, BankOutcome.PAID), payment_id="pay-other")
     with pytest.raises(PaymentError):
         pm.on_result(s, wrong, T0, POLICY)
 
@@ -376,8 +384,8 @@ def test_hold_for_review_only_without_a_send_in_flight() -> None:
 
 def test_terminal_states_ignore_time_and_non_paid_answers() -> None:
     s = sent()
-    c = pm.on_result(s, send_result(s, Outcome.PAID), T0, POLICY).payment
-    for outcome in (Outcome.REJECTED, Outcome.NOT_FOUND, Outcome.PENDING):
+    c = pm.on_result(s, send_result(s, BankOutcome.PAID), T0, POLICY).payment
+    for outcome in (BankOutcome.REJECTED, BankOutcome.NOT_FOUND, BankOutcome.PENDING):
         assert pm.on_result(c, send_result(s, outcome), T0, POLICY).payment is c
     assert pm.tick(c, T0 + 10**15, POLICY).payment is c
 
@@ -400,7 +408,7 @@ def test_every_transition_is_in_the_history() -> None:
     p = payment(fallbacks=())
     p = fail_once(p)
     u = unknown(p)
-    c = pm.on_result(u, query_result(u, Outcome.PAID), u.updated_at, POLICY).payment
+    c = pm.on_result(u, query_result(u, BankOutcome.PAID), u.updated_at, POLICY).payment
     assert [(e.kind, e.from_state, e.to_state) for e in c.history] == [
         ("created", None, PaymentState.NEW),
         ("sent", PaymentState.NEW, PaymentState.SENT),

@@ -13,7 +13,7 @@ from rex.bus.memory import MemoryBroker, MemoryBus
 from rex.metrics import SETTLEMENT_REGISTRY
 from settlement_worker.payments import commands as cli_payments
 from settlement_worker.payments import rules as pm
-from settlement_worker.payments.banks import Outcome
+from settlement_worker.payments.banks import BankOutcome
 from settlement_worker.payments.banks.fake import FakeBank
 from settlement_worker.payments.payer import Payer, resolve_payment
 from settlement_worker.payments.rules import SECOND, AlertKind, PaymentError, PaymentState
@@ -131,11 +131,11 @@ def test_unknown_review_cannot_be_released_or_marked_paid() -> None:
 
 def test_a_late_bank_answer_still_resolves_unknown_review() -> None:
     p = in_review()
-    paid = pm.on_result(p, send_result(p, Outcome.PAID), T0_LATER, POLICY)
+    paid = pm.on_result(p, send_result(p, BankOutcome.PAID), T0_LATER, POLICY)
     assert paid.payment.state is PaymentState.CONFIRMED and paid.actions == ()  # no late_paid
-    failed = pm.on_result(p, query_result(p, Outcome.NOT_FOUND), T0_LATER, POLICY)
+    failed = pm.on_result(p, query_result(p, BankOutcome.NOT_FOUND), T0_LATER, POLICY)
     assert failed.payment.state is PaymentState.FAILED
-    pending = pm.on_result(p, query_result(p, Outcome.PENDING), T0_LATER, POLICY)
+    pending = pm.on_result(p, query_result(p, BankOutcome.PENDING), T0_LATER, POLICY)
     assert pending.payment is p
 
 
