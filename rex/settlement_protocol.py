@@ -1,5 +1,5 @@
 """Settlement on the wire: requests, their answers and settlement events, what the member
-SDK and the settlement worker share (docs/protocol.md, "Settlement requests", "Settlement
+SDK and the settlement worker share (docs/members/protocol.md, "Settlement requests", "Settlement
 events").
 
 A member (or an operator) publishes a request to the exchange ``rex.settlement.requests``
@@ -112,7 +112,7 @@ _TEXT: Final[dict[RequestReason, str]] = {
         "The settings changed since the version given in if_version; read them again."
     ),
     RequestReason.BILL_RULE: (
-        "A rule of bills refused the request; detail.rule names it (docs/settlement.md)."
+        "A rule of bills refused the request; detail.rule names it (docs/members/settlement.md)."
     ),
 }
 
