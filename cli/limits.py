@@ -1,5 +1,5 @@
 """`rex limits show|set|set-method`: a member's receipt limits and payment method, read and
-changed at run time through settlement requests over AMQP (docs/protocol.md).
+changed at run time through settlement requests over AMQP (docs/members/protocol.md).
 
     rex limits show --member M                       as member M (its password as for
                                                      `rex order`)
@@ -13,7 +13,7 @@ changed at run time through settlement requests over AMQP (docs/protocol.md).
 With ``--operator`` the command logs in as the operator user of ``$REX_BROKER_URL`` and
 acts for ``--member``. Exit status: 0 accepted, 1 rejected (the reason code is printed),
 else as rex.cli_errors says (2 usage or configuration, 3 no answer in time, 4-7 the
-broker; docs/operations.md).
+broker; docs/members/cli.md).
 """
 
 from __future__ import annotations

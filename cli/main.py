@@ -7,7 +7,7 @@ of the people who use them (``rex --help``). A command runs in this process or a
 own command line (``rex reconcile --help`` is the module's help).
 
 Exit status: one per cause, the table of :class:`rex.cli_errors.ExitStatus`
-(docs/operations.md, "Exit status"). ``provision`` exits 1 when it left a member's user
+(docs/members/cli.md, "Exit status"). ``provision`` exits 1 when it left a member's user
 alone because it belongs to another deployment (the others are provisioned).
 """
 
@@ -85,7 +85,7 @@ def command_list() -> str:
             for command in COMMANDS
             if command.group is group
         ]
-    lines += ["", "`rex COMMAND --help` describes a command; exit status: docs/operations.md."]
+    lines += ["", "`rex COMMAND --help` describes a command; exit status: docs/members/cli.md."]
     return "\n".join(lines[1:])
 
 

@@ -235,7 +235,7 @@ def configure_order(order: argparse.ArgumentParser) -> None:
     )
     order.add_argument("--client-order-id")
     order.add_argument("--no-wait", action="store_true")
-    _json_option(order, "the answer as it travels (docs/protocol.md)")
+    _json_option(order, "the answer as it travels (docs/members/protocol.md)")
     order.set_defaults(func=_run(order.prog, _order))
 
 

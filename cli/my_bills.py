@@ -1,5 +1,5 @@
 """`rex my-bills list|endorse|discount`: a member's own bills, listed, endorsed and
-discounted through settlement requests over AMQP (docs/protocol.md), logged in as the
+discounted through settlement requests over AMQP (docs/members/protocol.md), logged in as the
 member, as `rex limits` is.
 
     rex my-bills list --member M [--all] [--bill ID]     outstanding bills (--all: closed
@@ -12,7 +12,7 @@ on any date); this one is the member's, and the broker vouches for who sends it.
 ``--operator`` it logs in as the operator user of ``$REX_BROKER_URL`` and acts for
 ``--member``. ``--rate`` is a fraction, kept as written (no float). Exit status: 0
 accepted, 1 rejected (the reason and the bill rule are printed), else as rex.cli_errors
-says (docs/operations.md).
+says (docs/members/cli.md).
 """
 
 from __future__ import annotations

@@ -196,7 +196,7 @@ def _refused_advice(deployment: str, count: int) -> str:
         f"rex: {users} to another deployment on this broker and {'was' if count == 1 else 'were'}"
         f" left alone ({name}). Give this deployment a name of its own, e.g. "
         "REX_DEPLOYMENT=prod (its members then log in as prod.<member>), set it for every "
-        "REX process and member, and run rex provision again; see docs/operations.md, "
+        "REX process and member, and run rex provision again; see docs/operators/runbook.md, "
         "'Several deployments on one broker'."
     )
 
@@ -221,8 +221,8 @@ def configure_config(config: argparse.ArgumentParser) -> None:
         "enabled member's password, every REX_* variable",
         description="Load and validate products.toml, members.toml (every enabled member's "
         "password must resolve), settlement.toml, holidays.toml and every REX_* environment "
-        "variable (docs/configuration.md); report every problem found. Exit status 0, or 2 "
-        "if there is any.",
+        "variable (docs/operators/configuration.md); report every problem found. Exit status "
+        "0, or 2 if there is any.",
     )
     _config_dir_option(check)
     check.set_defaults(func=_cmd_config_check)

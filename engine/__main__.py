@@ -3,7 +3,8 @@
 Several processes with the same --group form one engine: the first holds the group's lock
 and trades, the others wait as standbys. Different groups own different products.
 Exit status 2: configuration; 3: the broker refused a publish; 4: an input log lost entries
-its market image does not cover; 5: the metrics port asked for is taken (docs/operations.md).
+its market image does not cover; 5: the metrics port asked for is taken
+(docs/operators/operations.md).
 A standby on the same host as its group's active engine finds the default metrics port taken
 and serves on a free one (logged); give it its own with --metrics-port for Prometheus.
 """

@@ -1,6 +1,6 @@
 """python -m gateway — run the request gateway (also `rex gateway`).
 
-Exit status 2: configuration; 5: the metrics port asked for is taken (docs/operations.md).
+Exit status 2: configuration; 5: the metrics port asked for is taken (docs/operators/operations.md).
 """
 
 from __future__ import annotations

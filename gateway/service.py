@@ -97,7 +97,7 @@ class GatewayService:
         self._acks = InOrderAcks()
         self._request_counters: dict[str, Any] = {}  # request type -> its labelled counter
         self._instance = f"gw-{uuid.uuid4().hex[:12]}"
-        # Every series whose labels are known in advance starts at 0 (docs/metrics.md).
+        # Every series whose labels are known in advance starts at 0 (docs/operators/metrics.md).
         metrics.start_at_zero(metrics.GATEWAY_REQUESTS, [*REQUEST_TYPES, "unknown"])
         metrics.start_at_zero(metrics.GATEWAY_REJECTS, sorted(REJECT_REASONS))
         metrics.start_at_zero(metrics.GATEWAY_FORWARDED, list(self.products))

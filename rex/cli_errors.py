@@ -1,5 +1,5 @@
 """Why a ``rex`` command failed: one exit status per cause, and a message that names what
-could not be reached and what to check. docs/operations.md ("Exit status") has the table.
+could not be reached and what to check. docs/members/cli.md ("Exit status") has the table.
 
 Every command runs its work through :func:`guard`, which turns the failures below into
 their status and one line on stderr, never a traceback; an exception it does not know (a

@@ -11,7 +11,7 @@ Blocking (pika's BlockingConnection), as a member's program usually wants. Every
 published with a publisher confirm and the member's `user_id`, which RabbitMQ verifies.
 
 Everything sent to the member is in its log, the stream `rex.member.<id>.log`
-(rex/member_log.py; docs/protocol.md, "Your log"). Reading takes nothing away from it, so
+(rex/member_log.py; docs/members/protocol.md, "Your log"). Reading takes nothing away from it, so
 a message read past, left unread, or read by a client that then crashed is never lost:
 `executions()`, `settlement_events()` and `settlement_answers()` hand out each message once,
 in log order, from where this member's read position (its cursor) stands, and move it on;
@@ -133,7 +133,7 @@ class Client:
         prefetch: int = 500,
     ) -> None:
         """Log in as ``login`` (default: the member id; a deployment sharing its broker
-        scopes logins, docs/operations.md) and read the member's log with ``cursor``
+        scopes logins, docs/operators/runbook.md) and read the member's log with ``cursor``
         (default: the file for this broker, vhost and login). ``on_gap`` hears of entries
         lost to retention before they were read (default: a logged warning)."""
         params = pika.URLParameters(url)
@@ -536,7 +536,7 @@ class Client:
 
     def settlement_events(self, timeout: float = 1.0) -> Iterator[SettlementEvent]:
         """Settlement events (obligations, bills, payments, disputes) not handed out
-        before (docs/protocol.md, "Settlement events")."""
+        before (docs/members/protocol.md, "Settlement events")."""
         for entry in self.entries(LogKind.EVENTS, timeout):
             assert isinstance(entry.message, SettlementEvent)
             yield entry.message
@@ -730,7 +730,7 @@ def report_line(report: ExecutionReport) -> str:
 
 def entry_dict(entry: LogEntry) -> dict[str, Any]:
     """An entry of the member's log as `rex executions --json` prints it: its sequence,
-    its type and the message as it travels (docs/protocol.md)."""
+    its type and the message as it travels (docs/members/protocol.md)."""
     message = entry.message
     if isinstance(message, ExecutionReport):
         wire: Any = unpack(encode(message))

@@ -423,7 +423,7 @@ def read_toml(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(
             path,
-            "file not found; create it (docs/configuration.md describes it) or set "
+            "file not found; create it (docs/operators/configuration.md describes it) or set "
             "REX_CONFIG_DIR to the directory that has it",
         ) from None
     except tomllib.TOMLDecodeError as exc:

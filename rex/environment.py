@@ -3,9 +3,9 @@
 Each :class:`Variable` says what it is for, who reads it, what it accepts and what unset
 means, and every reader goes through :meth:`Variable.get`, so they all agree: an empty
 variable counts as unset, and a value that does not parse is a :class:`ConfigError` naming
-the variable and what it accepts. The table in docs/configuration.md is made from this
-registry (``python -m rex.environment --update docs/configuration.md``; ``--markdown``
-prints it) and a unit test fails when the two differ.
+the variable and what it accepts. The table in docs/operators/configuration.md is made from
+this registry (``python -m rex.environment --update docs/operators/configuration.md``;
+``--markdown`` prints it) and a unit test fails when the two differ.
 
 Adding a variable is one :func:`_define` entry below. Members' passwords are the exception:
 their variables are whatever ``password_env`` in members.toml names.
@@ -209,7 +209,7 @@ class Variable(Generic[T_co]):
     name: str
     kind: Kind[T_co]
     default: T_co
-    unset: str  # what unset means, as docs/configuration.md says it
+    unset: str  # what unset means, as docs/operators/configuration.md says it
     meaning: str
     read_by: str
 
@@ -296,7 +296,7 @@ REX_OPERATORS: Final = _define(
     None,
     unset="the user of `REX_BROKER_URL`",
     meaning="RabbitMQ users who may send settlement requests for any member (none may be "
-    "a member id). docs/operations.md",
+    "a member id). docs/operators/operations.md",
     read_by="settlement worker",
 )
 REX_METRICS_PORT: Final = _define(
@@ -393,7 +393,7 @@ REX_DEPLOYMENT: Final = _define(
     unset="no name: members log in as their member id",
     meaning="this deployment's name on a broker it shares: members log in as "
     "`<deployment>.<member>`, and `rex provision` touches only users marked as its own "
-    '(docs/operations.md, "Several deployments on one broker")',
+    '(docs/operators/runbook.md, "Several deployments on one broker")',
     read_by=f"{_SERVICES}, rex provision, rex member commands, the SDK callers",
 )
 REX_CURSOR_DIR: Final = _define(
@@ -402,7 +402,8 @@ REX_CURSOR_DIR: Final = _define(
     None,
     unset="`$XDG_STATE_HOME/rex/cursors` (`~/.local/state/rex/cursors`)",
     meaning="where the SDK and `rex` member commands keep each member's read position in "
-    'its log (one small file per broker, vhost and login; docs/protocol.md, "Your log")',
+    'its log (one small file per broker, vhost and login; docs/members/sdk.md, "Reading your '
+    'log")',
     read_by="rex member commands, the SDK (rex/client.py)",
 )
 REX_INTERLEAVING_SEEDS: Final = _define(
@@ -429,7 +430,7 @@ REX_IMAGE_PROPERTY_PROFILE: Final = _define(
     read_by="tests",
 )
 
-#: Every variable, in the order docs/configuration.md lists them.
+#: Every variable, in the order docs/operators/configuration.md lists them.
 VARIABLES: Final[tuple[Variable[object], ...]] = tuple(_REGISTRY)
 
 
@@ -468,7 +469,7 @@ TABLE_END: Final = "<!-- end of environment table -->"
 
 
 def markdown_table() -> str:
-    """The registry as docs/configuration.md shows it."""
+    """The registry as docs/operators/configuration.md shows it."""
 
     def cell(text: str) -> str:
         return text.replace("|", "\\|")

@@ -4,7 +4,8 @@ Metric names start with `rex_`. Each service has its own registry and exposes on
 metrics (and its process's) on its own port: `--metrics-port`, else `REX_METRICS_PORT`, else
 the service's default. A port asked for that is taken stops the service with exit status
 `EXIT_METRICS_PORT_TAKEN`; a default that is taken (a hot standby on the same host) gives way
-to a free port, logged. docs/metrics.md lists the metrics and docs/operations.md the ports.
+to a free port, logged. docs/operators/metrics.md lists the metrics and docs/operators/operations.md
+the ports.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from rex.errors import ConfigError
 log = logging.getLogger("rex.metrics")
 
 PORT_ENV = REX_METRICS_PORT.name
-EXIT_METRICS_PORT_TAKEN = 5  # the metrics port asked for is taken (docs/operations.md)
+EXIT_METRICS_PORT_TAKEN = 5  # the metrics port asked for is taken (docs/operators/operations.md)
 EXIT_CONFIG = 2  # as for any configuration error
 
 

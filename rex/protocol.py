@@ -1,6 +1,6 @@
 """The wire protocol: every message kind as a slotted dataclass, and the one msgpack codec.
 
-docs/protocol.md is the reference for members; this module is its implementation. Bodies
+docs/members/protocol.md is the reference for members; this module is its implementation. Bodies
 are msgpack maps; the AMQP `type` property names the kind. Times in bodies are integer
 nanoseconds since the Unix epoch (UTC), except `expire_time` on orders, which members give
 in milliseconds.
@@ -21,7 +21,7 @@ import msgpack
 
 from rex.vocabulary import OrderType, Reason, SelfTradePrevention, Side, TimeInForce
 
-PROTOCOL_VERSION = 2  # 2: members read their logs (docs/protocol.md)
+PROTOCOL_VERSION = 2  # 2: members read their logs (docs/members/protocol.md)
 CONTENT_TYPE = "application/msgpack"
 CLIENT_ORDER_ID = re.compile(r"[\x21-\x7e]{1,64}")  # printable ASCII, no spaces
 MAX_INT = (1 << 63) - 1

@@ -70,7 +70,7 @@ def order_problem(
     post_only: bool,
     now: int,
 ) -> Reason | None:
-    """A new order's own rules, in the documented order (docs/engine.md). Times in ns."""
+    """A new order's own rules, in the documented order (docs/internals/engine.md). Times in ns."""
     reason = quantity_problem(product, quantity)
     if reason is not None:
         return reason

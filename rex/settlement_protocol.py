@@ -1,5 +1,5 @@
 """Settlement on the wire: requests, their answers and settlement events, what the member
-SDK and the settlement worker share (docs/protocol.md, "Settlement requests", "Settlement
+SDK and the settlement worker share (docs/members/protocol.md, "Settlement requests", "Settlement
 events").
 
 A member (or an operator) publishes a request to the exchange ``rex.settlement.requests``

@@ -42,7 +42,7 @@ DELIVERY_LIMIT = 5
 # image does not cover).
 INPUT_LOG_MAX_AGE = "7D"
 MARKETDATA_MAX_AGE = "1D"
-# Members' logs: everything sent to a member (docs/protocol.md, "Your log"), kept at least
+# Members' logs: everything sent to a member (docs/members/protocol.md, "Your log"), kept at least
 # this long for reading again; bounded in bytes too, so no member's volume can fill the
 # broker's disk (a member that outgrows the bound keeps its latest MEMBER_LOG_MAX_BYTES).
 # Small segments, because retention drops whole segments only.

@@ -38,7 +38,8 @@ class SelfTradePrevention(StrEnum):
 
 
 class Reason(StrEnum):
-    """Machine codes for rejects and cancels. docs/protocol.md lists each with its meaning."""
+    """Machine codes for rejects and cancels. docs/members/protocol.md lists each with its
+    meaning."""
 
     # Request shape and reference data
     MALFORMED = "malformed"

@@ -6,13 +6,13 @@ The payer runs in the process (behind the bus lock "payer": one paying process a
 workers), talking to the configured banks over AMQP (`python -m settlement_worker.payments.bank_sim
 --bank <id>` per bank, or a real bank's gateway); `--no-payer` books without paying.
 
-It also answers settlement requests (docs/protocol.md): members change their own receipt
+It also answers settlement requests (docs/members/protocol.md): members change their own receipt
 limits and payment method, endorse and discount the bills they hold and list their bills;
 operators -- the RabbitMQ users in REX_OPERATORS (comma-separated), by default the user of
 REX_BROKER_URL -- do the same for any member.
 
 Exit status 2: the configuration is wrong; 5: the metrics port asked for is taken; 8: the
-store cannot be opened (the log says why; docs/operations.md). A broker that is down is
+store cannot be opened (the log says why; docs/operators/operations.md). A broker that is down is
 waited for: the bus reconnects every second.
 """
 

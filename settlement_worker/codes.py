@@ -2,7 +2,7 @@
 
 :class:`SettlementCode` lists the codes in order of precedence, as a request meets them:
 first what is wrong with the request itself (the ``reason`` of a settlement answer,
-docs/protocol.md), then what its subject -- a member, a bill, a dispute, an offline trade --
+docs/members/protocol.md), then what its subject -- a member, a bill, a dispute, an offline trade --
 is not, then the rules of each domain in the order its steps check them. A step that finds
 several problems reports the one its checks meet first, which is the earlier in this table.
 :class:`RuleViolation` is the one error a rule raises; an offline trade's price and
@@ -127,7 +127,7 @@ _TEXT: Final[dict[SettlementCode, str]] = {
         "The settings changed since the version given in if_version; read them again."
     ),
     SettlementCode.BILL_RULE: (
-        "A rule of bills refused the request; detail.rule names it (docs/settlement.md)."
+        "A rule of bills refused the request; detail.rule names it (docs/members/settlement.md)."
     ),
 }
 

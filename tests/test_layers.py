@@ -1,4 +1,4 @@
-"""Imports point down the layers (docs/style.md), checked on every import statement of the
+"""Imports point down the layers (docs/internals/style.md), checked on every import statement of the
 tree, those inside functions included, with no list of exceptions.
 
 * The shared package ``rex`` imports nothing of REX but itself.

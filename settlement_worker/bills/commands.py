@@ -18,7 +18,7 @@ Recourse payments a dishonour creates are sent by the running payer on its next 
 
 Times are shown in exchange (Beijing) time. Exit status: 0 done, 1 refused by a rule (the
 message names its code), 2 usage (an unknown member among them), 8 the store cannot be
-opened (docs/operations.md, "Exit status").
+opened (docs/members/cli.md, "Exit status").
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Settlement requests about bills: a member endorses or discounts a bill it holds, and
-reads its bills, over AMQP (docs/protocol.md), through the same
+reads its bills, over AMQP (docs/members/protocol.md), through the same
 :class:`~settlement_worker.bills.operations.BillDesk` methods as ``rex bills``.
 
 =================  ===================================================================
@@ -20,7 +20,7 @@ transaction, so they go out with the answer or not at all.
 
 **Refusals.** Every rule of the bill model and of the desk is answered ``bill_rule`` with
 the rule's code in ``detail["rule"]`` (``not_holder``, ``overdue``, ``not_transferable``,
-``receipt_limits``, ...; docs/settlement.md lists them), one reason with the code beside
+``receipt_limits``, ...; docs/members/settlement.md lists them), one reason with the code beside
 it as ``invalid_limits`` has its ``field``. Two codes are the requests' own:
 
 * ``unknown_bill`` also for a bill the member is no party to, so a request learns nothing

@@ -11,7 +11,7 @@ operator's access to that store: ``--member`` says on whose behalf a dispute is 
 is not a login; it must be a member of members.toml (``$REX_CONFIG_DIR``). Times are shown
 in exchange (Beijing) time. Exit status: 0 done, 1 refused by a rule (the message names
 it), 2 usage (an unknown member among them), 8 the store cannot be opened
-(docs/operations.md, "Exit status").
+(docs/members/cli.md, "Exit status").
 """
 
 from __future__ import annotations

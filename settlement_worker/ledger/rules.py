@@ -4,7 +4,7 @@ Pure: no I/O and no clock. Timestamps and dates are inputs chosen by the caller,
 same journal always produces the same ledger (which is what makes :meth:`Ledger.rebuild`
 a meaningful check).
 
-Conventions (see ``docs/settlement.md``):
+Conventions (see ``docs/internals/settlement/ledger.md``):
 
 * **Sign.** A posting's ``amount`` is signed integer minor units of the account's currency:
   a **debit is positive, a credit is negative**. Every journal entry sums to zero per

@@ -2,7 +2,7 @@
 
 There is one schedule for the whole exchange. A rule may depend on the product, never on
 the member: a small firm buying one 100 kg lot pays the same rate as a large smelter, and no
-member can negotiate a better one (see docs/settlement-plans.md).
+member can negotiate a better one (see docs/members/settlement.md).
 
 For each side::
 

@@ -10,7 +10,7 @@ Products, members and fees come from the configuration directory (``$REX_CONFIG_
 for the worker. Like ``rex dispute`` it writes to the store directly, and ``--member`` says
 on whose behalf, it is not a login; it must be a member of members.toml, as must the
 counterparty. Exit status: 0 done, 1 refused by a rule, 2 usage (an unknown member among
-them), 8 the store cannot be opened (docs/operations.md, "Exit status").
+them), 8 the store cannot be opened (docs/members/cli.md, "Exit status").
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ Works on the settlement store (--database-url or REX_DATABASE_URL, else SQLite u
 sweep. Times (the history, a send's deadline, a retry) are shown in exchange (Beijing)
 time; `--json` prints JSON (the history's times as ISO 8601 strings, ``updated_at`` in
 epoch nanoseconds). Exit status: 0 done, 1
-refused, 2 usage, 8 the store cannot be opened (docs/operations.md, "Exit status").
+refused, 2 usage, 8 the store cannot be opened (docs/members/cli.md, "Exit status").
 """
 
 from __future__ import annotations

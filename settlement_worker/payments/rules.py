@@ -1,4 +1,4 @@
-"""The payment state machine: pure, no I/O, no clock (docs/payments.md).
+"""The payment state machine: pure, no I/O, no clock (docs/internals/settlement/payments.md).
 
 ::
 
@@ -106,7 +106,8 @@ class PaymentError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Retry, timeout and query timing, in ns (see docs/payments.md for the defaults)."""
+    """Retry, timeout and query timing, in ns (docs/internals/settlement/payments.md has the
+    defaults)."""
 
     max_attempts: int = 3  # sends per bank before moving on
     base_delay: int = 1 * SECOND  # backoff after the first failure

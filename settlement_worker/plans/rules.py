@@ -2,7 +2,7 @@
 
 :func:`plan_payment` starts from the buyer's preferred :class:`PaymentMethod` and bends it
 to the seller's :class:`ReceiptLimits`, the 6-month law and what is available today. The
-rules, applied in this order (docs/settlement-plans.md has the full text):
+rules, applied in this order (docs/members/settlement.md has the full text):
 
 1. A cash payer pays everything in cash.
 2. Bills are CNY-only; any other currency is paid in cash (``currency_not_billable``).

@@ -20,7 +20,7 @@ state, reference = role, account = due date) an outstanding bill it holds has it
 under ``debit``, one it drew under ``credit``.
 
 Exit status: 0 printed, 2 usage error (bad dates, unknown currency, a member members.toml
-does not list), 8 the store cannot be opened (docs/operations.md, "Exit status").
+does not list), 8 the store cannot be opened (docs/members/cli.md, "Exit status").
 """
 
 from __future__ import annotations

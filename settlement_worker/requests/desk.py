@@ -1,7 +1,7 @@
 """The settlement request desk: members' (and operators') requests in, one answer each out.
 
 Requests arrive on the quorum queue ``rex.settlement.member-requests`` (exchange
-``rex.settlement.requests``, routing key ``<sender>.<kind>``; docs/protocol.md). For each,
+``rex.settlement.requests``, routing key ``<sender>.<kind>``; docs/members/protocol.md). For each,
 :meth:`RequestDesk.handle`:
 
 1. **Who.** The sender is the broker-verified ``user_id`` (RabbitMQ refuses any other), as
@@ -212,7 +212,7 @@ class RequestDesk:
         self.members = dict(members)
         self.operators = frozenset(operators)
         self.clock = clock
-        # Every series whose labels are known in advance starts at 0 (docs/metrics.md).
+        # Every series whose labels are known in advance starts at 0 (docs/operators/metrics.md).
         requests = metrics.SETTLEMENT_REQUESTS
         metrics.start_at_zero(requests, list(self.kinds), [ACCEPTED, REJECTED, "duplicate"])
         metrics.start_at_zero(requests, ["unknown"], [REJECTED, "duplicate", "failed"])

@@ -1,4 +1,4 @@
-"""The contract's finer rules (docs/protocol.md) through real RabbitMQ: every reject and
+"""The contract's finer rules (docs/members/protocol.md) through real RabbitMQ: every reject and
 cancel reason, replace and mass cancel, `leaves_quantity` on final reports, trade sequences,
 the `rex` command line, the metrics endpoints, a SIGTERM'd gateway, and the SDK's market
 data. One gateway and one engine process serve the whole module (its own vhost).

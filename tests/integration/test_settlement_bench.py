@@ -1,5 +1,5 @@
 """The settlement benchmark runs on both backends and both ways of paying (its figures
-are in docs/benchmarks.md; here only that it settles everything, balanced, and that the
+are in docs/internals/benchmarks.md; here only that it settles everything, balanced, and that the
 bill run really pays by bills)."""
 
 from __future__ import annotations

@@ -260,7 +260,7 @@ class Play:
 
     def trade_dispute(self, which: int, verdict: str) -> None:
         # Not a trade whose cash was paid already: reconcile rightly reports that refund as
-        # due (docs/settlement.md), which is the payments' rule, not the bills'.
+        # due (docs/members/settlement.md), which is the payments' rule, not the bills'.
         rows = self.store.query(
             "SELECT o.trade_id, o.payer FROM obligations o WHERE NOT EXISTS (SELECT 1"
             " FROM payments p WHERE p.obligation_id = o.obligation_id"

@@ -136,8 +136,8 @@ def test_guard_lets_a_bug_through() -> None:
         guard("rex order", MEMBER, bug)
 
 
-def test_docs_operations_documents_every_status_once() -> None:
-    text = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+def test_the_cli_guide_documents_every_status_once() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "members" / "cli.md").read_text()
     table = text.split("### Exit status", 1)[1].split("\n\n## ", 1)[0]
     rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ")]
     assert rows[2:] == [str(int(status)) for status in ExitStatus]  # after heading, rule

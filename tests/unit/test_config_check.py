@@ -123,7 +123,7 @@ def test_a_missing_holidays_toml_is_reported(
     status, _, err = check(capsys, "--config-dir", str(config))
     assert status == 2
     assert err[0] == (
-        f"{config / 'holidays.toml'}: file not found; create it (docs/configuration.md "
+        f"{config / 'holidays.toml'}: file not found; create it (docs/operators/configuration.md "
         "describes it) or set REX_CONFIG_DIR to the directory that has it"
     )
 

@@ -29,7 +29,7 @@ from rex.environment import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-DOCS = REPO / "docs" / "configuration.md"
+DOCS = REPO / "docs" / "operators" / "configuration.md"
 SOURCES = ("rex", "engine", "gateway", "settlement_worker", "loadtest", "demo", "scripts")
 
 
@@ -162,8 +162,8 @@ def test_each_constant_is_named_as_its_variable() -> None:
 def test_the_docs_table_is_the_registry() -> None:
     document = DOCS.read_text(encoding="utf-8")
     assert with_table(document) == document, (
-        "docs/configuration.md's environment table differs from rex/environment.py: run "
-        "python -m rex.environment --update docs/configuration.md"
+        "docs/operators/configuration.md's environment table differs from rex/environment.py: run "
+        "python -m rex.environment --update docs/operators/configuration.md"
     )
     assert all(f"| `{v.name}` |" in document for v in VARIABLES)
 
@@ -180,7 +180,7 @@ def test_update_rewrites_the_table_between_the_markers(tmp_path: Path) -> None:
 def _files() -> list[Path]:
     found = [p for top in SOURCES for p in (REPO / top).rglob("*") if p.suffix in {".py", ".sh"}]
     found += [REPO / n for n in ("Makefile", "Dockerfile", "docker-compose.yml", "README.md")]
-    return found + sorted((REPO / "docs").glob("*.md"))
+    return found + sorted((REPO / "docs").rglob("*.md"))
 
 
 def test_every_rex_variable_the_tree_names_is_in_the_registry() -> None:

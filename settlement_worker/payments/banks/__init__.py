@@ -12,7 +12,7 @@ Two rules every bank (the in-process fake, the simulator, a real bank's adapter)
   nothing;
 * **deadlines**: every send carries a `deadline` (ns since the epoch); a send arriving
   after it is refused (REJECTED "expired"), so once a query has answered NOT_FOUND after
-  the deadline, that send can never be executed late (docs/payments.md).
+  the deadline, that send can never be executed late (docs/internals/settlement/payments.md).
 
 `attempt` is the payer's send number for the payment; replies echo it, so a late reply to
 an old attempt is recognised as stale.

@@ -85,7 +85,7 @@ def test_an_endorsement_moves_the_bill_and_may_pay_the_endorsers_debt() -> None:
 
 
 def test_a_discount_brings_the_proceeds_in_through_bank_settlement() -> None:
-    # docs/settlement.md's worked example: 91 days at 1.35 %, interest 3,412.50 CNY.
+    # docs/members/settlement.md's worked example: 91 days at 1.35 %, interest 3,412.50 CNY.
     sold, result = discount(
         accepted(),
         "seller",
