@@ -25,7 +25,8 @@ import settlement_worker.commands
 from cli import limits, members, my_bills, operators
 from rex.cli_errors import ExitStatus
 from rex.commands import Command, Group
-from rex.config import ConfigError, TradingStatus, did_you_mean
+from rex.config import ConfigError, TradingStatus
+from rex.fields import did_you_mean
 
 Handler = Callable[[argparse.Namespace], int]
 

@@ -16,7 +16,8 @@ import pika
 
 from rex import topology
 from rex.cli_errors import ExitStatus, Login, Reaching, guard
-from rex.config import ConfigError, Settings, TradingStatus, did_you_mean
+from rex.config import ConfigError, Settings, TradingStatus
+from rex.fields import did_you_mean
 from rex.protocol import CONTENT_TYPE, ENGINE_INPUT, EngineInput, InputKind, encode_inputs
 
 if TYPE_CHECKING:

@@ -21,7 +21,6 @@ Floats are never used in a computation.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tomllib
@@ -42,19 +41,26 @@ from rex.environment import (
     locate_config_dir,
 )
 from rex.errors import ConfigError
+from rex.fields import (
+    FieldError,
+    check_keys,
+    describe_value,
+    did_you_mean,
+    is_int,
+    matching,
+    positive_int,
+    text,
+)
 
 __all__ = [
     "CURRENCY_MINOR_UNITS",
     "DEFAULT_BROKER_ADMIN_URL",
     "DEFAULT_BROKER_URL",
     "ConfigError",
-    "FieldError",
     "Member",
     "Product",
     "Settings",
     "TradingStatus",
-    "describe_value",
-    "did_you_mean",
     "load_members",
     "load_products",
 ]
@@ -83,18 +89,6 @@ _ENV_NAME_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CURRENCY_RE: Final = re.compile(r"[A-Z]{3}")
 
 
-class FieldError(ValueError):
-    """One field of a product or member is invalid (raised when built in code)."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"field {field!r}: {reason}")
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        return FieldError, (self.field, self.reason)
-
-
 class TradingStatus(StrEnum):
     """Trading status of a product."""
 
@@ -119,51 +113,11 @@ _DERIVED: Final = _Derived(0)
 # --------------------------------------------------------------------------- checks
 
 
-def describe_value(value: object) -> str:
-    """A value as the error message shows it, with its TOML type when that matters."""
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    if isinstance(value, int | Decimal):
-        return str(value)
-    if isinstance(value, str):
-        return f"string {value!r}"
-    if isinstance(value, float):
-        return f"float {value!r}"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return f"{type(value).__name__} {value!r}"
-
-
-def _is_int(value: object) -> bool:
-    # bool is a subclass of int; TOML `true` must not pass as 1.
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    raise FieldError(name, f"must be a positive integer, got {describe_value(value)}")
-
-
-def _check_text(name: str, value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise FieldError(name, f"must be a non-empty string, got {describe_value(value)}")
-    return value
-
-
-def _check_pattern(name: str, value: object, pattern: re.Pattern[str], what: str) -> str:
-    if not isinstance(value, str) or pattern.fullmatch(value) is None:
-        raise FieldError(name, f"must be {what}, got {describe_value(value)}")
-    return value
-
-
 def _to_decimal(name: str, value: object) -> Decimal:
     """A TOML integer, a numeric string ("7.5") or a float (via its shortest repr)."""
     if isinstance(value, Decimal):
         return value
-    if _is_int(value):
+    if is_int(value):
         assert isinstance(value, int)
         return Decimal(value)
     if isinstance(value, float):
@@ -226,28 +180,28 @@ class Product:
     band_high: int = field(init=False)
 
     def __post_init__(self) -> None:
-        _check_pattern(
+        matching(
             "symbol",
             self.symbol,
             _SYMBOL_RE,
             "1-16 upper-case letters, digits or '-', not starting with '-'",
         )
-        _check_text("name", self.name)
-        currency = _check_pattern("currency", self.currency, _CURRENCY_RE, "an ISO 4217 code")
+        text("name", self.name)
+        currency = matching("currency", self.currency, _CURRENCY_RE, "an ISO 4217 code")
         if currency not in CURRENCY_MINOR_UNITS:
             known = ", ".join(CURRENCY_MINOR_UNITS)
             raise FieldError("currency", f"unsupported currency {currency!r} (known: {known})")
-        price_unit = _check_text("price_unit", self.price_unit)
+        price_unit = text("price_unit", self.price_unit)
         if not price_unit.startswith(currency + "/") or price_unit == currency + "/":
             raise FieldError(
                 "price_unit",
                 f"must be '{currency}/<unit>' to match currency {currency!r}, "
                 f"got {describe_value(price_unit)}",
             )
-        tick = _check_positive_int("tick", self.tick)
-        _check_text("quantity_unit", self.quantity_unit)
-        lot = _check_positive_int("lot", self.lot)
-        ref = _check_positive_int("reference_price", self.reference_price)
+        tick = positive_int("tick", self.tick)
+        text("quantity_unit", self.quantity_unit)
+        lot = positive_int("lot", self.lot)
+        ref = positive_int("reference_price", self.reference_price)
         if ref % tick:
             raise FieldError("reference_price", f"must be a multiple of tick {tick}, got {ref}")
 
@@ -262,12 +216,12 @@ class Product:
         if self.max_quantity is _DERIVED:
             object.__setattr__(self, "max_quantity", lot * 100_000)
         max_qty = self.max_quantity
-        if not _is_int(max_qty) or max_qty <= 0 or max_qty % lot:
+        if not is_int(max_qty) or max_qty <= 0 or max_qty % lot:
             raise FieldError(
                 "max_quantity",
                 f"must be a positive multiple of lot {lot}, got {describe_value(max_qty)}",
             )
-        per = _check_positive_int("quantity_per_price_unit", self.quantity_per_price_unit)
+        per = positive_int("quantity_per_price_unit", self.quantity_per_price_unit)
         # One tick on one lot must be worth a whole number of minor units, so every trade
         # value price * quantity / per is exact in fen (cents, ...).
         minor = 10 ** CURRENCY_MINOR_UNITS[currency]
@@ -339,8 +293,8 @@ class Member:
     source: Path | None = field(default=None, repr=False, compare=False, kw_only=True)
 
     def __post_init__(self) -> None:
-        _check_pattern("id", self.id, MEMBER_ID_RE, "1-32 letters, digits, '_' or '-'")
-        _check_text("name", self.name)
+        matching("id", self.id, MEMBER_ID_RE, "1-32 letters, digits, '_' or '-'")
+        text("name", self.name)
         if self.password is not None and self.password_env is not None:
             raise FieldError(
                 "password", "give exactly one of 'password' and 'password_env', not both"
@@ -351,17 +305,17 @@ class Member:
             # Never echo the value: it is a secret.
             raise FieldError("password", "must be a non-empty string")
         if self.password_env is not None:
-            _check_pattern(
+            matching(
                 "password_env",
                 self.password_env,
                 _ENV_NAME_RE,
                 "an environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
             )
-        rate = _check_positive_int("rate_limit", self.rate_limit)
+        rate = positive_int("rate_limit", self.rate_limit)
         if self.burst is _DERIVED:
             object.__setattr__(self, "burst", rate)
-        _check_positive_int("burst", self.burst)
-        _check_positive_int("max_open_orders", self.max_open_orders)
+        positive_int("burst", self.burst)
+        positive_int("max_open_orders", self.max_open_orders)
         if not isinstance(self.enabled, bool):
             raise FieldError(
                 "enabled", f"must be a boolean (true or false), got {describe_value(self.enabled)}"
@@ -441,11 +395,7 @@ def _fields_from_table(
     convert: Mapping[str, Callable[[str, object], object]],
 ) -> dict[str, Any]:
     allowed = required + optional
-    for key in table:
-        if key not in allowed:
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise FieldError(key, f"unknown key ({hint}allowed: {', '.join(allowed)})")
+    check_keys(table, allowed)
     for key in required:
         if key not in table:
             raise FieldError(key, "required field is missing")
@@ -500,19 +450,6 @@ def _load_entries(
 
 
 # ------------------------------------------------------------------------- settings
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """``did you mean 'a', 'b' or 'c'?`` for the choices closest to a mistyped ``word``
-    (those it begins, then the most alike); empty if none is close."""
-    known = list(choices)
-    begun = [c for c in known if c.startswith(word)] if word else []
-    alike = [c for c in difflib.get_close_matches(word, known, n=3) if c not in begun]
-    close = [repr(c) for c in (begun + alike)[:3]]
-    if not close:
-        return ""
-    listed = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
-    return f"did you mean {listed}?"
 
 
 @dataclass(frozen=True, slots=True)

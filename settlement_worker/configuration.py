@@ -28,7 +28,6 @@ must be an integer from 1 to 183, got 200``.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -37,7 +36,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, NoReturn
 
-from rex.config import ConfigError, FieldError, Member, Product, describe_value, read_toml
+from rex.config import ConfigError, Member, Product, read_toml
+from rex.fields import FieldError, check_keys, describe_value
 from settlement_worker.obligations.fees import ANY_PRODUCT, FeeRule, FeeSchedule
 from settlement_worker.plans.receipt_limits import (
     PaymentMethod,
@@ -131,16 +131,10 @@ def _fail(
 def _check_keys(
     path: Path, table: Mapping[str, Any], allowed: tuple[str, ...], entry: str, prefix: str = ""
 ) -> None:
-    for key in table:
-        if key not in allowed:
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            _fail(
-                path,
-                f"unknown key ({hint}allowed: {', '.join(allowed)})",
-                entry=entry,
-                field=prefix + key,
-            )
+    try:
+        check_keys(table, allowed, prefix=prefix)
+    except FieldError as error:
+        _fail(path, error.reason, entry=entry, field=error.field)
 
 
 def _table(path: Path, value: object, entry: str, field: str | None = None) -> Mapping[str, Any]:

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from rex.config import ConfigError, read_toml
+from rex.fields import FieldError, check_keys
 from settlement_worker.bills.discount import HolidayCalendar
 
 __all__ = ["MAX_RANGE_DAYS", "load_calendar"]
@@ -74,9 +75,10 @@ def _as_date(field: str, value: object) -> dt.date:
 
 
 def _check_keys(table: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
-    for key in table:
-        if key not in allowed:
-            raise _EntryError(key, f"unknown key (allowed: {', '.join(allowed)})")
+    try:
+        check_keys(table, allowed)
+    except FieldError as error:
+        raise _EntryError(error.field, error.reason) from None
     name = table.get("name")
     if not isinstance(name, str) or not name.strip():
         raise _EntryError("name", "required: a non-empty string")

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
-from rex.config import FieldError, describe_value
+from rex.fields import FieldError, int_in
 from settlement_worker.obligations.rules import Obligation
 
 __all__ = [
@@ -42,18 +42,6 @@ ANY_PRODUCT: Final = "*"
 MAX_BPS: Final = 10_000
 
 
-def _check_int(name: str, value: object, low: int, high: int | None) -> int:
-    if (
-        isinstance(value, int)
-        and not isinstance(value, bool)
-        and value >= low
-        and (high is None or value <= high)
-    ):
-        return value
-    bound = f"{low}..{high}" if high is not None else f">= {low}"
-    raise FieldError(name, f"must be an integer {bound}, got {describe_value(value)}")
-
-
 @dataclass(frozen=True, slots=True)
 class FeeRule:
     """Fee rates for one product (or ``"*"``, every product without its own rule)."""
@@ -66,9 +54,9 @@ class FeeRule:
     def __post_init__(self) -> None:
         if not isinstance(self.product, str) or not self.product:
             raise FieldError("product", f"must be a product symbol or '*', got {self.product!r}")
-        _check_int("buyer_bps", self.buyer_bps, 0, MAX_BPS)
-        _check_int("seller_bps", self.seller_bps, 0, MAX_BPS)
-        _check_int("minimum_minor", self.minimum_minor, 0, None)
+        int_in("buyer_bps", self.buyer_bps, 0, MAX_BPS)
+        int_in("seller_bps", self.seller_bps, 0, MAX_BPS)
+        int_in("minimum_minor", self.minimum_minor, 0, None)
 
 
 @dataclass(frozen=True, slots=True)

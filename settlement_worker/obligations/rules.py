@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from rex.config import CURRENCY_MINOR_UNITS, FieldError, Product
+from rex.config import CURRENCY_MINOR_UNITS, Product
+from rex.fields import FieldError
 from rex.protocol import TradeMessage
 
 __all__ = [

@@ -26,14 +26,20 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import difflib
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import Any, Final
 
-from rex.config import FieldError, describe_value
+from rex.fields import (
+    FieldError,
+    boolean,
+    check_keys,
+    describe_value,
+    identifier,
+    int_in,
+)
 
 __all__ = [
     "ANY_ACCEPTOR",
@@ -70,32 +76,6 @@ class LimitsError(FieldError):
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return LimitsError, (self.field, self.reason)
-
-
-def _int_in(name: str, value: object, low: int, high: int | None) -> int:
-    if (
-        isinstance(value, int)
-        and not isinstance(value, bool)
-        and value >= low
-        and (high is None or value <= high)
-    ):
-        return value
-    bound = f"from {low} to {high}" if high is not None else f">= {low}"
-    raise LimitsError(name, f"must be an integer {bound}, got {describe_value(value)}")
-
-
-def _bool(name: str, value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise LimitsError(name, f"must be a boolean (true or false), got {describe_value(value)}")
-
-
-def _id(name: str, value: object) -> str:
-    if isinstance(value, str) and _ID_RE.fullmatch(value):
-        return value
-    raise LimitsError(
-        name, f"must be an id (1-32 letters, digits, '_' or '-'), got {describe_value(value)}"
-    )
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -172,7 +152,7 @@ class PaymentMethod:
                 raise LimitsError(
                     "acceptor", "a bank acceptance bill needs the accepting bank's id"
                 )
-            _id("acceptor", self.acceptor)
+            identifier("acceptor", self.acceptor, error=LimitsError)
         elif self.acceptor is not None:
             raise LimitsError(
                 "acceptor",
@@ -180,10 +160,10 @@ class PaymentMethod:
             )
         if self.tenor_days is None:
             raise LimitsError("tenor_days", "a bill needs a tenor")
-        tenor = _int_in("tenor_days", self.tenor_days, 1, LEGAL_MAX_TENOR_DAYS)
+        tenor = int_in("tenor_days", self.tenor_days, 1, LEGAL_MAX_TENOR_DAYS, error=LimitsError)
         if self.min_tenor_days is None:
             object.__setattr__(self, "min_tenor_days", 1)
-        _int_in("min_tenor_days", self.min_tenor_days, 1, tenor)
+        int_in("min_tenor_days", self.min_tenor_days, 1, tenor, error=LimitsError)
 
     @classmethod
     def cash(cls) -> PaymentMethod:
@@ -203,21 +183,13 @@ class PaymentMethod:
 _METHOD_KEYS: Final = ("method", "acceptor", "tenor_days", "min_tenor_days")
 
 
-def _check_keys(table: Mapping[str, object], allowed: Collection[str]) -> None:
-    for key in table:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), list(allowed), n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise LimitsError(str(key), f"unknown key ({hint}allowed: {', '.join(allowed)})")
-
-
 def parse_payment_method(
     table: Mapping[str, object], *, known_banks: Collection[str] | None = None
 ) -> PaymentMethod:
     """A :class:`PaymentMethod` from a TOML table or request: ``method`` (``"cash"``,
     ``"bank_acceptance"`` or ``"commercial_acceptance"``), ``acceptor``, ``tenor_days``,
     ``min_tenor_days``. With ``known_banks``, the acceptor must be one of them."""
-    _check_keys(table, _METHOD_KEYS)
+    check_keys(table, _METHOD_KEYS, error=LimitsError)
     if "method" not in table:
         raise LimitsError("method", "required field is missing")
     raw_kind = table["method"]
@@ -230,7 +202,7 @@ def parse_payment_method(
         raise LimitsError("method", f"must be one of {allowed}, got {describe_value(raw_kind)}")
     acceptor = table.get("acceptor")
     if acceptor is not None:
-        acceptor = _id("acceptor", acceptor)
+        acceptor = identifier("acceptor", acceptor, error=LimitsError)
         if known_banks is not None and acceptor not in known_banks:
             raise LimitsError(
                 "acceptor", f"unknown bank {acceptor!r} (known: {', '.join(sorted(known_banks))})"
@@ -276,10 +248,10 @@ class ReceiptLimits:
     max_bill_share_bps: int = _MAX_BPS
 
     def __post_init__(self) -> None:
-        _bool("accept_bills", self.accept_bills)
+        boolean("accept_bills", self.accept_bills, error=LimitsError)
         if self.max_bill_face_minor is not None:
-            _int_in("max_bill_face_minor", self.max_bill_face_minor, 1, None)
-        _int_in("max_tenor_days", self.max_tenor_days, 1, LEGAL_MAX_TENOR_DAYS)
+            int_in("max_bill_face_minor", self.max_bill_face_minor, 1, None, error=LimitsError)
+        int_in("max_tenor_days", self.max_tenor_days, 1, LEGAL_MAX_TENOR_DAYS, error=LimitsError)
         if self.accepted_acceptors is not None:
             if not isinstance(self.accepted_acceptors, frozenset):
                 raise LimitsError(
@@ -288,9 +260,9 @@ class ReceiptLimits:
                     + describe_value(self.accepted_acceptors),
                 )
             for acceptor in sorted(self.accepted_acceptors, key=str):
-                _id("accepted_acceptors", acceptor)
-        _bool("accept_commercial", self.accept_commercial)
-        _int_in("max_bill_share_bps", self.max_bill_share_bps, 0, _MAX_BPS)
+                identifier("accepted_acceptors", acceptor, error=LimitsError)
+        boolean("accept_commercial", self.accept_commercial, error=LimitsError)
+        int_in("max_bill_share_bps", self.max_bill_share_bps, 0, _MAX_BPS, error=LimitsError)
 
     def accepts(self, kind: PaymentKind, acceptor: str) -> bool:
         """Whether a bill of ``kind`` accepted by ``acceptor`` (the drawer, for a commercial
@@ -316,7 +288,7 @@ def _acceptor_set(value: object, known: Collection[str] | None) -> frozenset[str
             f"must be a list of bank or member ids, or {ANY_ACCEPTOR!r}, "
             f"got {describe_value(value)}",
         )
-    ids: list[str] = [_id(name, item) for item in value]
+    ids: list[str] = [identifier(name, item, error=LimitsError) for item in value]
     for item in ids:
         if ids.count(item) > 1:
             raise LimitsError(name, f"{item!r} is listed twice")
@@ -344,7 +316,7 @@ def update_limits(
     All or nothing: the first invalid change raises :class:`LimitsError` naming its field
     and nothing is applied.
     """
-    _check_keys(changes, _LIMIT_KEYS)
+    check_keys(changes, _LIMIT_KEYS, error=LimitsError)
     values: dict[str, Any] = {}
     for key, value in changes.items():
         if key == "max_bill_face_minor":

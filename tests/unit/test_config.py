@@ -21,7 +21,6 @@ from cli.main import main
 from rex import environment
 from rex.config import (
     ConfigError,
-    FieldError,
     Member,
     Product,
     Settings,
@@ -29,6 +28,7 @@ from rex.config import (
     load_members,
     load_products,
 )
+from rex.fields import FieldError
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "config"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rex.config import FieldError
+from rex.fields import FieldError
 from settlement_worker.obligations.fees import FeeRule, Fees, FeeSchedule, fee_minor, fees_for
 
 from .factories import obligation

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rex.config import FieldError
+from rex.fields import FieldError
 from rex.protocol import TradeMessage
 from settlement_worker.obligations.rules import (
     Obligation,

@@ -125,7 +125,7 @@ BANK = '\n[[banks]]\nid = "icbc-baotou"\nname = "ICBC Baotou"\ncity = "Baotou"\n
             "[fees]\ndefault = { buyer_bps = -1, seller_bps = 2 }\n",
             "fees.default",
             "buyer_bps",
-            "0..10000",
+            "from 0 to 10000",
         ),
         (
             "[fees]\ndefault = { buyer_bps = true, seller_bps = 2 }\n",
