@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from engine.batching import batched
 from engine.market import Market
+from engine.outputs import outputs
 from rex.protocol import (
     CancelRequest,
     EngineInput,
@@ -180,14 +180,11 @@ def _expiry(rng: random.Random, now: int) -> int:
 
 def published(market: Market, entries: list[EngineInput]) -> dict[str, Any]:
     """What the engine service publishes and counts for one input-log message."""
-    outputs = []
+    results = []
     for entry in entries:
-        outputs.extend(market.handle(entry))
-    snapshot = market.snapshot()
-    if snapshot is not None:
-        outputs.append(snapshot)
-    reasons = {f"{status} {reason}": n for (status, reason), n in market.reasons_given.items()}
-    market.reasons_given.clear()
+        results.extend(market.handle(entry))
+    out = outputs(results, market.snapshot())
+    reasons = {f"{status} {reason}": n for (status, reason), n in out.tally.reasons.items()}
     return {
         "envelopes": [
             [
@@ -199,10 +196,10 @@ def published(market: Market, entries: list[EngineInput]) -> dict[str, Any]:
                 e.mandatory,
                 _sha256(e.body),
             ]
-            for e in batched(outputs)
+            for e in out.envelopes
         ],
-        "reports": sum(1 for e in outputs if e.type == "execution"),
-        "trades": sum(1 for e in outputs if e.type == "trade"),
+        "reports": out.tally.reports,
+        "trades": out.tally.trades,
         "reasons": dict(sorted(reasons.items())),
     }
 

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from engine.image import ImageError, decode_image, encode_image
 from engine.market import Market
+from engine.outputs import outputs
 from rex.bus import Envelope
 from rex.environment import REX_IMAGE_PROPERTY_PROFILE
 from rex.protocol import (
@@ -212,10 +213,9 @@ def _expiry(draw: st.DrawFn, now: int) -> int:
 
 def step(market: Market, entry: EngineInput, message_ends: bool) -> list[Envelope]:
     """What the service publishes for one entry: its messages, and after the last entry of
-    an input-log message, the book snapshot if one is due."""
-    out = market.handle(entry)
-    snapshot = market.snapshot() if message_ends else None
-    return out if snapshot is None else [*out, snapshot]
+    an input-log message, the book snapshot if one is due (engine/outputs.py)."""
+    results = market.handle(entry)
+    return outputs(results, market.snapshot() if message_ends else None).envelopes
 
 
 # After the session, what is left is drained through messages: GTD orders expire (in

@@ -18,6 +18,7 @@ import pytest
 from engine import bench_image
 from engine.image import IMAGE_FORMAT, IMAGE_KIND, ImageError, decode_image, encode_image
 from engine.market import NS_PER_MS, Market
+from engine.outputs import outputs
 from rex.bus import Envelope
 from rex.protocol import (
     CancelRequest,
@@ -82,13 +83,11 @@ class Session:
 
 
 def run(market: Market, entries: list[EngineInput]) -> list[Envelope]:
-    """Every message of the entries, a snapshot after each as the service takes them."""
+    """Every message of the entries, each entry as one input-log message, as the service
+    publishes them."""
     out: list[Envelope] = []
     for entry in entries:
-        out += market.handle(entry)
-        snapshot = market.snapshot()
-        if snapshot is not None:
-            out.append(snapshot)
+        out += outputs(market.handle(entry), market.snapshot()).envelopes
     return out
 
 

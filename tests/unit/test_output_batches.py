@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from engine.batching import MAX_BATCH, batched
+from engine.outputs import MAX_BATCH, batched
 from rex import topology
 from rex.bus import Envelope
 from rex.protocol import (
