@@ -38,7 +38,7 @@ from rex.protocol import (
     encode_inputs,
 )
 from rex.vocabulary import OrderType, SelfTradePrevention, Side, TimeInForce
-from tests.property.products import PRODUCT
+from tests.engine.products import PRODUCT
 
 GOLDEN = Path(__file__).with_name("golden_outputs.jsonl")
 SYMBOL = PRODUCT.symbol

@@ -11,8 +11,7 @@ from engine.outputs import outputs
 from gateway.validation import Reject, judge
 from rex.protocol import NewOrderRequest, ReplaceRequest, Request, encode, unpack
 from rex.vocabulary import Side
-from tests.unit.helpers import PRODUCT
-from tests.unit.test_market_image import Session
+from tests.engine.helpers import PRODUCT, Session
 
 CASES = [
     (

@@ -7,8 +7,7 @@ from engine.market import Market
 from engine.outputs import outputs
 from rex.protocol import unpack
 from rex.vocabulary import Side, TimeInForce
-from tests.unit.helpers import PRODUCT
-from tests.unit.test_market_image import ASK, Session
+from tests.engine.helpers import ASK, PRODUCT, Session
 
 
 def test_a_halt_after_a_gtd_orders_expiry_reports_it_expired() -> None:

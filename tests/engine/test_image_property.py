@@ -22,6 +22,7 @@ from dataclasses import astuple
 from typing import TypeVar
 
 import msgpack
+import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
@@ -40,7 +41,7 @@ from rex.protocol import (
     pack,
 )
 from rex.vocabulary import OrderType, SelfTradePrevention, Side, TimeInForce
-from tests.property.products import PRODUCT
+from tests.engine.products import PRODUCT
 
 # A failing session is slow to shrink (every run replays two markets), so: one bug at a
 # time, and no explain phase (tracing it line by line takes minutes); the shrunk session
@@ -56,6 +57,7 @@ for name, examples in (("image-ci", 300), ("image-thorough", 3_000)):
         suppress_health_check=[HealthCheck.too_slow],
     )
 IMAGE_SETTINGS = settings.get_profile(REX_IMAGE_PROPERTY_PROFILE.get())
+pytestmark = pytest.mark.property
 
 SYMBOL = PRODUCT.symbol
 MS = 1_000_000  # ns
