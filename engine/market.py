@@ -190,7 +190,7 @@ class Market:
         )
         return [answer, *out]
 
-    # ----------------------------------------------------------------- output
+    # ----------------------------------------------------------------- results
 
     def snapshot(self) -> BookSnapshot | None:
         """The top of the book, if it changed since the last snapshot and the snapshot
@@ -209,6 +209,7 @@ class Market:
         )
 
     def _reports(self, records: list[Record], context: _Request) -> list[Result]:
+        """The results of one command's records (their layouts: engine/events.py)."""
         out: list[Result] = []
         pending_new: ExecutionReport | None = None
         for record in records:
