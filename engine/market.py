@@ -1,17 +1,21 @@
 """One product's market: its book, plus what turns input-log entries into book commands and
-book events into the messages REX publishes. Pure and deterministic: no I/O, no clock.
+the book's records into the exchange's results (execution reports, trades, book snapshots:
+the protocol's messages, not yet encoded). Pure and deterministic: no I/O, no clock, no
+wire format -- engine/outputs.py makes envelopes and metrics of the results.
 
-Ids in the output derive from the input alone — order ids count the product's new orders,
+Ids in the results derive from the input alone — order ids count the product's new orders,
 exec ids count its reports, trade ids are the book's trade sequence — so replaying the input
-log reproduces every message byte for byte.
+log reproduces every result, and so every message, byte for byte.
+
+The book's records (engine/events.py) are read as the tuples they are, never turned into
+event objects: the book makes millions, and building an object for each would cost what
+the records were made to save.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rex import topology
-from rex.bus import Envelope
 from rex.config import Product, TradingStatus
 from rex.protocol import (
     BookSnapshot,
@@ -22,10 +26,8 @@ from rex.protocol import (
     InputKind,
     MassCancelRequest,
     NewOrderRequest,
-    PublicTrade,
     ReplaceRequest,
     TradeMessage,
-    encode,
 )
 from rex.rules import reject_text
 from rex.vocabulary import OrderType, Reason, Side
@@ -40,14 +42,16 @@ from .events import (
     OrderReplaced,
     Record,
     Trade,
-    typed,
 )
 from .orders import AdvanceTime, CancelOrder, MassCancel, Order, ReplaceOrder, SetTradingStatus
 
 NS_PER_MS = 1_000_000
-NS_PER_S = 1_000_000_000
 DEPTH_LEVELS = 10
 MASS_CANCELLED = "mass_cancelled"  # answer to a mass_cancel request (protocol extension)
+
+Result = ExecutionReport | TradeMessage
+"""What an input-log entry gives: a report to a member, or a trade (for settlement, and
+without the members' names for the public tape)."""
 
 
 @dataclass(slots=True)
@@ -89,18 +93,14 @@ class Market:
     # publishes one after every change.
     snapshot_interval_ns: int = 0
     last_snapshot_at: int = 0
-    # How many rejects and cancels/expiries of each reason were reported since the caller
-    # last cleared this (the service counts them in its metrics). Not market state: images
-    # leave it out.
-    reasons_given: dict[tuple[str, Reason], int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.book = OrderBook(self.product)
 
     # ----------------------------------------------------------------- input
 
-    def handle(self, entry: EngineInput) -> list[Envelope]:
-        """Apply one input-log entry; return the messages to publish, in order."""
+    def handle(self, entry: EngineInput) -> list[Result]:
+        """Apply one input-log entry; return its results, in the order they are published."""
         self.clock = max(self.clock, entry.received)
         now = self.clock
         if entry.kind == InputKind.TICK:
@@ -144,7 +144,7 @@ class Market:
 
     def _new_order(
         self, request: NewOrderRequest, member: str, context: _Request, now: int
-    ) -> list[Envelope]:
+    ) -> list[Result]:
         order_id = self.next_order_id
         self.next_order_id += 1
         context.order_id = order_id
@@ -175,7 +175,7 @@ class Market:
         )
         return self._reports(self.book.submit(order), context)
 
-    def _mass_cancel(self, member: str, context: _Request, now: int) -> list[Envelope]:
+    def _mass_cancel(self, member: str, context: _Request, now: int) -> list[Result]:
         out = self._reports(self.book.mass_cancel(MassCancel(member, now)), context)
         cancelled = len(out)
         self.report_sequence += 1
@@ -188,11 +188,11 @@ class Market:
             client_order_id=context.client_order_id,
             text=f"{cancelled} open order(s) cancelled.",
         )
-        return [self._execution(answer), *out]
+        return [answer, *out]
 
-    # ----------------------------------------------------------------- output
+    # ----------------------------------------------------------------- results
 
-    def snapshot(self) -> Envelope | None:
+    def snapshot(self) -> BookSnapshot | None:
         """The top of the book, if it changed since the last snapshot and the snapshot
         interval (in log time: the gateway's ticks keep it moving) has passed."""
         if not self.book_changed or self.clock - self.last_snapshot_at < self.snapshot_interval_ns:
@@ -200,46 +200,38 @@ class Market:
         self.book_changed = False
         self.last_snapshot_at = self.clock
         depth = self.book.depth(DEPTH_LEVELS)
-        message = BookSnapshot(
+        return BookSnapshot(
             product=self.product.symbol,
             sequence=depth.sequence,
             bids=[list(level) for level in depth.bids],
             asks=[list(level) for level in depth.asks],
             timestamp=self.clock,
         )
-        return Envelope(
-            topology.MARKETDATA,
-            f"{self.product.symbol}.book",
-            encode(message),
-            message.kind,
-            f"{self.product.symbol}-book-{depth.sequence}",
-            self.clock // NS_PER_S,
-            mandatory=False,
-        )
 
-    def _reports(self, records: list[Record], context: _Request) -> list[Envelope]:
-        out: list[Envelope] = []
-        pending_new: Envelope | None = None
+    def _reports(self, records: list[Record], context: _Request) -> list[Result]:
+        """The results of one command's records (their layouts: engine/events.py)."""
+        out: list[Result] = []
+        pending_new: ExecutionReport | None = None
         for record in records:
-            event = typed(record)
-            if isinstance(event, LevelChanged):
+            kind = record[0]
+            if kind is LevelChanged:
                 self.book_changed = True
-            elif isinstance(event, OrderAccepted):
+            elif kind is OrderAccepted:
                 # `new` is the first answer only if nothing else about the order follows.
-                pending_new = self._order_report(
-                    event.order_id, ExecStatus.NEW, event.timestamp, 0, event.quantity
-                )
-            elif isinstance(event, Trade):
+                _, _, timestamp, order_id, _, _, _, _, quantity = record
+                pending_new = self._order_report(order_id, ExecStatus.NEW, timestamp, 0, quantity)
+            elif kind is Trade:
                 pending_new = None
-                out.extend(self._trade(event))
-            elif isinstance(event, OrderCancelled | OrderExpired):
-                if event.order_id == context.order_id:
+                self._trade(record, out)
+            elif kind is OrderCancelled or kind is OrderExpired:
+                if record[3] == context.order_id:
                     pending_new = None
-                out.append(self._ended(event, context))
-            elif isinstance(event, OrderReplaced):
-                out.append(self._replaced(event, context))
-            elif isinstance(event, OrderRejected):
-                out.append(self._reject(context, event.reason, event.timestamp))
+                out.append(self._ended(record, context))
+            elif kind is OrderReplaced:
+                out.append(self._replaced(record, context))
+            elif kind is OrderRejected:
+                _, _, timestamp, _, _, reason = record
+                out.append(self._reject(context, reason, timestamp))
         if pending_new is not None:
             out.insert(0, pending_new)
         if context.order_id is not None:
@@ -268,10 +260,10 @@ class Market:
         last_quantity: int | None = None,
         trade_id: str | None = None,
         reason: Reason | None = None,
-    ) -> Envelope:
+    ) -> ExecutionReport:
         info = self.info[order_id]
         self.report_sequence += 1
-        report = ExecutionReport(
+        return ExecutionReport(
             exec_id=f"{self.product.symbol}-{self.report_sequence}",
             member=info.member,
             product=self.product.symbol,
@@ -291,16 +283,17 @@ class Market:
             text=None if reason is None else reason.text,
             timestamp=timestamp,
         )
-        return self._execution(report)
 
-    def _trade(self, trade: Trade) -> list[Envelope]:
+    def _trade(self, record: Record, out: list[Result]) -> None:
+        """The taker's and the maker's reports, then the trade."""
+        (_, _, ts, number, price, quantity, aggressor,
+         taker_id, taker_member, _, taker_filled, taker_remaining,
+         maker_id, maker_member, _, maker_filled, maker_remaining) = record  # fmt: skip
         symbol = self.product.symbol
-        trade_id = f"{symbol}-{trade.trade_sequence}"
-        ts = trade.timestamp
-        out = []
+        trade_id = f"{symbol}-{number}"
         for order_id, filled, remaining in (
-            (trade.taker_order_id, trade.taker_filled, trade.taker_remaining),
-            (trade.maker_order_id, trade.maker_filled, trade.maker_remaining),
+            (taker_id, taker_filled, taker_remaining),
+            (maker_id, maker_filled, maker_remaining),
         ):
             status = ExecStatus.FILLED if remaining == 0 else ExecStatus.PARTIALLY_FILLED
             out.append(
@@ -310,113 +303,82 @@ class Market:
                     ts,
                     filled,
                     remaining,
-                    last_price=trade.price,
-                    last_quantity=trade.quantity,
+                    last_price=price,
+                    last_quantity=quantity,
                     trade_id=trade_id,
                 )
             )
             if remaining == 0:
                 self._forget(order_id)
-        buy_is_taker = trade.aggressor is Side.BUY
-        message = TradeMessage(
-            trade_id=trade_id,
-            product=symbol,
-            price=trade.price,
-            quantity=trade.quantity,
-            buyer=trade.taker_member if buy_is_taker else trade.maker_member,
-            seller=trade.maker_member if buy_is_taker else trade.taker_member,
-            buy_order_id=trade.taker_order_id if buy_is_taker else trade.maker_order_id,
-            sell_order_id=trade.maker_order_id if buy_is_taker else trade.taker_order_id,
-            aggressor=trade.aggressor,
-            sequence=trade.trade_sequence,
-            timestamp=ts,
-            currency=self.product.currency,
-        )
-        public = PublicTrade(
-            trade_id,
-            symbol,
-            trade.price,
-            trade.quantity,
-            trade.aggressor,
-            trade.trade_sequence,
-            ts,
-        )
-        seconds = ts // NS_PER_S
+        buy_is_taker = aggressor is Side.BUY
         out.append(
-            Envelope(topology.TRADES, symbol, encode(message), message.kind, trade_id, seconds)
-        )
-        out.append(
-            Envelope(
-                topology.MARKETDATA,
-                f"{symbol}.trade",
-                encode(public),
-                public.kind,
-                f"{trade_id}.public",
-                seconds,
-                mandatory=False,
+            TradeMessage(
+                trade_id=trade_id,
+                product=symbol,
+                price=price,
+                quantity=quantity,
+                buyer=taker_member if buy_is_taker else maker_member,
+                seller=maker_member if buy_is_taker else taker_member,
+                buy_order_id=taker_id if buy_is_taker else maker_id,
+                sell_order_id=maker_id if buy_is_taker else taker_id,
+                aggressor=aggressor,
+                sequence=number,
+                timestamp=ts,
+                currency=self.product.currency,
             )
         )
-        return out
 
-    def _ended(self, event: OrderCancelled | OrderExpired, context: _Request) -> Envelope:
-        if isinstance(event, OrderExpired):
-            self._given(ExecStatus.EXPIRED, Reason.EXPIRED)
+    def _ended(self, record: Record, context: _Request) -> ExecutionReport:
+        """The report of an order cancelled or expired (an OrderCancelled or OrderExpired
+        record: the same fields up to `filled`, and a cancel's reason after it)."""
+        order_id, timestamp, filled = record[3], record[2], record[9]
+        if record[0] is OrderExpired:
             report = self._order_report(
-                event.order_id,
-                ExecStatus.EXPIRED,
-                event.timestamp,
-                event.filled,
-                0,
-                reason=Reason.EXPIRED,
+                order_id, ExecStatus.EXPIRED, timestamp, filled, 0, reason=Reason.EXPIRED
             )
-        elif context.kind == InputKind.CANCEL and event.order_id == context.order_id:
-            self._given(ExecStatus.CANCELLED, event.reason)
+        elif context.kind == InputKind.CANCEL and order_id == context.order_id:
             report = self._order_report(
-                event.order_id,
+                order_id,
                 ExecStatus.CANCELLED,
-                event.timestamp,
-                event.filled,
+                timestamp,
+                filled,
                 0,
                 client_order_id=context.client_order_id,
                 orig_client_order_id=context.orig_client_order_id,
-                reason=event.reason,
+                reason=record[10],
             )
         else:
-            self._given(ExecStatus.CANCELLED, event.reason)
             report = self._order_report(
-                event.order_id,
-                ExecStatus.CANCELLED,
-                event.timestamp,
-                event.filled,
-                0,
-                reason=event.reason,
+                order_id, ExecStatus.CANCELLED, timestamp, filled, 0, reason=record[10]
             )
-        self._forget(event.order_id)
+        self._forget(order_id)
         return report
 
-    def _replaced(self, event: OrderReplaced, context: _Request) -> Envelope:
-        info = self.info[event.order_id]
+    def _replaced(self, record: Record, context: _Request) -> ExecutionReport:
+        _, _, timestamp, order_id, _, client_order_id, _, price, quantity, remaining, filled, _ = (
+            record
+        )
+        info = self.info[order_id]
         self.live.pop((info.member, info.client_order_id), None)
-        info.client_order_id = event.client_order_id
-        info.price = event.price
-        info.quantity = event.quantity
-        self.live[(info.member, info.client_order_id)] = event.order_id
+        info.client_order_id = client_order_id
+        info.price = price
+        info.quantity = quantity
+        self.live[(info.member, info.client_order_id)] = order_id
         return self._order_report(
-            event.order_id,
+            order_id,
             ExecStatus.REPLACED,
-            event.timestamp,
-            event.filled,
-            event.remaining,
+            timestamp,
+            filled,
+            remaining,
             client_order_id=context.client_order_id,
             orig_client_order_id=context.orig_client_order_id,
         )
 
-    def _reject(self, context: _Request, reason: Reason, timestamp: int) -> Envelope:
-        self._given(ExecStatus.REJECTED, reason)
+    def _reject(self, context: _Request, reason: Reason, timestamp: int) -> ExecutionReport:
         if context.order_id is not None and context.kind == InputKind.NEW_ORDER:
             self.info.pop(context.order_id, None)
         self.report_sequence += 1
-        report = ExecutionReport(
+        return ExecutionReport(
             exec_id=f"{self.product.symbol}-{self.report_sequence}",
             member=context.member or "",
             product=self.product.symbol,
@@ -429,20 +391,4 @@ class Market:
             quantity=context.quantity,
             reason=reason,
             text=reject_text(self.product, reason),
-        )
-        return self._execution(report)
-
-    def _given(self, status: str, reason: Reason) -> None:
-        key = (status, reason)
-        self.reasons_given[key] = self.reasons_given.get(key, 0) + 1
-
-    def _execution(self, report: ExecutionReport) -> Envelope:
-        return Envelope(
-            topology.EXECUTIONS,
-            f"{report.member}.{report.product}",
-            encode(report),
-            report.kind,
-            report.exec_id,
-            report.timestamp // NS_PER_S,
-            mandatory=False,
         )

@@ -12,16 +12,18 @@ products:
    after the image (or from the start), rebuilding the books. If the log no longer holds
    that entry (retention dropped it) the book cannot be rebuilt: the engine stops with exit
    status 4 rather than trade on a book that lost orders. Outputs are held back while
-   replaying: a *checkpoint* entry in the log says the outputs of every entry up to its
-   offset are already out, so held outputs it covers are dropped. When the replay meets its
-   own fence it has caught up: it publishes what is still held (outputs a crash may have
-   lost; byte-identical, so consumers drop the duplicates by id) and goes live;
-4. live, it publishes each entry's outputs with confirms (those of one destination as one
-   batch message, engine/batching.py), and when every output up to an
-   offset is confirmed it appends a checkpoint for that offset (one at a time, at most every
-   `checkpoint_interval` seconds). Every `image_every` entries or `image_interval` seconds
-   of log time it takes an image of the market, and publishes it once every output up to
-   the image's offset is confirmed, so replaying from the image loses no output.
+   replaying (as the market's results: only those still held at the end are encoded): a
+   *checkpoint* entry in the log says the outputs of every entry up to its offset are
+   already out, so held outputs it covers are dropped. When the replay meets its own fence
+   it has caught up: it publishes what is still held (outputs a crash may have lost;
+   byte-identical, so consumers drop the duplicates by id) and goes live;
+4. live, it publishes each entry's outputs with confirms (engine/outputs.py makes the
+   market's results envelopes, those of one destination one batch message, and counts
+   them for the metrics), and when every output up to an offset is confirmed it appends a
+   checkpoint for that offset (one at a time, at most every `checkpoint_interval`
+   seconds). Every `image_every` entries or `image_interval` seconds of log time it takes
+   an image of the market, and publishes it once every output up to the image's offset is
+   confirmed, so replaying from the image loses no output.
 
 So outputs are delivered at least once: if the process dies between a confirm and the
 checkpoint that covers it (a window of milliseconds), the next engine publishes those outputs
@@ -47,6 +49,7 @@ from rex.config import Product
 from rex.protocol import (
     ENGINE_INPUT,
     REQUEST_TYPES,
+    BookSnapshot,
     EngineInput,
     ExecStatus,
     InputKind,
@@ -55,11 +58,11 @@ from rex.protocol import (
     pack,
     unpack,
 )
-from rex.vocabulary import END_REASONS, REJECT_REASONS, Reason
+from rex.vocabulary import END_REASONS, REJECT_REASONS
 
-from .batching import batched
 from .image import IMAGE_KIND, ImageError, decode_image, encode_image
-from .market import Market
+from .market import Market, Result
+from .outputs import Outputs, outputs
 
 log = logging.getLogger("rex.engine")
 
@@ -77,7 +80,8 @@ class _Log:
     market: Market
     fence: str
     live: bool = False
-    held: list[tuple[int, list[Envelope]]] = field(default_factory=list)  # while replaying
+    # While replaying: each entry's results, made envelopes only if still held at the end.
+    held: list[tuple[int, list[Result], BookSnapshot | None]] = field(default_factory=list)
     in_flight: dict[int, int] = field(default_factory=dict)  # offset -> unconfirmed outputs
     last_offset: int = -1  # last offset applied
     last_output_offset: int = -1  # last offset whose entries produced output
@@ -129,7 +133,7 @@ class EngineService:
         self.active = False
         self.exit_status = 0
         self._input_counters: dict[tuple[str, str], Any] = {}
-        self._reason_counters: dict[tuple[str, str, Reason], Any] = {}
+        self._reason_counters: dict[tuple[str, str, str], Any] = {}
         self._epoch = 0  # bumps on every (re)connect; late callbacks of older ones are ignored
         _start_metrics_at_zero(list(self.products))
         metrics.ENGINE_ACTIVE.labels(group).set(0)  # a standby until it holds the lock
@@ -283,36 +287,33 @@ class EngineService:
                 error,
             )
             entries = []
-        outputs: list[Envelope] = []
+        results: list[Result] = []
         caught_up = False
         received = None
         for entry in entries:
             if entry.kind == InputKind.CHECKPOINT:
                 if not state.live and entry.through is not None:
-                    state.held = [(o, out) for o, out in state.held if o > entry.through]
+                    state.held = [held for held in state.held if held[0] > entry.through]
             elif entry.kind == InputKind.FENCE:
                 caught_up = caught_up or entry.fence == state.fence
             else:
                 received = received or entry.received
                 self._input_counter(symbol, entry.kind).inc()
-                outputs.extend(state.market.handle(entry))
-        if state.market.reasons_given:
-            if state.live:  # a replay's were counted by the engine that decided them
-                self._count_reasons(symbol, state.market.reasons_given)
-            state.market.reasons_given.clear()
+                results.extend(state.market.handle(entry))
         snapshot = state.market.snapshot()
-        if snapshot is not None:
-            outputs.append(snapshot)
         state.last_offset = offset
         if state.live and received is not None:
             metrics.ENGINE_INPUT_LAG.observe(max(self.clock_ns() - received, 0) / 1e9)
-        if outputs:
+        if results or snapshot is not None:
             state.last_output_offset = offset
         if state.live:
-            self._publish(symbol, state, offset, outputs, received, epoch)
+            out = outputs(results, snapshot)
+            # A replay's rejects and cancels were counted by the engine that decided them.
+            self._count_reasons(symbol, out.tally.reasons)
+            self._publish(symbol, state, offset, out, received, epoch)
             self._take_image_if_due(symbol, state, offset, epoch)
-        elif outputs:
-            state.held.append((offset, outputs))
+        elif results or snapshot is not None:
+            state.held.append((offset, results, snapshot))
         if caught_up and not state.live:
             self._go_live(symbol, state, epoch)
         delivery.ack()  # a stream ack only returns prefetch credit; progress is the checkpoint
@@ -327,7 +328,7 @@ class EngineService:
             )
         return counter
 
-    def _count_reasons(self, symbol: str, given: dict[tuple[str, Reason], int]) -> None:
+    def _count_reasons(self, symbol: str, given: dict[tuple[str, str], int]) -> None:
         for (status, reason), count in given.items():
             counter = self._reason_counters.get((symbol, status, reason))
             if counter is None:
@@ -358,8 +359,8 @@ class EngineService:
         )
         state.live = True
         held, state.held = state.held, []
-        for offset, outputs in held:
-            self._publish(symbol, state, offset, outputs, None, epoch)
+        for offset, results, snapshot in held:
+            self._publish(symbol, state, offset, outputs(results, snapshot), None, epoch)
         self._take_image_if_due(symbol, state, state.last_offset, epoch)
 
     def _log_lost(self, symbol: str, state: _Log, offset: int) -> None:
@@ -449,25 +450,19 @@ class EngineService:
         symbol: str,
         state: _Log,
         offset: int,
-        outputs: list[Envelope],
+        out: Outputs,
         received: int | None,
         epoch: int,
     ) -> None:
-        if not outputs:
+        envelopes, tally = out.envelopes, out.tally
+        if not envelopes:
             self._progress(symbol, state, epoch)
             return
-        trades = reports = 0
-        for envelope in outputs:
-            if envelope.type == "execution":
-                reports += 1
-            elif envelope.type == "trade":
-                trades += 1
-        if reports:
-            metrics.ENGINE_REPORTS.labels(symbol).inc(reports)
-        if trades:
-            metrics.ENGINE_TRADES.labels(symbol).inc(trades)
-        outputs = batched(outputs)  # one message per destination (engine/batching.py)
-        state.in_flight[offset] = len(outputs)
+        if tally.reports:
+            metrics.ENGINE_REPORTS.labels(symbol).inc(tally.reports)
+        if tally.trades:
+            metrics.ENGINE_TRADES.labels(symbol).inc(tally.trades)
+        state.in_flight[offset] = len(envelopes)
 
         def confirmed(ok: bool) -> None:
             if epoch != self._epoch:
@@ -482,7 +477,7 @@ class EngineService:
                     metrics.ENGINE_LATENCY.observe(max(self.clock_ns() - received, 0) / 1e9)
                 self._progress(symbol, state, epoch)
 
-        for envelope in outputs:
+        for envelope in envelopes:
             self.bus.publish(envelope, confirmed)
 
     def _progress(self, symbol: str, state: _Log, epoch: int) -> None:

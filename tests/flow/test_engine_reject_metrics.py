@@ -1,6 +1,8 @@
 """The engine counts its rejects and cancels by product and reason
 (`rex_engine_rejects_total`, `rex_engine_cancels_total`), once: a standby's replay of the
-same log after a take-over does not count them again."""
+same log after a take-over does not count them again. It counts its reports and trades
+(`rex_engine_reports_total`, `rex_engine_trades_total`) from what it decided, not from the
+messages it sent (several travel as one batch)."""
 
 from __future__ import annotations
 
@@ -90,3 +92,32 @@ def test_a_take_over_replay_does_not_count_the_rejects_again(exchange: Exchange)
     assert changes(before, counted()) == {
         ("rex_engine_rejects_total", "PRND-OX", "unknown_order"): 1
     }
+
+
+def published(symbol: str) -> tuple[float, float]:
+    """rex_engine_reports_total and rex_engine_trades_total of one product."""
+    values = []
+    for metric in (metrics.ENGINE_REPORTS, metrics.ENGINE_TRADES):
+        [value] = [
+            s.value
+            for family in metric.collect()
+            for s in family.samples
+            if s.name.endswith("_total") and s.labels["product"] == symbol
+        ]
+        values.append(value)
+    return values[0], values[1]
+
+
+def test_reports_and_trades_are_counted_one_by_one_though_they_travel_in_batches(
+    exchange: Exchange,
+) -> None:
+    alpha, beta = exchange.traders["alpha"], exchange.traders["beta"]
+    for n in range(3):
+        alpha.order(f"s{n}", "sell", 100, 500_000 + 50 * n)
+    exchange.run()
+    before = published("PRND-OX")
+    beta.order("sweep", "buy", 300, 500_100)  # one request: three trades, six reports
+    exchange.run()
+    assert [r["status"] for r in beta.answers("sweep")][-1] == "filled"
+    reports, trades = published("PRND-OX")
+    assert (reports - before[0], trades - before[1]) == (6, 3)

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 
 from engine.market import Market
+from engine.outputs import outputs
 from gateway.validation import Reject, judge
 from rex.protocol import NewOrderRequest, ReplaceRequest, Request, encode, unpack
 from rex.vocabulary import Side
-from tests.unit.helpers import PRODUCT
-from tests.unit.test_market_image import Session
+from tests.engine.helpers import PRODUCT, Session
 
 CASES = [
     (
@@ -63,7 +63,7 @@ def test_the_engine_says_the_same(fields: dict[str, int], reason: str, text: str
     out = Market(PRODUCT).handle(
         session.new("alpha", "c-1", Side.BUY, request.quantity, request.price)
     )
-    reports = [unpack(e.body) for e in out if e.type == "execution"]
+    reports = [unpack(e.body) for e in outputs(out).envelopes if e.type == "execution"]
     assert [(r["status"], r["reason"], r["text"]) for r in reports] == [("rejected", reason, text)]
 
 

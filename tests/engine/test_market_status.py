@@ -4,10 +4,10 @@ owners are told, as after a clock tick."""
 from __future__ import annotations
 
 from engine.market import Market
+from engine.outputs import outputs
 from rex.protocol import unpack
 from rex.vocabulary import Side, TimeInForce
-from tests.unit.helpers import PRODUCT
-from tests.unit.test_market_image import ASK, Session
+from tests.engine.helpers import ASK, PRODUCT, Session
 
 
 def test_a_halt_after_a_gtd_orders_expiry_reports_it_expired() -> None:
@@ -27,7 +27,7 @@ def test_a_halt_after_a_gtd_orders_expiry_reports_it_expired() -> None:
     )
     session.now += 100 * 1_000_000  # no tick came in between
     out = market.handle(session.status("halted"))
-    reports = [unpack(e.body) for e in out if e.type == "execution"]
+    reports = [unpack(e.body) for e in outputs(out).envelopes if e.type == "execution"]
     assert [(r["client_order_id"], r["status"]) for r in reports] == [("gtd-1", "expired")]
     assert market.book.order(1) is None
     assert ("alpha", "gtd-1") not in market.live  # a cancel now says unknown_order

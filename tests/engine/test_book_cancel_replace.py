@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from engine.book import OrderBook
+from engine.book_protocol import Book
 from engine.events import LevelChanged, OrderCancelled, OrderRejected, OrderReplaced, Trade
 from engine.marketdata import PriceLevel
 from engine.orders import CancelOrder, ReplaceOrder, SetTradingStatus
 from rex.config import TradingStatus
 from rex.vocabulary import Reason, Side
-from tests.unit.helpers import (
+from tests.engine.helpers import (
     BAND_HIGH,
     BAND_LOW,
     LOT,
@@ -27,7 +27,7 @@ from tests.unit.helpers import (
 # ----------------------------------------------------------------------- cancel
 
 
-def test_owner_cancels_a_resting_order(book: OrderBook) -> None:
+def test_owner_cancels_a_resting_order(book: Book) -> None:
     run(book, buy(1, 300, REF, client_order_id="c-1"))
     run(book, buy(2, 200, REF, member="beta"))
 
@@ -41,7 +41,7 @@ def test_owner_cancels_a_resting_order(book: OrderBook) -> None:
     assert book.queue(Side.BUY, REF) == [2]
 
 
-def test_cancel_of_a_partially_filled_order_cancels_its_remainder(book: OrderBook) -> None:
+def test_cancel_of_a_partially_filled_order_cancels_its_remainder(book: Book) -> None:
     run(book, buy(1, 500, REF))
     run(book, sell(2, 200, REF, member="beta"))
 
@@ -52,7 +52,7 @@ def test_cancel_of_a_partially_filled_order_cancels_its_remainder(book: OrderBoo
     )
 
 
-def test_cancel_by_a_non_owner_is_unknown_order_and_changes_nothing(book: OrderBook) -> None:
+def test_cancel_by_a_non_owner_is_unknown_order_and_changes_nothing(book: Book) -> None:
     run(book, buy(1, 300, REF, member="alpha"))
     before = state(book)
 
@@ -62,7 +62,7 @@ def test_cancel_by_a_non_owner_is_unknown_order_and_changes_nothing(book: OrderB
     assert state(book) == before
 
 
-def test_cancel_of_an_unknown_order_id_is_rejected(book: OrderBook) -> None:
+def test_cancel_of_an_unknown_order_id_is_rejected(book: Book) -> None:
     run(book, buy(1, 300, REF))
 
     events = run(book, CancelOrder(42, "alpha"))
@@ -70,7 +70,7 @@ def test_cancel_of_an_unknown_order_id_is_rejected(book: OrderBook) -> None:
     assert events == [OrderRejected(3, 0, 42, "alpha", Reason.UNKNOWN_ORDER)]
 
 
-def test_cancel_of_a_filled_order_is_unknown_order(book: OrderBook) -> None:
+def test_cancel_of_a_filled_order_is_unknown_order(book: Book) -> None:
     run(book, buy(1, 300, REF))
     run(book, sell(2, 300, REF, member="beta"))
 
@@ -79,7 +79,7 @@ def test_cancel_of_a_filled_order_is_unknown_order(book: OrderBook) -> None:
     assert events == [OrderRejected(6, 0, 1, "alpha", Reason.UNKNOWN_ORDER)]
 
 
-def test_cancel_twice_is_unknown_order_the_second_time(book: OrderBook) -> None:
+def test_cancel_twice_is_unknown_order_the_second_time(book: Book) -> None:
     run(book, buy(1, 300, REF))
     run(book, CancelOrder(1, "alpha"))
 
@@ -89,9 +89,7 @@ def test_cancel_twice_is_unknown_order_the_second_time(book: OrderBook) -> None:
 
 
 @pytest.mark.parametrize("status", [TradingStatus.HALTED, TradingStatus.CLOSED])
-def test_cancel_is_accepted_while_trading_is_not_open(
-    book: OrderBook, status: TradingStatus
-) -> None:
+def test_cancel_is_accepted_while_trading_is_not_open(book: Book, status: TradingStatus) -> None:
     run(book, buy(1, 300, REF))
     run(book, SetTradingStatus(status))
 
@@ -105,7 +103,7 @@ def test_cancel_is_accepted_while_trading_is_not_open(
 
 
 def test_cancelled_order_in_the_middle_of_a_queue_is_skipped_by_matching(
-    book: OrderBook,
+    book: Book,
 ) -> None:
     for order_id, member in ((1, "beta"), (2, "gamma"), (3, "delta")):
         run(book, sell(order_id, 100, REF, member=member))
@@ -117,7 +115,7 @@ def test_cancelled_order_in_the_middle_of_a_queue_is_skipped_by_matching(
     assert book.best_ask() is None
 
 
-def test_cancelled_orders_never_trade_even_in_a_long_queue(book: OrderBook) -> None:
+def test_cancelled_orders_never_trade_even_in_a_long_queue(book: Book) -> None:
     # Enough cancels in the middle of one queue that the level compacts its dead entries.
     for order_id in range(1, 201):
         run(book, sell(order_id, 100, REF, member=f"m{order_id}"))
@@ -136,13 +134,13 @@ def test_cancelled_orders_never_trade_even_in_a_long_queue(book: OrderBook) -> N
 # ----------------------------------------------------------------------- replace: priority
 
 
-def _queue_of_three(book: OrderBook) -> None:
+def _queue_of_three(book: Book) -> None:
     run(book, sell(1, 300, REF, member="alpha"))
     run(book, sell(2, 300, REF, member="beta"))
     run(book, sell(3, 300, REF, member="gamma"))
 
 
-def test_quantity_down_keeps_time_priority(book: OrderBook) -> None:
+def test_quantity_down_keeps_time_priority(book: Book) -> None:
     _queue_of_three(book)
 
     events = run(book, ReplaceOrder(1, "alpha", quantity=200, timestamp=5))
@@ -156,7 +154,7 @@ def test_quantity_down_keeps_time_priority(book: OrderBook) -> None:
     assert [(t.maker_order_id, t.quantity) for t in trades] == [(1, 200)]
 
 
-def test_quantity_up_loses_time_priority(book: OrderBook) -> None:
+def test_quantity_up_loses_time_priority(book: Book) -> None:
     _queue_of_three(book)
 
     events = run(book, ReplaceOrder(1, "alpha", quantity=400, timestamp=5))
@@ -172,7 +170,7 @@ def test_quantity_up_loses_time_priority(book: OrderBook) -> None:
 
 
 def test_quantity_up_in_the_middle_of_a_queue_moves_the_order_to_the_back(
-    book: OrderBook,
+    book: Book,
 ) -> None:
     _queue_of_three(book)
     run(book, ReplaceOrder(2, "beta", quantity=500))
@@ -183,7 +181,7 @@ def test_quantity_up_in_the_middle_of_a_queue_moves_the_order_to_the_back(
     assert book.best_ask() is None
 
 
-def test_price_change_loses_time_priority(book: OrderBook) -> None:
+def test_price_change_loses_time_priority(book: Book) -> None:
     run(book, sell(1, 300, REF + TICK, member="alpha"))
     run(book, sell(2, 300, REF, member="beta"))
 
@@ -198,7 +196,7 @@ def test_price_change_loses_time_priority(book: OrderBook) -> None:
 
 
 def test_price_change_with_smaller_quantity_still_loses_time_priority(
-    book: OrderBook,
+    book: Book,
 ) -> None:
     _queue_of_three(book)
     run(book, ReplaceOrder(1, "alpha", price=REF + TICK))
@@ -208,7 +206,7 @@ def test_price_change_with_smaller_quantity_still_loses_time_priority(
     assert book.queue(Side.SELL, REF) == [2, 3, 1]
 
 
-def test_replaced_order_that_crosses_trades_at_once_as_aggressor(book: OrderBook) -> None:
+def test_replaced_order_that_crosses_trades_at_once_as_aggressor(book: Book) -> None:
     run(book, sell(1, 200, REF + TICK, member="beta"))
     run(book, buy(2, 500, REF, member="alpha"))
 
@@ -224,7 +222,7 @@ def test_replaced_order_that_crosses_trades_at_once_as_aggressor(book: OrderBook
     assert book.best_bid() == PriceLevel(REF + 2 * TICK, 300, 1)
 
 
-def test_replace_keeps_the_filled_quantity(book: OrderBook) -> None:
+def test_replace_keeps_the_filled_quantity(book: Book) -> None:
     run(book, buy(1, 500, REF))
     run(book, sell(2, 200, REF, member="beta"))
 
@@ -239,7 +237,7 @@ def test_replace_keeps_the_filled_quantity(book: OrderBook) -> None:
 
 
 def test_quantity_down_on_a_partially_filled_order_cuts_its_remainder(
-    book: OrderBook,
+    book: Book,
 ) -> None:
     run(book, buy(1, 500, REF))
     run(book, sell(2, 200, REF, member="beta"))
@@ -256,7 +254,7 @@ def test_quantity_down_on_a_partially_filled_order_cuts_its_remainder(
 
 
 @pytest.mark.parametrize("quantity", [200, 100], ids=["equal", "below"])
-def test_replace_quantity_at_or_below_filled_is_rejected(book: OrderBook, quantity: int) -> None:
+def test_replace_quantity_at_or_below_filled_is_rejected(book: Book, quantity: int) -> None:
     run(book, buy(1, 500, REF))
     run(book, sell(2, 200, REF, member="beta"))
     before = state(book)
@@ -273,7 +271,7 @@ def test_replace_quantity_at_or_below_filled_is_rejected(book: OrderBook, quanti
     ids=["nothing", "same-price", "same-quantity", "same-both"],
 )
 def test_replace_that_changes_nothing_is_rejected(
-    book: OrderBook, price: int | None, quantity: int | None
+    book: Book, price: int | None, quantity: int | None
 ) -> None:
     run(book, buy(1, 300, REF))
     before = state(book)
@@ -289,7 +287,7 @@ def test_replace_that_changes_nothing_is_rejected(
     [(TradingStatus.HALTED, Reason.PRODUCT_HALTED), (TradingStatus.CLOSED, Reason.PRODUCT_CLOSED)],
 )
 def test_replace_is_rejected_while_trading_is_not_open(
-    book: OrderBook, status: TradingStatus, reason: Reason
+    book: Book, status: TradingStatus, reason: Reason
 ) -> None:
     run(book, buy(1, 300, REF))
     run(book, SetTradingStatus(status))
@@ -301,7 +299,7 @@ def test_replace_is_rejected_while_trading_is_not_open(
     assert state(book) == before
 
 
-def test_replace_by_a_non_owner_is_unknown_order(book: OrderBook) -> None:
+def test_replace_by_a_non_owner_is_unknown_order(book: Book) -> None:
     run(book, buy(1, 300, REF, member="alpha"))
     before = state(book)
 
@@ -311,13 +309,13 @@ def test_replace_by_a_non_owner_is_unknown_order(book: OrderBook) -> None:
     assert state(book) == before
 
 
-def test_replace_of_an_unknown_order_is_rejected(book: OrderBook) -> None:
+def test_replace_of_an_unknown_order_is_rejected(book: Book) -> None:
     events = run(book, ReplaceOrder(7, "alpha", quantity=200))
 
     assert events == [OrderRejected(1, 0, 7, "alpha", Reason.UNKNOWN_ORDER)]
 
 
-def test_post_only_replace_that_would_take_is_rejected(book: OrderBook) -> None:
+def test_post_only_replace_that_would_take_is_rejected(book: Book) -> None:
     run(book, sell(1, 100, REF + TICK, member="beta"))
     run(book, buy(2, 300, REF, post_only=True))
     before = state(book)
@@ -329,7 +327,7 @@ def test_post_only_replace_that_would_take_is_rejected(book: OrderBook) -> None:
 
 
 def test_post_only_replace_to_a_price_that_does_not_cross_is_accepted(
-    book: OrderBook,
+    book: Book,
 ) -> None:
     run(book, sell(1, 100, REF + 2 * TICK, member="beta"))
     run(book, buy(2, 300, REF, post_only=True))
@@ -341,7 +339,7 @@ def test_post_only_replace_to_a_price_that_does_not_cross_is_accepted(
 
 
 @pytest.mark.parametrize("price", [BAND_LOW, BAND_HIGH], ids=["low-edge", "high-edge"])
-def test_replace_to_a_price_exactly_at_a_band_edge_is_accepted(book: OrderBook, price: int) -> None:
+def test_replace_to_a_price_exactly_at_a_band_edge_is_accepted(book: Book, price: int) -> None:
     run(book, sell(1, 300, REF))
 
     events = run(book, ReplaceOrder(1, "alpha", price=price))
@@ -364,7 +362,7 @@ def test_replace_to_a_price_exactly_at_a_band_edge_is_accepted(book: OrderBook, 
     ids=["off-tick", "below-band", "above-band", "off-lot", "zero", "negative", "above-max"],
 )
 def test_replace_applies_the_new_order_price_and_quantity_rules(
-    book: OrderBook, price: int | None, quantity: int | None, reason: Reason
+    book: Book, price: int | None, quantity: int | None, reason: Reason
 ) -> None:
     run(book, buy(1, 300, REF))
     before = state(book)

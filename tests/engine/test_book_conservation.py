@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from engine.book import OrderBook
+from engine.book_protocol import Book
 from engine.events import (
     Event,
     OrderAccepted,
@@ -20,7 +20,7 @@ from engine.events import (
 )
 from engine.orders import AdvanceTime, CancelOrder, ReplaceOrder
 from rex.vocabulary import SelfTradePrevention, TimeInForce
-from tests.unit.helpers import REF, TICK, buy, new_book, random_commands, run, sell
+from tests.engine.helpers import REF, TICK, buy, random_commands, run, sell
 
 
 @dataclass
@@ -51,7 +51,7 @@ class Ledger:
                 self.cancelled[e.order_id] += e.cancelled_quantity
                 assert e.filled == self.filled[e.order_id]
 
-    def check(self, book: OrderBook) -> None:
+    def check(self, book: Book) -> None:
         for order_id, quantity in self.quantity.items():
             resting = book.order(order_id)
             remaining = 0 if resting is None else resting.remaining
@@ -66,7 +66,7 @@ class Ledger:
 
 
 def test_filled_remaining_and_cancelled_add_up_through_fills_replaces_and_cancel(
-    book: OrderBook,
+    book: Book,
 ) -> None:
     ledger = Ledger.empty()
     ledger.post(run(book, buy(1, 1000, REF)))
@@ -85,7 +85,7 @@ def test_filled_remaining_and_cancelled_add_up_through_fills_replaces_and_cancel
     ledger.check(book)
 
 
-def test_ioc_and_stp_remainders_count_as_cancelled(book: OrderBook) -> None:
+def test_ioc_and_stp_remainders_count_as_cancelled(book: Book) -> None:
     ledger = Ledger.empty()
     ledger.post(run(book, sell(1, 200, REF, member="beta")))
     ledger.post(run(book, sell(2, 200, REF, member="alpha")))
@@ -97,7 +97,7 @@ def test_ioc_and_stp_remainders_count_as_cancelled(book: OrderBook) -> None:
     ledger.check(book)
 
 
-def test_expired_remainder_counts_as_cancelled(book: OrderBook) -> None:
+def test_expired_remainder_counts_as_cancelled(book: Book) -> None:
     ledger = Ledger.empty()
     ledger.post(
         run(book, sell(1, 500, REF, time_in_force=TimeInForce.GTD, expire_time=100, timestamp=1))
@@ -110,8 +110,7 @@ def test_expired_remainder_counts_as_cancelled(book: OrderBook) -> None:
 
 
 @pytest.mark.parametrize("seed", [31, 32, 33, 34])
-def test_every_order_conserves_quantity_in_a_mixed_stream(seed: int) -> None:
-    book = new_book()
+def test_every_order_conserves_quantity_in_a_mixed_stream(seed: int, book: Book) -> None:
     ledger = Ledger.empty()
     for command in random_commands(seed, 2000):
         ledger.post(run(book, command))

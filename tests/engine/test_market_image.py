@@ -18,77 +18,24 @@ import pytest
 from engine import bench_image
 from engine.image import IMAGE_FORMAT, IMAGE_KIND, ImageError, decode_image, encode_image
 from engine.market import NS_PER_MS, Market
+from engine.outputs import outputs
 from rex.bus import Envelope
 from rex.protocol import (
-    CancelRequest,
     EngineInput,
-    InputKind,
-    MassCancelRequest,
-    NewOrderRequest,
-    ReplaceRequest,
     pack,
 )
-from rex.vocabulary import OrderType, Side, TimeInForce
-from tests.unit.helpers import PRODUCT, make_product, state
+from rex.vocabulary import Side, TimeInForce
+from tests.engine.helpers import ASK, BID, PRODUCT, T0, Session, make_product, state
 
 SYMBOL = PRODUCT.symbol
-T0 = 1_800_000_000_000 * NS_PER_MS  # ns
-BID, ASK = 499_000, 501_000
-
-
-class Session:
-    """Input-log entries for one market, each a millisecond after the one before."""
-
-    def __init__(self) -> None:
-        self.now = T0
-        self.count = 0
-
-    def _entry(self, member: str, request: Any) -> EngineInput:
-        self.now += NS_PER_MS
-        self.count += 1
-        return EngineInput(request.kind, SYMBOL, self.now, member, f"q{self.count}", request)
-
-    def new(
-        self, member: str, cid: str, side: Side, quantity: int, price: int | None, **fields: Any
-    ) -> EngineInput:
-        if price is None:
-            fields["order_type"] = OrderType.MARKET
-        request = NewOrderRequest(cid, SYMBOL, side, quantity, price=price, **fields)
-        return self._entry(member, request)
-
-    def cancel(self, member: str, cid: str, orig: str) -> EngineInput:
-        return self._entry(member, CancelRequest(cid, orig, SYMBOL))
-
-    def replace(
-        self,
-        member: str,
-        cid: str,
-        orig: str,
-        price: int | None = None,
-        quantity: int | None = None,
-    ) -> EngineInput:
-        return self._entry(member, ReplaceRequest(cid, orig, SYMBOL, price, quantity))
-
-    def mass_cancel(self, member: str, cid: str) -> EngineInput:
-        return self._entry(member, MassCancelRequest(cid, SYMBOL))
-
-    def tick(self, ahead_ms: int = 1) -> EngineInput:
-        self.now += ahead_ms * NS_PER_MS
-        return EngineInput(InputKind.TICK, SYMBOL, self.now)
-
-    def status(self, status: str) -> EngineInput:
-        self.now += NS_PER_MS
-        return EngineInput(InputKind.STATUS, SYMBOL, self.now, status=status)
 
 
 def run(market: Market, entries: list[EngineInput]) -> list[Envelope]:
-    """Every message of the entries, a snapshot after each as the service takes them."""
+    """Every message of the entries, each entry as one input-log message, as the service
+    publishes them."""
     out: list[Envelope] = []
     for entry in entries:
-        out += market.handle(entry)
-        snapshot = market.snapshot()
-        if snapshot is not None:
-            out.append(snapshot)
+        out += outputs(market.handle(entry), market.snapshot()).envelopes
     return out
 
 

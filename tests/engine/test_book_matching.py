@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from engine.book import OrderBook
+from engine.book_protocol import Book
 from engine.events import LevelChanged, OrderAccepted, OrderCancelled, Trade
 from engine.marketdata import PriceLevel
 from rex.vocabulary import Reason, Side
-from tests.unit.helpers import REF, TICK, buy, new_book, only, random_commands, run, sell
+from tests.engine.helpers import REF, TICK, buy, only, random_commands, run, sell
 
 
-def test_incoming_order_trades_against_best_price_first(book: OrderBook) -> None:
+def test_incoming_order_trades_against_best_price_first(book: Book) -> None:
     run(book, sell(1, 100, REF + 2 * TICK, member="beta"))
     run(book, sell(2, 100, REF, member="gamma"))
     run(book, sell(3, 100, REF + TICK, member="beta"))
@@ -22,7 +22,7 @@ def test_incoming_order_trades_against_best_price_first(book: OrderBook) -> None
     assert book.best_ask() == PriceLevel(REF + TICK, 100, 1)
 
 
-def test_better_price_beats_earlier_time(book: OrderBook) -> None:
+def test_better_price_beats_earlier_time(book: Book) -> None:
     run(book, buy(1, 100, REF - TICK, member="beta"))  # earlier, worse
     run(book, buy(2, 100, REF, member="gamma"))  # later, better
 
@@ -32,7 +32,7 @@ def test_better_price_beats_earlier_time(book: OrderBook) -> None:
     assert book.queue(Side.BUY, REF - TICK) == [1]
 
 
-def test_orders_at_one_price_fill_first_in_first_out(book: OrderBook) -> None:
+def test_orders_at_one_price_fill_first_in_first_out(book: Book) -> None:
     for order_id, member in ((1, "beta"), (2, "gamma"), (3, "delta")):
         run(book, sell(order_id, 100, REF, member=member))
 
@@ -42,7 +42,7 @@ def test_orders_at_one_price_fill_first_in_first_out(book: OrderBook) -> None:
     assert book.queue(Side.SELL, REF) == [3]
 
 
-def test_partially_filled_maker_keeps_its_place_at_the_front(book: OrderBook) -> None:
+def test_partially_filled_maker_keeps_its_place_at_the_front(book: Book) -> None:
     run(book, sell(1, 500, REF, member="beta"))
     run(book, sell(2, 500, REF, member="gamma"))
 
@@ -60,7 +60,7 @@ def test_partially_filled_maker_keeps_its_place_at_the_front(book: OrderBook) ->
     assert (resting.remaining, resting.filled) == (400, 100)
 
 
-def test_partially_filled_taker_rests_its_remainder(book: OrderBook) -> None:
+def test_partially_filled_taker_rests_its_remainder(book: Book) -> None:
     run(book, sell(1, 200, REF, member="beta"))
 
     events = run(book, buy(2, 500, REF + TICK))
@@ -73,7 +73,7 @@ def test_partially_filled_taker_rests_its_remainder(book: OrderBook) -> None:
     assert book.best_ask() is None
 
 
-def test_trade_executes_at_resting_order_price(book: OrderBook) -> None:
+def test_trade_executes_at_resting_order_price(book: Book) -> None:
     run(book, sell(1, 100, REF, member="beta"))
 
     trades = only(run(book, buy(2, 100, REF + 5 * TICK)), Trade)
@@ -81,7 +81,7 @@ def test_trade_executes_at_resting_order_price(book: OrderBook) -> None:
     assert [(t.price, t.quantity, t.aggressor) for t in trades] == [(REF, 100, Side.BUY)]
 
 
-def test_trade_executes_at_resting_bid_price_when_a_seller_aggresses(book: OrderBook) -> None:
+def test_trade_executes_at_resting_bid_price_when_a_seller_aggresses(book: Book) -> None:
     run(book, buy(1, 100, REF + 5 * TICK, member="beta"))
 
     trades = only(run(book, sell(2, 100, REF)), Trade)
@@ -91,7 +91,7 @@ def test_trade_executes_at_resting_bid_price_when_a_seller_aggresses(book: Order
     ]
 
 
-def test_trade_reports_taker_and_maker_with_cumulative_fills(book: OrderBook) -> None:
+def test_trade_reports_taker_and_maker_with_cumulative_fills(book: Book) -> None:
     run(book, sell(1, 300, REF, member="beta", client_order_id="m-1", timestamp=5))
 
     events = run(book, buy(2, 500, REF, member="alpha", client_order_id="t-1", timestamp=9))
@@ -116,7 +116,7 @@ def test_trade_reports_taker_and_maker_with_cumulative_fills(book: OrderBook) ->
     )
 
 
-def test_sweep_takes_levels_in_price_order_and_stops_at_the_limit(book: OrderBook) -> None:
+def test_sweep_takes_levels_in_price_order_and_stops_at_the_limit(book: Book) -> None:
     run(book, sell(1, 100, REF, member="beta"))
     run(book, sell(2, 200, REF + TICK, member="gamma"))
     run(book, sell(3, 300, REF + 2 * TICK, member="beta"))
@@ -136,7 +136,7 @@ def test_sweep_takes_levels_in_price_order_and_stops_at_the_limit(book: OrderBoo
     assert book.best_ask() == PriceLevel(REF + 2 * TICK, 300, 1)
 
 
-def test_sweep_reports_one_level_change_per_level_touched(book: OrderBook) -> None:
+def test_sweep_reports_one_level_change_per_level_touched(book: Book) -> None:
     for order_id in (1, 2, 3):
         run(book, sell(order_id, 100, REF, member="beta"))
 
@@ -145,7 +145,7 @@ def test_sweep_reports_one_level_change_per_level_touched(book: OrderBook) -> No
     assert only(events, LevelChanged) == [LevelChanged(10, 0, Side.SELL, REF, 100, 1)]
 
 
-def test_market_order_sweeps_at_any_price_and_cancels_what_is_left(book: OrderBook) -> None:
+def test_market_order_sweeps_at_any_price_and_cancels_what_is_left(book: Book) -> None:
     run(book, sell(1, 100, REF, member="beta"))
     run(book, sell(2, 200, REF + 40 * TICK, member="gamma"))
 
@@ -162,7 +162,7 @@ def test_market_order_sweeps_at_any_price_and_cancels_what_is_left(book: OrderBo
     assert book.best_ask() is None
 
 
-def test_market_order_on_an_empty_side_is_cancelled_and_never_rests(book: OrderBook) -> None:
+def test_market_order_on_an_empty_side_is_cancelled_and_never_rests(book: Book) -> None:
     run(book, buy(1, 100, REF, member="beta"))  # same side: no liquidity for a buy
 
     events = run(book, buy(2, 300))
@@ -175,7 +175,7 @@ def test_market_order_on_an_empty_side_is_cancelled_and_never_rests(book: OrderB
     assert book.best_bid() == PriceLevel(REF, 100, 1)
 
 
-def test_market_sell_fills_against_best_bids(book: OrderBook) -> None:
+def test_market_sell_fills_against_best_bids(book: Book) -> None:
     run(book, buy(1, 100, REF - TICK, member="beta"))
     run(book, buy(2, 100, REF, member="gamma"))
 
@@ -186,8 +186,7 @@ def test_market_sell_fills_against_best_bids(book: OrderBook) -> None:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
-def test_book_is_never_crossed(seed: int) -> None:
-    book = new_book()
+def test_book_is_never_crossed(seed: int, book: Book) -> None:
     for command in random_commands(seed, 1500):
         book.apply(command)
         bid, ask = book.best_bid(), book.best_ask()

@@ -22,11 +22,13 @@ from dataclasses import astuple
 from typing import TypeVar
 
 import msgpack
+import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
 from engine.image import ImageError, decode_image, encode_image
 from engine.market import Market
+from engine.outputs import outputs
 from rex.bus import Envelope
 from rex.environment import REX_IMAGE_PROPERTY_PROFILE
 from rex.protocol import (
@@ -39,7 +41,7 @@ from rex.protocol import (
     pack,
 )
 from rex.vocabulary import OrderType, SelfTradePrevention, Side, TimeInForce
-from tests.property.products import PRODUCT
+from tests.engine.products import PRODUCT
 
 # A failing session is slow to shrink (every run replays two markets), so: one bug at a
 # time, and no explain phase (tracing it line by line takes minutes); the shrunk session
@@ -55,6 +57,7 @@ for name, examples in (("image-ci", 300), ("image-thorough", 3_000)):
         suppress_health_check=[HealthCheck.too_slow],
     )
 IMAGE_SETTINGS = settings.get_profile(REX_IMAGE_PROPERTY_PROFILE.get())
+pytestmark = pytest.mark.property
 
 SYMBOL = PRODUCT.symbol
 MS = 1_000_000  # ns
@@ -212,10 +215,9 @@ def _expiry(draw: st.DrawFn, now: int) -> int:
 
 def step(market: Market, entry: EngineInput, message_ends: bool) -> list[Envelope]:
     """What the service publishes for one entry: its messages, and after the last entry of
-    an input-log message, the book snapshot if one is due."""
-    out = market.handle(entry)
-    snapshot = market.snapshot() if message_ends else None
-    return out if snapshot is None else [*out, snapshot]
+    an input-log message, the book snapshot if one is due (engine/outputs.py)."""
+    results = market.handle(entry)
+    return outputs(results, market.snapshot() if message_ends else None).envelopes
 
 
 # After the session, what is left is drained through messages: GTD orders expire (in

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import pytest
 
-from engine.book import OrderBook
+from engine.book_protocol import Book
 from engine.events import LevelChanged, OrderAccepted, OrderCancelled, Trade
 from engine.marketdata import PriceLevel
 from engine.orders import ReplaceOrder
 from rex.vocabulary import Reason, SelfTradePrevention, Side
-from tests.unit.helpers import REF, TICK, buy, new_book, only, random_commands, run, sell
+from tests.engine.helpers import REF, TICK, buy, only, random_commands, run, sell
 
 NEWEST = SelfTradePrevention.CANCEL_NEWEST
 OLDEST = SelfTradePrevention.CANCEL_OLDEST
 BOTH = SelfTradePrevention.CANCEL_BOTH
 
 
-def test_cancel_newest_is_the_default_mode(book: OrderBook) -> None:
+def test_cancel_newest_is_the_default_mode(book: Book) -> None:
     run(book, sell(1, 100, REF, member="alpha"))
 
     events = run(book, buy(2, 100, REF, member="alpha"))  # no stp given
@@ -29,7 +29,7 @@ def test_cancel_newest_is_the_default_mode(book: OrderBook) -> None:
 
 
 def test_cancel_newest_cancels_the_incoming_order_and_keeps_the_resting_one(
-    book: OrderBook,
+    book: Book,
 ) -> None:
     run(book, sell(1, 300, REF, member="alpha"))
 
@@ -44,7 +44,7 @@ def test_cancel_newest_cancels_the_incoming_order_and_keeps_the_resting_one(
 
 
 def test_cancel_newest_keeps_trades_made_before_reaching_the_own_order(
-    book: OrderBook,
+    book: Book,
 ) -> None:
     run(book, sell(1, 100, REF, member="beta"))
     run(book, sell(2, 100, REF, member="alpha"))
@@ -62,7 +62,7 @@ def test_cancel_newest_keeps_trades_made_before_reaching_the_own_order(
 
 
 def test_cancel_oldest_cancels_the_resting_order_and_matching_goes_on(
-    book: OrderBook,
+    book: Book,
 ) -> None:
     run(book, sell(1, 100, REF, member="alpha", client_order_id="old"))
     run(book, sell(2, 300, REF, member="beta"))
@@ -79,7 +79,7 @@ def test_cancel_oldest_cancels_the_resting_order_and_matching_goes_on(
 
 
 def test_cancel_oldest_incoming_order_rests_after_cancelling_own_orders(
-    book: OrderBook,
+    book: Book,
 ) -> None:
     run(book, sell(1, 100, REF, member="alpha"))
 
@@ -90,7 +90,7 @@ def test_cancel_oldest_incoming_order_rests_after_cancelling_own_orders(
     assert book.best_bid() == PriceLevel(REF, 200, 1)
 
 
-def test_cancel_both_cancels_the_resting_and_the_incoming_order(book: OrderBook) -> None:
+def test_cancel_both_cancels_the_resting_and_the_incoming_order(book: Book) -> None:
     run(book, sell(1, 100, REF, member="alpha"))
     run(book, sell(2, 300, REF, member="beta"))
 
@@ -106,7 +106,7 @@ def test_cancel_both_cancels_the_resting_and_the_incoming_order(book: OrderBook)
     assert book.best_bid() is None
 
 
-def test_incoming_orders_mode_decides_not_the_resting_orders(book: OrderBook) -> None:
+def test_incoming_orders_mode_decides_not_the_resting_orders(book: Book) -> None:
     run(book, sell(1, 100, REF, member="alpha", stp=OLDEST))
 
     events = run(book, buy(2, 100, REF, member="alpha", stp=NEWEST))
@@ -117,7 +117,7 @@ def test_incoming_orders_mode_decides_not_the_resting_orders(book: OrderBook) ->
     assert book.queue(Side.SELL, REF) == [1]
 
 
-def test_self_trade_prevention_applies_to_market_orders(book: OrderBook) -> None:
+def test_self_trade_prevention_applies_to_market_orders(book: Book) -> None:
     run(book, sell(1, 100, REF, member="alpha"))
 
     events = run(book, buy(2, 100, member="alpha"))
@@ -128,7 +128,7 @@ def test_self_trade_prevention_applies_to_market_orders(book: OrderBook) -> None
 
 
 def test_replaced_order_that_crosses_own_order_is_stopped_by_self_trade_prevention(
-    book: OrderBook,
+    book: Book,
 ) -> None:
     run(book, sell(1, 100, REF, member="alpha"))
     run(book, buy(2, 100, REF - TICK, member="alpha"))
@@ -143,7 +143,7 @@ def test_replaced_order_that_crosses_own_order_is_stopped_by_self_trade_preventi
 
 
 @pytest.mark.parametrize("stp", list(SelfTradePrevention))
-def test_two_orders_of_one_member_never_trade(book: OrderBook, stp: SelfTradePrevention) -> None:
+def test_two_orders_of_one_member_never_trade(book: Book, stp: SelfTradePrevention) -> None:
     run(book, sell(1, 100, REF, member="alpha"))
     run(book, sell(2, 100, REF + TICK, member="beta"))
 
@@ -153,8 +153,7 @@ def test_two_orders_of_one_member_never_trade(book: OrderBook, stp: SelfTradePre
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
-def test_two_orders_of_one_member_never_trade_in_a_mixed_stream(seed: int) -> None:
-    book = new_book()
+def test_two_orders_of_one_member_never_trade_in_a_mixed_stream(seed: int, book: Book) -> None:
     trades = [t for c in random_commands(seed, 2000) for t in only(run(book, c), Trade)]
 
     assert len(trades) > 100

@@ -1,19 +1,21 @@
-"""Shared building blocks for the order-book unit tests.
+"""Shared building blocks for the engine's tests.
 
 One product (PRND-OX: tick 50, lot 100, reference 500 000, band 10% -> 450 000..550 000),
-short constructors for orders, `run` to apply a command and get typed events back, and a
-seeded generator of mixed command streams for the whole-book invariants.
+short constructors for orders, `run` to apply a command to a book (either: they speak
+engine/book_protocol.py) and get typed events back, a seeded generator of mixed command
+streams for the whole-book invariants, and `Session`, input-log entries for a Market.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from engine.book import OrderBook
+from engine.book_protocol import Book
 from engine.events import Event, Record, typed
+from engine.market import NS_PER_MS
 from engine.orders import (
     AdvanceTime,
     CancelOrder,
@@ -24,6 +26,14 @@ from engine.orders import (
     SetTradingStatus,
 )
 from rex.config import Product, TradingStatus
+from rex.protocol import (
+    CancelRequest,
+    EngineInput,
+    InputKind,
+    MassCancelRequest,
+    NewOrderRequest,
+    ReplaceRequest,
+)
 from rex.vocabulary import OrderType, SelfTradePrevention, Side, TimeInForce
 
 SYMBOL = "PRND-OX"
@@ -55,8 +65,9 @@ def make_product(**overrides: Any) -> Product:
 PRODUCT = make_product()
 
 
-def new_book(**overrides: Any) -> OrderBook:
-    return OrderBook(make_product(**overrides) if overrides else PRODUCT)
+NewBook = Callable[..., Book]
+"""The `new_book` fixture: an empty book of PRODUCT, or of a product with the fields given
+changed (`new_book(status=...)`), of the implementation the test runs on."""
 
 
 # ----------------------------------------------------------------------- commands
@@ -89,12 +100,12 @@ def sell(order_id: int, quantity: int, price: int | None = None, **kwargs: Any) 
 # ----------------------------------------------------------------------- running
 
 
-def run(book: OrderBook, command: Command) -> list[Event]:
+def run(book: Book, command: Command) -> list[Event]:
     """Apply one command and return its events as dataclasses."""
     return [typed(record) for record in book.apply(command)]
 
 
-def run_all(book: OrderBook, commands: Iterable[Command]) -> list[Event]:
+def run_all(book: Book, commands: Iterable[Command]) -> list[Event]:
     events: list[Event] = []
     for command in commands:
         events.extend(run(book, command))
@@ -113,7 +124,7 @@ def kinds(events: Iterable[Event]) -> list[str]:
     return [e.kind for e in events]
 
 
-def state(book: OrderBook) -> tuple[Any, ...]:
+def state(book: Book) -> tuple[Any, ...]:
     """Everything observable about a book except its sequence counters: full depth,
     every resting order with its fills, and the queue at every level."""
     depth = book.depth(10_000)
@@ -207,6 +218,57 @@ def random_commands(seed: int, count: int) -> list[Command]:
     return commands
 
 
-def records_of(book: OrderBook, commands: Iterable[Command]) -> list[list[Record]]:
+def records_of(book: Book, commands: Iterable[Command]) -> list[list[Record]]:
     """The raw records of each command, one list per command."""
     return [book.apply(command) for command in commands]
+
+
+# ----------------------------------------------------------------------- a market's input
+
+T0 = 1_800_000_000_000 * NS_PER_MS  # ns
+BID, ASK = 499_000, 501_000
+
+
+class Session:
+    """Input-log entries for one market, each a millisecond after the one before."""
+
+    def __init__(self) -> None:
+        self.now = T0
+        self.count = 0
+
+    def _entry(self, member: str, request: Any) -> EngineInput:
+        self.now += NS_PER_MS
+        self.count += 1
+        return EngineInput(request.kind, SYMBOL, self.now, member, f"q{self.count}", request)
+
+    def new(
+        self, member: str, cid: str, side: Side, quantity: int, price: int | None, **fields: Any
+    ) -> EngineInput:
+        if price is None:
+            fields["order_type"] = OrderType.MARKET
+        request = NewOrderRequest(cid, SYMBOL, side, quantity, price=price, **fields)
+        return self._entry(member, request)
+
+    def cancel(self, member: str, cid: str, orig: str) -> EngineInput:
+        return self._entry(member, CancelRequest(cid, orig, SYMBOL))
+
+    def replace(
+        self,
+        member: str,
+        cid: str,
+        orig: str,
+        price: int | None = None,
+        quantity: int | None = None,
+    ) -> EngineInput:
+        return self._entry(member, ReplaceRequest(cid, orig, SYMBOL, price, quantity))
+
+    def mass_cancel(self, member: str, cid: str) -> EngineInput:
+        return self._entry(member, MassCancelRequest(cid, SYMBOL))
+
+    def tick(self, ahead_ms: int = 1) -> EngineInput:
+        self.now += ahead_ms * NS_PER_MS
+        return EngineInput(InputKind.TICK, SYMBOL, self.now)
+
+    def status(self, status: str) -> EngineInput:
+        self.now += NS_PER_MS
+        return EngineInput(InputKind.STATUS, SYMBOL, self.now, status=status)

@@ -1,9 +1,11 @@
-"""engine.bench: workload loading, trade checksum, replay against the shipped workload."""
+"""engine.bench: workload loading, trade checksum, replay against the shipped workload; and
+engine.bench_paths, the cost of each path through the book."""
 
 from __future__ import annotations
 
 import gc
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import msgpack
 import pytest
 
+from engine import bench_paths
 from engine.bench import (
     WORKLOAD_FORMAT,
     load_workload,
@@ -124,3 +127,13 @@ def test_replay_of_book_100k_gives_the_checksum_in_its_header() -> None:
         header["trades"],
         header["traded_quantity"],
     )
+
+
+def test_bench_paths_times_each_path_through_both_books(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_paths.main(["--orders", "600"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[:3]] == ["rest", "cancel", "take"]
+    figures = json.loads(lines[-1])
+    for book in ("rex_ns", "minimal_ns"):
+        assert set(figures[book]) == {"rest", "cancel", "take"}
+        assert all(ns > 0 for ns in figures[book].values())

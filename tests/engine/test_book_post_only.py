@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from engine.book import OrderBook
+from engine.book_protocol import Book
 from engine.events import LevelChanged, OrderAccepted, OrderRejected, Trade
 from engine.marketdata import PriceLevel
 from rex.vocabulary import OrderType, Reason, Side, TimeInForce
-from tests.unit.helpers import REF, TICK, buy, only, run, sell, state
+from tests.engine.helpers import REF, TICK, buy, only, run, sell, state
 
 
-def test_post_only_order_that_does_not_cross_rests(book: OrderBook) -> None:
+def test_post_only_order_that_does_not_cross_rests(book: Book) -> None:
     run(book, sell(1, 100, REF + TICK, member="beta"))
 
     events = run(book, buy(2, 300, REF, post_only=True, timestamp=7))
@@ -28,7 +28,7 @@ def test_post_only_order_that_does_not_cross_rests(book: OrderBook) -> None:
     ids=["touching", "through"],
 )
 def test_post_only_buy_that_would_take_is_rejected(
-    book: OrderBook, resting_price: int, incoming_price: int
+    book: Book, resting_price: int, incoming_price: int
 ) -> None:
     run(book, sell(1, 100, resting_price, member="beta"))
     before = state(book)
@@ -46,7 +46,7 @@ def test_post_only_buy_that_would_take_is_rejected(
     ids=["touching", "through"],
 )
 def test_post_only_sell_that_would_take_is_rejected(
-    book: OrderBook, resting_price: int, incoming_price: int
+    book: Book, resting_price: int, incoming_price: int
 ) -> None:
     run(book, buy(1, 100, resting_price, member="beta"))
     before = state(book)
@@ -57,7 +57,7 @@ def test_post_only_sell_that_would_take_is_rejected(
     assert state(book) == before
 
 
-def test_post_only_would_take_even_against_own_order(book: OrderBook) -> None:
+def test_post_only_would_take_even_against_own_order(book: Book) -> None:
     run(book, sell(1, 100, REF, member="alpha"))
 
     events = run(book, buy(2, 100, REF, post_only=True))
@@ -75,7 +75,7 @@ def test_post_only_would_take_even_against_own_order(book: OrderBook) -> None:
     ids=["IOC", "FOK", "market"],
 )
 def test_post_only_is_not_allowed_on_orders_that_never_rest(
-    book: OrderBook, kwargs: dict[str, object]
+    book: Book, kwargs: dict[str, object]
 ) -> None:
     fields: dict[str, object] = {"price": REF} | kwargs
     price = fields.pop("price")
@@ -86,7 +86,7 @@ def test_post_only_is_not_allowed_on_orders_that_never_rest(
     assert events == [OrderRejected(1, 0, 1, "alpha", Reason.POST_ONLY_NOT_ALLOWED)]
 
 
-def test_post_only_gtd_order_rests(book: OrderBook) -> None:
+def test_post_only_gtd_order_rests(book: Book) -> None:
     events = run(
         book,
         buy(
@@ -98,7 +98,7 @@ def test_post_only_gtd_order_rests(book: OrderBook) -> None:
     assert book.best_bid() == PriceLevel(REF, 100, 1)
 
 
-def test_resting_post_only_order_trades_as_maker(book: OrderBook) -> None:
+def test_resting_post_only_order_trades_as_maker(book: Book) -> None:
     run(book, sell(1, 200, REF, post_only=True))
 
     trades = only(run(book, buy(2, 200, REF + TICK, member="beta")), Trade)

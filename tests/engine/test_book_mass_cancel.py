@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from engine.book import OrderBook
+from engine.book_protocol import Book
 from engine.events import LevelChanged, OrderCancelled
 from engine.marketdata import PriceLevel
 from engine.orders import MassCancel, SetTradingStatus
 from rex.config import TradingStatus
 from rex.vocabulary import Reason, Side
-from tests.unit.helpers import REF, TICK, buy, run, sell, state
+from tests.engine.helpers import REF, TICK, buy, run, sell, state
 
 
-def _mixed_book(book: OrderBook) -> None:
+def _mixed_book(book: Book) -> None:
     run(book, buy(1, 100, REF - TICK, member="alpha", client_order_id="a1"))
     run(book, sell(2, 200, REF + TICK, member="beta"))
     run(book, sell(3, 300, REF + 2 * TICK, member="alpha", client_order_id="a3"))
@@ -22,7 +22,7 @@ def _mixed_book(book: OrderBook) -> None:
 
 
 def test_kill_switch_cancels_only_that_members_orders_in_acceptance_order(
-    book: OrderBook,
+    book: Book,
 ) -> None:
     _mixed_book(book)
 
@@ -43,7 +43,7 @@ def test_kill_switch_cancels_only_that_members_orders_in_acceptance_order(
 
 
 def test_kill_switch_reports_what_was_left_of_partially_filled_orders(
-    book: OrderBook,
+    book: Book,
 ) -> None:
     run(book, buy(1, 500, REF, member="alpha"))
     run(book, sell(2, 200, REF, member="beta"))
@@ -55,7 +55,7 @@ def test_kill_switch_reports_what_was_left_of_partially_filled_orders(
     )
 
 
-def test_kill_switch_of_a_member_without_orders_changes_nothing(book: OrderBook) -> None:
+def test_kill_switch_of_a_member_without_orders_changes_nothing(book: Book) -> None:
     _mixed_book(book)
     before = state(book)
 
@@ -65,9 +65,7 @@ def test_kill_switch_of_a_member_without_orders_changes_nothing(book: OrderBook)
 
 
 @pytest.mark.parametrize("status", [TradingStatus.HALTED, TradingStatus.CLOSED])
-def test_kill_switch_works_while_trading_is_not_open(
-    book: OrderBook, status: TradingStatus
-) -> None:
+def test_kill_switch_works_while_trading_is_not_open(book: Book, status: TradingStatus) -> None:
     _mixed_book(book)
     run(book, SetTradingStatus(status))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.book import OrderBook
+from engine.book_protocol import Book
 from engine.events import (
     LevelChanged,
     OrderAccepted,
@@ -24,7 +24,7 @@ from engine.orders import (
 )
 from rex.config import TradingStatus
 from rex.vocabulary import OrderType, Reason, SelfTradePrevention, Side, TimeInForce
-from tests.unit.helpers import REF, TICK, buy, only, run, sell, state
+from tests.engine.helpers import REF, TICK, buy, only, run, sell, state
 
 GTC, IOC, FOK, GTD = TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK, TimeInForce.GTD
 
@@ -32,7 +32,7 @@ GTC, IOC, FOK, GTD = TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK, TimeInFo
 # ----------------------------------------------------------------------- GTC
 
 
-def test_gtc_order_rests_until_cancelled(book: OrderBook) -> None:
+def test_gtc_order_rests_until_cancelled(book: Book) -> None:
     run(book, buy(1, 300, REF, time_in_force=GTC, timestamp=10))
 
     assert run(book, AdvanceTime(10**18)) == []
@@ -46,7 +46,7 @@ def test_gtc_order_rests_until_cancelled(book: OrderBook) -> None:
 # ----------------------------------------------------------------------- IOC
 
 
-def test_ioc_remainder_is_cancelled(book: OrderBook) -> None:
+def test_ioc_remainder_is_cancelled(book: Book) -> None:
     run(book, sell(1, 200, REF, member="beta"))
 
     events = run(book, buy(2, 500, REF, time_in_force=IOC))
@@ -59,7 +59,7 @@ def test_ioc_remainder_is_cancelled(book: OrderBook) -> None:
     assert book.order(2) is None
 
 
-def test_ioc_that_cannot_trade_is_cancelled_whole(book: OrderBook) -> None:
+def test_ioc_that_cannot_trade_is_cancelled_whole(book: Book) -> None:
     run(book, sell(1, 200, REF + TICK, member="beta"))
 
     events = run(book, buy(2, 500, REF, time_in_force=IOC))
@@ -74,7 +74,7 @@ def test_ioc_that_cannot_trade_is_cancelled_whole(book: OrderBook) -> None:
 # ----------------------------------------------------------------------- FOK
 
 
-def test_fok_fills_in_full_across_levels_when_liquidity_suffices(book: OrderBook) -> None:
+def test_fok_fills_in_full_across_levels_when_liquidity_suffices(book: Book) -> None:
     run(book, sell(1, 200, REF, member="beta"))
     run(book, sell(2, 300, REF + TICK, member="gamma"))
 
@@ -86,7 +86,7 @@ def test_fok_fills_in_full_across_levels_when_liquidity_suffices(book: OrderBook
     assert book.best_bid() is None
 
 
-def test_fok_that_cannot_fill_in_full_trades_nothing(book: OrderBook) -> None:
+def test_fok_that_cannot_fill_in_full_trades_nothing(book: Book) -> None:
     run(book, sell(1, 200, REF, member="beta"))
     run(book, sell(2, 300, REF + 2 * TICK, member="gamma"))  # beyond the FOK's limit
     before = state(book)
@@ -101,7 +101,7 @@ def test_fok_that_cannot_fill_in_full_trades_nothing(book: OrderBook) -> None:
     assert state(book) == before
 
 
-def test_fok_limit_that_does_not_cross_is_killed(book: OrderBook) -> None:
+def test_fok_limit_that_does_not_cross_is_killed(book: Book) -> None:
     run(book, sell(1, 200, REF + TICK, member="beta"))
 
     events = run(book, buy(2, 100, REF, time_in_force=FOK))
@@ -114,7 +114,7 @@ def test_fok_limit_that_does_not_cross_is_killed(book: OrderBook) -> None:
     "stp", [SelfTradePrevention.CANCEL_NEWEST, SelfTradePrevention.CANCEL_BOTH]
 )
 def test_fok_is_killed_when_self_trade_prevention_would_stop_the_fill(
-    book: OrderBook, stp: SelfTradePrevention
+    book: Book, stp: SelfTradePrevention
 ) -> None:
     run(book, sell(1, 200, REF, member="beta"))
     run(book, sell(2, 200, REF, member="alpha"))  # the FOK's own order, in the way
@@ -131,7 +131,7 @@ def test_fok_is_killed_when_self_trade_prevention_would_stop_the_fill(
 
 
 def test_fok_fills_when_self_trade_prevention_stops_only_after_the_fill(
-    book: OrderBook,
+    book: Book,
 ) -> None:
     run(book, sell(1, 500, REF, member="beta"))
     run(book, sell(2, 200, REF, member="alpha"))  # behind the needed liquidity
@@ -143,7 +143,7 @@ def test_fok_fills_when_self_trade_prevention_stops_only_after_the_fill(
 
 
 def test_fok_with_cancel_oldest_cancels_own_order_and_fills_from_the_rest(
-    book: OrderBook,
+    book: Book,
 ) -> None:
     run(book, sell(1, 200, REF, member="alpha"))
     run(book, sell(2, 500, REF, member="beta"))
@@ -163,7 +163,7 @@ def test_fok_with_cancel_oldest_cancels_own_order_and_fills_from_the_rest(
 
 
 def test_fok_with_cancel_oldest_that_cannot_fill_leaves_own_order_resting(
-    book: OrderBook,
+    book: Book,
 ) -> None:
     run(book, sell(1, 200, REF, member="alpha"))
     run(book, sell(2, 300, REF, member="beta"))
@@ -176,7 +176,7 @@ def test_fok_with_cancel_oldest_that_cannot_fill_leaves_own_order_resting(
     assert state(book) == before
 
 
-def test_fok_market_order_that_cannot_fill_is_killed_as_fill_or_kill(book: OrderBook) -> None:
+def test_fok_market_order_that_cannot_fill_is_killed_as_fill_or_kill(book: Book) -> None:
     run(book, sell(1, 200, REF, member="beta"))
 
     events = run(book, buy(2, 300, time_in_force=FOK))
@@ -187,7 +187,7 @@ def test_fok_market_order_that_cannot_fill_is_killed_as_fill_or_kill(book: Order
     assert book.best_ask() == PriceLevel(REF, 200, 1)
 
 
-def test_fok_market_order_on_an_empty_book_is_killed_as_fill_or_kill(book: OrderBook) -> None:
+def test_fok_market_order_on_an_empty_book_is_killed_as_fill_or_kill(book: Book) -> None:
     events = run(book, buy(1, 300, time_in_force=FOK))
 
     assert events == [
@@ -199,14 +199,14 @@ def test_fok_market_order_on_an_empty_book_is_killed_as_fill_or_kill(book: Order
 # ----------------------------------------------------------------------- GTD
 
 
-def test_gtd_order_rests_until_its_expire_time(book: OrderBook) -> None:
+def test_gtd_order_rests_until_its_expire_time(book: Book) -> None:
     run(book, sell(1, 300, REF, time_in_force=GTD, expire_time=1_000, timestamp=10))
 
     assert run(book, AdvanceTime(999)) == []
     assert book.best_ask() == PriceLevel(REF, 300, 1)
 
 
-def test_gtd_order_expires_on_advance_time(book: OrderBook) -> None:
+def test_gtd_order_expires_on_advance_time(book: Book) -> None:
     run(book, sell(1, 300, REF, time_in_force=GTD, expire_time=1_000, timestamp=10))
 
     events = run(book, AdvanceTime(1_000))
@@ -219,7 +219,7 @@ def test_gtd_order_expires_on_advance_time(book: OrderBook) -> None:
     assert book.best_ask() is None
 
 
-def test_gtd_orders_expire_in_expire_time_order(book: OrderBook) -> None:
+def test_gtd_orders_expire_in_expire_time_order(book: Book) -> None:
     run(book, sell(1, 100, REF, time_in_force=GTD, expire_time=3_000, timestamp=10))
     run(book, sell(2, 100, REF, time_in_force=GTD, expire_time=2_000, timestamp=11))
     run(book, sell(3, 100, REF, time_in_force=GTD, expire_time=9_000, timestamp=12))
@@ -230,7 +230,7 @@ def test_gtd_orders_expire_in_expire_time_order(book: OrderBook) -> None:
     assert book.queue(Side.SELL, REF) == [3]
 
 
-def test_partially_filled_gtd_order_expires_with_its_remainder(book: OrderBook) -> None:
+def test_partially_filled_gtd_order_expires_with_its_remainder(book: Book) -> None:
     run(book, sell(1, 500, REF, time_in_force=GTD, expire_time=1_000, timestamp=10))
     run(book, buy(2, 200, REF, member="beta", timestamp=20))
 
@@ -256,7 +256,7 @@ def _gtd_expiry_triggers() -> list[tuple[str, Command]]:
     "command", [c for _, c in _gtd_expiry_triggers()], ids=[n for n, _ in _gtd_expiry_triggers()]
 )
 def test_gtd_order_expires_before_a_later_command_is_processed(
-    book: OrderBook, command: Command
+    book: Book, command: Command
 ) -> None:
     run(book, sell(1, 300, REF, time_in_force=GTD, expire_time=1_000, timestamp=10))
 
@@ -270,7 +270,7 @@ def test_gtd_order_expires_before_a_later_command_is_processed(
 
 
 def test_expired_gtd_order_does_not_trade_with_the_command_that_expires_it(
-    book: OrderBook,
+    book: Book,
 ) -> None:
     run(book, sell(1, 300, REF, time_in_force=GTD, expire_time=1_000, timestamp=10))
 
@@ -281,7 +281,7 @@ def test_expired_gtd_order_does_not_trade_with_the_command_that_expires_it(
     assert book.best_bid() == PriceLevel(REF, 300, 1)
 
 
-def test_cancelled_gtd_order_does_not_expire_later(book: OrderBook) -> None:
+def test_cancelled_gtd_order_does_not_expire_later(book: Book) -> None:
     run(book, sell(1, 300, REF, time_in_force=GTD, expire_time=1_000, timestamp=10))
     run(book, CancelOrder(1, "alpha", timestamp=20))
 
@@ -289,7 +289,7 @@ def test_cancelled_gtd_order_does_not_expire_later(book: OrderBook) -> None:
     assert book.sequence == 4
 
 
-def test_replaced_gtd_order_keeps_its_expire_time_and_expires_once(book: OrderBook) -> None:
+def test_replaced_gtd_order_keeps_its_expire_time_and_expires_once(book: Book) -> None:
     run(book, sell(1, 300, REF, time_in_force=GTD, expire_time=1_000, timestamp=10))
     run(book, ReplaceOrder(1, "alpha", price=REF + TICK, quantity=400, timestamp=20))
 
@@ -304,7 +304,7 @@ def test_replaced_gtd_order_keeps_its_expire_time_and_expires_once(book: OrderBo
 
 @pytest.mark.parametrize("expire_time", [999, 1_000], ids=["before", "equal"])
 def test_gtd_expire_time_not_after_the_order_timestamp_is_rejected(
-    book: OrderBook, expire_time: int
+    book: Book, expire_time: int
 ) -> None:
     events = run(
         book, buy(1, 100, REF, time_in_force=GTD, expire_time=expire_time, timestamp=1_000)
@@ -314,20 +314,20 @@ def test_gtd_expire_time_not_after_the_order_timestamp_is_rejected(
     assert book.best_bid() is None
 
 
-def test_gtd_without_expire_time_is_rejected(book: OrderBook) -> None:
+def test_gtd_without_expire_time_is_rejected(book: Book) -> None:
     events = run(book, buy(1, 100, REF, time_in_force=GTD))
 
     assert events == [OrderRejected(1, 0, 1, "alpha", Reason.MISSING_EXPIRE_TIME)]
 
 
 @pytest.mark.parametrize("tif", [GTC, IOC, FOK])
-def test_expire_time_on_a_non_gtd_order_is_rejected(book: OrderBook, tif: TimeInForce) -> None:
+def test_expire_time_on_a_non_gtd_order_is_rejected(book: Book, tif: TimeInForce) -> None:
     events = run(book, buy(1, 100, REF, time_in_force=tif, expire_time=5_000))
 
     assert events == [OrderRejected(1, 0, 1, "alpha", Reason.EXPIRE_TIME_NOT_ALLOWED)]
 
 
-def test_market_gtd_order_is_rejected(book: OrderBook) -> None:
+def test_market_gtd_order_is_rejected(book: Book) -> None:
     run(book, sell(1, 100, REF, member="beta"))
 
     events = run(

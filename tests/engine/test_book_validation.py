@@ -6,21 +6,21 @@ from typing import Any
 
 import pytest
 
-from engine.book import OrderBook
+from engine.book_protocol import Book
 from engine.events import OrderAccepted, OrderRejected, StatusChanged, Trade
 from engine.marketdata import PriceLevel
 from engine.orders import Order, SetTradingStatus
 from rex.config import TradingStatus
 from rex.vocabulary import OrderType, Reason, Side, TimeInForce
-from tests.unit.helpers import (
+from tests.engine.helpers import (
     BAND_HIGH,
     BAND_LOW,
     LOT,
     MAX_QUANTITY,
     REF,
     TICK,
+    NewBook,
     buy,
-    new_book,
     only,
     run,
     sell,
@@ -28,7 +28,7 @@ from tests.unit.helpers import (
 )
 
 
-def _rejected(book: OrderBook, command: Order) -> Reason:
+def _rejected(book: Book, command: Order) -> Reason:
     events = run(book, command)
     assert len(events) == 1
     event = events[0]
@@ -36,32 +36,32 @@ def _rejected(book: OrderBook, command: Order) -> Reason:
     return event.reason
 
 
-def test_product_band_is_ten_percent_around_the_reference(book: OrderBook) -> None:
+def test_product_band_is_ten_percent_around_the_reference(book: Book) -> None:
     # The other validation tests rely on these figures.
     assert (book.product.band_low, book.product.band_high) == (BAND_LOW, BAND_HIGH)
     assert book.product.max_quantity == MAX_QUANTITY
 
 
 @pytest.mark.parametrize("price", [REF + 1, REF + TICK // 2, REF - 1])
-def test_price_off_tick_is_rejected(book: OrderBook, price: int) -> None:
+def test_price_off_tick_is_rejected(book: Book, price: int) -> None:
     assert _rejected(book, buy(1, 100, price)) is Reason.PRICE_NOT_ON_TICK
 
 
 @pytest.mark.parametrize("quantity", [1, 150, LOT * 3 + 1])
-def test_quantity_off_lot_is_rejected(book: OrderBook, quantity: int) -> None:
+def test_quantity_off_lot_is_rejected(book: Book, quantity: int) -> None:
     assert _rejected(book, buy(1, quantity, REF)) is Reason.QUANTITY_NOT_ON_LOT
 
 
 @pytest.mark.parametrize("quantity", [0, -LOT], ids=["zero", "negative"])
-def test_quantity_not_positive_is_rejected(book: OrderBook, quantity: int) -> None:
+def test_quantity_not_positive_is_rejected(book: Book, quantity: int) -> None:
     assert _rejected(book, buy(1, quantity, REF)) is Reason.QUANTITY_OUT_OF_RANGE
 
 
-def test_quantity_above_product_maximum_is_rejected(book: OrderBook) -> None:
+def test_quantity_above_product_maximum_is_rejected(book: Book) -> None:
     assert _rejected(book, buy(1, MAX_QUANTITY + LOT, REF)) is Reason.QUANTITY_OUT_OF_RANGE
 
 
-def test_quantity_at_product_maximum_is_accepted(book: OrderBook) -> None:
+def test_quantity_at_product_maximum_is_accepted(book: Book) -> None:
     events = run(book, buy(1, MAX_QUANTITY, REF))
 
     assert events[0] == OrderAccepted(1, 0, 1, "alpha", "", Side.BUY, REF, MAX_QUANTITY)
@@ -69,11 +69,11 @@ def test_quantity_at_product_maximum_is_accepted(book: OrderBook) -> None:
 
 
 @pytest.mark.parametrize("price", [BAND_LOW - TICK, 0], ids=["one-tick-below", "zero"])
-def test_price_below_the_band_is_rejected(book: OrderBook, price: int) -> None:
+def test_price_below_the_band_is_rejected(book: Book, price: int) -> None:
     assert _rejected(book, buy(1, 100, price)) is Reason.OUTSIDE_PRICE_BAND
 
 
-def test_price_above_the_band_is_rejected(book: OrderBook) -> None:
+def test_price_above_the_band_is_rejected(book: Book) -> None:
     assert _rejected(book, sell(1, 100, BAND_HIGH + TICK)) is Reason.OUTSIDE_PRICE_BAND
 
 
@@ -88,7 +88,7 @@ _RESTING_KINDS: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("price", [BAND_LOW, BAND_HIGH], ids=["low-edge", "high-edge"])
 @pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
 def test_price_exactly_at_a_band_edge_is_accepted(
-    book: OrderBook, side: Side, price: int, kind: dict[str, Any]
+    book: Book, side: Side, price: int, kind: dict[str, Any]
 ) -> None:
     events = run(book, Order(1, "alpha", side, 100, price, **kind))
 
@@ -96,16 +96,16 @@ def test_price_exactly_at_a_band_edge_is_accepted(
     assert book.queue(side, price) == [1]
 
 
-def test_limit_order_without_price_is_rejected(book: OrderBook) -> None:
+def test_limit_order_without_price_is_rejected(book: Book) -> None:
     assert _rejected(book, buy(1, 100, None, order_type=OrderType.LIMIT)) is Reason.MISSING_PRICE
 
 
-def test_market_order_with_a_price_is_rejected(book: OrderBook) -> None:
+def test_market_order_with_a_price_is_rejected(book: Book) -> None:
     command = buy(1, 100, REF, order_type=OrderType.MARKET)
     assert _rejected(book, command) is Reason.PRICE_NOT_ALLOWED
 
 
-def test_duplicate_order_id_of_a_resting_order_is_rejected(book: OrderBook) -> None:
+def test_duplicate_order_id_of_a_resting_order_is_rejected(book: Book) -> None:
     run(book, buy(1, 100, REF - TICK, member="alpha"))
     before = state(book)
 
@@ -115,7 +115,7 @@ def test_duplicate_order_id_of_a_resting_order_is_rejected(book: OrderBook) -> N
     assert state(book) == before
 
 
-def test_halt_rejects_new_orders_and_keeps_the_book(book: OrderBook) -> None:
+def test_halt_rejects_new_orders_and_keeps_the_book(book: Book) -> None:
     run(book, buy(1, 100, REF - TICK, member="beta"))
     run(book, sell(2, 100, REF + TICK, member="beta"))
     before = state(book)
@@ -130,7 +130,7 @@ def test_halt_rejects_new_orders_and_keeps_the_book(book: OrderBook) -> None:
     assert book.status is TradingStatus.HALTED
 
 
-def test_trading_resumes_on_the_kept_book_after_a_halt(book: OrderBook) -> None:
+def test_trading_resumes_on_the_kept_book_after_a_halt(book: Book) -> None:
     run(book, sell(1, 100, REF + TICK, member="beta"))
     run(book, SetTradingStatus(TradingStatus.HALTED))
     run(book, SetTradingStatus(TradingStatus.OPEN))
@@ -140,7 +140,7 @@ def test_trading_resumes_on_the_kept_book_after_a_halt(book: OrderBook) -> None:
     assert [(t.maker_order_id, t.price) for t in trades] == [(1, REF + TICK)]
 
 
-def test_closed_product_rejects_new_orders(book: OrderBook) -> None:
+def test_closed_product_rejects_new_orders(book: Book) -> None:
     run(book, SetTradingStatus(TradingStatus.CLOSED))
 
     assert _rejected(book, buy(1, 100, REF)) is Reason.PRODUCT_CLOSED
@@ -151,7 +151,7 @@ def test_closed_product_rejects_new_orders(book: OrderBook) -> None:
     [(TradingStatus.HALTED, Reason.PRODUCT_HALTED), (TradingStatus.CLOSED, Reason.PRODUCT_CLOSED)],
 )
 def test_book_starts_in_the_products_configured_status(
-    status: TradingStatus, reason: Reason
+    status: TradingStatus, reason: Reason, new_book: NewBook
 ) -> None:
     book = new_book(status=status)
 
@@ -159,7 +159,7 @@ def test_book_starts_in_the_products_configured_status(
     assert _rejected(book, buy(1, 100, REF)) is reason
 
 
-def test_halt_is_checked_before_any_other_rule(book: OrderBook) -> None:
+def test_halt_is_checked_before_any_other_rule(book: Book) -> None:
     run(book, SetTradingStatus(TradingStatus.HALTED))
 
     assert _rejected(book, buy(1, 150, REF + 1)) is Reason.PRODUCT_HALTED
@@ -183,7 +183,7 @@ _BAD_ORDERS: dict[str, tuple[dict[str, Any], Reason]] = {
 
 @pytest.mark.parametrize(("changes", "reason"), _BAD_ORDERS.values(), ids=_BAD_ORDERS.keys())
 def test_a_reject_changes_nothing_and_leaves_no_sequence_gap(
-    book: OrderBook, changes: dict[str, Any], reason: Reason
+    book: Book, changes: dict[str, Any], reason: Reason
 ) -> None:
     run(book, sell(1, 300, REF, member="beta"))
     run(book, buy(2, 200, REF - TICK, member="gamma"))

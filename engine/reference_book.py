@@ -1,8 +1,11 @@
-"""A slow, obviously-correct model of the order book, for the property tests.
+"""A slow, obviously-correct model of the order book: the reference the property tests
+compare engine/book.py against, and the second book the per-rule tests run on
+(engine/book_protocol.py).
 
 Written from the rules, not from engine/book.py: one plain list of resting orders, linear
 scans, no sorted containers, no lazy deletion, no fast paths. Every question ("what is the
-best ask?", "who is next in the queue?") is answered by looking at the whole list again.
+best ask?", "who is next in the queue?", "what does this level hold now?") is answered by
+looking at the whole list again.
 
 The list `resting` holds the resting orders in the order they joined their queue. That one
 order serves as both
@@ -17,27 +20,36 @@ Where the rules leave a choice open, the model takes the reading below (and the 
   * GTD orders falling due at the same command expire earliest expire_time first, then by
     order id.
 
-The model speaks the book's event vocabulary (the dataclasses in engine.events) so a
-failing comparison reads naturally, but it numbers nothing except trades: every event it
-makes has `sequence == 0`, and it makes no LevelChanged events (the tests compare levels
-through depth snapshots instead).
+It speaks the book's event vocabulary and numbering: each command's events are numbered
+on from the last (`sequence`), trades have their own count (`trade_sequence`), and a
+LevelChanged follows whatever changed a level -- an order resting, cancelled, expired or
+cut, and a taker's trades and self-trade cancels at one price, once per price -- saying
+what the level holds after it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from engine.events import (
+from rex.config import Product, TradingStatus
+from rex.vocabulary import OrderType, Reason, SelfTradePrevention, Side, TimeInForce
+
+from .events import (
     Event,
+    LevelChanged,
     OrderAccepted,
     OrderCancelled,
     OrderExpired,
     OrderRejected,
     OrderReplaced,
+    Record,
     StatusChanged,
     Trade,
+    record_of,
 )
-from engine.orders import (
+from .marketdata import Depth, PriceLevel
+from .orders import (
     AdvanceTime,
     CancelOrder,
     Command,
@@ -46,8 +58,6 @@ from engine.orders import (
     ReplaceOrder,
     SetTradingStatus,
 )
-from rex.config import Product, TradingStatus
-from rex.vocabulary import OrderType, Reason, SelfTradePrevention, Side, TimeInForce
 
 BUY, SELL = Side.BUY, Side.SELL
 
@@ -79,48 +89,57 @@ class RefOrder:
         return self.price
 
 
-@dataclass(frozen=True)
-class Level:
-    price: int
-    quantity: int
-    orders: int
-
-
 class ReferenceBook:
     def __init__(self, product: Product) -> None:
         self.product = product
-        self.status = product.status
+        self.status: TradingStatus = product.status
         self.resting: list[RefOrder] = []
-        self.trades = 0  # trades so far; the next trade is number trades + 1
+        self.sequence = 0  # events so far; the next event is number sequence + 1
+        self.trade_sequence = 0  # trades so far
 
     # ------------------------------------------------------------------ queries
 
-    def resting_order(self, order_id: int) -> RefOrder | None:
+    def order(self, order_id: int) -> RefOrder | None:
         for order in self.resting:
             if order.order_id == order_id:
                 return order
         return None
 
-    def levels(self, side: Side) -> list[Level]:
-        """Price levels of one side, best price first."""
-        prices: list[int] = []
-        for order in self.resting:
-            if order.side is side and order.limit not in prices:
-                prices.append(order.limit)
-        prices.sort(reverse=side is BUY)  # bids: highest first; asks: lowest first
-        levels = []
-        for price in prices:
-            queue = self.queue(side, price)
-            levels.append(Level(price, sum(o.remaining for o in queue), len(queue)))
-        return levels
+    def orders(self) -> Iterator[RefOrder]:
+        return iter(list(self.resting))
 
-    def queue(self, side: Side, price: int) -> list[RefOrder]:
+    def level(self, side: Side, price: int) -> PriceLevel:
+        """What rests at one price now (quantity and orders 0 if nothing)."""
+        queue = self._queue(side, price)
+        return PriceLevel(price, sum(o.remaining for o in queue), len(queue))
+
+    def levels(self, side: Side) -> list[PriceLevel]:
+        """Price levels of one side, best price first."""
+        prices = sorted({o.limit for o in self.resting if o.side is side}, reverse=side is BUY)
+        return [self.level(side, price) for price in prices]
+
+    def best_bid(self) -> PriceLevel | None:
+        levels = self.levels(BUY)
+        return levels[0] if levels else None
+
+    def best_ask(self) -> PriceLevel | None:
+        levels = self.levels(SELL)
+        return levels[0] if levels else None
+
+    def depth(self, levels: int = 10) -> Depth:
+        bids, asks = self.levels(BUY)[:levels], self.levels(SELL)[:levels]
+        return Depth(self.product.symbol, self.sequence, tuple(bids), tuple(asks))
+
+    def queue(self, side: Side, price: int) -> list[int]:
+        return [o.order_id for o in self._queue(side, price)]
+
+    def _queue(self, side: Side, price: int) -> list[RefOrder]:
         """Orders resting at one price, oldest first."""
         return [o for o in self.resting if o.side is side and o.price == price]
 
     # ------------------------------------------------------------------ commands
 
-    def apply(self, command: Command) -> list[Event]:
+    def apply(self, command: Command) -> list[Record]:
         events: list[Event] = []
         # Orders due expire first, whatever the command is.
         self._expire(command.timestamp, events)
@@ -139,7 +158,10 @@ class ReferenceBook:
             events.append(StatusChanged(0, command.timestamp, command.status))
         else:
             assert isinstance(command, AdvanceTime)  # nothing to do beyond expiring
-        return events
+        for event in events:  # numbered last: every event of the book has its number
+            self.sequence += 1
+            event.sequence = self.sequence
+        return [record_of(event) for event in events]
 
     def _expire(self, now: int, events: list[Event]) -> None:
         due = [o for o in self.resting if o.expire_time is not None and o.expire_time <= now]
@@ -159,6 +181,7 @@ class ReferenceBook:
                     order.filled,
                 )
             )
+            self._level_changed(order.side, order.limit, now, events)
 
     def _new_order(self, cmd: Order, events: list[Event]) -> None:
         ts = cmd.timestamp
@@ -198,10 +221,10 @@ class ReferenceBook:
             # A FOK order that passed its check has filled in full, so only GTC and GTD
             # orders get here.
             assert order.time_in_force in (TimeInForce.GTC, TimeInForce.GTD)
-            self.resting.append(order)
+            self._rest(order, ts, events)
 
     def _cancel(self, cmd: CancelOrder, events: list[Event]) -> None:
-        order = self.resting_order(cmd.order_id)
+        order = self.order(cmd.order_id)
         if order is None or order.member != cmd.member:
             events.append(
                 OrderRejected(0, cmd.timestamp, cmd.order_id, cmd.member, Reason.UNKNOWN_ORDER)
@@ -211,12 +234,13 @@ class ReferenceBook:
 
     def _replace(self, cmd: ReplaceOrder, events: list[Event]) -> None:
         ts = cmd.timestamp
-        order = self.resting_order(cmd.order_id)
+        order = self.order(cmd.order_id)
         reason = self._check_replace(cmd, order)
         if reason is not None:
             events.append(OrderRejected(0, ts, cmd.order_id, cmd.member, reason))
             return
         assert order is not None and order.price is not None
+        old_price = order.price
         new_price = order.price if cmd.price is None else cmd.price
         new_quantity = order.quantity if cmd.quantity is None else cmd.quantity
         keeps_priority = new_price == order.price and new_quantity < order.quantity
@@ -232,13 +256,14 @@ class ReferenceBook:
                 new_price, new_quantity, order.remaining, order.filled, keeps_priority,
             )
         )  # fmt: skip
+        self._level_changed(order.side, old_price, ts, events)
         if keeps_priority:
             return
         stopped = self._match(order, ts, events)  # the replaced order may cross at once
         if stopped:
             self._end(order, Reason.SELF_TRADE, ts, events)
         elif order.remaining:
-            self.resting.append(order)
+            self._rest(order, ts, events)
 
     # ------------------------------------------------------------------ checks
 
@@ -292,7 +317,7 @@ class ReferenceBook:
                 return Reason.POST_ONLY_NOT_ALLOWED
             if self._crossing(cmd.side, cmd.price):
                 return Reason.POST_ONLY_WOULD_TAKE
-        if self.resting_order(cmd.order_id) is not None:
+        if self.order(cmd.order_id) is not None:
             return Reason.DUPLICATE_ORDER_ID
         return None
 
@@ -359,43 +384,69 @@ class ReferenceBook:
 
     def _match(self, taker: RefOrder, ts: int, events: list[Event]) -> bool:
         """Trade the taker against the book, one maker at a time. Returns True if
-        self-trade prevention stopped it (its remainder is then to be cancelled)."""
+        self-trade prevention stopped it (its remainder is then to be cancelled). Each price
+        it took something from gets one LevelChanged, when the taker is done there."""
+        maker_side = SELL if taker.side is BUY else BUY
+        touched: int | None = None  # the price taken from, whose LevelChanged is due
+
+        def leave_level() -> None:
+            if touched is not None:
+                self._level_changed(maker_side, touched, ts, events)
+
         while taker.remaining:
             makers = self._crossing(taker.side, taker.price)
+            if touched is not None and (not makers or makers[0].limit != touched):
+                leave_level()
+                touched = None
             if not makers:
                 return False
             maker = makers[0]
             if maker.member == taker.member:
                 if taker.stp is SelfTradePrevention.CANCEL_NEWEST:
+                    leave_level()
                     return True
-                self._cancel_resting(maker, Reason.SELF_TRADE, ts, events)
+                self.resting.remove(maker)
+                self._end(maker, Reason.SELF_TRADE, ts, events)
+                touched = maker.limit
                 if taker.stp is SelfTradePrevention.CANCEL_BOTH:
+                    leave_level()
                     return True
                 continue  # cancel_oldest: go on with the next maker
             quantity = min(taker.remaining, maker.remaining)
             taker.filled += quantity
             maker.filled += quantity
-            self.trades += 1
+            self.trade_sequence += 1
             events.append(
                 Trade(
-                    0, ts, self.trades, maker.limit, quantity, taker.side,
+                    0, ts, self.trade_sequence, maker.limit, quantity, taker.side,
                     taker.order_id, taker.member, taker.client_order_id,
                     taker.filled, taker.remaining,
                     maker.order_id, maker.member, maker.client_order_id,
                     maker.filled, maker.remaining,
                 )
             )  # fmt: skip
+            touched = maker.limit
             if maker.remaining == 0:
                 self.resting.remove(maker)
+        leave_level()
         return False
 
-    # ------------------------------------------------------------------ endings
+    # ------------------------------------------------------------------ book keeping
+
+    def _rest(self, order: RefOrder, ts: int, events: list[Event]) -> None:
+        self.resting.append(order)
+        self._level_changed(order.side, order.limit, ts, events)
+
+    def _level_changed(self, side: Side, price: int, ts: int, events: list[Event]) -> None:
+        level = self.level(side, price)
+        events.append(LevelChanged(0, ts, side, price, level.quantity, level.orders))
 
     def _cancel_resting(
         self, order: RefOrder, reason: Reason, ts: int, events: list[Event]
     ) -> None:
         self.resting.remove(order)
         self._end(order, reason, ts, events)
+        self._level_changed(order.side, order.limit, ts, events)
 
     def _end(self, order: RefOrder, reason: Reason, ts: int, events: list[Event]) -> None:
         events.append(
