@@ -69,21 +69,19 @@ def minor_units(currency: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Money:
-    """An exact amount: ``amount`` minor units (fen, cents; yen for JPY) of ``currency``.
+    """An exact amount: ``minor`` units (fen, cents; yen for JPY) of ``currency``.
 
     Negative amounts are allowed (a refund, a credit balance); whether a given use accepts
     them is that use's rule.
     """
 
-    amount: int
+    minor: int
     currency: str
 
     def __post_init__(self) -> None:
         # bool is an int subclass; True fen is a bug, not one fen.
-        if not isinstance(self.amount, int) or isinstance(self.amount, bool):
-            raise TypeError(
-                f"Money amount must be an int of minor units, got {type(self.amount).__name__}"
-            )
+        if not isinstance(self.minor, int) or isinstance(self.minor, bool):
+            raise TypeError(f"Money must be an int of minor units, got {type(self.minor).__name__}")
         minor_units(self.currency)
 
     # ------------------------------------------------------------------ constructors
@@ -134,19 +132,19 @@ class Money:
         if not isinstance(other, Money):
             return NotImplemented
         self._same(other, "add")
-        return Money(self.amount + other.amount, self.currency)
+        return Money(self.minor + other.minor, self.currency)
 
     def __sub__(self, other: Money) -> Money:
         if not isinstance(other, Money):
             return NotImplemented
         self._same(other, "subtract")
-        return Money(self.amount - other.amount, self.currency)
+        return Money(self.minor - other.minor, self.currency)
 
     def __neg__(self) -> Money:
-        return Money(-self.amount, self.currency)
+        return Money(-self.minor, self.currency)
 
     def __abs__(self) -> Money:
-        return Money(abs(self.amount), self.currency)
+        return Money(abs(self.minor), self.currency)
 
     # ---------------------------------------------------------------------- ordering
 
@@ -154,25 +152,25 @@ class Money:
         if not isinstance(other, Money):
             return NotImplemented
         self._same(other, "compare")
-        return self.amount < other.amount
+        return self.minor < other.minor
 
     def __le__(self, other: Money) -> bool:
         if not isinstance(other, Money):
             return NotImplemented
         self._same(other, "compare")
-        return self.amount <= other.amount
+        return self.minor <= other.minor
 
     def __gt__(self, other: Money) -> bool:
         if not isinstance(other, Money):
             return NotImplemented
         self._same(other, "compare")
-        return self.amount > other.amount
+        return self.minor > other.minor
 
     def __ge__(self, other: Money) -> bool:
         if not isinstance(other, Money):
             return NotImplemented
         self._same(other, "compare")
-        return self.amount >= other.amount
+        return self.minor >= other.minor
 
     # ------------------------------------------------------------------- conversions
 
@@ -180,13 +178,13 @@ class Money:
         """The amount in major units, exactly (``Decimal("1234.56")``)."""
         places = minor_units(self.currency)
         # Built from a string, so no context rounding can apply.
-        return Decimal(f"{self.amount}E-{places}")
+        return Decimal(f"{self.minor}E-{places}")
 
     def __str__(self) -> str:
         """``"1,234.56 CNY"``, ``"-0.05 USD"``, ``"1,234 JPY"``."""
         places = minor_units(self.currency)
-        sign = "-" if self.amount < 0 else ""
-        whole, fraction = divmod(abs(self.amount), 10**places)
+        sign = "-" if self.minor < 0 else ""
+        whole, fraction = divmod(abs(self.minor), 10**places)
         text = f"{whole:,}"
         if places:
             text += f".{fraction:0{places}d}"

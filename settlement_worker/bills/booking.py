@@ -124,7 +124,7 @@ def can_endorse_to(bill: Bill, to: str, limits: ReceiptLimits, on: dt.date) -> b
     return (
         bill.drawer != to
         and 1 <= remaining <= limits.max_tenor_days
-        and (face_limit is None or bill.face.amount <= face_limit)
+        and (face_limit is None or bill.face.minor <= face_limit)
         and limits.accepts(PaymentKind(bill.kind.value), bill.acceptor)
     )
 
@@ -158,13 +158,13 @@ class BillSettlement:
 
     @property
     def total(self) -> int:
-        return sum(after.face.amount for _, after in self.endorsed) + sum(
-            b.face.amount for b in self.issued
+        return sum(after.face.minor for _, after in self.endorsed) + sum(
+            b.face.minor for b in self.issued
         )
 
 
 def _largest_first(bill: Bill) -> tuple[int, dt.date, str]:
-    return (-bill.face.amount, bill.due_date, bill.bill_id)
+    return (-bill.face.minor, bill.due_date, bill.bill_id)
 
 
 def settle_by_bills(terms: BillTerms, held: Sequence[Bill]) -> BillSettlement:
@@ -172,10 +172,10 @@ def settle_by_bills(terms: BillTerms, held: Sequence[Bill]) -> BillSettlement:
     endorsed: list[tuple[Bill, Bill]] = []
     left = terms.total
     # Largest first; the full eligibility test only for a bill that would still fit.
-    for bill in sorted((b for b in held if b.face.amount <= left), key=_largest_first):
-        if bill.face.amount <= left and _endorsable(bill, terms):
+    for bill in sorted((b for b in held if b.face.minor <= left), key=_largest_first):
+        if bill.face.minor <= left and _endorsable(bill, terms):
             endorsed.append((bill, endorse(bill, terms.payer, terms.payee, terms.issue_date)))
-            left -= bill.face.amount
+            left -= bill.face.minor
             if not left:
                 break
     if not endorsed:

@@ -65,7 +65,7 @@ PROG = "rex bills"
 def _line(bill: Bill, member: str | None = None) -> str:
     role = f"  {'+'.join(roles(bill, member))}" if member else ""
     return (
-        f"{bill.bill_id}  {bill.state:<11}{role}  {Money(bill.face.amount, bill.face.currency)}"
+        f"{bill.bill_id}  {bill.state:<11}{role}  {Money(bill.face.minor, bill.face.currency)}"
         f"  {bill.kind} by {bill.acceptor}  issued {bill.issue_date} due {bill.due_date}"
         f"  held by {bill.holder}"
     )

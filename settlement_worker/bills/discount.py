@@ -168,17 +168,17 @@ def discount_proceeds(face: Money, annual_rate: Decimal, days: int) -> Money:
     Refused (``proceeds_not_positive``) if the interest would swallow the whole face: a
     bank paying nothing (or less) for a bill is an input error, not a discount.
     """
-    if not isinstance(face, Money) or face.amount <= 0:
+    if not isinstance(face, Money) or face.minor <= 0:
         raise RuleViolation(
             SettlementCode.INVALID_FACE, f"face must be positive Money, got {face!r}"
         )
-    interest = discount_interest(face.amount, annual_rate, days)
-    if interest >= face.amount:
+    interest = discount_interest(face.minor, annual_rate, days)
+    if interest >= face.minor:
         raise RuleViolation(
             SettlementCode.PROCEEDS_NOT_POSITIVE,
             f"interest {Money(interest, face.currency)} leaves nothing of face {face}",
         )
-    return Money(face.amount - interest, face.currency)
+    return Money(face.minor - interest, face.currency)
 
 
 @dataclass(frozen=True, slots=True)

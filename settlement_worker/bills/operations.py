@@ -303,7 +303,7 @@ class BillDesk:
     def _claims(bill: Bill, debtor: str | None, now: int) -> list[Recourse]:
         if debtor is None:
             return []
-        face, currency = bill.face.amount, bill.face.currency
+        face, currency = bill.face.minor, bill.face.currency
 
         def claim(number: int, creditor: str, owed_by: str, to_bank: bool) -> Recourse:
             recourse_id = recourse_id_for(bill.bill_id, number)

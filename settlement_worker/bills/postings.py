@@ -97,7 +97,7 @@ def _entry(
 
 def issue_entry(bill: Bill, created_at: dt.datetime) -> JournalEntry:
     """The bill pays ``bill.face`` of the drawer's obligation to the payee."""
-    face = bill.face.amount
+    face = bill.face.minor
     return _entry(
         f"issue-{bill.bill_id}",
         ISSUE,
@@ -118,7 +118,7 @@ def endorse_entry(
 ) -> JournalEntry:
     """``link`` moves the bill between members; with ``pays_obligation`` it settles that much
     of the endorser's obligation to the endorsee (booking endorses held bills that way)."""
-    face = bill.face.amount
+    face = bill.face.minor
     lines = [
         (link.from_holder, AccountKind.BILLS_RECEIVABLE, -face),
         (link.to_holder, AccountKind.BILLS_RECEIVABLE, face),
@@ -138,11 +138,11 @@ def discount_entry(
 ) -> JournalEntry:
     """``seller`` sold the bill to a bank for ``result.proceeds``, paying the interest."""
     lines = [
-        (seller, AccountKind.BILLS_RECEIVABLE, -bill.face.amount),
-        (EXCHANGE, AccountKind.BANK_SETTLEMENT, result.proceeds.amount),
+        (seller, AccountKind.BILLS_RECEIVABLE, -bill.face.minor),
+        (EXCHANGE, AccountKind.BANK_SETTLEMENT, result.proceeds.minor),
     ]
-    if result.interest.amount:  # none on the due date itself: no zero posting
-        lines.append((seller, AccountKind.DISCOUNT_INTEREST, result.interest.amount))
+    if result.interest.minor:  # none on the due date itself: no zero posting
+        lines.append((seller, AccountKind.DISCOUNT_INTEREST, result.interest.minor))
     return _entry(
         f"discount-{bill.bill_id}", DISCOUNT, bill, result.discount_date, created_at, lines
     )
@@ -158,7 +158,7 @@ def maturity_entry(paid: Bill, created_at: dt.datetime) -> JournalEntry:
     """The bill was paid at maturity (``paid.closed_on``): the holder's claim and the
     drawer's debt both end."""
     assert paid.closed_on is not None
-    face = paid.face.amount
+    face = paid.face.minor
     return _entry(
         f"maturity-{paid.bill_id}",
         MATURITY,
@@ -176,7 +176,7 @@ def dishonour_entry(dishonoured: Bill, debtor: str | None, created_at: dt.dateti
     """The bill was not paid; the holder claims the face from ``debtor`` (None: the holder
     is the drawer itself, with nobody to claim from)."""
     assert dishonoured.closed_on is not None
-    face = dishonoured.face.amount
+    face = dishonoured.face.minor
     drawer = dishonoured.drawer
     bank = held_by_bank(dishonoured)
     lines = [(drawer, AccountKind.BILLS_PAYABLE, face)]

@@ -59,7 +59,7 @@ def bill_detail(bill: Bill) -> dict[str, Any]:
         "drawer": bill.drawer,
         "payee": bill.payee,
         "acceptor": bill.acceptor,
-        "face": bill.face.amount,
+        "face": bill.face.minor,
         "currency": bill.face.currency,
         "issue_date": bill.issue_date.isoformat(),
         "due_date": bill.due_date.isoformat(),
@@ -167,8 +167,8 @@ class BillRecords:
             "annual_rate": str(result.annual_rate),
             "days": result.days,
             "other_city": result.other_city,
-            "interest": result.interest.amount,
-            "proceeds": result.proceeds.amount,
+            "interest": result.interest.minor,
+            "proceeds": result.proceeds.minor,
         }
         self._audit(
             bill,

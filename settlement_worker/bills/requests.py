@@ -248,7 +248,7 @@ def _working(bank: str, result: DiscountResult) -> dict[str, Any]:
         "annual_rate": str(result.annual_rate),
         "days": result.days,
         "other_city": result.other_city,
-        "interest": result.interest.amount,
-        "proceeds": result.proceeds.amount,
+        "interest": result.interest.minor,
+        "proceeds": result.proceeds.minor,
         "currency": result.proceeds.currency,
     }

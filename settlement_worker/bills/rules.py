@@ -220,7 +220,7 @@ class Bill:
                 SettlementCode.WRONG_ACCEPTOR,
                 "a bank acceptance bill is accepted by a bank, not a trading party",
             )
-        if not isinstance(self.face, Money) or self.face.amount <= 0:
+        if not isinstance(self.face, Money) or self.face.minor <= 0:
             raise RuleViolation(
                 SettlementCode.NON_POSITIVE_FACE, f"face must be positive Money, got {self.face!r}"
             )

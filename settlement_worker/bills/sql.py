@@ -98,7 +98,7 @@ def _row(bill: Bill, obligation_id: str, at: int) -> tuple[Any, ...]:
         bill.payee,
         bill.acceptor,
         bill.acceptor_city,
-        bill.face.amount,
+        bill.face.minor,
         bill.face.currency,
         bill.issue_date.isoformat(),
         bill.due_date.isoformat(),

@@ -129,8 +129,8 @@ def trade_rows(
     bills = bill_terms(plan, config)
     created = {
         "trade_id": ob.trade_id,
-        "amount": ob.amount_minor,
-        "currency": ob.currency,
+        "amount": ob.amount.minor,
+        "currency": ob.amount.currency,
         "payments": [p.payment_id for p in payments],
         "bank": bank,
         "bill_minor": plan.bill_minor,
@@ -160,8 +160,8 @@ def trade_rows(
             ob.product,
             ob.payer,
             ob.payee,
-            ob.currency,
-            ob.amount_minor,
+            ob.amount.currency,
+            ob.amount.minor,
             state,
             ob.trade_date.isoformat(),
             at,
@@ -170,7 +170,7 @@ def trade_rows(
         audits=tuple(audits),
         events=tuple(
             obligation_created(
-                ob.obligation_id, ob.payer, ob.payee, ob.amount_minor, ob.currency, at
+                ob.obligation_id, ob.payer, ob.payee, ob.amount.minor, ob.amount.currency, at
             )
         ),
         payments=tuple(payments),

@@ -114,7 +114,7 @@ def fee_minor(value_minor: int, bps: int, minimum_minor: int = 0) -> int:
 def fees_for(obligation: Obligation, schedule: FeeSchedule) -> Fees:
     """The buyer's and the seller's fee on the trade behind ``obligation``."""
     rule = schedule.rule_for(obligation.product)
-    value = obligation.amount_minor
+    value = obligation.amount.minor
     return Fees(
         buyer_minor=fee_minor(value, rule.buyer_bps, rule.minimum_minor),
         seller_minor=fee_minor(value, rule.seller_bps, rule.minimum_minor),

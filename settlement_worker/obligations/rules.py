@@ -24,6 +24,7 @@ from typing import Final
 
 from rex.config import CURRENCY_MINOR_UNITS, Product
 from rex.fields import FieldError
+from rex.money import Money
 from rex.protocol import TradeMessage
 
 __all__ = [
@@ -100,7 +101,7 @@ def _check_id(name: str, value: object) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Obligation:
-    """The buyer (payer) owes the seller (payee) ``amount_minor`` of ``currency``.
+    """The buyer (payer) owes the seller (payee) ``amount``.
 
     Fees are not part of it: they are owed to the exchange, by both sides, and computed
     from the same trade value by :func:`settlement_worker.obligations.fees.fees_for`.
@@ -110,8 +111,7 @@ class Obligation:
     trade_id: str
     payer: str
     payee: str
-    amount_minor: int
-    currency: str
+    amount: Money
     product: str
     trade_date: dt.date
 
@@ -127,12 +127,8 @@ class Obligation:
         _check_id("payee", self.payee)
         if self.payer == self.payee:
             raise FieldError("payee", f"payer and payee are the same member {self.payer!r}")
-        if not _is_int(self.amount_minor) or self.amount_minor <= 0:
-            raise FieldError(
-                "amount_minor", f"must be a positive integer, got {self.amount_minor!r}"
-            )
-        if self.currency not in CURRENCY_MINOR_UNITS:
-            raise FieldError("currency", f"unsupported currency {self.currency!r}")
+        if not isinstance(self.amount, Money) or self.amount.minor <= 0:
+            raise FieldError("amount", f"must be positive Money, got {self.amount!r}")
         _check_id("product", self.product)
         # A datetime is a date too; refuse it, so no time zone sneaks into a trade date.
         if not isinstance(self.trade_date, dt.date) or isinstance(self.trade_date, dt.datetime):
@@ -155,8 +151,7 @@ def obligation_for(
         trade_id=trade_id,
         payer=buyer,
         payee=seller,
-        amount_minor=trade_value_minor(product, price, quantity),
-        currency=product.currency,
+        amount=Money(trade_value_minor(product, price, quantity), product.currency),
         product=product.symbol,
         trade_date=trade_date,
     )

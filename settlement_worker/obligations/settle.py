@@ -32,8 +32,8 @@ def settle_trade(trade: TradeMessage, product: Product, fees: FeeSchedule) -> Tr
     when = dt.datetime.fromtimestamp(trade.timestamp // 1_000_000_000, dt.UTC)
     day = trade_date(trade.timestamp)
     obligation = obligation_from_trade(trade, product, day)
-    ccy = obligation.currency
-    value = obligation.amount_minor
+    ccy = obligation.amount.currency
+    value = obligation.amount.minor
     entries = [
         JournalEntry(
             entry_id=f"trade-{trade.trade_id}",

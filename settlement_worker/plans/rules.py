@@ -214,7 +214,7 @@ def _tenor(
     text = (
         f"the payer's {wanted}-day tenor is too long: {why}, and the payer issues no bill "
         f"shorter than {method.min_tenor_days} days; the whole "
-        f"{format_minor(obligation.amount_minor, obligation.currency)} is paid in cash"
+        f"{format_minor(obligation.amount.minor, obligation.amount.currency)} is paid in cash"
     )
     return None, PlanReason(ReasonCode.TENOR_TOO_LONG, text)
 
@@ -249,8 +249,8 @@ def plan_payment(
     _check_optional_count("bill_tenor_days_available", bill_tenor_days_available, 0)
     _check_optional_count("bill_amount_available_minor", bill_amount_available_minor, 0)
     _check_optional_count("max_bills", max_bills, 1)
-    amount = obligation.amount_minor
-    money = obligation.currency
+    amount = obligation.amount.minor
+    money = obligation.amount.currency
     reasons: list[PlanReason] = []
 
     def plan(

@@ -107,7 +107,7 @@ def _load(store: Store, add: Add) -> list[StoredBill]:
 def _expected_lines(bill: Bill) -> dict[Account, int]:
     if not is_live(bill.state):
         return {}
-    face, ccy = bill.face.amount, bill.face.currency
+    face, ccy = bill.face.minor, bill.face.currency
     expected = {(bill.drawer, "bills_payable", ccy): -face}
     if not held_by_bank(bill):
         expected[(bill.holder, "bills_receivable", ccy)] = face

@@ -176,7 +176,7 @@ def _bills(
                 bill.issue_date.isoformat(),
                 bill.bill_id,
                 "+".join(roles(bill, member)),
-                bill.face.amount,
+                bill.face.minor,
                 bill.face.currency,
                 bill.due_date.isoformat(),
                 bill.state.value,

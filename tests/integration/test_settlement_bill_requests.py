@@ -164,13 +164,13 @@ def test_the_holder_discounts_a_bill_at_a_bank(store: Store) -> None:
         "annual_rate": "0.0135",
         "days": quote.days,
         "other_city": True,
-        "interest": quote.interest.amount,
-        "proceeds": quote.proceeds.amount,
+        "interest": quote.interest.minor,
+        "proceeds": quote.proceeds.minor,
         "currency": "CNY",
     }
     assert answer.detail["bill"]["state"] == "discounted"
     assert holders(store) == [(BILL, "icbc-baotou", "discounted")]
-    assert balance(store, HOLDER, "discount_interest") == quote.interest.amount
+    assert balance(store, HOLDER, "discount_interest") == quote.interest.minor
     assert events(store) == [f"{HOLDER}.bill_discounted"]  # the bank gets none
     again = desk.ask(HOLDER, "discount_bill", sale())
     rejected(again, "bill_rule", "already_discounted")

@@ -263,11 +263,11 @@ def test_discount_then_maturity(opened: Opened) -> None:
     done = discount_(store)
     result = done.result
     assert result.other_city  # a Ganzhou acceptor, a Baotou bank: 3 more days
-    assert result.interest.amount + result.proceeds.amount == FACE
+    assert result.interest.minor + result.proceeds.minor == FACE
     assert bills(store) == [(BILL, "icbc-baotou", "discounted")]
     assert balance(store, SELLER, "bills_receivable") == 0
-    assert balance(store, SELLER, "discount_interest") == result.interest.amount
-    assert balance(store, "exchange", "bank_settlement") == result.proceeds.amount
+    assert balance(store, SELLER, "discount_interest") == result.interest.minor
+    assert balance(store, "exchange", "bank_settlement") == result.proceeds.minor
     assert events(store, BILL)[-1] == f"{SELLER}.bill_discounted"
     refused("already_discounted", lambda: discount_(store))
     clean(store)
@@ -281,7 +281,7 @@ def test_discount_then_maturity(opened: Opened) -> None:
     assert bills(store) == [(BILL, "icbc-baotou", "paid")]
     assert balance(store, BUYER, "bills_payable") == 0
     # The bank advanced the proceeds and was paid the face: it earned the interest.
-    assert balance(store, "exchange", "bank_settlement") == -result.interest.amount
+    assert balance(store, "exchange", "bank_settlement") == -result.interest.minor
     assert events(store, BILL)[-1] == f"{BUYER}.bill_paid"  # the bank gets no event
     assert audit(store, BILL)[-1] == ("operator:li", "paid")
     clean(store)
@@ -364,7 +364,7 @@ def test_a_discounting_bank_is_paid_its_recourse_through_bank_settlement(opened:
     clean(store)
     confirm(store, f"pay-rec-{BILL}-1-0")
     confirm(store, f"pay-rec-{BILL}-2-0")
-    assert balance(store, "exchange", "bank_settlement") == -result.interest.amount
+    assert balance(store, "exchange", "bank_settlement") == -result.interest.minor
     assert store.balances().get(("icbc-baotou", "receivables", "CNY")) is None  # no bank account
     clean(store)
 

@@ -180,7 +180,7 @@ class Play:
             return
         product = PRODUCTS["PRND-OX"]
         per_lot = product.band_low * product.lot * 100 // product.quantity_per_price_unit
-        lots = -(-2 * bill.face.amount // per_lot) + extra_lots
+        lots = -(-2 * bill.face.minor // per_lot) + extra_lots
         self.trade(Deal("PRND-OX", product.band_low, product.lot * lots, bill.holder, payee))
 
     def endorse(self, which: int, to: int, after: int, as_holder: bool) -> None:

@@ -85,7 +85,7 @@ def test_with_nothing_held_the_plans_bills_are_issued_and_accepted() -> None:
         "boc-ganzhou",
     )
     assert first.due_date == TODAY + dt.timedelta(days=90)
-    assert [b.face.amount for b in done.issued] == [30_000_000, 29_999_999]
+    assert [b.face.minor for b in done.issued] == [30_000_000, 29_999_999]
     assert done.total == 59_999_999
 
 
@@ -94,7 +94,7 @@ def test_a_held_bill_that_fits_is_endorsed_and_the_rest_is_issued() -> None:
     ((before, after),) = done.endorsed
     assert before.holder == "buyer" and after.holder == "seller"
     assert after.endorsements[-1].date == TODAY and after.state is BillState.ENDORSED
-    assert [(b.bill_id, b.face.amount) for b in done.issued] == [("bill-obl-T-1-0", 15_000_000)]
+    assert [(b.bill_id, b.face.minor) for b in done.issued] == [("bill-obl-T-1-0", 15_000_000)]
     assert done.total == 40_000_000
 
 
@@ -115,7 +115,7 @@ def test_largest_first_while_they_fit_then_earliest_due_then_id() -> None:
     done = settle_by_bills(terms((40_000_000,)), bills)
     # 30M fits (10M left); neither 20M fits; nor 15M. The rest is one new bill.
     assert [after.bill_id for _, after in done.endorsed] == ["H-big"]
-    assert [b.face.amount for b in done.issued] == [10_000_000]
+    assert [b.face.minor for b in done.issued] == [10_000_000]
     done = settle_by_bills(terms((40_000_000,)), bills[2:])
     assert [after.bill_id for _, after in done.endorsed] == ["H-mid-early", "H-mid-late"]
 
@@ -124,7 +124,7 @@ def test_the_rest_is_split_under_the_payees_face_limit() -> None:
     big = terms((50_000_000, 50_000_000, 50_000_000))
     done = settle_by_bills(big, [held("H-1", 10_000_000)])
     # 140M left under a 50M face limit: 3 bills, as equal as possible, larger first.
-    assert [b.face.amount for b in done.issued] == [46_666_667, 46_666_667, 46_666_666]
+    assert [b.face.minor for b in done.issued] == [46_666_667, 46_666_667, 46_666_666]
 
 
 def test_bills_the_payee_would_not_take_stay_with_the_payer() -> None:

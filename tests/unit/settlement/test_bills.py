@@ -181,7 +181,7 @@ def test_endorsement_must_be_the_whole_bill() -> None:
         endorse(bill, "seller", "supplier", ISSUED_ON, amount=Money.of("400000.00", "CNY"))
     assert code_of(exc) == "partial_endorsement"
     with pytest.raises(RuleViolation) as exc:  # same number, wrong currency: not the face
-        endorse(bill, "seller", "supplier", ISSUED_ON, amount=Money(FACE.amount, "USD"))
+        endorse(bill, "seller", "supplier", ISSUED_ON, amount=Money(FACE.minor, "USD"))
     assert code_of(exc) == "partial_endorsement"
     assert endorse(bill, "seller", "supplier", ISSUED_ON, amount=FACE).holder == "supplier"
 

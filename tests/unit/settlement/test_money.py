@@ -93,7 +93,7 @@ def test_money_does_not_mix_with_bare_ints() -> None:
 def test_money_is_immutable() -> None:
     m = Money(1, "CNY")
     with pytest.raises(dataclasses.FrozenInstanceError):
-        m.amount = 2  # type: ignore[misc]
+        m.minor = 2  # type: ignore[misc]
 
 
 def test_to_decimal_is_exact() -> None:

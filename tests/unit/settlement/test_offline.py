@@ -195,6 +195,6 @@ def test_an_offline_trade_settles_like_a_matched_trade() -> None:
     _, message = confirm(reported(), SELLER, 415_000, 1_000, PRODUCT, at=AT, sequence=1)
     matched = dataclasses.replace(message, trade_id="PRND-OX-1", buy_order_id=1, sell_order_id=2)
     otc, book = settle_trade(message, PRODUCT, fees), settle_trade(matched, PRODUCT, fees)
-    assert otc.obligation.amount_minor == book.obligation.amount_minor == 41_500_000
+    assert otc.obligation.amount.minor == book.obligation.amount.minor == 41_500_000
     assert [e.postings for e in otc.entries] == [e.postings for e in book.entries]
     assert [e.entry_id for e in otc.entries] == ["trade-OTC-PRND-OX-1", "fees-OTC-PRND-OX-1"]

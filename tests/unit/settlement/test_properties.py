@@ -212,8 +212,8 @@ def test_discount_proceeds_are_positive_and_at_most_face(
     face: int, rate: Decimal, days: int, currency: str
 ) -> None:
     proceeds = discount_proceeds(Money(face, currency), rate, days)
-    assert 0 < proceeds.amount <= face
-    assert proceeds.amount + discount_interest(face, rate, days) == face
+    assert 0 < proceeds.minor <= face
+    assert proceeds.minor + discount_interest(face, rate, days) == face
 
 
 @given(faces, rates, rates, day_counts, day_counts)

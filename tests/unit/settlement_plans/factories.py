@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from rex.config import Product
+from rex.money import Money
 from settlement_worker.obligations.rules import Obligation, obligation_id_for
 
 REPO = Path(__file__).resolve().parents[3]
@@ -56,8 +57,7 @@ def obligation(
         trade_id=trade_id,
         payer=payer,
         payee=payee,
-        amount_minor=amount_minor,
-        currency=currency,
+        amount=Money(amount_minor, currency),
         product=symbol,
         trade_date=TRADE_DATE,
     )

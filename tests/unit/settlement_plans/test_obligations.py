@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from rex.fields import FieldError
+from rex.money import Money
 from rex.protocol import TradeMessage
 from settlement_worker.obligations.rules import (
     Obligation,
@@ -46,7 +47,7 @@ def test_usd_product_settles_in_usd_cents() -> None:
         product=usd,
         trade_date=TRADE_DATE,
     )
-    assert (obl.amount_minor, obl.currency) == (1_150_200, "USD")
+    assert (obl.amount.minor, obl.amount.currency) == (1_150_200, "USD")
 
 
 def test_currency_without_minor_units_settles_in_whole_units() -> None:
@@ -84,8 +85,7 @@ def test_obligation_runs_from_buyer_to_seller_with_an_id_derived_from_the_trade(
         trade_id="PRND-OX-000042",
         payer="xinyu-pvc",
         payee="baotou-metals",
-        amount_minor=4_150_000,
-        currency="CNY",
+        amount=Money(4_150_000, "CNY"),
         product="PRND-OX",
         trade_date=TRADE_DATE,
     )
@@ -113,7 +113,7 @@ def _trade(**changes: object) -> TradeMessage:
 def test_obligation_from_trade_message() -> None:
     obl = obligation_from_trade(_trade(), product(), TRADE_DATE)
     # 415,000 x 0.2 t = 83,000.00 CNY
-    assert (obl.payer, obl.payee, obl.amount_minor) == ("ningbo-alloy", "ganzhou-magnet", 8_300_000)
+    assert (obl.payer, obl.payee, obl.amount.minor) == ("ningbo-alloy", "ganzhou-magnet", 8_300_000)
 
 
 @pytest.mark.parametrize(
@@ -131,8 +131,8 @@ def test_obligation_from_trade_refuses_a_trade_of_another_product_or_currency(
     ("changes", "field"),
     [
         ({"payee": "baotou-metals"}, "payee"),  # a member cannot owe itself
-        ({"amount_minor": 0}, "amount_minor"),
-        ({"currency": "XYZ"}, "currency"),
+        ({"amount": Money(0, "CNY")}, "amount"),
+        ({"amount": 100}, "amount"),  # an amount is Money, with its currency
         ({"obligation_id": "other"}, "obligation_id"),
         ({"trade_date": dt.datetime(2024, 10, 15, 9, 30)}, "trade_date"),
     ],

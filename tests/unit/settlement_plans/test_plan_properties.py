@@ -64,7 +64,7 @@ def _check(
     amount_available: int | None,
     max_bills: int,
 ) -> None:
-    amount = obl.amount_minor
+    amount = obl.amount.minor
     assert sum(p.amount_minor for p in plan.parts) == amount
     assert all(p.amount_minor > 0 for p in plan.parts)
     bills = plan.bills
@@ -73,7 +73,7 @@ def _check(
         assert sum(b.amount_minor for b in bills) <= amount_available
     assert len(bills) <= max_bills
     if bills:
-        assert method.kind.is_bill and limits.accept_bills and obl.currency == "CNY"
+        assert method.kind.is_bill and limits.accept_bills and obl.amount.currency == "CNY"
         faces = [b.amount_minor for b in bills]
         assert faces == sorted(faces, reverse=True) and faces[0] - faces[-1] <= 1
     for bill in bills:
