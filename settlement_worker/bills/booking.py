@@ -104,13 +104,13 @@ def bill_terms(plan: PaymentPlan, config: SettlementConfig) -> BillTerms | None:
         obligation_id=plan.obligation_id,
         payer=plan.payer,
         payee=plan.payee,
-        currency=plan.currency,
+        currency=plan.amount.currency,
         issue_date=plan.issue_date,
         kind=kind,
         acceptor=first.acceptor,
         acceptor_city=_acceptor_city(config, kind, first.acceptor, plan.payer),
         tenor_days=first.tenor_days,
-        faces=tuple(part.amount_minor for part in bills),
+        faces=tuple(part.amount.minor for part in bills),
         payee_limits=config.limits_or_default(plan.payee),
     )
 

@@ -141,7 +141,7 @@ def _dishonour(store: Store, desk: BillDesk, args: argparse.Namespace, now: int)
     for claim in done.claims:
         print(
             f"  recourse {claim.recourse_id}: {claim.debtor} pays {claim.creditor}"
-            f" {Money(claim.amount_minor, claim.currency)} (payment {claim.payment_id})"
+            f" {Money(claim.amount.minor, claim.amount.currency)} (payment {claim.payment_id})"
         )
     if not done.claims:
         print("  no recourse: the drawer holds its own bill")

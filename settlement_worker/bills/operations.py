@@ -303,7 +303,6 @@ class BillDesk:
     def _claims(bill: Bill, debtor: str | None, now: int) -> list[Recourse]:
         if debtor is None:
             return []
-        face, currency = bill.face.minor, bill.face.currency
 
         def claim(number: int, creditor: str, owed_by: str, to_bank: bool) -> Recourse:
             recourse_id = recourse_id_for(bill.bill_id, number)
@@ -312,8 +311,7 @@ class BillDesk:
                 bill.bill_id,
                 creditor,
                 owed_by,
-                face,
-                currency,
+                bill.face,
                 to_bank,
                 payment_id_for(recourse_id, 0),
                 now,
@@ -331,8 +329,7 @@ class BillDesk:
             claim.recourse_id,
             claim.debtor,
             claim.creditor,
-            claim.amount_minor,
-            claim.currency,
+            claim.amount,
             bank,
             now,
             fallbacks,

@@ -199,7 +199,7 @@ class BillRecords:
                     "recourse_id": claim.recourse_id,
                     "creditor": claim.creditor,
                     "debtor": claim.debtor,
-                    "amount": claim.amount_minor,
+                    "amount": claim.amount.minor,
                     "payment_id": claim.payment_id,
                     "reason": f"{claim.debtor} owes {claim.creditor} the face after dishonour",
                 },

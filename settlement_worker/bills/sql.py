@@ -75,8 +75,7 @@ class Recourse:
     bill_id: str
     creditor: str
     debtor: str
-    amount_minor: int
-    currency: str
+    amount: Money
     creditor_is_bank: bool
     payment_id: str
     created_at: int
@@ -313,8 +312,8 @@ def insert_recourse(tx: Transaction, claims: Sequence[Recourse]) -> None:
                 c.bill_id,
                 c.creditor,
                 c.debtor,
-                c.amount_minor,
-                c.currency,
+                c.amount.minor,
+                c.amount.currency,
                 int(c.creditor_is_bank),
                 c.payment_id,
                 c.created_at,
@@ -331,5 +330,6 @@ def recourse_of(tx: Transaction, bill_id: str) -> list[Recourse]:
         [bill_id],
     )
     return [
-        Recourse(r[0], r[1], r[2], r[3], int(r[4]), r[5], bool(r[6]), r[7], int(r[8])) for r in rows
+        Recourse(r[0], r[1], r[2], r[3], Money(int(r[4]), r[5]), bool(r[6]), r[7], int(r[8]))
+        for r in rows
     ]

@@ -133,7 +133,7 @@ def trade_rows(
         "currency": ob.amount.currency,
         "payments": [p.payment_id for p in payments],
         "bank": bank,
-        "bill_minor": plan.bill_minor,
+        "bill_minor": plan.bill_total.minor,
         "plan_reasons": list(plan.codes),
     }
     audits: list[AuditRow] = [
@@ -141,7 +141,7 @@ def trade_rows(
     ]
     # The bill part is met in this same booking (write_rows), so an obligation with no cash
     # part is settled once booked.
-    state = ObligationState.OPEN if plan.cash_minor else ObligationState.SETTLED
+    state = ObligationState.OPEN if plan.cash.minor else ObligationState.SETTLED
     if state is ObligationState.SETTLED:
         audits.append(
             AuditRow(

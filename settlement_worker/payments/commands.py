@@ -195,7 +195,7 @@ def _is_time(key: str, value: Any) -> bool:
 
 
 def _line(p: pm.Payment) -> str:
-    amount = format_minor(p.amount_minor, p.currency)
+    amount = format_minor(p.amount.minor, p.amount.currency)
     return (
         f"{p.payment_id}  {p.state}  {amount}  {p.payer} -> {p.payee}  bank={p.bank}"
         f"  attempts={p.attempts}  queries={p.queries}  last_error={p.last_error or '-'}"
@@ -214,8 +214,8 @@ def _as_dict(p: pm.Payment) -> dict[str, Any]:
         "obligation_id": p.obligation_id,
         "payer": p.payer,
         "payee": p.payee,
-        "amount": p.amount_minor,
-        "currency": p.currency,
+        "amount": p.amount.minor,
+        "currency": p.amount.currency,
         "bank": p.bank,
         "state": str(p.state),
         "attempts": p.attempts,

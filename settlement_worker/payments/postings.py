@@ -47,9 +47,9 @@ def paid_entry(p: Payment, at: int, *, to_bank: bool = False) -> EntryRow:
     dishonour), so the money leaves the members through the exchange's BANK_SETTLEMENT.
     """
     credit = (
-        PostingRow(EXCHANGE, AccountKind.BANK_SETTLEMENT.value, p.currency, -p.amount_minor)
+        PostingRow(EXCHANGE, AccountKind.BANK_SETTLEMENT.value, p.amount.currency, -p.amount.minor)
         if to_bank
-        else PostingRow(p.payee, AccountKind.RECEIVABLES.value, p.currency, -p.amount_minor)
+        else PostingRow(p.payee, AccountKind.RECEIVABLES.value, p.amount.currency, -p.amount.minor)
     )
     return EntryRow(
         entry_id=paid_entry_id(p.payment_id),
@@ -58,7 +58,7 @@ def paid_entry(p: Payment, at: int, *, to_bank: bool = False) -> EntryRow:
         effective_date=trade_date(at).isoformat(),
         created_at=at,
         postings=(
-            PostingRow(p.payer, AccountKind.PAYABLES.value, p.currency, p.amount_minor),
+            PostingRow(p.payer, AccountKind.PAYABLES.value, p.amount.currency, p.amount.minor),
             credit,
         ),
     )
@@ -71,8 +71,8 @@ def _event(
         "obligation_id": p.obligation_id,
         "payer": p.payer,
         "payee": p.payee,
-        "amount": p.amount_minor,
-        "currency": p.currency,
+        "amount": p.amount.minor,
+        "currency": p.amount.currency,
         "bank": p.bank,
         **detail,
     }

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final, NamedTuple
 
+from rex.money import Money
 from settlement_worker.payments.banks import BankOutcome, BankRequestKind, BankResult
 from settlement_worker.plans.receipt_limits import PaymentKind
 from settlement_worker.plans.rules import PaymentPlan
@@ -160,8 +161,7 @@ class Payment:
     obligation_id: str
     payer: str
     payee: str
-    amount_minor: int
-    currency: str
+    amount: Money
     bank: str
     state: PaymentState = PaymentState.NEW
     attempts: int = 0
@@ -183,8 +183,7 @@ class SendPayment:
     attempt: int
     payer: str
     payee: str
-    amount_minor: int
-    currency: str
+    amount: Money
     deadline: int
 
 
@@ -221,15 +220,14 @@ def new_payment(
     obligation_id: str,
     payer: str,
     payee: str,
-    amount_minor: int,
-    currency: str,
+    amount: Money,
     bank: str,
     now: int,
     fallbacks: tuple[str, ...] = (),
 ) -> Payment:
     """A NEW payment, due at once."""
-    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
-        raise PaymentError(f"{payment_id}: amount must be a positive integer, got {amount_minor!r}")
+    if not isinstance(amount, Money) or amount.minor <= 0:
+        raise PaymentError(f"{payment_id}: amount must be positive Money, got {amount!r}")
     if bank in fallbacks:
         raise PaymentError(f"{payment_id}: the fallback banks must differ from {bank}")
     created = PaymentEvent(
@@ -240,8 +238,7 @@ def new_payment(
         obligation_id,
         payer,
         payee,
-        amount_minor,
-        currency,
+        amount,
         bank,
         next_attempt_at=now,
         history=(created,),
@@ -262,8 +259,7 @@ def cash_payments(
             plan.obligation_id,
             plan.payer,
             plan.payee,
-            part.amount_minor,
-            plan.currency,
+            part.amount,
             bank,
             now,
             fallbacks,
@@ -312,9 +308,7 @@ def tick(p: Payment, now: int, policy: RetryPolicy) -> Step:
             next_attempt_at=deadline,
             detail={"bank": p.bank, "attempt": attempt, "deadline": deadline},
         )
-        send = SendPayment(
-            p.payment_id, p.bank, attempt, p.payer, p.payee, p.amount_minor, p.currency, deadline
-        )
+        send = SendPayment(p.payment_id, p.bank, attempt, p.payer, p.payee, p.amount, deadline)
         return Step(sent, (send,))
     if p.state is PaymentState.SENT:
         assert p.deadline is not None

@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from rex.money import Money
 from settlement_worker.payments.rules import ACTIVE_STATES, Payment, PaymentEvent, PaymentState
 from settlement_worker.store import AuditRow, ConcurrentUpdate, Transaction
 
@@ -50,8 +51,8 @@ def _values(p: Payment) -> tuple[Any, ...]:
         p.obligation_id,
         p.payer,
         p.payee,
-        p.amount_minor,
-        p.currency,
+        p.amount.minor,
+        p.amount.currency,
         p.bank,
         str(p.state),
         p.attempts,
@@ -72,8 +73,7 @@ def _from_row(row: Sequence[Any]) -> tuple[Payment, int]:
         obligation_id=row[1],
         payer=row[2],
         payee=row[3],
-        amount_minor=int(row[4]),
-        currency=row[5],
+        amount=Money(int(row[4]), row[5]),
         bank=row[6],
         state=PaymentState(row[7]),
         attempts=int(row[8]),

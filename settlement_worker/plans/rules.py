@@ -35,6 +35,7 @@ from enum import StrEnum
 from typing import Final
 
 from rex.config import CURRENCY_MINOR_UNITS
+from rex.money import Money
 from settlement_worker.obligations.rules import Obligation
 from settlement_worker.plans.receipt_limits import (
     LEGAL_MAX_TENOR_DAYS,
@@ -94,16 +95,16 @@ class PlanReason:
 
 @dataclass(frozen=True, slots=True)
 class PlannedPayment:
-    """One part of a plan: cash, or one bill of ``amount_minor`` face."""
+    """One part of a plan: cash, or one bill of ``amount`` face."""
 
     kind: PaymentKind
-    amount_minor: int
+    amount: Money
     acceptor: str | None = None
     tenor_days: int | None = None
 
     def __post_init__(self) -> None:
-        amount = self.amount_minor
-        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        amount = self.amount
+        if not isinstance(amount, Money) or amount.minor <= 0:
             raise PlanError(f"a planned payment must be a positive amount, got {amount!r}")
         if self.kind is PaymentKind.CASH:
             if self.acceptor is not None or self.tenor_days is not None:
@@ -129,8 +130,7 @@ class PaymentPlan:
     obligation_id: str
     payer: str
     payee: str
-    currency: str
-    amount_minor: int
+    amount: Money
     issue_date: dt.date
     parts: tuple[PlannedPayment, ...]
     reasons: tuple[PlanReason, ...] = ()
@@ -138,10 +138,10 @@ class PaymentPlan:
     def __post_init__(self) -> None:
         if not self.parts:
             raise PlanError(f"{self.obligation_id}: a plan needs at least one part")
-        total = sum(part.amount_minor for part in self.parts)
-        if total != self.amount_minor:
+        total = sum((part.amount for part in self.parts), Money.zero(self.amount.currency))
+        if total != self.amount:
             raise PlanError(
-                f"{self.obligation_id}: parts sum to {total}, the obligation is {self.amount_minor}"
+                f"{self.obligation_id}: parts sum to {total}, the obligation is {self.amount}"
             )
         cash = [i for i, part in enumerate(self.parts) if part.kind is PaymentKind.CASH]
         if cash and cash != [len(self.parts) - 1]:
@@ -157,12 +157,14 @@ class PaymentPlan:
         return tuple(part for part in self.parts if part.kind.is_bill)
 
     @property
-    def bill_minor(self) -> int:
-        return sum(part.amount_minor for part in self.bills)
+    def bill_total(self) -> Money:
+        """What the plan's bills pay."""
+        return sum((part.amount for part in self.bills), Money.zero(self.amount.currency))
 
     @property
-    def cash_minor(self) -> int:
-        return self.amount_minor - self.bill_minor
+    def cash(self) -> Money:
+        """What the plan pays in cash."""
+        return self.amount - self.bill_total
 
 
 def format_minor(amount_minor: int, currency: str) -> str:
@@ -256,16 +258,17 @@ def plan_payment(
     def plan(
         bills: list[int], acceptor: str | None = None, tenor: int | None = None
     ) -> PaymentPlan:
-        parts = [PlannedPayment(payer_method.kind, face, acceptor, tenor) for face in bills]
+        parts = [
+            PlannedPayment(payer_method.kind, Money(face, money), acceptor, tenor) for face in bills
+        ]
         cash = amount - sum(bills)
         if cash:
-            parts.append(PlannedPayment(PaymentKind.CASH, cash))
+            parts.append(PlannedPayment(PaymentKind.CASH, Money(cash, money)))
         return PaymentPlan(
             obligation_id=obligation.obligation_id,
             payer=obligation.payer,
             payee=obligation.payee,
-            currency=money,
-            amount_minor=amount,
+            amount=obligation.amount,
             issue_date=today,
             parts=tuple(parts),
             reasons=tuple(reasons),

@@ -31,6 +31,7 @@ import pytest
 
 from rex.bus.amqp import AmqpBus
 from rex.environment import REX_BROKER_ADMIN_URL
+from rex.money import Money
 from rex.provision import BrokerAdmin
 from settlement_worker.payments import rules as pm
 from settlement_worker.payments.bank_sim import ledger_path
@@ -146,8 +147,7 @@ def payments(count: int, now: int) -> list[pm.Payment]:
             f"obl-PRND-OX-{i}",
             "ganzhou-magnet",
             "baotou-metals",
-            1_000_000 + i,
-            "CNY",
+            Money(1_000_000 + i, "CNY"),
             PRIMARY,
             now,
             (FALLBACK,),

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from rex.bus.memory import MemoryBroker, MemoryBus
+from rex.money import Money
 from settlement_worker.payments import rules as pm
 from settlement_worker.payments.banks.fake import FakeBank
 from settlement_worker.payments.payer import Payer, mark_paid, release_payment, review_queue
@@ -40,8 +41,7 @@ def payment(n: int = 1, now: int = T0) -> pm.Payment:
         f"obl-PRND-OX-{n}",
         "ganzhou-magnet",
         "baotou-metals",
-        41_500_000 + n,
-        "CNY",
+        Money(41_500_000 + n, "CNY"),
         "icbc-baotou",
         now,
         ("boc-ganzhou", "abc-hohhot"),

@@ -314,7 +314,7 @@ def test_dishonour_claims_from_the_drawer_through_a_payment(opened: Opened) -> N
     refused("not_due", lambda: dishonour(store, on=DUE - dt.timedelta(days=1)))
     done = dishonour(store)
     claims = done.claims
-    assert [(c.recourse_id, c.creditor, c.debtor, c.amount_minor) for c in claims] == [
+    assert [(c.recourse_id, c.creditor, c.debtor, c.amount.minor) for c in claims] == [
         (f"rec-{BILL}-1", SELLER, BUYER, FACE)
     ]
     assert store.query(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from rex.bus.memory import MemoryBroker, MemoryBus
+from rex.money import Money
 from settlement_worker.payments import rules as pm
 from settlement_worker.payments.payer import Payer
 from settlement_worker.payments.rules import SECOND
@@ -60,8 +61,7 @@ def make_payments(
             f"obl-PRND-OX-{i}",
             "ganzhou-magnet",
             "baotou-metals",
-            100_000 + i,
-            "CNY",
+            Money(100_000 + i, "CNY"),
             bank,
             now,
             fallbacks,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
+from rex.money import Money
 from settlement_worker.payments import rules as pm
 from settlement_worker.payments.banks import BankRequestKind, BankResult
 from settlement_worker.payments.banks.core import BankRules, MemoryBankLedger, SendRequest
@@ -48,8 +49,8 @@ class World:
                 request.attempt,
                 request.payer,
                 request.payee,
-                request.amount_minor,
-                request.currency,
+                request.amount.minor,
+                request.amount.currency,
                 request.deadline,
             )
             outcome, reason = rules.send(ledger, send, self.now + self.skew)
@@ -90,7 +91,7 @@ def test_paid_exactly_once_or_in_manual_review(
 ) -> None:
     rules = {b: BankRules(b, r, seed) for b, r in zip(BANKS, rates, strict=True)}
     world = World(rules, skew)
-    p = pm.new_payment("pay-obl-1-0", "obl-1", "a", "b", 100, "CNY", BANKS[0], 0, BANKS[1:])
+    p = pm.new_payment("pay-obl-1-0", "obl-1", "a", "b", Money(100, "CNY"), BANKS[0], 0, BANKS[1:])
     for _ in range(data.draw(st.integers(0, 40))):
         op = data.draw(st.sampled_from(ops(world)))
         note(f"t={world.now} {p.state} attempt={p.send_no}@{p.bank} op={op}")

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from rex.money import Money
 from settlement_worker.payments import rules as pm
 from settlement_worker.payments.banks import BankOutcome, BankRequestKind, BankResult
 from settlement_worker.payments.rules import (
@@ -30,8 +31,7 @@ def payment(fallbacks: tuple[str, ...] = ("boc-ganzhou",)) -> Payment:
         "obl-PRND-OX-1",
         "ganzhou-magnet",
         "baotou-metals",
-        41_500_000,
-        "CNY",
+        Money(41_500_000, "CNY"),
         "icbc-baotou",
         T0,
         fallbacks,
@@ -84,9 +84,9 @@ def test_a_new_payment_is_due_at_once() -> None:
 
 def test_a_payment_needs_a_positive_amount_and_distinct_fallbacks() -> None:
     with pytest.raises(PaymentError):
-        pm.new_payment("p", "o", "a", "b", 0, "CNY", "x", T0)
+        pm.new_payment("p", "o", "a", "b", Money(0, "CNY"), "x", T0)
     with pytest.raises(PaymentError):
-        pm.new_payment("p", "o", "a", "b", 1, "CNY", "x", T0, ("x",))
+        pm.new_payment("p", "o", "a", "b", Money(1, "CNY"), "x", T0, ("x",))
 
 
 def test_nothing_happens_before_a_payment_is_due() -> None:
@@ -107,8 +107,7 @@ def test_a_due_payment_is_sent_with_a_deadline() -> None:
             1,
             "ganzhou-magnet",
             "baotou-metals",
-            41_500_000,
-            "CNY",
+            Money(41_500_000, "CNY"),
             p.deadline,
         ),
     )
@@ -429,15 +428,14 @@ def test_cash_payments_are_made_for_the_cash_parts_of_a_plan() -> None:
         "obl-1",
         "ganzhou-magnet",
         "baotou-metals",
-        "CNY",
-        300,
+        Money(300, "CNY"),
         dt.date(2026, 3, 2),
         (
-            PlannedPayment(PaymentKind.BANK_ACCEPTANCE, 200, "icbc-baotou", 90),
-            PlannedPayment(PaymentKind.CASH, 100),
+            PlannedPayment(PaymentKind.BANK_ACCEPTANCE, Money(200, "CNY"), "icbc-baotou", 90),
+            PlannedPayment(PaymentKind.CASH, Money(100, "CNY")),
         ),
     )
     made = pm.cash_payments(plan, "icbc-baotou", T0, ("boc-ganzhou",))
-    assert [(p.payment_id, p.amount_minor, p.fallbacks) for p in made] == [
+    assert [(p.payment_id, p.amount.minor, p.fallbacks) for p in made] == [
         ("pay-obl-1-1", 100, ("boc-ganzhou",))
     ]

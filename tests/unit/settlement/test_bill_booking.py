@@ -156,12 +156,13 @@ def test_bill_terms_from_a_plan() -> None:
         "obl-T-1",
         "ningbo-alloy",
         "xinyu-pvc",
-        "CNY",
-        1_000,
+        Money(1_000, "CNY"),
         TODAY,
         (
-            PlannedPayment(PaymentKind.COMMERCIAL_ACCEPTANCE, 600, "ningbo-alloy", 60),
-            PlannedPayment(PaymentKind.CASH, 400),
+            PlannedPayment(
+                PaymentKind.COMMERCIAL_ACCEPTANCE, Money(600, "CNY"), "ningbo-alloy", 60
+            ),
+            PlannedPayment(PaymentKind.CASH, Money(400, "CNY")),
         ),
     )
     found = bill_terms(plan, CONFIG)
@@ -169,6 +170,6 @@ def test_bill_terms_from_a_plan() -> None:
     assert found.kind is BillKind.COMMERCIAL_ACCEPTANCE and found.acceptor == "ningbo-alloy"
     assert found.acceptor_city == "Ningbo"  # where the drawer banks (ccb-ningbo)
     assert found.faces == (600,) and found.due_date == TODAY + dt.timedelta(days=60)
-    cash = dataclasses.replace(plan, parts=(PlannedPayment(PaymentKind.CASH, 1_000),))
+    cash = dataclasses.replace(plan, parts=(PlannedPayment(PaymentKind.CASH, Money(1_000, "CNY")),))
     assert bill_terms(cash, CONFIG) is None
     assert bill_id_for("obl-T-1", 3) == "bill-obl-T-1-3"

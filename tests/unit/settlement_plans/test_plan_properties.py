@@ -65,16 +65,16 @@ def _check(
     max_bills: int,
 ) -> None:
     amount = obl.amount.minor
-    assert sum(p.amount_minor for p in plan.parts) == amount
-    assert all(p.amount_minor > 0 for p in plan.parts)
+    assert sum(p.amount.minor for p in plan.parts) == amount
+    assert all(p.amount.minor > 0 for p in plan.parts)
     bills = plan.bills
-    assert sum(b.amount_minor for b in bills) <= amount * limits.max_bill_share_bps // 10_000
+    assert sum(b.amount.minor for b in bills) <= amount * limits.max_bill_share_bps // 10_000
     if amount_available is not None:
-        assert sum(b.amount_minor for b in bills) <= amount_available
+        assert sum(b.amount.minor for b in bills) <= amount_available
     assert len(bills) <= max_bills
     if bills:
         assert method.kind.is_bill and limits.accept_bills and obl.amount.currency == "CNY"
-        faces = [b.amount_minor for b in bills]
+        faces = [b.amount.minor for b in bills]
         assert faces == sorted(faces, reverse=True) and faces[0] - faces[-1] <= 1
     for bill in bills:
         assert bill.kind is method.kind
@@ -82,7 +82,7 @@ def _check(
         assert bill.acceptor is not None and bill.acceptor == expected_acceptor
         assert limits.accepts(bill.kind, bill.acceptor)
         if limits.max_bill_face_minor is not None:
-            assert bill.amount_minor <= limits.max_bill_face_minor
+            assert bill.amount.minor <= limits.max_bill_face_minor
         assert bill.tenor_days is not None and method.tenor_days is not None
         assert method.min_tenor_days is not None
         assert method.min_tenor_days <= bill.tenor_days <= method.tenor_days
@@ -95,7 +95,7 @@ def _check(
         if not method.kind.is_bill
         else [(method.kind, amount, method.tenor_days)]
     )
-    if [(p.kind, p.amount_minor, p.tenor_days) for p in plan.parts] != preferred:
+    if [(p.kind, p.amount.minor, p.tenor_days) for p in plan.parts] != preferred:
         assert plan.reasons
     if not method.kind.is_bill:
         assert plan.reasons == ()

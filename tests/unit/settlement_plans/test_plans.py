@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from rex.money import CurrencyMismatch, Money
 from settlement_worker.plans.receipt_limits import PaymentKind, PaymentMethod, ReceiptLimits
 from settlement_worker.plans.rules import (
     PaymentPlan,
@@ -29,7 +30,7 @@ TB_LOTS = 174_000_000
 
 
 def _parts(plan: PaymentPlan) -> list[tuple[str, int, str | None, int | None]]:
-    return [(p.kind.value, p.amount_minor, p.acceptor, p.tenor_days) for p in plan.parts]
+    return [(p.kind.value, p.amount.minor, p.acceptor, p.tenor_days) for p in plan.parts]
 
 
 def test_cash_payer_pays_all_in_cash() -> None:
@@ -177,7 +178,7 @@ def test_face_limit_split_puts_the_odd_fen_on_the_first_bills() -> None:
     # 100,000,003 fen needs ceil(2.00000006) = 3 bills; 100,000,003 = 3 x 33,333,334 + 1,
     # so the first bill carries the extra fen: 33,333,335 + 33,333,334 + 33,333,334.
     plan = plan_payment(obligation(100_000_003), ICBC_90, face_500k, today=TODAY)
-    assert [p.amount_minor for p in plan.parts] == [33_333_335, 33_333_334, 33_333_334]
+    assert [p.amount.minor for p in plan.parts] == [33_333_335, 33_333_334, 33_333_334]
 
 
 def test_a_bill_exactly_at_the_face_limit_is_not_split() -> None:
@@ -226,7 +227,7 @@ def test_more_bills_than_allowed_leave_the_remainder_in_cash() -> None:
     tiny_face = ReceiptLimits(accept_bills=True, max_bill_face_minor=100)
     # 10.00 CNY with 1.00 CNY bills needs 10 bills; at most 3: 3 x 100 fen, 700 fen cash.
     plan = plan_payment(obligation(1_000), ICBC_90, tiny_face, today=TODAY, max_bills=3)
-    assert [(p.kind, p.amount_minor) for p in plan.parts] == [(BANK, 100)] * 3 + [(CASH, 700)]
+    assert [(p.kind, p.amount.minor) for p in plan.parts] == [(BANK, 100)] * 3 + [(CASH, 700)]
     assert plan.codes == ("remainder_in_cash", "face_limit_split")
 
 
@@ -234,7 +235,7 @@ def test_usd_obligation_is_paid_in_cash_because_bills_are_cny_only() -> None:
     # 11,502.00 USD = 1,150,200 cents
     plan = plan_payment(obligation(1_150_200, currency="USD"), ICBC_90, TAKES_ANY_BILL, today=TODAY)
     assert _parts(plan) == [("cash", 1_150_200, None, None)]
-    assert plan.currency == "USD"
+    assert plan.amount.currency == "USD"
     assert plan.codes == ("currency_not_billable",)
     assert plan.reasons[0].text.endswith("the whole 11,502.00 USD is paid in cash")
 
@@ -245,15 +246,23 @@ def test_no_zero_amount_part_when_the_bill_share_rounds_to_nothing() -> None:
     plan = plan_payment(obligation(1), ICBC_90, half, today=TODAY)
     assert _parts(plan) == [("cash", 1, None, None)]
     with pytest.raises(PlanError, match="positive amount"):
-        PlannedPayment(CASH, 0)
+        PlannedPayment(CASH, Money(0, "CNY"))
 
 
 def test_a_plan_whose_parts_do_not_sum_to_the_obligation_is_refused() -> None:
     plan = plan_payment(obligation(1_000), PaymentMethod.cash(), TAKES_ANY_BILL, today=TODAY)
-    with pytest.raises(PlanError, match="parts sum to 999"):
-        dataclasses.replace(plan, parts=(PlannedPayment(CASH, 999),))
+    with pytest.raises(PlanError, match=r"parts sum to 9\.99 CNY, the obligation is 10\.00 CNY"):
+        dataclasses.replace(plan, parts=(PlannedPayment(CASH, Money(999, "CNY")),))
+    with pytest.raises(CurrencyMismatch, match="cannot add CNY and USD"):
+        dataclasses.replace(plan, parts=(PlannedPayment(CASH, Money(1_000, "USD")),))
     with pytest.raises(PlanError, match="cash part"):
-        dataclasses.replace(plan, parts=(PlannedPayment(CASH, 500), PlannedPayment(CASH, 500)))
+        dataclasses.replace(
+            plan,
+            parts=(
+                PlannedPayment(CASH, Money(500, "CNY")),
+                PlannedPayment(CASH, Money(500, "CNY")),
+            ),
+        )
 
 
 def test_planning_inputs_are_checked() -> None:
@@ -273,8 +282,8 @@ def test_plans_are_deterministic() -> None:
     assert plan_payment(obligation(TB_LOTS), ICBC_90, limits, today=TODAY) == first
     # floor(174,000,000 x 3,333 / 10,000) = 57,994,200 fen by bill, in ceil(7.456...) = 8 bills
     # of 7,249,275 each (57,994,200 / 8 exactly); cash 116,005,800.
-    assert [p.amount_minor for p in first.bills] == [7_249_275] * 8
-    assert first.cash_minor == 116_005_800
+    assert [p.amount.minor for p in first.bills] == [7_249_275] * 8
+    assert first.cash.minor == 116_005_800
 
 
 @pytest.mark.parametrize(
@@ -300,7 +309,7 @@ def test_commercial_kind_is_kept_on_every_bill() -> None:
         today=TODAY,
     )
     # ceil(1,740,000 / 600,000) = ceil(2.9) = 3 bills of 580,000.00 CNY
-    assert {(p.kind, p.acceptor, p.amount_minor) for p in plan.parts} == {
+    assert {(p.kind, p.acceptor, p.amount.minor) for p in plan.parts} == {
         (COMMERCIAL, "ningbo-alloy", 58_000_000)
     }
     assert len(plan.parts) == 3
