@@ -1,31 +1,14 @@
-"""Property tests: the invariants hold for any sequence of valid operations."""
+"""Property tests: the ledger's invariants hold for any sequence of valid operations."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rex.config import CURRENCY_MINOR_UNITS
-from rex.money import Money
-from settlement_worker.bills.discount import (
-    HolidayCalendar,
-    discount_days,
-    discount_interest,
-    discount_proceeds,
-)
-from settlement_worker.bills.rules import (
-    Bill,
-    BillKind,
-    BillRuleViolation,
-    accept,
-    endorse,
-    issue,
-)
 from settlement_worker.ledger.rules import (
     EXCHANGE,
     AccountId,
@@ -150,123 +133,3 @@ def test_unbalanced_entries_are_always_refused(legs: list[tuple[AccountId, int]]
             JournalEntry("e", postings, "trade", "T", T0.date(), T0)
     else:
         JournalEntry("e", postings, "trade", "T", T0.date(), T0)
-
-
-# --------------------------------------------------------------------------- bills
-
-MEMBERS = ["seller", "a", "b", "c", "buyer"]
-
-
-@given(
-    st.lists(
-        st.tuples(
-            st.sampled_from(MEMBERS),
-            st.sampled_from(MEMBERS),
-            st.integers(min_value=-3, max_value=40),
-        ),
-        max_size=25,
-    )
-)
-@settings(max_examples=200, deadline=None)
-def test_endorsement_chains_stay_continuous_and_append_only(
-    attempts: list[tuple[str, str, int]],
-) -> None:
-    bill: Bill = accept(
-        issue(
-            "B-P",
-            BillKind.BANK_ACCEPTANCE,
-            "buyer",
-            "seller",
-            "bank",
-            "Baotou",
-            Money(10_000_00, "CNY"),
-            date(2026, 3, 2),
-            date(2026, 4, 2),
-        ),
-        "bank",
-        date(2026, 3, 2),
-    )
-    day = date(2026, 3, 2)
-    for frm, to, step in attempts:
-        on = day + timedelta(days=step)
-        try:
-            after = endorse(bill, frm, to, on)
-        except BillRuleViolation as exc:
-            # Refused for a stated rule; the bill we hold is unchanged (it is a value).
-            assert exc.code in {"not_holder", "self_endorsement", "overdue", "backdated"}
-            continue
-        assert after.endorsements[: len(bill.endorsements)] == bill.endorsements
-        assert len(after.endorsements) == len(bill.endorsements) + 1
-        bill, day = after, on
-    holder = bill.payee
-    for n, link in enumerate(bill.endorsements, start=1):
-        assert link.sequence == n
-        assert link.from_holder == holder
-        holder = link.to_holder
-    assert bill.holder == holder
-
-
-# ------------------------------------------------------------------------ discount
-
-rates = st.decimals(min_value=Decimal(0), max_value=Decimal("0.2"), places=6)
-faces = st.integers(min_value=100, max_value=10**13)
-day_counts = st.integers(min_value=0, max_value=400)
-
-
-@given(faces, rates, day_counts, st.sampled_from(sorted(CURRENCY_MINOR_UNITS)))
-def test_discount_proceeds_are_positive_and_at_most_face(
-    face: int, rate: Decimal, days: int, currency: str
-) -> None:
-    proceeds = discount_proceeds(Money(face, currency), rate, days)
-    assert 0 < proceeds.amount <= face
-    assert proceeds.amount + discount_interest(face, rate, days) == face
-
-
-@given(faces, rates, rates, day_counts, day_counts)
-def test_discount_proceeds_never_rise_with_days_or_rate(
-    face: int, r1: Decimal, r2: Decimal, d1: int, d2: int
-) -> None:
-    (r_lo, r_hi), (d_lo, d_hi) = sorted((r1, r2)), sorted((d1, d2))
-    money = Money(face, "CNY")
-    assert discount_proceeds(money, r_lo, d_lo) >= discount_proceeds(money, r_lo, d_hi)
-    assert discount_proceeds(money, r_lo, d_lo) >= discount_proceeds(money, r_hi, d_lo)
-
-
-@given(faces, rates, day_counts)
-def test_discount_interest_is_the_exact_value_rounded_half_up(
-    face: int, rate: Decimal, days: int
-) -> None:
-    exact = Decimal(face) * rate * days / 360  # Decimal has ample precision at these sizes
-    interest = discount_interest(face, rate, days)
-    assert interest - Decimal("0.5") <= exact < interest + Decimal("0.5")
-
-
-@given(
-    st.dates(min_value=date(2026, 1, 1), max_value=date(2027, 12, 31)),
-    st.integers(min_value=0, max_value=200),
-    st.frozensets(st.dates(min_value=date(2026, 1, 1), max_value=date(2028, 3, 31))),
-    st.booleans(),
-)
-def test_discount_days_count_to_a_business_day_maturity(
-    start: date, tenor: int, holidays: frozenset[date], other_city: bool
-) -> None:
-    calendar = HolidayCalendar(holidays)
-    due = start + timedelta(days=tenor)
-    days = discount_days(start, due, calendar, other_city)
-    maturity = start + timedelta(days=days - (3 if other_city else 0))
-    assert maturity >= due
-    assert calendar.is_business_day(maturity)
-    # Every day between the due date and the maturity is a non-business day.
-    assert all(
-        not calendar.is_business_day(due + timedelta(days=k)) for k in range((maturity - due).days)
-    )
-
-
-@given(
-    st.integers(min_value=-(10**15), max_value=10**15),
-    st.sampled_from(sorted(CURRENCY_MINOR_UNITS)),
-)
-def test_money_round_trips_through_decimal(amount: int, currency: str) -> None:
-    money = Money(amount, currency)
-    assert Money.of(money.to_decimal(), currency) == money
-    assert Money.of(str(money.to_decimal()), currency) == money
