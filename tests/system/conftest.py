@@ -32,8 +32,6 @@ PASSWORD = "e2e-secret"
 # Members with other than the default limits: "slow" may send 2 requests a second, 2 at once.
 MEMBER_LIMITS: dict[str, dict[str, int]] = {"slow": {"rate_limit": 2, "burst": 2}}
 
-pytestmark = pytest.mark.broker
-
 PRODUCTS_TOML = """
 [[products]]
 symbol = "PRND-OX"

@@ -49,6 +49,9 @@ from tests.settlement_worker.helpers import (
     run_worker,
 )
 
+# The test runs a @given function of its own, which tests/conftest.py cannot see.
+pytestmark = pytest.mark.property
+
 DESK = BillDesk(CONFIG, load_calendar(SETTINGS.config_dir / "holidays.toml"))
 MEMBERS = sorted(ENABLED)
 BANKS = sorted(CONFIG.banks)

@@ -32,6 +32,9 @@ from tests.settlement_worker.helpers import (
     run_worker,
 )
 
+# The test runs a @given function of its own, which tests/conftest.py cannot see.
+pytestmark = pytest.mark.property
+
 SYMBOLS = ["PRND-OX", "TB-OX", "LA-OX", "PRND-OX-USD"]
 MEMBERS = sorted(ENABLED)[:4]
 VERDICTS = ["uphold", "reject", "leave_open"]

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +21,9 @@ from settlement_worker.member_settings.requests import settings_request_kinds
 from settlement_worker.requests.desk import Outcome, RequestDesk
 from settlement_worker.store import SqliteStore
 from tests.settlement_worker.helpers import CONFIG, MEMBERS
+
+# The test runs a @given function of its own, which tests/conftest.py cannot see.
+pytestmark = pytest.mark.property
 
 OPERATOR = "rex-operator"
 LIMIT_FIELDS = [
