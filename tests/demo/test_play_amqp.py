@@ -12,7 +12,7 @@ import pytest
 
 from tests.demo.test_play import run_embedded, summary_of
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -20,7 +20,7 @@ from rex.protocol import TradeMessage
 from rex.provision import BrokerAdmin
 from tests.system.conftest import publish_trades
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = REX_BROKER_ADMIN_URL.get()
 TRADES = 10_000

@@ -26,7 +26,7 @@ from rex.provision import BrokerAdmin
 from tests.settlement_worker.payments.test_bank_sim_faults import Site
 from tests.system.conftest import publish_trades
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = REX_BROKER_ADMIN_URL.get()

@@ -38,7 +38,7 @@ from rex.protocol import ExecutionReport
 from rex.provision import BrokerAdmin, provision
 from tests.system.conftest import ADMIN_URL, PASSWORD, PRODUCTS_TOML, ROOT, Exchange
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 # The same member ids as the demo (config/members.toml) and the load tests (load-NNN).
 MEMBER_IDS = [*load_members(ROOT / "config" / "members.toml"), "load-000", "load-001"]
