@@ -1,4 +1,10 @@
-"""Settings every test shares."""
+"""Settings every test shares, the embedded `exchange`, and the `property` mark on every
+hypothesis test.
+
+What a test needs is a mark, not a folder: `broker` and `slow` are set by each test
+module's own ``pytestmark`` (a conftest's ``pytestmark`` applies to nothing), `database`
+by the PostgreSQL parameter of the store fixtures, and `property` here, for every test
+hypothesis runs (a test that runs a @given function of its own marks its module)."""
 
 from __future__ import annotations
 
@@ -8,6 +14,13 @@ from collections.abc import Iterator
 import pytest
 
 from rex.environment import REX_CURSOR_DIR
+from tests.embedded import Exchange
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.property)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -22,3 +35,10 @@ def cursor_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         del os.environ[name]
     else:
         os.environ[name] = before
+
+
+@pytest.fixture
+def exchange() -> Exchange:
+    """The exchange in one process on the memory bus (tests/embedded.py): an engine, a
+    gateway and members' clients, for the gateway's and the engine service's tests."""
+    return Exchange()

@@ -1,5 +1,5 @@
-"""Imports point down the layers (docs/internals/style.md), checked on every import statement of the
-tree, those inside functions included, with no list of exceptions.
+"""Imports point down the layers (docs/internals/style.md), checked on every import statement
+of the tree, those inside functions included, with no list of exceptions.
 
 * The shared package ``rex`` imports nothing of REX but itself.
 * The services -- ``engine``, ``gateway``, ``settlement_worker`` -- import the shared

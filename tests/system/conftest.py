@@ -1,0 +1,188 @@
+"""A running exchange on the real RabbitMQ: gateway and engine processes, members through
+the SDK. Each test module gets its own vhost and members, so runs never see each other's
+streams or queues, and everything is removed afterwards."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import pika
+import pytest
+
+from rex import topology
+from rex.client import Client
+from rex.config import Settings
+from rex.environment import REX_BROKER_ADMIN_URL
+from rex.protocol import CONTENT_TYPE, ExecutionReport, TradeMessage, encode
+from rex.provision import BrokerAdmin, declare_blocking, provision
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN_URL = REX_BROKER_ADMIN_URL.get()
+PASSWORD = "e2e-secret"
+# Members with other than the default limits: "slow" may send 2 requests a second, 2 at once.
+MEMBER_LIMITS: dict[str, dict[str, int]] = {"slow": {"rate_limit": 2, "burst": 2}}
+
+PRODUCTS_TOML = """
+[[products]]
+symbol = "PRND-OX"
+name = "Praseodymium-neodymium oxide"
+currency = "CNY"
+price_unit = "CNY/t"
+tick = 50
+quantity_unit = "kg"
+lot = 100
+quantity_per_price_unit = 1000
+reference_price = 500000
+band_percent = 10
+
+[[products]]
+symbol = "DY-OX"
+name = "Dysprosium oxide"
+currency = "CNY"
+price_unit = "CNY/t"
+tick = 500
+quantity_unit = "kg"
+lot = 100
+quantity_per_price_unit = 1000
+reference_price = 1800000
+band_percent = 7
+"""
+
+
+@dataclass
+class Exchange:
+    """The processes and names of one running exchange."""
+
+    vhost: str
+    url: str
+    env: dict[str, str]
+    members: dict[str, str]  # short name -> member id
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    logs: Path = Path()
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
+        process = subprocess.Popen(
+            [sys.executable, "-m", *args], cwd=ROOT, env=self.env, stdout=log, stderr=log
+        )
+        self.processes[name] = process
+        return process
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        process = self.processes.pop(name)
+        process.send_signal(sig)
+        process.wait(timeout=20)
+
+    def client(self, short: str) -> Client:
+        return Client(self.members[short], PASSWORD, self.url)
+
+    def rex(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """Run the `rex` command line with this exchange's environment (not checked)."""
+        return subprocess.run(
+            [sys.executable, "-m", "cli", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def log_tail(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.logs.glob("*.log"))
+        )
+
+
+def publish_trades(url: str, trades: Iterable[TradeMessage], twice_every: int = 10) -> None:
+    """Publish trades as an engine does (confirmed, persistent), every ``twice_every``-th
+    twice, as an engine take-over may."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    declare_blocking(channel, topology.for_settlement())
+    channel.confirm_delivery()
+    for message in trades:
+        for _ in range(2 if message.sequence % twice_every == 0 else 1):
+            channel.basic_publish(
+                topology.TRADES,
+                message.product,
+                encode(message),
+                pika.BasicProperties(
+                    content_type=CONTENT_TYPE,
+                    delivery_mode=2,
+                    type=message.kind,
+                    message_id=message.trade_id,
+                ),
+            )
+    connection.close()
+
+
+def wait_for_answer(client: Client, product: str, timeout: float = 30.0) -> ExecutionReport:
+    """Place a harmless order until the exchange answers it (the services are up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = client.place(
+                product,
+                "buy",
+                100,
+                450_000 if product == "PRND-OX" else 1_674_000,
+                time_in_force="IOC",
+                wait=3,
+            )
+            assert isinstance(result, ExecutionReport)
+            return result
+        except TimeoutError:
+            if time.monotonic() > deadline:
+                raise
+
+
+@pytest.fixture(scope="module")
+def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
+    tag = uuid.uuid4().hex[:8]
+    vhost = f"rex-e2e-{tag}"
+    admin = BrokerAdmin(ADMIN_URL)
+    admin.put_vhost(vhost)
+    admin.put_permissions(vhost, "guest", ".*", ".*", ".*")
+    config = tmp_path_factory.mktemp("config")
+    members = {short: f"e2e{tag}-{short}" for short in ("alpha", "beta", "gamma", "slow")}
+    (config / "products.toml").write_text(PRODUCTS_TOML)
+    (config / "members.toml").write_text(
+        "".join(
+            f'[[members]]\nid = "{m}"\nname = "{s}"\npassword = "{PASSWORD}"\n'
+            + "".join(f"{key} = {value}\n" for key, value in MEMBER_LIMITS.get(s, {}).items())
+            + "\n"
+            for s, m in members.items()
+        )
+    )
+    data = tmp_path_factory.mktemp("data")
+    url = f"amqp://guest:guest@127.0.0.1:5672/{quote(vhost, safe='')}"
+    env = {
+        **os.environ,
+        "REX_BROKER_URL": url,
+        "REX_CONFIG_DIR": str(config),
+        "REX_DATA_DIR": str(data),
+        "REX_BROKER_ADMIN_URL": ADMIN_URL,
+        "REX_METRICS_PORT": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
+    running = Exchange(vhost, url, env, members, logs=tmp_path_factory.mktemp("logs"))
+    try:  # from here on everything made is removed, also when provisioning fails
+        provision(Settings(config, data, url, ADMIN_URL), env)
+        yield running
+    finally:
+        for name in list(running.processes):
+            running.kill(name, signal.SIGTERM)
+        for member in members.values():
+            admin.delete_user(member)
+        admin.delete_vhost(vhost)
+        shutil.rmtree(data, ignore_errors=True)

@@ -1,1 +1,0 @@
-"""Unit and property tests for the pure settlement cores (money, ledger, bills, discounting)."""
