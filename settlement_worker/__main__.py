@@ -36,7 +36,7 @@ from settlement_worker.member_settings.requests import settings_request_kinds
 from settlement_worker.payments.banks.amqp import AmqpBankClient
 from settlement_worker.requests.desk import RequestDesk, RequestKind, operators_from_env
 from settlement_worker.service import SettlementService
-from settlement_worker.store import open_store
+from settlement_worker.store.opening import open_store
 
 
 def main(argv: list[str] | None = None) -> int:

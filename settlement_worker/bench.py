@@ -29,7 +29,9 @@ from rex.environment import POSTGRES_URL, REX_DATABASE_URL
 from rex.protocol import TradeMessage, encode
 from settlement_worker.configuration import load_settlement
 from settlement_worker.service import SettlementService
-from settlement_worker.store import PostgresStore, SqliteStore, Store
+from settlement_worker.store import Store
+from settlement_worker.store.postgres import PostgresStore
+from settlement_worker.store.sqlite import SqliteStore
 
 DEFAULT_DATABASE_URL = "postgresql://root@127.0.0.1:5432/test"
 

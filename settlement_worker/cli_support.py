@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 from rex.cli_errors import ExitStatus, Reaching, classify, guard
 from rex.config import ConfigError, Settings
 from rex.environment import POSTGRES_URL, REX_DATA_DIR, REX_DATABASE_URL
-from settlement_worker.store import Store, open_store
+from settlement_worker.store import Store
+from settlement_worker.store.opening import open_store
 
 __all__ = [
     "EXIT_OK",

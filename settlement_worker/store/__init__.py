@@ -1,5 +1,6 @@
-"""The settlement store: one repository over SQLite (the embedded default, a WAL file under
-REX_DATA_DIR) or PostgreSQL (`REX_DATABASE_URL=postgresql://...`, through psycopg 3).
+"""The settlement store's interface: one repository over SQLite (`store/sqlite.py`, the
+embedded default, a WAL file under REX_DATA_DIR) or PostgreSQL (`store/postgres.py`,
+`REX_DATABASE_URL=postgresql://...`, through psycopg 3); `store/opening.py` picks one.
 
 The worker works in transactions: `with store.transaction() as tx:` ... everything written
 inside commits together or not at all, and the worker acks its messages only after the
@@ -9,13 +10,10 @@ commit. The journal is append-only: the store has no update or delete for entrie
 from __future__ import annotations
 
 import json
-import re
-import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from settlement_worker.store.migrations import MIGRATIONS, render
@@ -268,97 +266,3 @@ class Store(ABC):
                 " WHERE table_schema = current_schema() AND table_name = ?"
             )
         return bool(self.query(sql, (name,)))
-
-
-class _SqliteTransaction(Transaction):
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self._db.execute(sql, params).fetchall()
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._db.executemany(sql, rows)
-
-
-class SqliteStore(Store):
-    backend = "sqlite"
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # a commit survives power loss
-        self._db.execute("PRAGMA foreign_keys=ON")
-
-    @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield _SqliteTransaction(self._db)
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    def close(self) -> None:
-        self._db.close()
-
-
-class _PostgresTransaction(Transaction):
-    def __init__(self, cursor: Any) -> None:
-        self._cursor = cursor
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        self._cursor.execute(sql.replace("?", "%s"), params)
-        if self._cursor.description is None:
-            return []
-        rows: list[tuple[Any, ...]] = self._cursor.fetchall()
-        return rows
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if not rows:
-            return
-        insert = _PLAIN_INSERT.fullmatch(sql.strip())
-        if insert is not None and len(rows) >= _COPY_FROM_ROWS:
-            # A batch of plain inserts goes in as one COPY: one round trip, no per-row
-            # statement; same rows, same constraints, same transaction.
-            table, columns = insert.group(1), insert.group(2)
-            with self._cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            return
-        self._cursor.executemany(sql.replace("?", "%s"), rows)
-
-
-_PLAIN_INSERT = re.compile(r"INSERT INTO (\w+) \(([\w, ]+)\)\s+VALUES \([?, ]+\)", re.S)
-_COPY_FROM_ROWS = 20
-
-
-class PostgresStore(Store):
-    backend = "postgres"
-
-    def __init__(self, url: str, schema: str | None = None) -> None:
-        import psycopg  # only needed with PostgreSQL
-
-        self._connection = psycopg.connect(url)
-        if schema is not None:  # tests: one schema per run
-            with self._connection.transaction():
-                self._connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            self._connection.execute(f'SET search_path TO "{schema}"')
-            self._connection.commit()
-
-    @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        with self._connection.transaction(), self._connection.cursor() as cursor:
-            yield _PostgresTransaction(cursor)
-
-    def close(self) -> None:
-        self._connection.close()
-
-
-def open_store(database_url: str | None, data_dir: Path) -> Store:
-    """PostgreSQL if `database_url` is a postgresql:// URL, else SQLite under `data_dir`."""
-    if database_url and database_url.startswith(("postgresql://", "postgres://")):
-        return PostgresStore(database_url)
-    return SqliteStore(data_dir / "settlement.sqlite3")

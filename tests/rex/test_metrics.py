@@ -27,7 +27,7 @@ from settlement_worker.codes import SettlementCode
 from settlement_worker.payments import rules as pm
 from settlement_worker.payments.payer import Payer
 from settlement_worker.requests.desk import RequestDesk
-from settlement_worker.store import SqliteStore
+from settlement_worker.store.sqlite import SqliteStore
 from tests.embedded import MEMBERS, PRODUCTS
 
 EXPORTERS = {

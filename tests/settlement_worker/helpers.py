@@ -19,7 +19,9 @@ from rex.environment import REX_TEST_DATABASE_URL
 from rex.protocol import TradeMessage, encode
 from settlement_worker.configuration import load_settlement
 from settlement_worker.service import SettlementService
-from settlement_worker.store import PostgresStore, SqliteStore, Store
+from settlement_worker.store import Store
+from settlement_worker.store.postgres import PostgresStore
+from settlement_worker.store.sqlite import SqliteStore
 
 SETTINGS = Settings.from_env({})
 PRODUCTS = SETTINGS.products()

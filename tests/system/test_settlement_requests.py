@@ -29,7 +29,7 @@ from rex.environment import REX_BROKER_ADMIN_URL
 from rex.protocol import CONTENT_TYPE, TradeMessage, encode, pack
 from rex.provision import BrokerAdmin, provision
 from rex.settlement_protocol import SettlementAnswer
-from settlement_worker.store import PostgresStore
+from settlement_worker.store.postgres import PostgresStore
 from tests.settlement_worker.helpers import DATABASE_URL
 
 pytestmark = pytest.mark.broker

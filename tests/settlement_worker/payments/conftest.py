@@ -13,7 +13,8 @@ from rex.money import Money
 from settlement_worker.payments import rules as pm
 from settlement_worker.payments.payer import Payer
 from settlement_worker.payments.rules import SECOND
-from settlement_worker.store import SqliteStore, Store
+from settlement_worker.store import Store
+from settlement_worker.store.sqlite import SqliteStore
 
 T0 = 1_800_000_000 * SECOND  # the loop's time 0, as ns since the epoch
 

@@ -38,7 +38,7 @@ from settlement_worker.payments.bank_sim import ledger_path
 from settlement_worker.payments.banks import wire
 from settlement_worker.payments.banks.amqp import AmqpBankClient
 from settlement_worker.payments.payer import Payer
-from settlement_worker.store import SqliteStore
+from settlement_worker.store.sqlite import SqliteStore
 from tests.rex.bus.helpers import run_until, stop_bus
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]

@@ -26,7 +26,8 @@ from settlement_worker.requests.desk import (
     operators_from_env,
     plain,
 )
-from settlement_worker.store import SqliteStore, Transaction
+from settlement_worker.store import Transaction
+from settlement_worker.store.sqlite import SqliteStore
 from tests.settlement_worker.helpers import CONFIG, MEMBERS
 
 URL = "amqp://rex-svc:pw@127.0.0.1:5672/%2F"

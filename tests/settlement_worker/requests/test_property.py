@@ -19,7 +19,7 @@ from rex.protocol import pack
 from settlement_worker.member_settings.operations import effective, load_settings
 from settlement_worker.member_settings.requests import settings_request_kinds
 from settlement_worker.requests.desk import Outcome, RequestDesk
-from settlement_worker.store import SqliteStore
+from settlement_worker.store.sqlite import SqliteStore
 from tests.settlement_worker.helpers import CONFIG, MEMBERS
 
 # The test runs a @given function of its own, which tests/conftest.py cannot see.

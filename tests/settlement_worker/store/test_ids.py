@@ -21,7 +21,9 @@ from settlement_worker.disputes.operations import open_in_store
 from settlement_worker.disputes.rules import Actor, SubjectType
 from settlement_worker.offline.operations import confirm_in_store, report_in_store
 from settlement_worker.reports.reconcile import reconcile
-from settlement_worker.store import PostgresStore, SqliteStore, Store, Transaction
+from settlement_worker.store import Store, Transaction
+from settlement_worker.store.postgres import PostgresStore
+from settlement_worker.store.sqlite import SqliteStore
 from tests.settlement_worker.helpers import (
     BACKENDS,
     BUYER,
