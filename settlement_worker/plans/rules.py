@@ -49,10 +49,10 @@ __all__ = [
     "BILL_CURRENCIES",
     "MAX_BILLS_PER_OBLIGATION",
     "PaymentPlan",
+    "PlanDeparture",
     "PlanError",
     "PlanReason",
     "PlannedPayment",
-    "ReasonCode",
     "format_minor",
     "plan_payment",
 ]
@@ -70,7 +70,7 @@ class PlanError(ValueError):
     """A payment plan that breaks an invariant, or an invalid planning input."""
 
 
-class ReasonCode(StrEnum):
+class PlanDeparture(StrEnum):
     """Why a plan departs from the payer's preferred method."""
 
     CURRENCY_NOT_BILLABLE = "currency_not_billable"
@@ -86,7 +86,7 @@ class ReasonCode(StrEnum):
 class PlanReason:
     """A machine code and a sentence for the member's statement."""
 
-    code: ReasonCode
+    code: PlanDeparture
     text: str
 
     def __str__(self) -> str:
@@ -212,13 +212,13 @@ def _tenor(
         return wanted, None
     if cap >= method.min_tenor_days:
         text = f"the payer's {wanted}-day tenor is too long: {why}; the bills run {cap} days"
-        return cap, PlanReason(ReasonCode.TENOR_TOO_LONG, text)
+        return cap, PlanReason(PlanDeparture.TENOR_TOO_LONG, text)
     text = (
         f"the payer's {wanted}-day tenor is too long: {why}, and the payer issues no bill "
         f"shorter than {method.min_tenor_days} days; the whole "
         f"{format_minor(obligation.amount.minor, obligation.amount.currency)} is paid in cash"
     )
-    return None, PlanReason(ReasonCode.TENOR_TOO_LONG, text)
+    return None, PlanReason(PlanDeparture.TENOR_TOO_LONG, text)
 
 
 def _split(total: int, count: int) -> list[int]:
@@ -274,7 +274,7 @@ def plan_payment(
             reasons=tuple(reasons),
         )
 
-    def cash_because(code: ReasonCode, why: str) -> PaymentPlan:
+    def cash_because(code: PlanDeparture, why: str) -> PaymentPlan:
         text = f"{why}; the whole {format_minor(amount, money)} is paid in cash"
         reasons.append(PlanReason(code, text))
         return plan([])
@@ -284,13 +284,13 @@ def plan_payment(
         return plan([])
     if money not in BILL_CURRENCIES:
         return cash_because(
-            ReasonCode.CURRENCY_NOT_BILLABLE,
+            PlanDeparture.CURRENCY_NOT_BILLABLE,
             f"acceptance bills are issued in {', '.join(sorted(BILL_CURRENCIES))} only, "
             f"not {money}",
         )
     payee = obligation.payee
     if not payee_limits.accept_bills:
-        return cash_because(ReasonCode.PAYEE_REFUSES_BILLS, f"{payee} does not accept bills")
+        return cash_because(PlanDeparture.PAYEE_REFUSES_BILLS, f"{payee} does not accept bills")
     acceptor = payer_method.acceptor if kind is PaymentKind.BANK_ACCEPTANCE else obligation.payer
     assert acceptor is not None
     if not payee_limits.accepts(kind, acceptor):
@@ -302,7 +302,7 @@ def plan_payment(
             )
         else:
             why = f"{payee} does not accept commercial acceptance bills drawn by {acceptor}"
-        return cash_because(ReasonCode.ACCEPTOR_NOT_ACCEPTED, why)
+        return cash_because(PlanDeparture.ACCEPTOR_NOT_ACCEPTED, why)
 
     tenor, tenor_reason = _tenor(
         obligation, payer_method, payee_limits, today, bill_tenor_days_available
@@ -317,7 +317,7 @@ def plan_payment(
     if bill_total < amount:
         reasons.append(
             PlanReason(
-                ReasonCode.BILL_SHARE_CAPPED,
+                PlanDeparture.BILL_SHARE_CAPPED,
                 f"{payee} accepts at most {_percent(share)} of an obligation by bill: "
                 f"{format_minor(bill_total, money)} by bill, "
                 f"{format_minor(amount - bill_total, money)} in cash",
@@ -327,7 +327,7 @@ def plan_payment(
     if bill_total and available is not None and bill_total > available:
         reasons.append(
             PlanReason(
-                ReasonCode.REMAINDER_IN_CASH,
+                PlanDeparture.REMAINDER_IN_CASH,
                 f"the payer can issue only {format_minor(available, money)} in bills today; "
                 f"the remaining {format_minor(bill_total - available, money)} is paid in cash",
             )
@@ -343,7 +343,7 @@ def plan_payment(
         if count > max_bills:
             reasons.append(
                 PlanReason(
-                    ReasonCode.REMAINDER_IN_CASH,
+                    PlanDeparture.REMAINDER_IN_CASH,
                     f"at most {max_bills} bills of {format_minor(face, money)} per obligation; "
                     f"the remaining {format_minor(bill_total - max_bills * face, money)} "
                     "is paid in cash",
@@ -353,7 +353,7 @@ def plan_payment(
         if count > 1:
             reasons.append(
                 PlanReason(
-                    ReasonCode.FACE_LIMIT_SPLIT,
+                    PlanDeparture.FACE_LIMIT_SPLIT,
                     f"{payee} accepts bills of at most {format_minor(face, money)} each: "
                     f"{format_minor(bill_total, money)} is split into {count} bills",
                 )
