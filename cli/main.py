@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.func
     try:
         return handler(args)
-    except ConfigError as exc:  # e.g. a bad REX_DEPLOYMENT, found by Settings.from_env()
+    except ConfigError as exc:  # e.g. a bad REX_DEPLOYMENT, found by ProcessConfig.from_env()
         print(f"rex: {exc}", file=sys.stderr)
         return ExitStatus.USAGE
 

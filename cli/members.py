@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from rex import topology
 from rex.cli_errors import MEMBER_LOGIN, ExitStatus, Reaching, guard
 from rex.client import Client, LogEntry, entry_dict, entry_line, report_line
-from rex.config import ConfigError, Settings
+from rex.config import ConfigError, ProcessConfig
 from rex.environment import REX_MEMBER, REX_PASSWORD
 from rex.exchange_time import format_ns, parse_time_ns
 from rex.identity import login_of
@@ -39,7 +39,7 @@ def member_id(args: argparse.Namespace) -> str | None:
 
 def member_reaching(args: argparse.Namespace, no_answer: str = ORDERS_ANSWERED_BY) -> Reaching:
     """What a member command reaches: the broker of $REX_BROKER_URL, as the member."""
-    url = Settings.from_env().broker_url
+    url = ProcessConfig.from_env().broker_url
     return Reaching(url, user=member_id(args), login=MEMBER_LOGIN, no_answer=no_answer)
 
 
@@ -48,17 +48,20 @@ def member_client(args: argparse.Namespace) -> Client:
     members.toml gives for that member. Where members.toml is at hand, a member id it does
     not list is refused before anything is sent. The login is ``<REX_DEPLOYMENT>.<member>``
     when REX_DEPLOYMENT is set (rex.identity)."""
-    settings = Settings.from_env()
+    process_config = ProcessConfig.from_env()
     member = member_id(args)
     if not member:
         raise ConfigError("(command line)", "give --member or set REX_MEMBER")
     password = args.password or REX_PASSWORD.get()
-    if not password or settings.members_file.exists():
-        settings.check_members(member)
+    if not password or process_config.members_file.exists():
+        process_config.check_members(member)
     if not password:
-        password = settings.members()[member].resolve_password(os.environ)
+        password = process_config.members()[member].resolve_password(os.environ)
     return Client(
-        member, password, settings.broker_url, login=login_of(member, settings.deployment)
+        member,
+        password,
+        process_config.broker_url,
+        login=login_of(member, process_config.deployment),
     )
 
 

@@ -16,7 +16,7 @@ import pika
 
 from rex import topology
 from rex.cli_errors import ExitStatus, Login, Reaching, guard
-from rex.config import ConfigError, Settings, TradingStatus
+from rex.config import ConfigError, ProcessConfig, TradingStatus
 from rex.fields import did_you_mean
 from rex.protocol import CONTENT_TYPE, ENGINE_INPUT, EngineInput, InputKind, encode_inputs
 
@@ -45,9 +45,9 @@ ADMIN_LOGIN = Login(
 )
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    """Settings from the environment, with ``--config-dir`` applied."""
-    return Settings.from_env(config_dir=args.config_dir)
+def _process_config(args: argparse.Namespace) -> ProcessConfig:
+    """ProcessConfig from the environment, with ``--config-dir`` applied."""
+    return ProcessConfig.from_env(config_dir=args.config_dir)
 
 
 def _cmd_config_check(args: argparse.Namespace) -> int:
@@ -88,15 +88,15 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
 def _cmd_provision(args: argparse.Namespace) -> int:
     """Create the members' users and permissions, declare the topology, and report."""
     try:
-        settings = _settings(args)
+        process_config = _process_config(args)
     except ConfigError as exc:
         print(f"rex provision: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
-    return guard("rex provision", Reaching(settings.broker_url, login=ADMIN_LOGIN),
-                 lambda: _provision(settings, args.dry_run))  # fmt: skip
+    return guard("rex provision", Reaching(process_config.broker_url, login=ADMIN_LOGIN),
+                 lambda: _provision(process_config, args.dry_run))  # fmt: skip
 
 
-def _provision(settings: Settings, dry_run: bool) -> int:
+def _provision(process_config: ProcessConfig, dry_run: bool) -> int:
     # Imported here so that `rex config check` does not load the management client.
     from rex.provision import (
         MemberAction,
@@ -105,7 +105,7 @@ def _provision(settings: Settings, dry_run: bool) -> int:
         provision,
     )
 
-    report = provision(settings, os.environ, dry_run=dry_run)
+    report = provision(process_config, os.environ, dry_run=dry_run)
     dry = report.dry_run
     width = max((len(m.member) for m in report.members), default=0)
     for m in report.members:
@@ -264,19 +264,21 @@ def _status(prog: str, status: str) -> Handler:
     """Operators set a product's trading status by writing it into its input log."""
 
     def handler(args: argparse.Namespace) -> int:
-        settings = Settings.from_env()
+        process_config = ProcessConfig.from_env()
 
         def run() -> int:
-            products = settings.products()
+            products = process_config.products()
             if args.product not in products:
                 close = did_you_mean(args.product, products)
                 hint = f" ({close})" if close else ""
-                raise ConfigError(settings.products_file, f"no product {args.product!r}{hint}")
-            _publish_status(settings.broker_url, args.product, status)
+                raise ConfigError(
+                    process_config.products_file, f"no product {args.product!r}{hint}"
+                )
+            _publish_status(process_config.broker_url, args.product, status)
             print(f"{args.product}: {status}")
             return ExitStatus.OK
 
-        return guard(prog, Reaching(settings.broker_url, login=ENGINE_LOGIN), run)
+        return guard(prog, Reaching(process_config.broker_url, login=ENGINE_LOGIN), run)
 
     return handler
 

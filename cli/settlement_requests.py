@@ -16,7 +16,7 @@ from typing import Any
 from cli.members import member_client, member_reaching
 from rex.cli_errors import OPERATOR_LOGIN, Reaching, guard
 from rex.client import Client, OperatorClient
-from rex.config import ConfigError, Settings
+from rex.config import ConfigError, ProcessConfig
 from rex.environment import REX_MEMBER
 from rex.settlement_protocol import SettlementAnswer
 
@@ -31,10 +31,10 @@ def connect(args: argparse.Namespace) -> Client:
     if args.operator:
         if not args.member:
             raise ConfigError("(command line)", "--operator needs --member: for whom")
-        settings = Settings.from_env()
-        if settings.members_file.exists():
-            settings.check_members(args.member)
-        return OperatorClient(settings.broker_url)
+        process_config = ProcessConfig.from_env()
+        if process_config.members_file.exists():
+            process_config.check_members(args.member)
+        return OperatorClient(process_config.broker_url)
     return member_client(args)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from loadtest.stack import removing_on_exit
 from rex.cli_errors import Reaching, guard
-from rex.config import ConfigError, Member, Product, Settings
+from rex.config import ConfigError, Member, ProcessConfig, Product
 from rex.environment import AMQP_URL
 from rex.provision import redact_url, vhost_of
 
@@ -31,7 +31,7 @@ from .venues import AmqpVenue, EmbeddedVenue, ServicesNotUp, Venue
 @contextmanager
 def _venue(
     broker: str | None,
-    settings: Settings,
+    process_config: ProcessConfig,
     products: dict[str, Product],
     members: dict[str, Member],
 ) -> Iterator[Venue]:
@@ -42,15 +42,15 @@ def _venue(
             f"processes, in a throw-away vhost removed afterwards (the URL's vhost "
             f"{vhost_of(broker)!r} is not used)"
         )
-        venue: Venue = AmqpVenue(broker, settings, members)
+        venue: Venue = AmqpVenue(broker, process_config, members)
         try:
             yield venue
         finally:
             venue.close()
         return
     print("REX demo: gateway and engine embedded, in-memory bus, SQLite store")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="demo-", dir=settings.data_dir) as data:
+    process_config.data_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="demo-", dir=process_config.data_dir) as data:
         venue = EmbeddedVenue(products, members, Path(data))
         try:
             yield venue
@@ -74,16 +74,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        settings = Settings.from_env()
-        products = settings.products()
-        members = settings.members()
+        process_config = ProcessConfig.from_env()
+        products = process_config.products()
+        members = process_config.members()
     except ConfigError as error:
         print(f"demo: {error}", file=sys.stderr)
         return 2
 
     def session() -> int:
         try:
-            with _venue(args.broker, settings, products, members) as venue:
+            with _venue(args.broker, process_config, products, members) as venue:
                 surprises = play(venue, products)
         except ServicesNotUp as error:
             print(f"demo: {error}", file=sys.stderr)

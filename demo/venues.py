@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from loadtest.stack import SERVICES, LocalStack
 from rex.client import Client
-from rex.config import Member, Product, Settings
+from rex.config import Member, ProcessConfig, Product
 from rex.identity import login_of
 from rex.protocol import Malformed, decode_request, encode, pack, unpack
 
@@ -60,14 +60,14 @@ class AmqpVenue:
     the SDK as the throw-away deployment's logins. Made exception-safe: if anything fails
     (or is interrupted) before it is up, everything made is removed."""
 
-    def __init__(self, broker_url: str, settings: Settings, members: dict[str, Member]):
+    def __init__(self, broker_url: str, process_config: ProcessConfig, members: dict[str, Member]):
         env = {
             m.password_env: os.environ.get(m.password_env, DEMO_PASSWORD_DEFAULT)
             for m in members.values()
             if m.password_env
         }
         self.stack = LocalStack(
-            broker_url, settings.broker_admin_url, settings.config_dir, extra_env=env
+            broker_url, process_config.broker_admin_url, process_config.config_dir, extra_env=env
         )
         self.clients: dict[str, Client] = {}
         try:

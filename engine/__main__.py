@@ -17,7 +17,7 @@ import signal
 
 from rex import logs, metrics
 from rex.bus.amqp import AmqpBus
-from rex.config import ConfigError, Settings
+from rex.config import ConfigError, ProcessConfig
 from rex.environment import (
     GROUP_NAME,
     POSITIVE_INT,
@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         chosen: tuple[str, ...] | None = args.products or REX_ENGINE_PRODUCTS.get()
         image_every: int = args.image_every or REX_ENGINE_IMAGE_EVERY.get()
         image_interval: float = args.image_interval or REX_ENGINE_IMAGE_INTERVAL.get()
-        settings = Settings.from_env()
-        products = settings.products()
+        process_config = ProcessConfig.from_env()
+        products = process_config.products()
     except ConfigError as error:
         log.error("config: %s", error)
         return 2
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error(
             "unknown products: %s; give symbols of %s (--products, REX_ENGINE_PRODUCTS)",
             ",".join(unknown),
-            settings.products_file,
+            process_config.products_file,
         )
         return 2
     try:
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     except metrics.ExporterError as error:
         log.error("%s", error)
         return error.exit_status
-    bus = AmqpBus(settings.broker_url, name=f"rex-engine-{group}")
+    bus = AmqpBus(process_config.broker_url, name=f"rex-engine-{group}")
     service = EngineService(
         bus,
         [products[s] for s in wanted],

@@ -11,7 +11,7 @@ import signal
 
 from rex import logs, metrics
 from rex.bus.amqp import AmqpBus
-from rex.config import ConfigError, Settings
+from rex.config import ConfigError, ProcessConfig
 
 from .service import GatewayService
 from .store import SqliteSeen
@@ -24,9 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         logs.setup("gateway")
-        settings = Settings.from_env()
-        products = settings.products()
-        members = settings.members()
+        process_config = ProcessConfig.from_env()
+        products = process_config.products()
+        members = process_config.members()
     except ConfigError as error:
         logging.getLogger("rex.gateway").error("config: %s", error)
         return 2
@@ -35,15 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     except metrics.ExporterError as error:
         logging.getLogger("rex.gateway").error("%s", error)
         return error.exit_status
-    bus = AmqpBus(settings.broker_url, name="rex-gateway")
-    seen = SqliteSeen(settings.data_dir / "gateway.sqlite3")
+    bus = AmqpBus(process_config.broker_url, name="rex-gateway")
+    seen = SqliteSeen(process_config.data_dir / "gateway.sqlite3")
     service = GatewayService(
         bus,
         products.values(),
         members,
         seen,
         tick_interval=args.tick_interval,
-        deployment=settings.deployment,
+        deployment=process_config.deployment,
     )
     signal.signal(signal.SIGTERM, lambda *_: bus.call_soon(service.stop))
     signal.signal(signal.SIGINT, lambda *_: bus.call_soon(service.stop))

@@ -41,7 +41,7 @@ from rex.protocol import (
 )
 from rex.vocabulary import REJECT_REASONS, Reason
 
-from .limits import RateLimits
+from .rate_limits import RateLimits
 from .store import Seen
 from .validation import Forward, Reject, judge
 
@@ -85,7 +85,7 @@ class GatewayService:
         self.prefetch = prefetch
         self.tick_interval = tick_interval
         self.clock_ns = clock_ns
-        self.limits = RateLimits(
+        self.rate_limits = RateLimits(
             {m.id: (m.rate_limit, m.burst) for m in members.values()}, rate_clock
         )
         self._pending: set[tuple[str, str]] = set()  # client ids forwarded, not yet confirmed
@@ -159,7 +159,7 @@ class GatewayService:
             )
             # Rate-limited after decoding, so the answer names the request it refuses (and
             # its client order id counts as used, like any other answered one).
-            if not self.limits.allow(member):
+            if not self.rate_limits.allow(member):
                 verdict = Reject(
                     Reason.RATE_LIMITED,
                     Reason.RATE_LIMITED.text,

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from rex.cli_errors import Reaching, guard
-from rex.config import ConfigError, Product, Settings
+from rex.config import ConfigError, ProcessConfig, Product
 from rex.environment import AMQP_URL, PORT
 from rex.provision import BrokerAdmin
 
@@ -108,14 +108,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        settings = Settings.from_env()
+        process_config = ProcessConfig.from_env()
         if args.cleanup:
-            removed = sweep(BrokerAdmin(settings.broker_admin_url))
+            removed = sweep(BrokerAdmin(process_config.broker_admin_url))
             for line in removed:
                 print(f"removed {line}")
             print(f"{len(removed)} left-overs of ended runs removed")
             return 0
-        products = settings.products()
+        products = process_config.products()
     except ConfigError as error:
         print(f"loadtest: {error}", file=sys.stderr)
         return 2
@@ -123,21 +123,21 @@ def _run(args: argparse.Namespace) -> int:
     if not chosen:
         print("loadtest: no known product given", file=sys.stderr)
         return 2
-    return removing_on_exit("loadtest", lambda: _load(args, settings, chosen))
+    return removing_on_exit("loadtest", lambda: _load(args, process_config, chosen))
 
 
-def _load(args: argparse.Namespace, settings: Settings, chosen: list[Product]) -> int:
-    broker_url: str = args.broker or settings.broker_url
+def _load(args: argparse.Namespace, process_config: ProcessConfig, chosen: list[Product]) -> int:
+    broker_url: str = args.broker or process_config.broker_url
     gateway_port, engine_port = (
         free_ports(2) if args.metrics_port is None else (args.metrics_port, args.metrics_port + 1)
     )
     config = Path(tempfile.mkdtemp(prefix="rex-load-config-"))
     try:
-        write_config(config, settings.config_dir, args.members, [p.symbol for p in chosen])
+        write_config(config, process_config.config_dir, args.members, [p.symbol for p in chosen])
         print(f"bringing up an exchange ({args.members} members) ...", file=sys.stderr)
         stack = LocalStack(
             broker_url,
-            settings.broker_admin_url,
+            process_config.broker_admin_url,
             config,
             gateway_args=("--metrics-port", str(gateway_port)),
             engine_args=("--metrics-port", str(engine_port)),

@@ -25,7 +25,7 @@ from types import FrameType
 from typing import IO
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from rex.config import Settings
+from rex.config import ProcessConfig
 from rex.identity import login_of
 from rex.provision import BrokerAdmin, ProvisionError, provision
 
@@ -169,10 +169,10 @@ class LocalStack:
             "REX_DEPLOYMENT": self.deployment,
             "REX_METRICS_PORT": "0",
         }
-        settings = Settings(config_dir, self.data, self.url, admin_url, self.deployment)
-        self.members = list(settings.members())
+        process_config = ProcessConfig(config_dir, self.data, self.url, admin_url, self.deployment)
+        self.members = list(process_config.members())
         self.users = [login_of(m, self.deployment) for m in self.members]
-        report = provision(settings, self.env)
+        report = provision(process_config, self.env)
         if report.refused:  # a fresh deployment name: only another run's bug could do this
             taken = ", ".join(m.login for m in report.refused)
             raise ProvisionError(f"throw-away users {taken} belong to another deployment")

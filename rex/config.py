@@ -58,8 +58,8 @@ __all__ = [
     "DEFAULT_BROKER_URL",
     "ConfigError",
     "Member",
+    "ProcessConfig",
     "Product",
-    "Settings",
     "TradingStatus",
     "load_members",
     "load_products",
@@ -449,12 +449,13 @@ def _load_entries(
     return result
 
 
-# ------------------------------------------------------------------------- settings
+# ------------------------------------------------------------------------- process
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
-    """Process-wide settings taken from the environment (rex.environment)."""
+class ProcessConfig:
+    """What the environment (rex.environment) tells a process: where its configuration and
+    data are, which broker, which deployment."""
 
     config_dir: Path
     data_dir: Path
@@ -469,7 +470,7 @@ class Settings:
     @classmethod
     def from_env(
         cls, env: Mapping[str, str] = os.environ, *, config_dir: Path | None = None
-    ) -> Settings:
+    ) -> ProcessConfig:
         """Build from ``REX_CONFIG_DIR`` (unless ``config_dir``, a command's
         ``--config-dir``, is given), ``REX_DATA_DIR``, ``REX_BROKER_URL``,
         ``REX_BROKER_ADMIN_URL`` and ``REX_DEPLOYMENT``, with their defaults when unset or

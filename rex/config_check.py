@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from rex.config import ConfigError, Member, Product, Settings
+from rex.config import ConfigError, Member, ProcessConfig, Product
 from rex.environment import REX_ENGINE_PRODUCTS, REX_MEMBER, VARIABLES, locate_config_dir
 
 __all__ = ["CheckReport", "Exchange", "ExtraCheck", "NotChecked", "check_configuration"]
@@ -30,10 +30,10 @@ class NotChecked(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Exchange:
-    """What an added check may read: the settings (for the files' names; the variables
+    """What an added check may read: the process configuration (for the files' names; the variables
     are in ``env``), the environment, and the products and members if their files loaded."""
 
-    settings: Settings
+    process_config: ProcessConfig
     env: Mapping[str, str]
     loaded_products: Mapping[str, Product] | None
     loaded_members: Mapping[str, Member] | None
@@ -87,21 +87,21 @@ def check_configuration(
         else:
             report.found_by = "from --config-dir"
         # For the files' names only: the variables were checked above, one by one.
-        settings = Settings.from_env({}, config_dir=config_dir)
+        process_config = ProcessConfig.from_env({}, config_dir=config_dir)
     except ConfigError as problem:
         report.add(problem)
         return report
-    report.config_dir = settings.config_dir
-    products = _load(report, settings.products)
-    members = _load(report, settings.members)
+    report.config_dir = process_config.config_dir
+    products = _load(report, process_config.products)
+    members = _load(report, process_config.members)
     if products is not None:
         report.products = products
-        _check_engine_products(report, env, settings, products)
+        _check_engine_products(report, env, process_config, products)
     if members is not None:
         report.members = members
         _check_passwords(report, env, members)
-        _check_member_variable(report, env, settings, members)
-    exchange = Exchange(settings, env, products, members)
+        _check_member_variable(report, env, process_config, members)
+    exchange = Exchange(process_config, env, products, members)
     for name, run in extra:
         try:
             run(exchange)
@@ -136,21 +136,27 @@ def _check_passwords(
 
 
 def _check_member_variable(
-    report: CheckReport, env: Mapping[str, str], settings: Settings, members: Mapping[str, Member]
+    report: CheckReport,
+    env: Mapping[str, str],
+    process_config: ProcessConfig,
+    members: Mapping[str, Member],
 ) -> None:
     member = _load(report, lambda: REX_MEMBER.get(env))
     if member is not None and member not in members:
         report.add(
             ConfigError(
                 "REX_MEMBER",
-                f"no member {member!r} in {settings.members_file}; set it to one of "
+                f"no member {member!r} in {process_config.members_file}; set it to one of "
                 f"{', '.join(members)}, or unset it",
             )
         )
 
 
 def _check_engine_products(
-    report: CheckReport, env: Mapping[str, str], settings: Settings, products: Mapping[str, Product]
+    report: CheckReport,
+    env: Mapping[str, str],
+    process_config: ProcessConfig,
+    products: Mapping[str, Product],
 ) -> None:
     symbols = _load(report, lambda: REX_ENGINE_PRODUCTS.get(env)) or ()
     unknown = [symbol for symbol in symbols if symbol not in products]
@@ -158,7 +164,7 @@ def _check_engine_products(
         report.add(
             ConfigError(
                 "REX_ENGINE_PRODUCTS",
-                f"no product {', '.join(map(repr, unknown))} in {settings.products_file}; "
+                f"no product {', '.join(map(repr, unknown))} in {process_config.products_file}; "
                 f"list symbols of {', '.join(products)}, or unset it for all",
             )
         )

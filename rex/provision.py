@@ -63,7 +63,7 @@ import pika
 import pika.exceptions
 
 from rex import member_migration, topology
-from rex.config import Member, Settings
+from rex.config import Member, ProcessConfig
 from rex.identity import login_of
 from rex.member_migration import MemberMigration
 from rex.ownership import Owner, foreign_owner
@@ -655,7 +655,7 @@ def _check_no_clash(
 
 
 def provision(
-    settings: Settings,
+    process_config: ProcessConfig,
     env: Mapping[str, str],
     *,
     dry_run: bool = False,
@@ -665,29 +665,29 @@ def provision(
     topology. Raises :class:`~rex.config.ConfigError` for bad configuration (a password
     variable unset included; checked before anything is changed) and
     :class:`ProvisionError` (:class:`BrokerAdminError` for the API) for broker trouble."""
-    products = settings.products()
-    members = settings.members()
+    products = process_config.products()
+    members = process_config.members()
     # Every password first: a missing one must not leave the broker half-provisioned.
     passwords = {m.id: m.resolve_password(env) for m in members.values() if m.enabled}
 
-    admin = BrokerAdmin(settings.broker_admin_url, timeout=timeout)
+    admin = BrokerAdmin(process_config.broker_admin_url, timeout=timeout)
     reserved: dict[str, str] = {}
     for name, role in (
-        (_user_of(settings.broker_url), "broker (REX_BROKER_URL)"),
+        (_user_of(process_config.broker_url), "broker (REX_BROKER_URL)"),
         (admin.username, "management API (REX_BROKER_ADMIN_URL)"),
     ):
         if name:
             reserved.setdefault(name, role)
-    _check_no_clash(members.values(), settings.deployment, reserved)
+    _check_no_clash(members.values(), process_config.deployment, reserved)
 
-    vhost = vhost_of(settings.broker_url)
+    vhost = vhost_of(process_config.broker_url)
     if admin.get_vhost(vhost) is None:
         raise ProvisionError(
             f"vhost {vhost!r} (from REX_BROKER_URL) does not exist on the broker at "
             f"{admin.base_url}; create it first (rabbitmqctl add_vhost {vhost})"
         )
 
-    owner = Owner(settings.deployment, vhost)
+    owner = Owner(process_config.deployment, vhost)
     results = tuple(
         _provision_member(admin, owner, m, passwords.get(m.id), dry_run) for m in members.values()
     )
@@ -696,5 +696,9 @@ def provision(
     topo = topology.full(products, members)
     queues = admin.list_queues(vhost)
     topo_result = _topology_result(admin, vhost, topo, queues)
-    migrations = _declare_and_migrate(settings.broker_url, topo, members, queues, timeout, dry_run)
-    return ProvisionReport(vhost, results, topo_result, dry_run, settings.deployment, migrations)
+    migrations = _declare_and_migrate(
+        process_config.broker_url, topo, members, queues, timeout, dry_run
+    )
+    return ProvisionReport(
+        vhost, results, topo_result, dry_run, process_config.deployment, migrations
+    )

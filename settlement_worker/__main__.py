@@ -26,7 +26,7 @@ import signal
 from rex import logs, metrics
 from rex.bus.amqp import AmqpBus
 from rex.cli_errors import Reaching, classify
-from rex.config import ConfigError, Settings
+from rex.config import ConfigError, ProcessConfig
 from rex.environment import REX_DATABASE_URL
 from settlement_worker.bills.holidays import load_calendar
 from settlement_worker.bills.operations import BillDesk
@@ -50,18 +50,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         logs.setup("settlement")
-        settings = Settings.from_env()
-        products = settings.products()
-        members = settings.members()
-        config = load_settlement(settings.settlement_file, products, members)
-        operators = operators_from_env(os.environ, settings.broker_url, members)
-        bill_desk = BillDesk(config, load_calendar(settings.holidays_file))
+        process_config = ProcessConfig.from_env()
+        products = process_config.products()
+        members = process_config.members()
+        config = load_settlement(process_config.settlement_file, products, members)
+        operators = operators_from_env(os.environ, process_config.broker_url, members)
+        bill_desk = BillDesk(config, load_calendar(process_config.holidays_file))
         database_url = REX_DATABASE_URL.get()
     except ConfigError as error:
         logging.getLogger("rex.settlement").error("config: %s", error)
         return 2
     try:
-        store = open_store(database_url, settings.data_dir)
+        store = open_store(database_url, process_config.data_dir)
     except Exception as error:  # the driver's own error types: PostgreSQL down, ...
         failure = classify(error, Reaching())
         if failure is None:
@@ -74,13 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("rex.settlement").error("%s", error)
         store.close()
         return error.exit_status
-    bus = AmqpBus(settings.broker_url, name="rex-settlement")
+    bus = AmqpBus(process_config.broker_url, name="rex-settlement")
     enabled = [m.id for m in members.values() if m.enabled]
     kinds: dict[str, RequestKind] = {
         **settings_request_kinds(config),
         **bill_request_kinds(bill_desk, enabled),
     }
-    desk = RequestDesk(store, kinds, members, operators, deployment=settings.deployment)
+    desk = RequestDesk(store, kinds, members, operators, deployment=process_config.deployment)
     if args.no_payer:
         service = SettlementService(bus, store, products.values(), config, desk=desk)
     else:

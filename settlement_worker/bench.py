@@ -24,7 +24,7 @@ from pathlib import Path
 from rex import topology
 from rex.bus import Envelope
 from rex.bus.memory import MemoryBroker, MemoryBus
-from rex.config import ConfigError, Settings
+from rex.config import ConfigError, ProcessConfig
 from rex.environment import POSTGRES_URL, REX_DATABASE_URL
 from rex.protocol import TradeMessage, encode
 from settlement_worker.configuration import load_settlement
@@ -98,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        settings = Settings.from_env()
-        products = settings.products()
-        config = load_settlement(settings.settlement_file, products, settings.members())
+        process_config = ProcessConfig.from_env()
+        products = process_config.products()
+        config = load_settlement(process_config.settlement_file, products, process_config.members())
         database_url = args.database_url or REX_DATABASE_URL.get() or DEFAULT_DATABASE_URL
     except ConfigError as error:
         print(f"settlement bench: {error}", file=sys.stderr)

@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from rex.cli_errors import ExitStatus, Reaching, classify, guard
-from rex.config import ConfigError, Settings
+from rex.config import ConfigError, ProcessConfig
 from rex.environment import POSTGRES_URL, REX_DATA_DIR, REX_DATABASE_URL
 from settlement_worker.store import Store
 from settlement_worker.store.opening import open_store
@@ -118,7 +118,7 @@ def open_for_update(
     if isinstance(args, int):
         return args
     try:
-        Settings.from_env().check_members(*member_ids(args))
+        ProcessConfig.from_env().check_members(*member_ids(args))
     except ConfigError as error:
         print(f"{prog}: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -13,12 +13,12 @@ from settlement_worker.requests.desk import operators_from_env
 
 
 def _settlement(exchange: Exchange) -> object:
-    settings = exchange.settings
-    return load_settlement(settings.settlement_file, exchange.products(), exchange.members())
+    process_config = exchange.process_config
+    return load_settlement(process_config.settlement_file, exchange.products(), exchange.members())
 
 
 def _holidays(exchange: Exchange) -> object:
-    return load_calendar(exchange.settings.holidays_file)
+    return load_calendar(exchange.process_config.holidays_file)
 
 
 def _operators(exchange: Exchange) -> object:

@@ -1,4 +1,4 @@
-"""Settings every test shares, the embedded `exchange`, and the `property` mark on every
+"""What every test shares, the embedded `exchange`, and the `property` mark on every
 hypothesis test.
 
 What a test needs is a mark, not a folder: `broker` and `slow` are set by each test

@@ -31,7 +31,7 @@ import time
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
-from rex.config import ConfigError, Settings
+from rex.config import ConfigError, ProcessConfig
 from rex.exchange_time import format_ns
 from rex.money import Money
 from settlement_worker.bills.holidays import load_calendar
@@ -208,10 +208,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _desk(settings: Settings) -> BillDesk:
-    products = settings.products()
-    config = load_settlement(settings.config_dir / "settlement.toml", products, settings.members())
-    return BillDesk(config, load_calendar(settings.config_dir / "holidays.toml"))
+def _desk(process_config: ProcessConfig) -> BillDesk:
+    products = process_config.products()
+    config = load_settlement(
+        process_config.config_dir / "settlement.toml", products, process_config.members()
+    )
+    return BillDesk(config, load_calendar(process_config.config_dir / "holidays.toml"))
 
 
 def _members(args: argparse.Namespace) -> tuple[str | None, ...]:
@@ -221,9 +223,9 @@ def _members(args: argparse.Namespace) -> tuple[str | None, ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    settings = Settings.from_env()
+    process_config = ProcessConfig.from_env()
     try:
-        desk = _desk(settings)
+        desk = _desk(process_config)
     except ConfigError as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         return EXIT_USAGE

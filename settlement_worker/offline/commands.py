@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from rex.config import Settings
+from rex.config import ProcessConfig
 from rex.money import Money
 from rex.vocabulary import Side
 from settlement_worker.cli_support import (
@@ -55,12 +55,12 @@ def _line(t: OfflineTrade) -> str:
     )
 
 
-def _run(store: Store, args: argparse.Namespace, settings: Settings) -> int:
+def _run(store: Store, args: argparse.Namespace, process_config: ProcessConfig) -> int:
     now = time.time_ns()
-    products = settings.products()
+    products = process_config.products()
     with store.transaction() as tx:
         if args.command == "report":
-            members = {m.id for m in settings.members().values() if m.enabled}
+            members = {m.id for m in process_config.members().values() if m.enabled}
             if args.product not in products:
                 raise RuleViolation(
                     SettlementCode.UNKNOWN_PRODUCT, f"unknown product {args.product}"
@@ -80,7 +80,7 @@ def _run(store: Store, args: argparse.Namespace, settings: Settings) -> int:
             print(f"reported {_line(trade)}; waiting for {trade.counterparty} to confirm")
         elif args.command == "confirm":
             config = load_settlement(
-                settings.config_dir / "settlement.toml", products, settings.members()
+                process_config.config_dir / "settlement.toml", products, process_config.members()
             )
             trade, message = confirm_in_store(
                 tx,
@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return started
     args, store, where = started
     try:
-        return on_store(PROG, where, lambda: _run(store, args, Settings.from_env()))
+        return on_store(PROG, where, lambda: _run(store, args, ProcessConfig.from_env()))
     except (RuleViolation, ObligationError) as error:
         print(f"{PROG}: refused ({getattr(error, 'code', 'invalid')}): {error}", file=sys.stderr)
         return EXIT_REFUSED

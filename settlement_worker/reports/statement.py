@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rex.config import ConfigError, Settings
+from rex.config import ConfigError, ProcessConfig
 from rex.exchange_time import EXCHANGE_TIME
 from rex.money import Money, UnknownCurrency, minor_units
 from settlement_worker.bills.rules import is_live, roles
@@ -429,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{PROG}: {error}", file=sys.stderr)
             return EXIT_USAGE
     try:
-        Settings.from_env().check_members(args.member, also=[EXCHANGE])
+        ProcessConfig.from_env().check_members(args.member, also=[EXCHANGE])
     except ConfigError as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -12,7 +12,7 @@ import demo.__main__
 from demo.__main__ import main as demo_main
 from demo.play import play
 from demo.venues import EmbeddedVenue, Venue
-from rex.config import Settings
+from rex.config import ProcessConfig
 
 
 def summary_of(output: str) -> str:
@@ -20,11 +20,11 @@ def summary_of(output: str) -> str:
 
 
 def run_embedded() -> tuple[int, str]:
-    settings = Settings.from_env({})
+    process_config = ProcessConfig.from_env({})
     out = io.StringIO()
     with tempfile.TemporaryDirectory() as data:
-        venue = EmbeddedVenue(settings.products(), settings.members(), Path(data))
-        surprises = play(venue, settings.products(), out)
+        venue = EmbeddedVenue(process_config.products(), process_config.members(), Path(data))
+        surprises = play(venue, process_config.products(), out)
     return surprises, out.getvalue()
 
 

@@ -22,8 +22,8 @@ from rex import environment
 from rex.config import (
     ConfigError,
     Member,
+    ProcessConfig,
     Product,
-    Settings,
     TradingStatus,
     load_members,
     load_products,
@@ -135,9 +135,9 @@ def test_shipped_members_load() -> None:
 
 
 def test_shipped_config_loads_through_settings() -> None:
-    settings = Settings.from_env({"REX_CONFIG_DIR": str(SHIPPED)})
-    assert len(settings.products()) == 9
-    assert len(settings.members()) == len(load_members(SHIPPED / "members.toml"))
+    process_config = ProcessConfig.from_env({"REX_CONFIG_DIR": str(SHIPPED)})
+    assert len(process_config.products()) == 9
+    assert len(process_config.members()) == len(load_members(SHIPPED / "members.toml"))
 
 
 # ------------------------------------------------- product errors name file/entry/field
@@ -503,8 +503,8 @@ def test_config_error_survives_pickling() -> None:
 
 
 def test_settings_from_env_defaults() -> None:
-    s = Settings.from_env({})
-    assert s == Settings(
+    s = ProcessConfig.from_env({})
+    assert s == ProcessConfig(
         config_dir=SHIPPED,
         data_dir=Path("data"),
         broker_url="amqp://guest:guest@127.0.0.1:5672/%2F",
@@ -518,21 +518,21 @@ def test_settings_from_env_overrides(tmp_path: Path) -> None:
         "REX_DATA_DIR": "/var/lib/rex",
         "REX_BROKER_URL": "amqp://rex:pw@broker:5672/rex",
     }
-    s = Settings.from_env(env)
+    s = ProcessConfig.from_env(env)
     assert s.config_dir == tmp_path / "cfg"
     assert s.data_dir == Path("/var/lib/rex")
     assert s.broker_url == "amqp://rex:pw@broker:5672/rex"
 
 
 def test_settings_empty_variable_means_default() -> None:
-    assert Settings.from_env({"REX_CONFIG_DIR": ""}).config_dir == SHIPPED
-    assert Settings.from_env({"REX_DATA_DIR": " "}).data_dir == Path("data")
+    assert ProcessConfig.from_env({"REX_CONFIG_DIR": ""}).config_dir == SHIPPED
+    assert ProcessConfig.from_env({"REX_DATA_DIR": " "}).data_dir == Path("data")
 
 
 def test_settings_loads_files_from_config_dir(tmp_path: Path) -> None:
     write_toml(tmp_path / "products.toml", "products", [ND_OX])
     write_toml(tmp_path / "members.toml", "members", [MEMBER])
-    s = Settings.from_env({"REX_CONFIG_DIR": str(tmp_path)})
+    s = ProcessConfig.from_env({"REX_CONFIG_DIR": str(tmp_path)})
     assert list(s.products()) == ["ND-OX"]
     assert list(s.members()) == ["ningbo-alloy"]
 
@@ -540,7 +540,7 @@ def test_settings_loads_files_from_config_dir(tmp_path: Path) -> None:
 def test_rex_config_dir_pointing_nowhere_is_an_error_naming_it(tmp_path: Path) -> None:
     nowhere = tmp_path / "nowhere"
     with pytest.raises(ConfigError) as info:
-        Settings.from_env({"REX_CONFIG_DIR": str(nowhere)})
+        ProcessConfig.from_env({"REX_CONFIG_DIR": str(nowhere)})
     assert str(info.value) == (
         f"REX_CONFIG_DIR: {str(nowhere)!r} does not exist; set it to the directory holding "
         "products.toml and members.toml, or unset it to use the configuration shipped with "
@@ -551,7 +551,7 @@ def test_rex_config_dir_pointing_nowhere_is_an_error_naming_it(tmp_path: Path) -
 def test_rex_config_dir_naming_a_file_is_an_error(tmp_path: Path) -> None:
     file = write_toml(tmp_path / "products.toml", "products", [ND_OX])
     with pytest.raises(ConfigError, match=r"^REX_CONFIG_DIR: '.*products\.toml' is not a dir"):
-        Settings.from_env({"REX_CONFIG_DIR": str(file)})
+        ProcessConfig.from_env({"REX_CONFIG_DIR": str(file)})
 
 
 def test_without_any_configuration_the_error_names_each_place_looked(
@@ -559,7 +559,7 @@ def test_without_any_configuration_the_error_names_each_place_looked(
 ) -> None:
     monkeypatch.setattr(environment, "SHIPPED_CONFIG_DIR", tmp_path / "defaults")
     with pytest.raises(ConfigError) as info:
-        Settings.from_env({})
+        ProcessConfig.from_env({})
     assert str(info.value) == (
         f"no configuration found: REX_CONFIG_DIR is not set, and {tmp_path / 'defaults'} "
         "(the configuration shipped with REX) has no products.toml; set REX_CONFIG_DIR to "
@@ -569,7 +569,7 @@ def test_without_any_configuration_the_error_names_each_place_looked(
 
 def test_a_config_dir_option_that_is_no_directory_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"^--config-dir: '.*nope' is not a directory; give"):
-        Settings.from_env({}, config_dir=tmp_path / "nope")
+        ProcessConfig.from_env({}, config_dir=tmp_path / "nope")
 
 
 def test_the_shipped_configuration_is_the_repositorys_config_dir() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from cli import main as cli
 from cli import members as cli_trading
-from rex.config import ConfigError, Settings
+from rex.config import ConfigError, ProcessConfig
 from rex.identity import check_deployment, login_of, member_of
 from rex.ownership import Owner, foreign_owner, owners_marked
 
@@ -58,13 +58,13 @@ def test_invalid_deployment_names_are_refused_naming_the_rule(name: str) -> None
 
 
 def test_settings_read_rex_deployment() -> None:
-    assert Settings.from_env({}).deployment == ""
-    assert Settings.from_env({"REX_DEPLOYMENT": "prod"}).deployment == "prod"
+    assert ProcessConfig.from_env({}).deployment == ""
+    assert ProcessConfig.from_env({"REX_DEPLOYMENT": "prod"}).deployment == "prod"
 
 
 def test_a_bad_rex_deployment_is_a_config_error_naming_the_variable() -> None:
     with pytest.raises(ConfigError) as error:
-        Settings.from_env({"REX_DEPLOYMENT": "Prod.1"})
+        ProcessConfig.from_env({"REX_DEPLOYMENT": "Prod.1"})
     assert str(error.value) == (
         "REX_DEPLOYMENT: must be 1-32 lower-case letters, digits or '-', not starting with "
         "'-', got 'Prod.1'; fix it, or unset it for the default (no name: members log in as "

@@ -17,7 +17,7 @@ import pytest
 from cli import main as cli
 from rex import topology
 from rex.client import Client
-from rex.config import Settings
+from rex.config import ProcessConfig
 from rex.member_log import MemoryCursorStore
 from rex.protocol import CONTENT_TYPE, ExecStatus, ExecutionReport, encode
 from rex.provision import BrokerAdmin, declare_blocking, provision
@@ -34,7 +34,7 @@ class OldDeployment:
     url: str
     member: str
     password: str
-    settings: Settings
+    process_config: ProcessConfig
 
 
 def v1_topology(member: str) -> topology.Topology:
@@ -63,7 +63,7 @@ def old(tmp_path: Path) -> Iterator[OldDeployment]:
         declare_blocking(connection.channel(), v1_topology(member))
         connection.close()
         yield OldDeployment(
-            vhost, url, member, password, Settings(config, tmp_path, url, ADMIN_URL)
+            vhost, url, member, password, ProcessConfig(config, tmp_path, url, ADMIN_URL)
         )
     finally:
         admin.delete_user(member)
@@ -161,11 +161,11 @@ def test_provision_moves_an_old_member_queue_and_its_dead_letters_into_the_log(
         time.sleep(0.1)
     assert dead_letter_count(old.url) == 2
 
-    dry = provision(old.settings, {}, dry_run=True, timeout=TIMEOUT)
+    dry = provision(old.process_config, {}, dry_run=True, timeout=TIMEOUT)
     assert [(m.member, m.waiting) for m in dry.migrations] == [(old.member, 3)]
     assert queue_exists(old.url, queue)  # a dry run moves nothing
 
-    result = provision(old.settings, {}, timeout=TIMEOUT)
+    result = provision(old.process_config, {}, timeout=TIMEOUT)
     [migration] = result.migrations
     assert (migration.moved, migration.recovered, migration.deleted) == (3, 1, True)
     assert not queue_exists(old.url, queue)
@@ -175,7 +175,7 @@ def test_provision_moves_an_old_member_queue_and_its_dead_letters_into_the_log(
         got = sorted(r.client_order_id or "" for r in client.executions(timeout=2))
     assert got == ["old-1", "old-2", "old-3", "old-4"]
 
-    again = provision(old.settings, {}, timeout=TIMEOUT)
+    again = provision(old.process_config, {}, timeout=TIMEOUT)
     assert again.migrations == ()
     assert not again.changed
 
@@ -191,13 +191,13 @@ def test_an_old_queue_still_consumed_is_emptied_and_deleted_on_a_later_run(
     channel.basic_consume(queue, lambda *_: None)  # holds one message, never acks
     holder.process_data_events(time_limit=0.5)
 
-    [migration] = provision(old.settings, {}, timeout=TIMEOUT).migrations
+    [migration] = provision(old.process_config, {}, timeout=TIMEOUT).migrations
     assert (migration.moved, migration.deleted, migration.held_by) == (1, False, 1)
     holder.close()  # its unacked message goes back to the old queue, unbound by now
 
     monkeypatch.setenv("REX_BROKER_URL", old.url)
     monkeypatch.setenv("REX_BROKER_ADMIN_URL", ADMIN_URL)
-    code = cli.main(["provision", "--config-dir", str(old.settings.config_dir)])
+    code = cli.main(["provision", "--config-dir", str(old.process_config.config_dir)])
     assert code == 0
     out = capsys.readouterr().out
     assert f"{old.member}  old queue {queue}: 1 messages moved into its log, queue deleted" in out

@@ -31,7 +31,7 @@ import pytest
 
 from cli import main as cli
 from rex import topology
-from rex.config import Settings
+from rex.config import ProcessConfig
 from rex.environment import REX_BROKER_ADMIN_URL, REX_TEST_AMQP_URL
 from rex.log_reader import StreamReader
 from rex.provision import (
@@ -106,8 +106,8 @@ class World:
     passwords: dict[str, str]
     report: ProvisionReport
 
-    def settings(self, config_dir: Path | None = None) -> Settings:
-        return Settings(
+    def process_config(self, config_dir: Path | None = None) -> ProcessConfig:
+        return ProcessConfig(
             config_dir=config_dir or self.config_dir,
             data_dir=Path("data"),
             broker_url=self.broker_url,
@@ -160,8 +160,8 @@ def world(admin: BrokerAdmin, tmp_path_factory: pytest.TempPathFactory) -> Itera
         config_dir = write_config(
             tmp_path_factory.mktemp("config"), [(a, passwords[a], True), (b, passwords[b], True)]
         )
-        settings = Settings(config_dir, Path("data"), broker_url, ADMIN_URL)
-        report = provision(settings, {}, timeout=TIMEOUT)
+        process_config = ProcessConfig(config_dir, Path("data"), broker_url, ADMIN_URL)
+        report = provision(process_config, {}, timeout=TIMEOUT)
         yield World(vhost, broker_url, config_dir, prefix, a, b, passwords, report)
     finally:
         cleanup(admin, prefix, vhost)
@@ -276,7 +276,7 @@ def test_provision_declares_the_full_topology_members_queues_included(
 
 def test_provision_twice_changes_nothing(world: World, admin: BrokerAdmin) -> None:
     before = {m: admin.get_user(m) for m in (world.a, world.b)}
-    report = provision(world.settings(), {}, timeout=TIMEOUT)
+    report = provision(world.process_config(), {}, timeout=TIMEOUT)
     assert not report.changed
     assert {m.action for m in report.members} == {MemberAction.UNCHANGED}
     assert not any(m.permissions_set or m.topic_permissions_set for m in report.members)
@@ -290,12 +290,12 @@ def test_provision_dry_run_reports_drift_without_changing_it(
 ) -> None:
     admin.put_permissions(world.vhost, world.b, ".*", ".*", ".*")
     try:
-        report = provision(world.settings(), {}, dry_run=True, timeout=TIMEOUT)
+        report = provision(world.process_config(), {}, dry_run=True, timeout=TIMEOUT)
         (b,) = (m for m in report.members if m.member == world.b)
         assert b.permissions_set and report.changed
         assert admin.get_permissions(world.vhost, world.b) == Permissions(".*", ".*", ".*")
     finally:
-        report = provision(world.settings(), {}, timeout=TIMEOUT)
+        report = provision(world.process_config(), {}, timeout=TIMEOUT)
     (b,) = (m for m in report.members if m.member == world.b)
     assert b.permissions_set  # repaired
     assert admin.get_permissions(world.vhost, world.b) == member_permissions(world.b)
@@ -307,7 +307,7 @@ def test_provision_updates_a_changed_password(world: World, tmp_path: Path) -> N
         tmp_path, [(world.a, world.passwords[world.a], True), (world.b, new, True)]
     )
     try:
-        report = provision(world.settings(config), {}, timeout=TIMEOUT)
+        report = provision(world.process_config(config), {}, timeout=TIMEOUT)
         assert [m.action for m in report.members] == [
             MemberAction.UNCHANGED,
             MemberAction.UPDATED,
@@ -315,7 +315,7 @@ def test_provision_updates_a_changed_password(world: World, tmp_path: Path) -> N
         with connect(world, world.b, new) as connection:
             assert connection.is_open
     finally:
-        provision(world.settings(), {}, timeout=TIMEOUT)  # back to the module's password
+        provision(world.process_config(), {}, timeout=TIMEOUT)  # back to the module's password
 
 
 def test_disabled_members_user_is_deleted_and_its_connection_closed(
@@ -324,11 +324,11 @@ def test_disabled_members_user_is_deleted_and_its_connection_closed(
     c = world.prefix + "c"
     password = secrets.token_urlsafe(12)
     members = [(world.a, world.passwords[world.a], True), (c, password, True)]
-    report = provision(world.settings(write_config(tmp_path / "on", members)), {})
+    report = provision(world.process_config(write_config(tmp_path / "on", members)), {})
     assert [m.action for m in report.members if m.member == c] == [MemberAction.CREATED]
     with connect(world, c, password) as connection:
         members[1] = (c, password, False)
-        report = provision(world.settings(write_config(tmp_path / "off", members)), {})
+        report = provision(world.process_config(write_config(tmp_path / "off", members)), {})
         (result,) = (m for m in report.members if m.member == c)
         assert (result.enabled, result.action) == (False, MemberAction.DELETED)
         assert admin.get_user(c) is None
@@ -340,7 +340,7 @@ def test_disabled_members_user_is_deleted_and_its_connection_closed(
     # Its queue stays, so the engine's messages to it still route.
     assert topology.member_log(c) in admin.list_queues(world.vhost)
     # Running again: nothing to delete.
-    report = provision(world.settings(tmp_path / "off"), {})
+    report = provision(world.process_config(tmp_path / "off"), {})
     assert [m.action for m in report.members if m.member == c] == [MemberAction.ABSENT]
 
 
@@ -349,7 +349,7 @@ def test_provision_refuses_a_member_named_like_the_admin_user(
 ) -> None:
     config = write_config(tmp_path, [(admin.username, "x", False)])
     with pytest.raises(ProvisionError, match="same name as the"):
-        provision(world.settings(config), {})
+        provision(world.process_config(config), {})
     assert admin.get_user(admin.username) is not None
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from cli import main as cli
-from rex.config import Settings
+from rex.config import ProcessConfig
 from rex.environment import REX_BROKER_ADMIN_URL, REX_TEST_AMQP_URL
 from rex.ownership import Owner
 from rex.provision import BrokerAdmin, MemberAction, member_permissions, provision
@@ -45,8 +45,8 @@ class Broker:
     def url(self, vhost: str) -> str:
         return f"{AMQP_BASE}/{urllib.parse.quote(vhost, safe='')}"
 
-    def settings(self, config: Path, vhost: str, deployment: str) -> Settings:
-        return Settings(config, Path("data"), self.url(vhost), ADMIN_URL, deployment)
+    def process_config(self, config: Path, vhost: str, deployment: str) -> ProcessConfig:
+        return ProcessConfig(config, Path("data"), self.url(vhost), ADMIN_URL, deployment)
 
     def state(self, login: str) -> tuple[Any, ...]:
         """All the broker holds of a user: hash, tags, and its permissions everywhere."""
@@ -101,7 +101,7 @@ def test_provision_leaves_another_deployments_users_alone_and_adopts_its_legacy_
     admin, d = broker.admin, broker.deployment
     # Deployment X, named d, on vhost x.
     x_config = write_config(tmp_path / "x", {"m1": True, "m2": True})
-    report = provision(broker.settings(x_config, broker.x, d), {})
+    report = provision(broker.process_config(x_config, broker.x, d), {})
     assert [(m.login, m.action) for m in report.members] == [
         (f"{d}.m1", MemberAction.CREATED),
         (f"{d}.m2", MemberAction.CREATED),
@@ -120,7 +120,7 @@ def test_provision_leaves_another_deployments_users_alone_and_adopts_its_legacy_
     y_config = write_config(
         tmp_path / "y", {"m1": True, "m2": False, "m3": True, "m4": True, "m5": True, "m6": True}
     )
-    report = provision(broker.settings(y_config, broker.y, d), {})
+    report = provision(broker.process_config(y_config, broker.y, d), {})
     assert [(m.member, m.action, m.owner) for m in report.members] == [
         ("m1", MemberAction.FOREIGN, f"deployment '{d}' on vhost '{broker.x}'"),
         ("m2", MemberAction.FOREIGN, f"deployment '{d}' on vhost '{broker.x}'"),
@@ -167,9 +167,9 @@ def test_provision_leaves_another_deployments_users_alone_and_adopts_its_legacy_
 
 def test_a_disabled_members_own_user_is_still_deleted(broker: Broker, tmp_path: Path) -> None:
     d = broker.deployment
-    provision(broker.settings(write_config(tmp_path / "on", {"m1": True}), broker.x, d), {})
+    provision(broker.process_config(write_config(tmp_path / "on", {"m1": True}), broker.x, d), {})
     report = provision(
-        broker.settings(write_config(tmp_path / "off", {"m1": False}), broker.x, d), {}
+        broker.process_config(write_config(tmp_path / "off", {"m1": False}), broker.x, d), {}
     )
     assert [(m.login, m.action) for m in report.members] == [(f"{d}.m1", MemberAction.DELETED)]
     assert broker.admin.get_user(f"{d}.m1") is None
@@ -179,9 +179,9 @@ def test_a_dry_run_reports_a_foreign_user_and_changes_nothing(
     broker: Broker, tmp_path: Path
 ) -> None:
     d = broker.deployment
-    provision(broker.settings(write_config(tmp_path / "x", {"m1": True}), broker.x, d), {})
+    provision(broker.process_config(write_config(tmp_path / "x", {"m1": True}), broker.x, d), {})
     before = broker.state(f"{d}.m1")
     config = write_config(tmp_path / "y", {"m1": True})
-    report = provision(broker.settings(config, broker.y, d), {}, dry_run=True)
+    report = provision(broker.process_config(config, broker.y, d), {}, dry_run=True)
     assert [m.action for m in report.members] == [MemberAction.FOREIGN]
     assert broker.state(f"{d}.m1") == before

@@ -14,7 +14,7 @@ import pytest
 from rex import topology
 from rex.bus import Envelope
 from rex.bus.memory import MemoryBroker, MemoryBus
-from rex.config import Settings
+from rex.config import ProcessConfig
 from rex.environment import REX_TEST_DATABASE_URL
 from rex.protocol import TradeMessage, encode
 from settlement_worker.configuration import load_settlement
@@ -23,7 +23,7 @@ from settlement_worker.store import Store
 from settlement_worker.store.postgres import PostgresStore
 from settlement_worker.store.sqlite import SqliteStore
 
-SETTINGS = Settings.from_env({})
+SETTINGS = ProcessConfig.from_env({})
 PRODUCTS = SETTINGS.products()
 MEMBERS = SETTINGS.members()
 ENABLED = frozenset(m.id for m in MEMBERS.values() if m.enabled)

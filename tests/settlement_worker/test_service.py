@@ -10,14 +10,14 @@ import pytest
 
 from rex import topology
 from rex.bus.memory import MemoryBroker, MemoryBus
-from rex.config import Settings
+from rex.config import ProcessConfig
 from rex.protocol import TradeMessage
 from settlement_worker.configuration import load_settlement
 from settlement_worker.service import SettlementService
 from settlement_worker.store import Store
 from tests.settlement_worker.helpers import BACKENDS, opened_store, trade_envelope
 
-SETTINGS = Settings.from_env({})
+SETTINGS = ProcessConfig.from_env({})
 PRODUCTS = SETTINGS.products()
 CONFIG = load_settlement(SETTINGS.config_dir / "settlement.toml", PRODUCTS, SETTINGS.members())
 

@@ -21,7 +21,7 @@ import pytest
 
 from rex import topology
 from rex.client import Client
-from rex.config import Settings
+from rex.config import ProcessConfig
 from rex.environment import REX_BROKER_ADMIN_URL
 from rex.protocol import CONTENT_TYPE, ExecutionReport, TradeMessage, encode
 from rex.provision import BrokerAdmin, declare_blocking, provision
@@ -177,7 +177,7 @@ def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
     }
     running = Exchange(vhost, url, env, members, logs=tmp_path_factory.mktemp("logs"))
     try:  # from here on everything made is removed, also when provisioning fails
-        provision(Settings(config, data, url, ADMIN_URL), env)
+        provision(ProcessConfig(config, data, url, ADMIN_URL), env)
         yield running
     finally:
         for name in list(running.processes):

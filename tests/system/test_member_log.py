@@ -32,7 +32,7 @@ import pika
 import pytest
 
 from rex import topology
-from rex.config import Settings
+from rex.config import ProcessConfig
 from rex.environment import REX_INTERLEAVING_SEEDS
 from rex.member_log import LogKind
 from rex.protocol import ExecutionReport, unpack_messages
@@ -95,7 +95,7 @@ def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
         }
         env.pop("REX_DATABASE_URL", None)
         env.pop("REX_OPERATORS", None)
-        provision(Settings(config, data, url, ADMIN_URL), env)
+        provision(ProcessConfig(config, data, url, ADMIN_URL), env)
         running = Exchange(vhost, url, env, members, logs=tmp_path_factory.mktemp("logs"))
         running.start("gateway", "gateway", "--tick-interval", "0.5")
         running.start("engine", "engine")

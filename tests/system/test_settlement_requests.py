@@ -24,7 +24,7 @@ import pytest
 
 from rex import topology
 from rex.client import Client, OperatorClient
-from rex.config import Settings
+from rex.config import ProcessConfig
 from rex.environment import REX_BROKER_ADMIN_URL
 from rex.protocol import CONTENT_TYPE, TradeMessage, encode, pack
 from rex.provision import BrokerAdmin, provision
@@ -140,7 +140,7 @@ def site(
         schema = f"rex_test_{tag}"
         PostgresStore(DATABASE_URL, schema=schema).close()  # the worker migrates it
         env["REX_DATABASE_URL"] = f"{DATABASE_URL}?options=-csearch_path%3D{schema}"
-    provision(Settings(config, data, url, ADMIN_URL), env)
+    provision(ProcessConfig(config, data, url, ADMIN_URL), env)
     logs = tmp_path_factory.mktemp("logs") / "settlement.log"
     with open(logs, "ab") as log:
         worker = subprocess.Popen(

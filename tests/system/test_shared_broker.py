@@ -32,7 +32,7 @@ import pytest
 
 from loadtest.throwaway import Names
 from rex.client import Client
-from rex.config import Settings, load_members
+from rex.config import ProcessConfig, load_members
 from rex.identity import login_of
 from rex.protocol import ExecutionReport
 from rex.provision import BrokerAdmin, provision
@@ -106,7 +106,7 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
     exchange = Exchange(vhost, url, env, {m: m for m in MEMBER_IDS}, logs=logs)
     try:
         admin.put_permissions(vhost, "guest", ".*", ".*", ".*")
-        provision(Settings(config, data, url, ADMIN_URL, name), env)
+        provision(ProcessConfig(config, data, url, ADMIN_URL, name), env)
         exchange.start("gateway", "gateway")
         exchange.start("engine", "engine")
         yield Deployment(exchange, name, admin)

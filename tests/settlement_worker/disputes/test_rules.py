@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from rex.config import Settings
+from rex.config import ProcessConfig
 from rex.money import Money
 from rex.protocol import TradeMessage
 from settlement_worker.bills.rules import (
@@ -42,7 +42,7 @@ from settlement_worker.ledger.rules import (
 from settlement_worker.obligations.fees import FeeRule, FeeSchedule
 from settlement_worker.obligations.settle import settle_trade
 
-PRODUCTS = Settings.from_env({}).products()
+PRODUCTS = ProcessConfig.from_env({}).products()
 BUYER, SELLER, OTHER = "ganzhou-magnet", "baotou-metals", "ningbo-alloy"
 TRADE = Subject.trade("PRND-OX-1", BUYER, SELLER)
 AT = 1_795_000_000_000_000_000

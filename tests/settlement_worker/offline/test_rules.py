@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from rex.config import Settings, TradingStatus
+from rex.config import ProcessConfig, TradingStatus
 from rex.protocol import TradeMessage
 from rex.vocabulary import Side
 from settlement_worker.codes import RuleViolation
@@ -21,7 +21,9 @@ from settlement_worker.offline.rules import (
     report_offline_trade,
 )
 
-PRODUCT = Settings.from_env({}).products()["PRND-OX"]  # tick 50, lot 100, band 373,500..456,500
+PRODUCT = ProcessConfig.from_env({}).products()[
+    "PRND-OX"
+]  # tick 50, lot 100, band 373,500..456,500
 BUYER, SELLER, OTHER = "ganzhou-magnet", "baotou-metals", "ningbo-alloy"
 MEMBERS = frozenset({BUYER, SELLER, OTHER})
 AT = 1_795_000_000_000_000_000

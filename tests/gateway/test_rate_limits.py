@@ -1,9 +1,9 @@
-"""Per-member rate limits (gateway/limits.py): a token bucket each, on a clock the test
+"""Per-member rate limits (gateway/rate_limits.py): a token bucket each, on a clock the test
 turns."""
 
 from __future__ import annotations
 
-from gateway.limits import RateLimits
+from gateway.rate_limits import RateLimits
 
 
 class Clock:
