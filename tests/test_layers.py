@@ -9,6 +9,8 @@ of the tree, those inside functions included, with no list of exceptions.
   imports it.
 * Inside settlement, the domain folders stand in :data:`SETTLEMENT_LAYERS`' order: a folder
   imports only those below it (and itself).
+* The pure cores (:data:`PURE_CORES`) import no I/O: no clock, logs, broker, database, and
+  no module that writes.
 """
 
 from __future__ import annotations
@@ -128,3 +130,59 @@ def test_the_check_catches_an_import_up_a_layer(
     planted.write_text(body)
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     assert any(expected in v for v in violations()), violations()
+
+
+#: The pure cores (docs/internals/style.md): they compute; the adapters do the I/O.
+PURE_CORES = (
+    "settlement_worker/*/rules.py",
+    "settlement_worker/*/postings.py",
+    "settlement_worker/bills/discount.py",
+    "settlement_worker/plans/receipt_limits.py",
+    "engine/book.py",
+    "engine/reference_book.py",
+    "engine/market.py",
+    "gateway/validation.py",
+    "rex/rules.py",
+    "rex/money.py",
+)
+#: What a pure core may not import: the clock, the logs, the processes, the broker, the
+#: database, and the modules that write (a domain's SQL and operations, the outbox).
+IO_MODULES = frozenset(
+    {"time", "logging", "os", "socket", "subprocess", "threading", "sqlite3", "psycopg",
+     "pika", "rex.bus", "settlement_worker.outbox"}
+)  # fmt: skip
+
+
+def io_imports() -> list[str]:
+    found = []
+    for pattern in PURE_CORES:
+        for path in sorted(ROOT.glob(pattern)):
+            rel = path.relative_to(ROOT)
+            for line, module in imports(path):
+                writes = module.rsplit(".", 1)[-1] in {"sql", "operations"} or ".sql." in module
+                banned = any(module == m or module.startswith(m + ".") for m in IO_MODULES)
+                if writes or banned:
+                    found.append(f"{rel}:{line}: a pure core imports {module}")
+    return found
+
+
+def test_the_pure_cores_import_no_io() -> None:
+    assert io_imports() == []
+
+
+@pytest.mark.parametrize(
+    ("where", "line"),
+    [
+        ("settlement_worker/bills/rules.py", "import time"),
+        ("settlement_worker/payments/postings.py", "from settlement_worker.payments.sql import x"),
+        ("engine/book.py", "from rex.bus.amqp import AmqpBus"),
+    ],
+)
+def test_the_check_catches_io_in_a_pure_core(
+    where: str, line: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    planted = tmp_path / where
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.write_text(f"{line}\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    assert any(where in problem for problem in io_imports()), io_imports()

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rex.money import Money
+from settlement_worker.obligations.rules import ObligationState
 from settlement_worker.payments.rules import ACTIVE_STATES, Payment, PaymentEvent, PaymentState
 from settlement_worker.store import AuditRow, ConcurrentUpdate, Transaction
 
@@ -26,6 +27,7 @@ __all__ = [
     "insert_payments",
     "load_history",
     "load_payment",
+    "open_obligation_cover",
     "payments_in_states",
     "recourse_to_bank",
     "save_payment",
@@ -231,3 +233,25 @@ def recourse_to_bank(tx: Transaction, payment_id: str) -> bool:
         "SELECT creditor_is_bank FROM bill_recourse WHERE payment_id = ?", [payment_id]
     )
     return bool(rows and rows[0][0])
+
+
+def open_obligation_cover(
+    tx: Transaction, obligation_id: str, paid_states: Iterable[PaymentState]
+) -> tuple[int, int] | None:
+    """(amount, covered) of an open obligation, in minor units: covered is what its payments
+    in ``paid_states`` paid plus the faces of the bills issued or endorsed for it (a bill
+    later cancelled by a dispute no longer counts); None if it is not open."""
+    states = sorted(str(s) for s in paid_states)
+    marks = ", ".join("?" for _ in states)
+    rows = tx.execute(
+        "SELECT o.amount, (SELECT COALESCE(SUM(p.amount), 0) FROM payments p"
+        f" WHERE p.obligation_id = o.obligation_id AND p.state IN ({marks}))"
+        " + (SELECT COALESCE(SUM(b.face), 0) FROM bills b"
+        " WHERE b.obligation_id = o.obligation_id AND b.state <> 'cancelled')"
+        " + (SELECT COALESCE(SUM(b.face), 0) FROM bill_endorsements e JOIN bills b"
+        " ON b.bill_id = e.bill_id WHERE e.obligation_id = o.obligation_id"
+        " AND b.state <> 'cancelled')"
+        " FROM obligations o WHERE o.obligation_id = ? AND o.state = ?",
+        [*states, obligation_id, ObligationState.OPEN],
+    )
+    return (int(rows[0][0]), int(rows[0][1])) if rows else None
