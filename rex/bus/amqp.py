@@ -53,7 +53,8 @@ broker restart, which is retried.
 Stopping. `stop()` cancels the consumers (handlers may still ack what they hold), waits up
 to `STOP_TIMEOUT` seconds for the confirms in flight, closes the connection, and then
 `run()` returns; a stopped bus stays stopped. `stop()` must run on the loop; from a signal
-handler, go through `call_soon`, which is thread- and signal-safe:
+handler, go through `call_soon`, which is thread- and signal-safe (it takes no lock, unlike
+pika's `add_callback_threadsafe`: see soon.py):
 
     signal.signal(signal.SIGTERM, lambda *_: bus.call_soon(bus.stop))
 
@@ -83,6 +84,7 @@ from rex.topology import Binding, Exchange, Queue, Topology
 
 from . import Bus, ConfirmCallback, Delivery, Envelope, Subscription
 from .pika_io import coalesce_writes
+from .soon import SoonQueue
 
 coalesce_writes()  # one send() per loop turn, not per frame (pika_io.py)
 
@@ -245,6 +247,7 @@ class AmqpBus(Bus):
         self._where = f"{params.host}:{params.port}{params.virtual_host}"
         self._reconnect_delay = reconnect_delay
         self._ioloop = IOLoop()
+        self._soon = SoonQueue(self._ioloop)
 
         self._topology = Topology()
         self._on_ready: Callable[[], None] | None = None
@@ -411,7 +414,7 @@ class AmqpBus(Bus):
         self._ioloop.call_later(delay, callback)
 
     def call_soon(self, callback: Callable[[], None]) -> None:
-        self._ioloop.add_callback_threadsafe(callback)
+        self._soon.call_soon(callback)  # not pika's add_callback_threadsafe: see soon.py
 
     def run(self) -> None:
         if not self._stopped:
@@ -551,6 +554,7 @@ class AmqpBus(Bus):
 
     def _finish_stop(self) -> None:
         self._stopped = True
+        self._soon.close()
         log.info("bus stopped name=%s", self.name)
         if self._running:
             self._ioloop.stop()
