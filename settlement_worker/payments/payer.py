@@ -36,7 +36,7 @@ from rex import metrics
 from rex.bus import Bus
 from settlement_worker.obligations.rules import ObligationState
 from settlement_worker.payments import rules as pm
-from settlement_worker.payments.banks import BankAdapter, BankResult
+from settlement_worker.payments.banks import BankAdapter, BankResult, SendRequest
 from settlement_worker.payments.operations import move_payment
 from settlement_worker.payments.sql import (
     counts_by_state,
@@ -249,16 +249,16 @@ class Payer:
             log.error("bank not configured bank=%s payment_id=%s", action.bank, action.payment_id)
             return
         if isinstance(action, pm.SendPayment):
-            bank.send(
+            request = SendRequest(
                 action.payment_id,
+                action.attempt,
                 action.payer,
                 action.payee,
                 action.amount.minor,
                 action.amount.currency,
-                self.on_result,
-                attempt=action.attempt,
-                deadline=action.deadline,
+                action.deadline,
             )
+            bank.send(request, self.on_result)
         else:
             bank.query(
                 action.payment_id, self.on_result, attempt=action.attempt, deadline=action.deadline

@@ -31,6 +31,7 @@ __all__ = [
     "BankRequestKind",
     "BankResult",
     "ResultCallback",
+    "SendRequest",
 ]
 
 
@@ -61,24 +62,27 @@ class BankResult:
 ResultCallback = Callable[[BankResult], None]
 
 
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    """What the payer asks a bank to pay: attempt `attempt` of `payment_id`, due by
+    `deadline` (ns since the epoch). Amount and currency as the bank's wire carries them."""
+
+    payment_id: str
+    attempt: int
+    payer: str
+    payee: str
+    amount_minor: int
+    currency: str
+    deadline: int
+
+
 class BankAdapter(ABC):
     """One bank. Callbacks run on the bus's loop; a request may never be answered."""
 
     bank_id: str
 
     @abstractmethod
-    def send(
-        self,
-        payment_id: str,
-        payer: str,
-        payee: str,
-        amount_minor: int,
-        currency: str,
-        on_result: ResultCallback,
-        *,
-        attempt: int,
-        deadline: int,
-    ) -> None:
+    def send(self, request: SendRequest, on_result: ResultCallback) -> None:
         """Ask the bank to pay; `on_result` runs at most once per answer that arrives."""
 
     @abstractmethod

@@ -21,8 +21,13 @@ from collections.abc import Iterable
 
 from rex.bus import Bus, Delivery, Envelope, Subscription
 from rex.topology import Topology
-from settlement_worker.payments.banks import BankAdapter, BankRequestKind, ResultCallback, wire
-from settlement_worker.payments.banks.core import SendRequest
+from settlement_worker.payments.banks import (
+    BankAdapter,
+    BankRequestKind,
+    ResultCallback,
+    SendRequest,
+    wire,
+)
 
 __all__ = ["AmqpBank", "AmqpBankClient"]
 
@@ -121,22 +126,10 @@ class AmqpBank(BankAdapter):
         self.client = client
         self.bank_id = bank_id
 
-    def send(
-        self,
-        payment_id: str,
-        payer: str,
-        payee: str,
-        amount_minor: int,
-        currency: str,
-        on_result: ResultCallback,
-        *,
-        attempt: int,
-        deadline: int,
-    ) -> None:
-        request = SendRequest(payment_id, attempt, payer, payee, amount_minor, currency, deadline)
+    def send(self, request: SendRequest, on_result: ResultCallback) -> None:
         body = wire.encode_send(request)
         self.client.request(
-            BankRequestKind.SEND, self.bank_id, payment_id, attempt, body, on_result
+            BankRequestKind.SEND, self.bank_id, request.payment_id, request.attempt, body, on_result
         )
 
     def query(

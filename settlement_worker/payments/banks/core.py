@@ -20,13 +20,12 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-from settlement_worker.payments.banks import BankOutcome
+from settlement_worker.payments.banks import BankOutcome, SendRequest
 
 __all__ = [
     "BankLedger",
     "BankRules",
     "MemoryBankLedger",
-    "SendRequest",
     "SqliteBankLedger",
     "chance",
 ]
@@ -36,17 +35,6 @@ def chance(*parts: object) -> float:
     """A number in [0, 1) determined by `parts` (a seeded, reproducible coin)."""
     digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
-
-
-@dataclass(frozen=True, slots=True)
-class SendRequest:
-    payment_id: str
-    attempt: int
-    payer: str
-    payee: str
-    amount_minor: int
-    currency: str
-    deadline: int
 
 
 class BankLedger(ABC):

@@ -19,8 +19,9 @@ from settlement_worker.payments.banks import (
     BankRequestKind,
     BankResult,
     ResultCallback,
+    SendRequest,
 )
-from settlement_worker.payments.banks.core import BankRules, MemoryBankLedger, SendRequest, chance
+from settlement_worker.payments.banks.core import BankRules, MemoryBankLedger, chance
 
 
 class FakeBank(BankAdapter):
@@ -60,24 +61,11 @@ class FakeBank(BankAdapter):
         return set(self.ledger.paid)
 
     # --- the adapter
-    def send(
-        self,
-        payment_id: str,
-        payer: str,
-        payee: str,
-        amount_minor: int,
-        currency: str,
-        on_result: ResultCallback,
-        *,
-        attempt: int,
-        deadline: int,
-    ) -> None:
-        request = SendRequest(payment_id, attempt, payer, payee, amount_minor, currency, deadline)
-
+    def send(self, request: SendRequest, on_result: ResultCallback) -> None:
         def answer() -> tuple[BankOutcome, str]:
             return self.rules.send(self.ledger, request, self.clock())
 
-        self._handle(BankRequestKind.SEND, payment_id, attempt, answer, on_result)
+        self._handle(BankRequestKind.SEND, request.payment_id, request.attempt, answer, on_result)
 
     def query(
         self, payment_id: str, on_result: ResultCallback, *, attempt: int, deadline: int

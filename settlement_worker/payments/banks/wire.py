@@ -14,8 +14,7 @@ from typing import Any
 
 from rex.protocol import pack, unpack
 from rex.topology import Binding, Exchange, Queue, Topology
-from settlement_worker.payments.banks import BankOutcome, BankRequestKind, BankResult
-from settlement_worker.payments.banks.core import SendRequest
+from settlement_worker.payments.banks import BankOutcome, BankRequestKind, BankResult, SendRequest
 
 BANK_EXCHANGE = "rex.bank"
 SEND_TYPE = "bank.send"

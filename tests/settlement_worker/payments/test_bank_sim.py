@@ -14,7 +14,13 @@ from rex.bus import Envelope
 from rex.bus.memory import MemoryBroker, MemoryBus
 from settlement_worker.payments import bank_sim as bank_sim
 from settlement_worker.payments.bank_sim import BankSimulator, ledger_path
-from settlement_worker.payments.banks import BankOutcome, BankRequestKind, BankResult, wire
+from settlement_worker.payments.banks import (
+    BankOutcome,
+    BankRequestKind,
+    BankResult,
+    SendRequest,
+    wire,
+)
 from settlement_worker.payments.banks.amqp import AmqpBankClient
 from settlement_worker.payments.banks.core import BankRules, SqliteBankLedger
 from settlement_worker.payments.payer import Payer
@@ -82,12 +88,12 @@ def test_a_restarted_simulator_still_dedupes(
     bank = client.adapter("icbc-baotou")
     deadline = clock() + 5 * SECOND
     first = simulator(broker, tmp_path, "icbc-baotou", clock)
-    bank.send("pay-1", "a", "b", 100, "CNY", results.append, attempt=1, deadline=deadline)
+    bank.send(SendRequest("pay-1", 1, "a", "b", 100, "CNY", deadline), results.append)
     broker.run_until_idle(max_time=1)
     first.bus.stop()
     first.ledger.close()
     second = simulator(broker, tmp_path, "icbc-baotou", clock)  # same ledger file
-    bank.send("pay-1", "a", "b", 100, "CNY", results.append, attempt=2, deadline=deadline)
+    bank.send(SendRequest("pay-1", 2, "a", "b", 100, "CNY", deadline), results.append)
     bank.query("pay-1", results.append, attempt=2, deadline=deadline)
     broker.run_until_idle(max_time=1)
     assert [(r.kind, r.attempt, r.outcome, r.reason) for r in results] == [
@@ -112,7 +118,7 @@ def test_a_query_before_the_deadline_is_pending_and_after_it_not_found(
     broker.call_later(3, lambda: None)  # the loop's clock moves only with timers
     broker.run_until_idle(max_time=3)
     bank.query("pay-9", results.append, attempt=1, deadline=deadline)
-    bank.send("pay-9", "a", "b", 100, "CNY", results.append, attempt=1, deadline=deadline)
+    bank.send(SendRequest("pay-9", 1, "a", "b", 100, "CNY", deadline), results.append)
     broker.run_until_idle(max_time=1)
     assert [r.outcome for r in results] == [
         BankOutcome.PENDING,
@@ -138,7 +144,7 @@ def test_a_malformed_request_is_dropped_and_the_simulator_goes_on(
         )
     results: list[BankResult] = []
     client.adapter("icbc-baotou").send(
-        "pay-2", "a", "b", 1, "CNY", results.append, attempt=1, deadline=clock() + SECOND
+        SendRequest("pay-2", 1, "a", "b", 1, "CNY", clock() + SECOND), results.append
     )
     broker.run_until_idle(max_time=1)
     assert [r.outcome for r in results] == [BankOutcome.PAID]
@@ -158,7 +164,7 @@ def test_the_report_counts_distinct_paid_ids(
     bus.start(client.topology, client.on_ready)
     for pid in ("pay-1", "pay-2", "pay-1"):
         client.adapter("icbc-baotou").send(
-            pid, "a", "b", 1, "CNY", results.append, attempt=1, deadline=clock() + SECOND
+            SendRequest(pid, 1, "a", "b", 1, "CNY", clock() + SECOND), results.append
         )
     broker.run_until_idle(max_time=1)
     sim.ledger.close()

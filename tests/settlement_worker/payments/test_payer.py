@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from rex.bus.memory import MemoryBroker, MemoryBus
-from settlement_worker.payments.banks import BankAdapter, ResultCallback
+from settlement_worker.payments.banks import BankAdapter, ResultCallback, SendRequest
 from settlement_worker.payments.banks.fake import FakeBank
 from settlement_worker.payments.payer import Payer, release_payment, review_queue
 from settlement_worker.payments.rules import SECOND, AlertKind, PaymentState
@@ -189,29 +189,8 @@ class Crashable(BankAdapter):
     def _guard(self, on_result: ResultCallback) -> ResultCallback:
         return lambda result: None if self.crashed else on_result(result)
 
-    def send(
-        self,
-        payment_id: str,
-        payer: str,
-        payee: str,
-        amount_minor: int,
-        currency: str,
-        on_result: ResultCallback,
-        *,
-        attempt: int,
-        deadline: int,
-    ) -> None:
-        guarded = self._guard(on_result)
-        self.bank.send(
-            payment_id,
-            payer,
-            payee,
-            amount_minor,
-            currency,
-            guarded,
-            attempt=attempt,
-            deadline=deadline,
-        )
+    def send(self, request: SendRequest, on_result: ResultCallback) -> None:
+        self.bank.send(request, self._guard(on_result))
 
     def query(
         self, payment_id: str, on_result: ResultCallback, *, attempt: int, deadline: int

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from rex.money import Money
 from settlement_worker.payments import rules as pm
-from settlement_worker.payments.banks import BankRequestKind, BankResult
-from settlement_worker.payments.banks.core import BankRules, MemoryBankLedger, SendRequest
+from settlement_worker.payments.banks import BankRequestKind, BankResult, SendRequest
+from settlement_worker.payments.banks.core import BankRules, MemoryBankLedger
 from settlement_worker.payments.rules import SECOND, AlertKind, PaymentState, RetryPolicy
 
 POLICIES = [RetryPolicy(max_attempts=n, send_timeout=2 * SECOND) for n in (1, 1, 2)]
