@@ -22,6 +22,7 @@ from loadtest.stack import removing_on_exit
 from rex.cli_errors import Reaching, guard
 from rex.config import ConfigError, Member, ProcessConfig, Product
 from rex.environment import AMQP_URL
+from rex.private_files import private_directory
 from rex.provision import redact_url, vhost_of
 
 from .play import play
@@ -49,7 +50,7 @@ def _venue(
             venue.close()
         return
     print("REX demo: gateway and engine embedded, in-memory bus, SQLite store")
-    process_config.data_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(process_config.data_dir)
     with tempfile.TemporaryDirectory(prefix="demo-", dir=process_config.data_dir) as data:
         venue = EmbeddedVenue(products, members, Path(data))
         try:

@@ -28,6 +28,7 @@ from rex.environment import (
     REX_ENGINE_PRODUCTS,
     SYMBOL_LIST,
 )
+from rex.private_files import keep_created_files_private
 
 from .runtime import settle_memory
 from .service import EngineService
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         type=SYMBOL_LIST.argument,
         help="comma-separated symbols this group owns (default $REX_ENGINE_PRODUCTS, else all)",
     )
-    metrics.add_port_option(parser, metrics.ENGINE_EXPORTER)
+    metrics.add_options(parser, metrics.ENGINE_EXPORTER)
     parser.add_argument(
         "--image-every",
         type=POSITIVE_INT.argument,
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     log = logging.getLogger("rex.engine")
     try:
+        keep_created_files_private()
         logs.setup("engine")
         group: str = args.group or REX_ENGINE_GROUP.get()
         chosen: tuple[str, ...] | None = args.products or REX_ENGINE_PRODUCTS.get()
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        metrics.serve(metrics.ENGINE_EXPORTER, args.metrics_port)
+        metrics.serve(metrics.ENGINE_EXPORTER, args.metrics_port, address=args.metrics_address)
     except metrics.ExporterError as error:
         log.error("%s", error)
         return error.exit_status

@@ -12,6 +12,7 @@ import signal
 from rex import logs, metrics
 from rex.bus.amqp import AmqpBus
 from rex.config import ConfigError, ProcessConfig
+from rex.private_files import keep_created_files_private
 
 from .service import GatewayService
 from .store import SqliteSeen
@@ -19,10 +20,11 @@ from .store import SqliteSeen
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gateway", description=__doc__)
-    metrics.add_port_option(parser, metrics.GATEWAY_EXPORTER)
+    metrics.add_options(parser, metrics.GATEWAY_EXPORTER)
     parser.add_argument("--tick-interval", type=float, default=1.0, help="clock tick, seconds")
     args = parser.parse_args(argv)
     try:
+        keep_created_files_private()
         logs.setup("gateway")
         process_config = ProcessConfig.from_env()
         products = process_config.products()
@@ -31,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("rex.gateway").error("config: %s", error)
         return 2
     try:
-        metrics.serve(metrics.GATEWAY_EXPORTER, args.metrics_port)
+        metrics.serve(metrics.GATEWAY_EXPORTER, args.metrics_port, address=args.metrics_address)
     except metrics.ExporterError as error:
         logging.getLogger("rex.gateway").error("%s", error)
         return error.exit_status

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
+from rex.private_files import private_database
+
 Answered = tuple[str, str, str | None]  # member, message_id, client_order_id
 
 
@@ -47,8 +49,7 @@ class SqliteSeen:
     """Durable: a row is committed before the request is acked."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db = sqlite3.connect(private_database(path), isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(

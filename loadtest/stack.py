@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -25,15 +24,16 @@ from types import FrameType
 from typing import IO
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from rex import logs
 from rex.config import ProcessConfig
 from rex.identity import login_of
+from rex.private_files import private_file
 from rex.provision import BrokerAdmin, ProvisionError, provision
 
 from .throwaway import Creator, Names, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("gateway", "engine")  # the processes, in order
-_WRITER = re.compile(r"^\S+ [A-Z]+ service=(\S+) ")  # a log line of rex.logs, and whose
 #: Exit statuses of a run ended by Ctrl-C or SIGTERM (128 + the signal's number, as a shell
 #: reports it).
 EXIT_INTERRUPTED = 128 + signal.SIGINT
@@ -41,12 +41,13 @@ EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 def lines_of(service: str, written: list[str]) -> list[str]:
-    """The lines of a shared log that `service` wrote: those marked as its by rex.logs, and
-    the unmarked ones that follow them (a traceback)."""
+    """The lines of a shared log that `service` wrote: its rex.logs lines (JSON naming it),
+    and the lines not of rex.logs that follow them (what a process printed before its log was
+    set up, or Python's last words)."""
     own, writer = [], None
     for line in written:
-        marked = _WRITER.match(line)
-        writer = marked.group(1) if marked else writer
+        entry = logs.parse(line)
+        writer = entry["service"] if entry is not None else writer
         if writer == service:
             own.append(line)
     return own
@@ -179,7 +180,8 @@ class LocalStack:
         self.log_path = self.data / "services.log"
 
     def _spawn(self, module: str, args: tuple[str, ...]) -> None:
-        with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
+        # Owner-only, as everything REX writes; the child keeps its own descriptor.
+        with os.fdopen(private_file(self.log_path), "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", module, *args],
                 cwd=ROOT,
@@ -202,9 +204,9 @@ class LocalStack:
 
     def log_tail(self, service: str, lines: int = 40) -> list[str]:
         """The last lines `service` wrote to the services' shared log (the log's last lines
-        if none are its)."""
+        if none are its), each as a person reads it (rex.logs.readable)."""
         written = self.log_path.read_text(errors="replace").splitlines()
-        return (lines_of(service, written) or written)[-lines:]
+        return [logs.readable(line) for line in (lines_of(service, written) or written)[-lines:]]
 
     def close(self) -> None:
         """Stop the processes, then remove the recorded users, the vhost and the data.

@@ -14,6 +14,7 @@ their variables are whatever ``password_env`` in members.toml names.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import math
 import os
 import re
@@ -82,6 +83,10 @@ def _port(text: str) -> int:
     if port > 65535:
         raise ValueError(text)
     return port
+
+
+def _ip_address(text: str) -> str:
+    return str(ipaddress.ip_address(text.strip()))  # ValueError unless IPv4 or IPv6
 
 
 def _positive_int(text: str) -> int:
@@ -175,6 +180,11 @@ POSTGRES_URL: Final = Kind(
     _without_password,
 )
 PORT: Final = Kind("a port number from 0 to 65535 (0: any free port)", _port)
+IP_ADDRESS: Final = Kind(
+    "an IP address of this host to listen on, e.g. 127.0.0.1 (this host only), 0.0.0.0 "
+    "(every IPv4 interface) or ::1",
+    _ip_address,
+)
 POSITIVE_INT: Final = Kind("a whole number, 1 or more", _positive_int)
 POSITIVE_SECONDS: Final = Kind(
     "a number of seconds greater than 0, e.g. 600 or 0.5", _positive_seconds
@@ -306,6 +316,16 @@ REX_METRICS_PORT: Final = _define(
     unset="the service's own: gateway 9101, engine 9102, settlement worker 9103",
     meaning="Prometheus exporter port (`--metrics-port`); 0: any free port. A port asked "
     "for must be free (exit 5); the default, if taken, gives way to a free one",
+    read_by=_SERVICES,
+)
+REX_METRICS_ADDRESS: Final = _define(
+    "REX_METRICS_ADDRESS",
+    IP_ADDRESS,
+    "127.0.0.1",
+    unset="`127.0.0.1`: this host only",
+    meaning="address the Prometheus exporter listens on (`--metrics-address`). /metrics has "
+    "no authentication: open it (`0.0.0.0`) only on a network Prometheus alone reaches, as "
+    "docker-compose.yml does inside its containers",
     read_by=_SERVICES,
 )
 REX_LOG_LEVEL: Final = _define(

@@ -37,6 +37,7 @@ from typing import Final, Protocol
 import msgpack
 
 from rex.environment import REX_CURSOR_DIR
+from rex.private_files import private_directory, private_file
 
 __all__ = [
     "CURSOR_FORMAT",
@@ -243,7 +244,7 @@ class FileCursorStore:
 
     def save(self, cursor: Cursor) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_directory(self.path.parent)
             with self._locked():
                 with contextlib.suppress(CursorFileError):
                     cursor.merge(self.load())
@@ -261,7 +262,7 @@ class FileCursorStore:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        with open(self.path.with_suffix(".lock"), "a+b") as lock:
+        with os.fdopen(private_file(self.path.with_suffix(".lock")), "ab") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield

@@ -2,7 +2,9 @@
 
 Metric names start with `rex_`. Each service has its own registry and exposes only its own
 metrics (and its process's) on its own port: `--metrics-port`, else `REX_METRICS_PORT`, else
-the service's default. A port asked for that is taken stops the service with exit status
+the service's default. It listens on `--metrics-address`, else `REX_METRICS_ADDRESS`, else
+127.0.0.1: /metrics has no authentication, so only this host reaches it unless the operator
+opens it. A port asked for that is taken stops the service with exit status
 `EXIT_METRICS_PORT_TAKEN`; a default that is taken (a hot standby on the same host) gives way
 to a free port, logged. docs/operators/metrics.md lists the metrics and docs/operators/operations.md
 the ports.
@@ -30,12 +32,13 @@ from prometheus_client import (
     start_http_server,
 )
 
-from rex.environment import PORT, REX_METRICS_PORT
+from rex.environment import IP_ADDRESS, PORT, REX_METRICS_ADDRESS, REX_METRICS_PORT
 from rex.errors import ConfigError
 
 log = logging.getLogger("rex.metrics")
 
 PORT_ENV = REX_METRICS_PORT.name
+ADDRESS_ENV = REX_METRICS_ADDRESS.name
 EXIT_METRICS_PORT_TAKEN = 5  # the metrics port asked for is taken (docs/operators/operations.md)
 EXIT_CONFIG = 2  # as for any configuration error
 
@@ -228,13 +231,22 @@ PAYMENTS = Gauge(
 )
 
 
-def add_port_option(parser: argparse.ArgumentParser, exporter: Exporter) -> None:
+def add_options(parser: argparse.ArgumentParser, exporter: Exporter) -> None:
+    """The service's --metrics-port and --metrics-address."""
     parser.add_argument(
         "--metrics-port",
         type=PORT.argument,
         default=None,
         help=f"Prometheus port (default: ${PORT_ENV}, else {exporter.default_port}, or a free"
         " port if that one is taken; 0: any free port)",
+    )
+    parser.add_argument(
+        "--metrics-address",
+        type=IP_ADDRESS.argument,
+        default=None,
+        help=f"address /metrics listens on (default: ${ADDRESS_ENV}, else"
+        f" {REX_METRICS_ADDRESS.default}: this host only; 0.0.0.0: every interface, and"
+        " /metrics has no authentication)",
     )
 
 
@@ -257,23 +269,39 @@ def asked_port(flag: int | None, environ: Mapping[str, str]) -> tuple[int, str] 
     return None if port is None else (port, PORT_ENV)
 
 
+def bind_address(flag: str | None, environ: Mapping[str, str]) -> str:
+    """The address to listen on: the flag, else the environment, else loopback."""
+    if flag is not None:
+        return flag
+    try:
+        return REX_METRICS_ADDRESS.get(environ)
+    except ConfigError as error:
+        raise ExporterError(f"config: {error}", EXIT_CONFIG) from None
+
+
 def serve(
-    exporter: Exporter, flag: int | None, environ: Mapping[str, str] = os.environ
+    exporter: Exporter,
+    flag: int | None,
+    environ: Mapping[str, str] = os.environ,
+    *,
+    address: str | None = None,
 ) -> WSGIServer:
     """Expose the service's /metrics; log and return the server (`.server_port`: the port).
 
     A port asked for (`flag`, else REX_METRICS_PORT; 0: any free port) must be free, or
     ExporterError says so. The service's default port, if taken, gives way to a free one.
+    It listens on `address` (--metrics-address), else REX_METRICS_ADDRESS, else 127.0.0.1.
     """
     asked = asked_port(flag, environ)
+    host = bind_address(address, environ)
     port = exporter.default_port if asked is None else asked[0]
     try:
-        server = _listen(exporter, port)
+        server = _listen(exporter, host, port)
     except OSError as error:
         if asked is not None:
             message = _refused(exporter, port, asked[1], error)
             raise ExporterError(message, EXIT_METRICS_PORT_TAKEN) from None
-        server = _listen_anywhere(exporter)
+        server = _listen_anywhere(exporter, host)
         log.warning(
             "metrics service=%s default port %d is taken (another %s on this host?): serving on"
             " free port %d instead; give each process its own with --metrics-port or %s so"
@@ -284,18 +312,18 @@ def serve(
             server.server_port,
             PORT_ENV,
         )
-    log.info("metrics service=%s port=%d", exporter.service, server.server_port)
+    log.info("metrics service=%s port=%d address=%s", exporter.service, server.server_port, host)
     return server
 
 
-def _listen(exporter: Exporter, port: int) -> WSGIServer:
-    server, _thread = start_http_server(port, registry=exporter.registry)
+def _listen(exporter: Exporter, host: str, port: int) -> WSGIServer:
+    server, _thread = start_http_server(port, addr=host, registry=exporter.registry)
     return server
 
 
-def _listen_anywhere(exporter: Exporter) -> WSGIServer:
+def _listen_anywhere(exporter: Exporter, host: str) -> WSGIServer:
     try:
-        return _listen(exporter, 0)
+        return _listen(exporter, host, 0)
     except OSError as error:
         raise ExporterError(
             f"{exporter.service}: cannot serve metrics on any port ({error.strerror})",

@@ -28,6 +28,7 @@ from rex.bus.amqp import AmqpBus
 from rex.cli_errors import Reaching, classify
 from rex.config import ConfigError, ProcessConfig
 from rex.environment import REX_DATABASE_URL
+from rex.private_files import keep_created_files_private
 from settlement_worker.bills.holidays import load_calendar
 from settlement_worker.bills.operations import BillDesk
 from settlement_worker.bills.requests import bill_request_kinds
@@ -41,7 +42,7 @@ from settlement_worker.store.opening import open_store
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m settlement_worker", description=__doc__)
-    metrics.add_port_option(parser, metrics.SETTLEMENT_EXPORTER)
+    metrics.add_options(parser, metrics.SETTLEMENT_EXPORTER)
     parser.add_argument(
         "--no-payer",
         action="store_true",
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
+        keep_created_files_private()
         logs.setup("settlement")
         process_config = ProcessConfig.from_env()
         products = process_config.products()
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("rex.settlement").error("store: %s", failure.message)
         return failure.status
     try:
-        metrics.serve(metrics.SETTLEMENT_EXPORTER, args.metrics_port)
+        metrics.serve(metrics.SETTLEMENT_EXPORTER, args.metrics_port, address=args.metrics_address)
     except metrics.ExporterError as error:
         logging.getLogger("rex.settlement").error("%s", error)
         store.close()

@@ -532,12 +532,21 @@ class AmqpBus(Bus):
             log.info("bus closed name=%s", self.name)
             self._finish_stop()
             return
-        log.warning(
-            "bus connection lost name=%s reason=%s retry_in=%s",
-            self.name,
-            _reason(reason),
-            self._reconnect_delay,
-        )
+        if isinstance(reason, pika.exceptions.ConnectionClosedByClient):  # _recycle: said why
+            log.warning(
+                "bus connection closed to reconnect name=%s reason=%s retry_in=%s",
+                self.name,
+                _reason(reason),
+                self._reconnect_delay,
+            )
+        else:  # an ERROR with its cause: what the broker or the network did
+            log.error(
+                "bus connection lost name=%s reason=%s retry_in=%s",
+                self.name,
+                _reason(reason),
+                self._reconnect_delay,
+                exc_info=reason,
+            )
         self._schedule_reconnect()
 
     def _recycle(self, why: str) -> None:
@@ -548,7 +557,7 @@ class AmqpBus(Bus):
             conn.close(reply_code=200, reply_text=why)
 
     def _fatal_error(self, error: BaseException) -> None:
-        log.error("bus giving up name=%s error=%s", self.name, error)
+        log.error("bus giving up name=%s error=%s", self.name, error, exc_info=error)
         self._fatal = error
         self.stop()
 
@@ -588,7 +597,9 @@ class AmqpBus(Bus):
             conn = self._conn
             if conn is not None and conn.is_open and not self._stopping:
                 # Refused before it reached confirm mode: nothing to do but start over.
-                log.error("publish channel failed to open reason=%s", _reason(reason))
+                log.error(
+                    "publish channel failed to open reason=%s", _reason(reason), exc_info=reason
+                )
                 self._recycle("publish channel failed to open")
             return
         if channel is not self._pub:
@@ -598,10 +609,11 @@ class AmqpBus(Bus):
         if conn is None or not conn.is_open:
             self._fail_unconfirmed()  # the connection is going: _on_closed does the rest
             return
-        log.warning(
+        log.error(
             "publish channel closed reason=%s unconfirmed=%d; reopening",
             _reason(reason),
             len(self._unconfirmed),
+            exc_info=reason,
         )
         self._pub_reopening = True  # publishes from the failed callbacks wait for it
         self._fail_unconfirmed()
@@ -624,6 +636,7 @@ class AmqpBus(Bus):
             "consumer channel closed queue=%s reason=%s",
             consumer.subscription.queue,
             _reason(reason),
+            exc_info=reason,
         )
         self._recycle("consumer channel closed")
 

@@ -32,6 +32,7 @@ from rex import logs
 from rex.bus import Bus, Delivery, Envelope, Subscription
 from rex.config import ConfigError
 from rex.environment import AMQP_URL, REX_BROKER_URL, REX_DATA_DIR
+from rex.private_files import keep_created_files_private
 from settlement_worker.payments.banks import BankOutcome, BankRequestKind, BankResult, wire
 from settlement_worker.payments.banks.core import BankLedger, BankRules, SqliteBankLedger
 
@@ -188,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         data_dir: Path = args.data_dir or REX_DATA_DIR.get()
         broker_url: str = args.broker or REX_BROKER_URL.get()
         if not args.report:
+            keep_created_files_private()
             logs.setup("bank-sim")
     except ConfigError as error:
         print(f"bank_sim: {error}", file=sys.stderr)

@@ -13,6 +13,7 @@ from loadtest.generator import Figures
 from loadtest.plot import DPI, HEIGHT_IN, WIDTH_IN, write_png
 from loadtest.report import per_second, summarise
 from loadtest.stack import lines_of
+from rex import logs
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -86,14 +87,25 @@ def test_a_run_with_no_answers_is_drawn_too(tmp_path: Path) -> None:
 
 
 def test_a_services_lines_are_picked_out_of_the_shared_log() -> None:
+    def line(service: str, level: str, message: str) -> str:
+        return logs.line_of(
+            {
+                "time": "2026-11-23T14:05:00.001Z",
+                "level": level,
+                "service": service,
+                "logger": f"rex.{service}",
+                "message": message,
+            }
+        )
+
     written = [
-        "2026-11-23T14:05:00.001Z INFO service=engine rex.engine engine=main standby",
-        "2026-11-23T14:05:00.002Z ERROR service=gateway rex.gateway gateway: metrics port 9101",
-        "2026-11-23T14:05:00.003Z INFO service=engine rex.bus lock acquired lock=engine.main",
-        "2026-11-23T14:05:00.004Z CRITICAL service=gateway rex.gateway crashed",
-        "Traceback (most recent call last):",
-        '  File "gateway/service.py", line 1, in <module>',
-        "2026-11-23T14:05:00.005Z INFO service=engine rex.engine engine=main active",
+        line("engine", "INFO", "engine=main standby"),
+        line("gateway", "ERROR", "gateway: metrics port 9101"),
+        line("engine", "INFO", "lock acquired lock=engine.main"),
+        line("gateway", "CRITICAL", "crashed"),
+        "usage: python -m gateway [-h]",  # printed before its log was set up
+        "python -m gateway: error: unrecognized arguments: --x",
+        line("engine", "INFO", "service=gateway engine=main active"),
     ]
     assert lines_of("gateway", written) == [written[1], *written[3:6]]
     assert lines_of("engine", written) == [written[0], written[2], written[6]]

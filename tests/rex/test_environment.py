@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rex import environment, metrics
+from rex import environment, logs, metrics
 from rex.config import ConfigError
 from rex.environment import (
     PORT,
@@ -134,11 +134,15 @@ def _engine(**env: str) -> subprocess.CompletedProcess[str]:
 def test_a_service_with_a_bad_variable_logs_the_error_and_exits_2() -> None:
     done = _engine(REX_ENGINE_IMAGE_EVERY="ten")
     assert done.returncode == 2
-    assert (
-        "ERROR service=engine rex.engine config: REX_ENGINE_IMAGE_EVERY: must be a whole "
-        "number, 1 or more, got 'ten'; fix it, or unset it for the default (10000)"
-    ) in done.stderr
-    assert "Traceback" not in done.stderr
+    [line] = done.stderr.splitlines()
+    entry = logs.parse(line)
+    assert entry is not None, line
+    assert (entry["level"], entry["service"], entry["logger"]) == ("ERROR", "engine", "rex.engine")
+    assert entry["message"] == (
+        "config: REX_ENGINE_IMAGE_EVERY: must be a whole number, 1 or more, got 'ten'; fix it,"
+        " or unset it for the default (10000)"
+    )
+    assert "exception" not in entry
 
 
 def test_a_service_takes_empty_variables_as_unset() -> None:

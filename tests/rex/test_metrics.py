@@ -3,14 +3,19 @@ free port when only its default is taken, and labelled counters at 0 from the st
 
 from __future__ import annotations
 
+import argparse
 import logging
+import os
 import socket
+import sys
+import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 
@@ -136,6 +141,76 @@ def test_the_flag_wins_over_the_environment() -> None:
         pass  # no error: the flag (0) was used, not the taken port of the environment
 
 
+@contextmanager
+def bound_address(environ: dict[str, str], address: str | None = None) -> Iterator[tuple[str, int]]:
+    if address is None:  # as a service is started without --metrics-address
+        server = metrics.serve(an_exporter(9), 0, environ)
+    else:
+        server = metrics.serve(an_exporter(9), 0, environ, address=address)
+    try:
+        yield server.server_address[0], server.server_port
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_metrics_listen_on_loopback_only_by_default(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, "rex.metrics"), bound_address({}) as (host, port):
+        assert host == "127.0.0.1"
+        scrape(port)
+    assert f"metrics service=engine port={port} address=127.0.0.1" in caplog.text
+
+
+def test_the_environment_opens_the_metrics_address() -> None:
+    with bound_address({"REX_METRICS_ADDRESS": "0.0.0.0"}) as (host, port):
+        assert host == "0.0.0.0"
+        scrape(port)  # loopback is one of every interface
+
+
+def test_the_metrics_address_flag_wins_over_the_environment() -> None:
+    with bound_address({"REX_METRICS_ADDRESS": "0.0.0.0"}, "127.0.0.1") as (host, _port):
+        assert host == "127.0.0.1"
+
+
+def test_a_bad_metrics_address_in_the_environment_is_a_config_error() -> None:
+    with pytest.raises(metrics.ExporterError) as raised:
+        metrics.serve(an_exporter(9), 0, {"REX_METRICS_ADDRESS": "everywhere"})
+    assert raised.value.exit_status == 2
+    assert str(raised.value) == (
+        "config: REX_METRICS_ADDRESS: must be an IP address of this host to listen on, e.g."
+        " 127.0.0.1 (this host only), 0.0.0.0 (every IPv4 interface) or ::1, got"
+        " 'everywhere'; fix it, or unset it for the default (127.0.0.1: this host only)"
+    )
+
+
+def test_each_service_takes_a_metrics_address_option(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    metrics.add_options(parser, metrics.GATEWAY_EXPORTER)
+    assert parser.parse_args(["--metrics-address", "0.0.0.0"]).metrics_address == "0.0.0.0"
+    assert parser.parse_args([]).metrics_address is None
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--metrics-address", "localhost:9"])
+    assert "must be an IP address of this host to listen on" in capsys.readouterr().err
+
+
+def test_docker_compose_opens_the_metrics_its_prometheus_scrapes_inside_its_network() -> None:
+    root = Path(__file__).resolve().parents[2]
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())
+    prometheus = yaml.safe_load((root / "config" / "prometheus" / "prometheus.yml").read_text())
+    scraped = {
+        target.split(":")[0]
+        for job in prometheus["scrape_configs"]
+        if job["job_name"].startswith("rex-")
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    assert scraped == {"gateway", "engine", "engine-standby", "settlement"}
+    for name in scraped:
+        service = compose["services"][name]
+        assert service["environment"]["REX_METRICS_ADDRESS"] == "0.0.0.0", name
+        assert "ports" not in service, f"{name}: its /metrics would be published to the host"
+
+
 @pytest.mark.parametrize("value", ["metrics", "70000", "-1"])
 def test_a_bad_metrics_port_in_the_environment_is_a_config_error(value: str) -> None:
     with pytest.raises(metrics.ExporterError) as raised:
@@ -150,14 +225,21 @@ def test_a_bad_metrics_port_in_the_environment_is_a_config_error(value: str) -> 
 
 @pytest.fixture
 def service_logging() -> Iterator[None]:
-    """A service's main sets the root logger up; put it back as pytest had it."""
+    """A service's main sets the root logger, the exception hooks and the umask up; put
+    them back as pytest had them."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    hooks = sys.excepthook, threading.excepthook
+    umask = os.umask(0o022)
+    os.umask(umask)
     try:
         yield
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
+        sys.excepthook, threading.excepthook = hooks
+        logging.captureWarnings(False)
+        os.umask(umask)
 
 
 @pytest.mark.usefixtures("service_logging")

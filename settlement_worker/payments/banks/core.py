@@ -20,6 +20,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
+from rex.private_files import private_database
 from settlement_worker.payments.banks import BankOutcome, SendRequest
 
 __all__ = [
@@ -114,8 +115,7 @@ class SqliteBankLedger(BankLedger):
     double payment would show, not be hidden by a constraint."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db = sqlite3.connect(private_database(path), isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         for statement in _SCHEMA:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 import signal
 import sqlite3
 import subprocess
@@ -29,6 +28,7 @@ from urllib.parse import quote
 
 import pytest
 
+from rex import logs
 from rex.bus.amqp import AmqpBus
 from rex.environment import REX_BROKER_ADMIN_URL
 from rex.money import Money
@@ -219,7 +219,9 @@ def check_exactly_once(site: Site, store: SqliteStore, count: int) -> Counter[st
 
 
 def last_report(site: Site, bank: str) -> dict[str, int]:
-    found = re.findall(r"bank report (\{.*\})", site.log(bank))
+    written = (site.data / f"sim-{bank}.log").read_text().splitlines()
+    messages = [entry["message"] for entry in map(logs.parse, written) if entry is not None]
+    found = [m.removeprefix("bank report ") for m in messages if m.startswith("bank report {")]
     assert found, site.log(bank)
     data: dict[str, int] = json.loads(found[-1])
     return data
