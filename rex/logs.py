@@ -76,8 +76,8 @@ def setup(service: str) -> None:
     """Log to stderr at ``REX_LOG_LEVEL``, one JSON line per event. The handler is in place
     before the level is read, so the ConfigError of a bad level can itself be logged (at
     INFO). What would otherwise reach stderr as text goes through the log too: an exception
-    nothing caught (the main thread's or another thread's, at CRITICAL, with its traceback)
-    and Python's warnings."""
+    nothing caught (the main thread's or another thread's, at CRITICAL, with its traceback),
+    one Python could only ignore (a finaliser's, at ERROR) and Python's warnings."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
@@ -87,6 +87,7 @@ def setup(service: str) -> None:
     logging.captureWarnings(True)
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_uncaught_in_thread
+    sys.unraisablehook = _log_unraisable
     root.setLevel(REX_LOG_LEVEL.get())
 
 
@@ -107,6 +108,17 @@ def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
         args.exc_type.__name__,
         name,
         exc_info=(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback),
+    )
+
+
+def _log_unraisable(unraisable: sys.UnraisableHookArgs) -> None:
+    kind = unraisable.exc_type
+    logging.getLogger("rex").error(
+        "ignored %s in %r: %s",
+        kind.__name__,
+        unraisable.object,
+        unraisable.err_msg or "exception ignored",
+        exc_info=(kind, unraisable.exc_value or kind(), unraisable.exc_traceback),
     )
 
 

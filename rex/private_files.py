@@ -58,9 +58,10 @@ def private_database(path: Path) -> Path:
     """Make ready the SQLite file at `path` for ``sqlite3.connect``: its directory made as by
     :func:`private_directory`, the file created empty with mode 0600 (SQLite takes an empty
     file for a new database), and an existing one and its companions tightened to 0600 if
-    others could read them."""
+    others could read them (those this user owns)."""
     private_directory(path.parent)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+    # Read-only: an existing file another REX made read-only still opens, as SQLite would.
+    descriptor = os.open(path, os.O_RDONLY | os.O_CREAT, FILE_MODE)
     os.close(descriptor)
     for file in (path, *(path.with_name(path.name + suffix) for suffix in SQLITE_COMPANIONS)):
         _owner_only(file)
@@ -79,4 +80,6 @@ def _owner_only(file: Path) -> None:
     except FileNotFoundError:
         return
     if stat.S_IMODE(mode) & ~FILE_MODE:
-        os.chmod(file, FILE_MODE)
+        # Another user's file (an operator's copy, say) is theirs to tighten, not ours.
+        with contextlib.suppress(PermissionError):
+            os.chmod(file, FILE_MODE)

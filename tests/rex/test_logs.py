@@ -85,13 +85,13 @@ def service_logging() -> Iterator[None]:
     """logs.setup changes the process's logging; put back what pytest had."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    hooks = sys.excepthook, threading.excepthook
+    hooks = sys.excepthook, threading.excepthook, sys.unraisablehook
     try:
         yield
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
-        sys.excepthook, threading.excepthook = hooks
+        sys.excepthook, threading.excepthook, sys.unraisablehook = hooks
         logging.captureWarnings(False)
 
 
@@ -109,7 +109,7 @@ def test_setup_writes_json_lines_to_stderr(capsys: pytest.CaptureFixture[str]) -
 
 
 @pytest.mark.usefixtures("service_logging")
-def test_an_uncaught_exception_and_a_warning_are_log_lines_too(
+def test_uncaught_and_ignored_exceptions_and_warnings_are_log_lines_too(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     logs.setup("engine")
@@ -121,7 +121,13 @@ def test_an_uncaught_exception_and_a_warning_are_log_lines_too(
     thread.start()
     thread.join()
     warnings.warn("old option", DeprecationWarning, stacklevel=1)
-    crashed, in_thread, warned = lines_written(capsys)
+
+    class Leaky:
+        def __del__(self) -> None:
+            raise OSError("close failed")
+
+    Leaky()  # its finaliser's error Python can only report
+    crashed, in_thread, warned, ignored = lines_written(capsys)
     assert (crashed["level"], crashed["message"]) == (
         "CRITICAL",
         "uncaught RuntimeError: the process stops",
@@ -130,3 +136,5 @@ def test_an_uncaught_exception_and_a_warning_are_log_lines_too(
     assert in_thread["message"] == "uncaught ZeroDivisionError in thread worker"
     assert "ZeroDivisionError" in in_thread["exception"]
     assert warned["logger"] == "py.warnings" and "old option" in warned["message"]
+    assert ignored["level"] == "ERROR" and ignored["message"].startswith("ignored OSError in ")
+    assert "OSError: close failed" in ignored["exception"]

@@ -229,7 +229,7 @@ def service_logging() -> Iterator[None]:
     them back as pytest had them."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    hooks = sys.excepthook, threading.excepthook
+    hooks = sys.excepthook, threading.excepthook, sys.unraisablehook
     umask = os.umask(0o022)
     os.umask(umask)
     try:
@@ -237,7 +237,7 @@ def service_logging() -> Iterator[None]:
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
-        sys.excepthook, threading.excepthook = hooks
+        sys.excepthook, threading.excepthook, sys.unraisablehook = hooks
         logging.captureWarnings(False)
         os.umask(umask)
 
