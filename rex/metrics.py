@@ -298,6 +298,8 @@ def serve(
     try:
         server = _listen(exporter, host, port)
     except OSError as error:
+        if error.errno in _NOT_HERE:
+            raise ExporterError(_not_here(exporter, host, address, error), EXIT_CONFIG) from None
         if asked is not None:
             message = _refused(exporter, port, asked[1], error)
             raise ExporterError(message, EXIT_METRICS_PORT_TAKEN) from None
@@ -329,6 +331,20 @@ def _listen_anywhere(exporter: Exporter, host: str) -> WSGIServer:
             f"{exporter.service}: cannot serve metrics on any port ({error.strerror})",
             EXIT_METRICS_PORT_TAKEN,
         ) from None
+
+
+# The address is none of this host's (or of a family it lacks): no port would do.
+_NOT_HERE = frozenset({errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT})
+
+
+def _not_here(exporter: Exporter, host: str, flag: str | None, error: OSError) -> str:
+    source = "--metrics-address" if flag is not None else ADDRESS_ENV
+    return (
+        f"{exporter.service}: metrics address {host} (asked for by {source}) cannot be used:"
+        f" {error.strerror or error}; give an address of this host with --metrics-address or"
+        f" {ADDRESS_ENV} ({REX_METRICS_ADDRESS.default}: this host only, 0.0.0.0: every"
+        " interface)"
+    )
 
 
 def _refused(exporter: Exporter, port: int, source: str, error: OSError) -> str:

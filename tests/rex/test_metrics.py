@@ -183,6 +183,18 @@ def test_a_bad_metrics_address_in_the_environment_is_a_config_error() -> None:
     )
 
 
+def test_an_address_not_of_this_host_is_a_config_error_naming_it() -> None:
+    with pytest.raises(metrics.ExporterError) as raised:
+        metrics.serve(an_exporter(9), 0, {}, address="192.0.2.1")  # TEST-NET-1: nobody's
+    assert raised.value.exit_status == 2
+    assert str(raised.value) == (
+        "engine: metrics address 192.0.2.1 (asked for by --metrics-address) cannot be used:"
+        " Cannot assign requested address; give an address of this host with"
+        " --metrics-address or REX_METRICS_ADDRESS (127.0.0.1: this host only, 0.0.0.0: every"
+        " interface)"
+    )
+
+
 def test_each_service_takes_a_metrics_address_option(capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()
     metrics.add_options(parser, metrics.GATEWAY_EXPORTER)
