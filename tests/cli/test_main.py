@@ -19,6 +19,7 @@ import pytest
 
 from cli import main as cli
 from cli import members as cli_trading
+from rex import logs
 from rex.commands import Group
 from rex.exchange_time import format_ns, parse_time_ns
 from rex.protocol import PublicTrade
@@ -392,7 +393,11 @@ def test_the_settlement_worker_logs_a_database_that_is_down_and_exits_8(down: in
     )
     assert done.returncode == 8, done.stderr
     assert "Traceback" not in done.stderr
-    assert (
-        f"store: cannot use the settlement store: connection failed: connection to server at "
-        f'"127.0.0.1", port {down} failed: Connection refused' in done.stderr
-    )
+    messages = [entry["message"] for entry in map(logs.parse, done.stderr.splitlines()) if entry]
+    assert any(
+        message.startswith(
+            f"store: cannot use the settlement store: connection failed: connection to server at "
+            f'"127.0.0.1", port {down} failed: Connection refused'
+        )
+        for message in messages
+    ), done.stderr
