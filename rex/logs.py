@@ -62,7 +62,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "service": self.service,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _message(record),
         }
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
@@ -70,6 +70,15 @@ class JsonFormatter(logging.Formatter):
         if details:
             entry[EXCEPTION_KEY] = "\n".join(details)
         return line_of(entry)
+
+
+def _message(record: logging.LogRecord) -> str:
+    """The record's message; one whose arguments do not fit its format is still a line (the
+    logging module would print its own traceback to stderr, as text)."""
+    try:
+        return record.getMessage()
+    except (TypeError, ValueError, KeyError) as error:
+        return f"unformattable log message {record.msg!r} args={record.args!r}: {error}"
 
 
 def setup(service: str) -> None:

@@ -64,6 +64,14 @@ def test_an_exception_is_kept_in_the_same_line() -> None:
     assert "ConnectionResetError: [Errno 104] Connection reset by peer" in entry["exception"]
 
 
+def test_a_message_whose_arguments_do_not_fit_is_still_one_line() -> None:
+    line = logs.JsonFormatter("gateway").format(record("reject id=%d", "m-1\nx"))
+    assert json.loads(line)["message"] == (
+        "unformattable log message 'reject id=%d' args=('m-1\\nx',): %d format: a real number"
+        " is required, not str"
+    )
+
+
 def test_parse_reads_a_line_back_and_refuses_what_is_not_one() -> None:
     line = logs.JsonFormatter("engine").format(record("engine=main active"))
     assert logs.parse(line) == json.loads(line)
