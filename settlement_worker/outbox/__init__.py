@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from rex import metrics
 from rex.bus import Bus, Envelope
@@ -121,16 +121,24 @@ class OutboxPublisher:
             try:
                 self.bus.publish(envelope, functools.partial(self._confirmed, batch, event_id))
             except Exception as error:
-                if is_permanent(error):
+                if not is_permanent(error):
+                    log.warning("outbox: publish failed event_id=%s: %r; retrying", event_id, error)
+                    self._give_up(batch, rows[index:])
+                    return
+                try:
                     self._quarantine(event_id, error)
-                    self._settled(batch, event_id)
-                    continue
-                log.warning("outbox: publish failed event_id=%s: %r; retrying", event_id, error)
-                batch.failed = True
-                for later in rows[index:]:  # not sent: the next drain tries them again
-                    self._settled(batch, later[0])
-                return
+                except Exception:  # the store failed: nothing stays in flight for ever
+                    self._give_up(batch, rows[index:])
+                    raise
+                self._settled(batch, event_id)
+                continue
             batch.ids.append(event_id)
+
+    def _give_up(self, batch: _Drain, unsent: Sequence[tuple[Any, ...]]) -> None:
+        """The rest of the batch was not sent: the next drain tries it again."""
+        batch.failed = True
+        for row in unsent:
+            self._settled(batch, row[0])
 
     def _confirmed(self, batch: _Drain, event_id: str, ok: bool) -> None:
         batch.failed = batch.failed or not ok

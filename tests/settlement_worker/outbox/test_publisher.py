@@ -161,3 +161,25 @@ def test_an_unconfirmed_publish_is_retried_not_quarantined(store: Store) -> None
     broker.run_until_idle()
     assert store.query("SELECT COUNT(*) FROM outbox WHERE published = 1") == [(2,)]
     assert publisher.quarantined == 0
+
+
+def test_a_store_failing_while_quarantining_leaves_nothing_in_flight(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The error goes up (the store is the caller's trouble), and the next drain starts
+    afresh: the row is quarantined then and the rest go out."""
+    plant(store, bad("e" * 300), *obligation_created("obl-1", BUYER, SELLER, 100, "CNY", NOW))
+    broker, bus = a_bus()
+    publisher = OutboxPublisher(bus, store)
+    quarantine = publisher._quarantine
+
+    def store_down(event_id: str, error: Exception) -> None:
+        raise ConnectionError("database is away")
+
+    monkeypatch.setattr(publisher, "_quarantine", store_down)
+    with pytest.raises(ConnectionError):
+        publisher.drain()
+    monkeypatch.setattr(publisher, "_quarantine", quarantine)
+    publisher.drain()
+    broker.run_until_idle()
+    assert (publisher.published, publisher.quarantined) == (2, 1)
