@@ -216,6 +216,12 @@ SETTLEMENT_REQUEST_REJECTS = Counter(
     ["reason"],
     registry=SETTLEMENT_REGISTRY,
 )
+SETTLEMENT_OUTBOX_QUARANTINED = Counter(
+    "rex_settlement_outbox_quarantined_total",
+    "Outbox rows set aside because they can never be published (e.g. an AMQP field over"
+    " 255 bytes); the rows behind them are published",
+    registry=SETTLEMENT_REGISTRY,
+)
 PAYMENT_ALERTS = Counter(
     "rex_settlement_payment_alerts_total",
     "Payment alerts raised by the payer (fallback, manual_review, unresolved, unknown_review,"

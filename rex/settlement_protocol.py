@@ -10,7 +10,9 @@ name itself), ``reason`` (why, for the audit log; required by requests that chan
 something) and the kind's own fields. The worker answers each request exactly once with
 a :class:`SettlementAnswer` (kind ``settlement_answer``) on ``rex.settlement``, routing key
 ``<recipient>.settlement_answer``: to the sender, and also to the member when an operator
-acted for it. ``request_id`` in the answer is the request's ``message_id``.
+acted for it. ``request_id`` in the answer is the request's ``message_id``, which is at
+most :data:`MAX_MESSAGE_ID_BYTES` bytes (UTF-8): the worker builds the answer's own ids
+from it, and AMQP carries ids of at most 255 bytes.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ __all__ = [
     "BILL_PAID",
     "DISCOUNT_BILL",
     "ENDORSE_BILL",
+    "MAX_MESSAGE_ID_BYTES",
     "OBLIGATION_CREATED",
     "REJECTED",
     "SETTLEMENT_EVENTS",
@@ -63,6 +66,11 @@ ENDORSE_BILL: Final = "endorse_bill"
 DISCOUNT_BILL: Final = "discount_bill"
 #: The member's bills with their chains: optional ``include_closed`` (bool), ``bill_id``.
 SHOW_BILLS: Final = "show_bills"
+
+#: The longest ``message_id`` a settlement request may have, in bytes of UTF-8. The answer's
+#: id is ``answer/<sender>/<message_id>/<recipient>`` (ids of 1-32 characters), so it stays
+#: within AMQP's 255 bytes; a longer one is rejected (``message_id_too_long``).
+MAX_MESSAGE_ID_BYTES: Final = 128
 
 ACCEPTED: Final = "accepted"
 REJECTED: Final = "rejected"

@@ -16,6 +16,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
+from rex.settlement_protocol import MAX_MESSAGE_ID_BYTES
 from rex.vocabulary import Reason
 
 __all__ = ["RuleViolation", "SettlementCode"]
@@ -24,6 +25,7 @@ __all__ = ["RuleViolation", "SettlementCode"]
 class SettlementCode(StrEnum):
     # -- the request itself: a settlement answer's `reason`
     MALFORMED = "malformed"
+    MESSAGE_ID_TOO_LONG = "message_id_too_long"
     UNKNOWN_REQUEST = "unknown_request"
     UNKNOWN_MEMBER = "unknown_member"
     NOT_PERMITTED = "not_permitted"
@@ -108,6 +110,11 @@ _TEXT: Final[dict[SettlementCode, str]] = {
     SettlementCode.MALFORMED: (
         "The request could not be decoded: not a msgpack map, a missing, unknown or mistyped"
         " field, no message_id, or a routing key other than <sender>.<kind>."
+    ),
+    SettlementCode.MESSAGE_ID_TOO_LONG: (
+        f"The request's message_id is over {MAX_MESSAGE_ID_BYTES} bytes (UTF-8): the exchange"
+        " builds its answer's ids from it. Send the request again with a shorter message_id"
+        " (a UUID is 36)."
     ),
     SettlementCode.UNKNOWN_REQUEST: "No settlement request of that kind exists.",
     SettlementCode.UNKNOWN_MEMBER: (

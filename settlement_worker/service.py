@@ -85,7 +85,7 @@ class SettlementService:
         self.max_batch = max_batch
         self.settled = 0
         self._acks = InOrderAcks()
-        self.outbox = OutboxPublisher(bus, store)
+        self.outbox = OutboxPublisher(bus, store, clock=clock)
         self._batch: list[_Pending] = []
         self._batched = 0  # trades in self._batch
         self._flush_scheduled = False

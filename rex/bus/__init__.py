@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from rex.topology import Topology
 
@@ -39,6 +39,48 @@ class Envelope:
     user_id: str | None = None  # the publisher's login; the broker rejects any other
     headers: dict[str, Any] | None = None
     mandatory: bool = True  # an unroutable message counts as not confirmed
+
+
+#: The longest an AMQP 0-9-1 short string may be, in bytes of UTF-8: an exchange, a routing
+#: key, a message's type, message_id and user_id, a header's name.
+MAX_SHORT_STRING_BYTES: Final = 255
+
+
+class Unpublishable(ValueError):
+    """`publish` refuses an envelope that AMQP cannot carry as it is (a short string over
+    `MAX_SHORT_STRING_BYTES`, text that is not UTF-8, a header value AMQP has no type for).
+    Sending it again can never succeed: the publisher must set it aside, not retry it."""
+
+
+def envelope_problem(envelope: Envelope) -> str | None:
+    """Why AMQP cannot carry ``envelope``'s short strings, or None. Both buses refuse what
+    this names (raising `Unpublishable`), so the memory bus fails where RabbitMQ would."""
+    fields = [
+        ("exchange", envelope.exchange),
+        ("routing_key", envelope.routing_key),
+        ("type", envelope.type),
+        ("message_id", envelope.message_id),
+        ("user_id", envelope.user_id),
+    ]
+    for name, value in (envelope.headers or {}).items():
+        if isinstance(value, float):  # pika 1.4 has no AMQP type for it (module amqp)
+            return f"header {name!r} is a float; AMQP headers here take integers, text, bytes"
+    fields += [("header name", name) for name in envelope.headers or {}]
+    for name, value in fields:
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            return f"{name} is a {type(value).__name__}, not text"
+        try:
+            size_bytes = len(value.encode("utf-8"))
+        except UnicodeEncodeError:
+            return f"{name} is not valid UTF-8 text"
+        if size_bytes > MAX_SHORT_STRING_BYTES:
+            return (
+                f"{name} is {size_bytes} bytes; AMQP carries at most {MAX_SHORT_STRING_BYTES}"
+                f" (starts {value[:40]!r})"
+            )
+    return None
 
 
 class Delivery(ABC):
@@ -93,7 +135,8 @@ class Bus(ABC):
     @abstractmethod
     def publish(self, envelope: Envelope, on_confirm: ConfirmCallback | None = None) -> None:
         """Publish persistently. `on_confirm` runs once with the broker's verdict; if the
-        connection is lost first, it runs with False."""
+        connection is lost first, it runs with False. Raises `Unpublishable` (and calls
+        no `on_confirm`) for an envelope AMQP cannot carry."""
 
     @abstractmethod
     def consume(self, subscription: Subscription) -> None:

@@ -60,7 +60,11 @@ pika's `add_callback_threadsafe`: see soon.py):
 
 `connected` is True from the topology's declaration until the connection is lost or closed
 (also while a refused publish channel is being reopened: publishes then wait for it). pika
-1.4 cannot encode float header values: such a publish raises (REX uses integers only).
+1.4 cannot encode float header values. A message AMQP cannot carry -- a short string
+(exchange, routing key, type, message_id, user_id, header name) over 255 bytes, text that is
+not UTF-8, a float header -- makes `publish` raise `rex.bus.Unpublishable` at once, before
+anything is sent (pika marshals a whole message before writing it), and calls no confirm:
+the channel stays open and the next publish goes out.
 Every connection event is logged here (logger "rex.bus"); pika's own logger repeats each
 failed reconnect attempt at ERROR, so services may want it at CRITICAL.
 """
@@ -82,7 +86,15 @@ from pika.adapters.select_connection import IOLoop, SelectConnection
 
 from rex.topology import Binding, Exchange, Queue, Topology
 
-from . import Bus, ConfirmCallback, Delivery, Envelope, Subscription
+from . import (
+    Bus,
+    ConfirmCallback,
+    Delivery,
+    Envelope,
+    Subscription,
+    Unpublishable,
+    envelope_problem,
+)
 from .pika_io import coalesce_writes
 from .soon import SoonQueue
 
@@ -297,6 +309,9 @@ class AmqpBus(Bus):
         self._connect()
 
     def publish(self, envelope: Envelope, on_confirm: ConfirmCallback | None = None) -> None:
+        problem = envelope_problem(envelope)
+        if problem is not None:
+            raise Unpublishable(problem)  # now, not later from the backlog
         conn = self._conn
         if self._ready and conn is not None and conn.is_open:
             pub = self._pub
@@ -717,13 +732,18 @@ class AmqpBus(Bus):
             user_id=envelope.user_id,
             headers=envelope.headers,
         )
-        channel.basic_publish(
-            exchange=envelope.exchange,
-            routing_key=envelope.routing_key,
-            body=envelope.body,
-            properties=properties,
-            mandatory=envelope.mandatory,
-        )
+        try:
+            channel.basic_publish(
+                exchange=envelope.exchange,
+                routing_key=envelope.routing_key,
+                body=envelope.body,
+                properties=properties,
+                mandatory=envelope.mandatory,
+            )
+        except (pika.exceptions.ShortStringTooLong, pika.exceptions.ProtocolSyntaxError) as error:
+            # pika marshals the whole message before writing any of it: nothing was sent and
+            # the channel is as it was (a header value of a type AMQP lacks, a float...).
+            raise Unpublishable(f"AMQP cannot encode it: {error!r}") from error
         self._published += 1
         self._unconfirmed[self._published] = _Unconfirmed(
             on_confirm,
@@ -799,7 +819,12 @@ class AmqpBus(Bus):
     def _flush_backlog(self) -> None:
         backlog, self._backlog = self._backlog, deque()
         for envelope, on_confirm in backlog:
-            self.publish(envelope, on_confirm)
+            try:
+                self.publish(envelope, on_confirm)
+            except Unpublishable as error:  # its publisher hears False; its next try raises
+                log.error("backlog publish refused message_id=%s: %s", envelope.message_id, error)
+                if on_confirm is not None:
+                    on_confirm(False)
 
     def _close_when_confirmed(self, conn: Any, deadline: float) -> None:
         if conn is not self._conn or not conn.is_open:

@@ -19,7 +19,15 @@ from typing import Any
 
 from rex.topology import Queue, Topology
 
-from . import Bus, ConfirmCallback, Delivery, Envelope, Subscription
+from . import (
+    Bus,
+    ConfirmCallback,
+    Delivery,
+    Envelope,
+    Subscription,
+    Unpublishable,
+    envelope_problem,
+)
 
 _DELIVERY_COUNT = "x-delivery-count"
 
@@ -353,6 +361,9 @@ class MemoryBus(Bus):
         self.broker.call_soon(on_ready)
 
     def publish(self, envelope: Envelope, on_confirm: ConfirmCallback | None = None) -> None:
+        problem = envelope_problem(envelope)
+        if problem is not None:
+            raise Unpublishable(problem)  # as pika does, before anything is sent
         if not self._connected:
             if on_confirm is not None:
                 self.broker.call_soon(lambda: on_confirm(False))

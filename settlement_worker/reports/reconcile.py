@@ -24,6 +24,12 @@ Read-only. It trusts nothing the code promises and asks the database instead:
   receivable / payable; every step of its life is booked and audited; every bill part of
   every plan has its bills; a dishonoured bill has its recourse claims and their payments.
   A recourse payment's obligation is its claim (``rec-<bill>-<n>``).
+* **outbox**: no row is quarantined (set aside because it can never be published: members
+  were not told what it reports), and none waits unpublished longer than
+  ``--max-unpublished-age`` seconds (default :data:`MAX_UNPUBLISHED_AGE_S`), measured from
+  the row's timestamp, the time it was written: a worker that publishes nothing while
+  trades still book shows here. A worker catching up after a broker outage may show rows
+  waiting for a moment; a second run tells a stall from a catch-up.
 
 Exit status: 0 clean, 1 differences found, 2 usage error or no settlement tables.
 """
@@ -31,10 +37,12 @@ Exit status: 0 clean, 1 differences found, 2 usage error or no settlement tables
 from __future__ import annotations
 
 import argparse
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from rex.exchange_time import NS_PER_S, format_ns
 from rex.money import Money, UnknownCurrency
 from settlement_worker.cli_support import (
     EXIT_OK,
@@ -52,6 +60,12 @@ from settlement_worker.store import Store
 __all__ = ["Difference", "Report", "format_report", "main", "reconcile"]
 
 Account = tuple[str, str, str]  # owner, kind, currency
+
+#: How long an outbox row may wait unpublished before `rex reconcile` reports it (seconds):
+#: a healthy worker publishes within a second or two of the commit.
+MAX_UNPUBLISHED_AGE_S = 60
+#: Outbox rows listed one by one per finding; the rest are counted in one line.
+_OUTBOX_LISTED = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,6 +438,56 @@ def _check_payments(store: Store, journal: _Journal, report: Report) -> None:
     report.summary.append(("payments", _count(len(rows), "payment")))
 
 
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_outbox(store: Store, report: Report, now_ns: int, max_age_s: int | None) -> None:
+    """Quarantined rows, and rows waiting unpublished longer than ``max_age_s`` (None: not
+    aged)."""
+    diff = report.differences
+    ((total,),) = store.query("SELECT COUNT(*) FROM outbox")
+    quarantined = store.query(
+        "SELECT event_id, routing_key, quarantined_at, quarantine_reason FROM outbox"
+        " WHERE quarantined_at IS NOT NULL ORDER BY seq"
+    )
+    for event_id, routing_key, at, reason in quarantined[:_OUTBOX_LISTED]:
+        diff.append(
+            Difference(
+                "outbox",
+                _short(event_id),
+                f"quarantined at {format_ns(int(at))}, never published (to {_short(routing_key)}):"
+                f" {reason}",
+            )
+        )
+    if len(quarantined) > _OUTBOX_LISTED:
+        more = len(quarantined) - _OUTBOX_LISTED
+        diff.append(Difference("outbox", f"{more} more", "quarantined rows, as above"))
+    summary = f"{_count(int(total), 'row')}, {len(quarantined):,} quarantined"
+    if max_age_s is None:
+        report.summary.append(("outbox", summary + ", waiting rows not aged"))
+        return
+    waiting = store.query(
+        "SELECT event_id, routing_key, timestamp FROM outbox"
+        " WHERE published = 0 AND quarantined_at IS NULL AND timestamp < ? ORDER BY seq",
+        (now_ns - max_age_s * NS_PER_S,),
+    )
+    for event_id, routing_key, written in waiting[:_OUTBOX_LISTED]:
+        age_s = (now_ns - int(written)) // NS_PER_S
+        diff.append(
+            Difference(
+                "outbox",
+                _short(event_id),
+                f"unpublished for {age_s:,} s (written {format_ns(int(written))}, to"
+                f" {_short(routing_key)}; the bound is {max_age_s} s): is the worker publishing?",
+            )
+        )
+    if len(waiting) > _OUTBOX_LISTED:
+        more = len(waiting) - _OUTBOX_LISTED
+        diff.append(Difference("outbox", f"{more} more", f"rows unpublished over {max_age_s} s"))
+    report.summary.append(("outbox", f"{summary}, {len(waiting):,} unpublished over {max_age_s} s"))
+
+
 _OPTIONAL: dict[str, str] = {"payments": "payments", "bills": "bills"}
 
 
@@ -434,12 +498,20 @@ def _check_bills(store: Store, journal: _Journal, report: Report) -> None:
     report.summary.append(("bills", check_bills(store, journal, add, _money)))
 
 
-def reconcile(store: Store) -> Report:
-    """Run every check on ``store``; the report lists each difference found."""
+def reconcile(
+    store: Store,
+    *,
+    now_ns: int | None = None,
+    max_unpublished_age_s: int | None = MAX_UNPUBLISHED_AGE_S,
+) -> Report:
+    """Run every check on ``store``; the report lists each difference found. ``now_ns``:
+    the time the outbox's waiting rows are aged at (default: the clock);
+    ``max_unpublished_age_s`` None: their age is not checked (a store no worker publishes
+    from, such as a copy), only quarantined rows are."""
     report = Report()
     tables = {
         t
-        for t in ("disputes", "offline_trades", "payments", "bills", "journal_entries")
+        for t in ("disputes", "offline_trades", "payments", "bills", "journal_entries", "outbox")
         if store.has_table(t)
     }
     journal = _load_journal(store)
@@ -466,6 +538,11 @@ def reconcile(store: Store) -> Report:
             checks[name](store, journal, report)
         else:
             report.not_checked.append((name, f"{table} table present; no check written yet"))
+    if "outbox" in tables:
+        now = time.time_ns() if now_ns is None else now_ns
+        _check_outbox(store, report, now, max_unpublished_age_s)
+    else:
+        report.not_checked.append(("outbox", "no outbox table"))
     return report
 
 
@@ -485,14 +562,36 @@ def format_report(report: Report, where: str) -> str:
     return "\n".join(lines)
 
 
+def _seconds(text: str) -> int:
+    """A whole number of seconds, 1 or more (for argparse)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number of seconds, 1 or more (e.g. 60)"
+        )
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="rex reconcile",
         description="Check the settlement store: trades, obligations, entries, ledger sums, "
-        "disputes, offline trades, audit rows; payments and bills if their tables exist. "
+        "disputes, offline trades, audit rows; payments and bills if their tables exist; "
+        "the outbox (quarantined rows, rows unpublished too long). "
         "Exit 0 clean, 1 differences, 2 usage error, 8 the store cannot be opened.",
     )
     store_arguments(parser)
+    parser.add_argument(
+        "--max-unpublished-age",
+        type=_seconds,
+        default=MAX_UNPUBLISHED_AGE_S,
+        metavar="SECONDS",
+        help="report outbox rows waiting unpublished longer than this, from the time they "
+        f"were written (default: {MAX_UNPUBLISHED_AGE_S})",
+    )
     args = parse(parser, None if argv is None else list(argv))
     if isinstance(args, int):
         return args
@@ -503,7 +602,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def run() -> int:
         try:
-            report = reconcile(store)
+            report = reconcile(store, max_unpublished_age_s=args.max_unpublished_age)
         finally:
             store.close()
         print(format_report(report, where))

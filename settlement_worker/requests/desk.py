@@ -10,8 +10,11 @@ Requests arrive on the quorum queue ``rex.settlement.member-requests`` (exchange
    (:mod:`rex.identity`: ``<REX_DEPLOYMENT>.<id>``), acting for that member only; from here
    on the sender is that member's id. A request without ``user_id``, or from a login that
    is neither, cannot be answered and is dead-lettered.
-2. **What.** The body is checked (a msgpack map, the kind known, the routing key
+2. **What.** The request is checked (a ``message_id`` of at most
+   ``MAX_MESSAGE_ID_BYTES``, a msgpack map, the kind known, the routing key
    ``<sender>.<kind>``, ``member`` and ``reason`` well formed) before any handler runs.
+   Every AMQP field of the answer is built from bounded parts (:func:`answer_id`), so an
+   answer always fits AMQP's 255-byte short strings, a refusal of an over-long id too.
 3. **Once.** In one transaction: the request's key (sender, message id) is claimed in
    ``settlement_requests``, the kind's handler applies it, and the answers are written to
    the outbox. A redelivered request finds its key claimed and is acked unapplied. A
@@ -48,7 +51,13 @@ from rex.config import ConfigError, Member
 from rex.environment import REX_OPERATORS
 from rex.identity import member_of
 from rex.protocol import unpack
-from rex.settlement_protocol import ACCEPTED, ANSWER_ROUTING_WORD, REJECTED, SettlementAnswer
+from rex.settlement_protocol import (
+    ACCEPTED,
+    ANSWER_ROUTING_WORD,
+    MAX_MESSAGE_ID_BYTES,
+    REJECTED,
+    SettlementAnswer,
+)
 from settlement_worker.codes import SettlementCode
 from settlement_worker.outbox import add_events
 from settlement_worker.store import Store, Transaction
@@ -62,6 +71,7 @@ __all__ = [
     "RequestKind",
     "RequestRefused",
     "SettlementRequest",
+    "answer_id",
     "operators_from_env",
     "plain",
 ]
@@ -302,6 +312,13 @@ class RequestDesk:
         sender, kind_name = received.sender, delivery.type or ""
         if not delivery.message_id:
             return _Refusal(SettlementCode.MALFORMED, "message_id is required")
+        size_bytes = len(delivery.message_id.encode("utf-8", "replace"))
+        if size_bytes > MAX_MESSAGE_ID_BYTES:
+            return _Refusal(
+                SettlementCode.MESSAGE_ID_TOO_LONG,
+                f"message_id is {size_bytes} bytes; at most {MAX_MESSAGE_ID_BYTES} are taken."
+                " Send the request again with a shorter message_id (a UUID is 36).",
+            )
         try:
             body = unpack(delivery.body)
         except Exception:  # msgpack raises several types for bytes that are not msgpack
@@ -431,13 +448,23 @@ def _answer(
         [
             _Outgoing(
                 dataclasses.replace(
-                    answer, answer_id=f"answer/{sender}/{received.request_id}/{recipient}"
+                    answer, answer_id=answer_id(sender, received.request_id, recipient)
                 ),
                 recipient,
             )
             for recipient in recipients
         ],
     )
+
+
+def answer_id(sender: str, request_id: str, recipient: str) -> str:
+    """The answer's id (its AMQP message_id): ``answer/<sender>/<request_id>/<recipient>``,
+    at most 7 + 32 + 1 + MAX_MESSAGE_ID_BYTES + 1 + 32 = 201 bytes, within AMQP's 255. A
+    request id over the bound (its request is refused for it) is replaced by a digest of
+    it, so the refusal can be sent; the answer's ``request_id`` still carries it whole."""
+    if len(request_id.encode("utf-8", "replace")) > MAX_MESSAGE_ID_BYTES:
+        request_id = "sha1-" + hashlib.sha1(request_id.encode("utf-8", "replace")).hexdigest()
+    return f"answer/{sender}/{request_id}/{recipient}"
 
 
 def _label(kind: str | None) -> str:

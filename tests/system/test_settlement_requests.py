@@ -246,11 +246,11 @@ def test_a_request_without_user_id_is_dead_lettered(site: Site) -> None:
         connection.close()
 
 
-def publish_trade(site: Site, buyer: str, seller: str) -> None:
+def publish_trade(site: Site, buyer: str, seller: str, trade_id: str = "PRND-OX-1") -> None:
     """A trade as the engine publishes it, dated now: the bill is issued today."""
     now = time.time_ns()
     trade = TradeMessage(
-        trade_id="PRND-OX-1",
+        trade_id=trade_id,
         product="PRND-OX",
         price=415_000,
         quantity=100,
@@ -311,3 +311,48 @@ def test_a_bill_that_paid_a_trade_is_endorsed_on_and_the_endorsee_sees_it(site: 
     )  # fmt: skip
     assert back.returncode == 1, back.stderr
     assert "rejected: bill_rule (receipt_limits)" in back.stdout
+
+
+def test_a_message_id_too_long_is_refused_and_nobody_else_is_held_up(site: Site) -> None:
+    """Issue 12: a request whose 250-character message_id made an answer id AMQP cannot
+    carry stopped the outbox -- no answers, no events, for anyone. Now the sender is told
+    why (``message_id_too_long``), and the next member's request and events go on."""
+    long_id = "m" * 250
+    with site.client(site.b) as sender:
+        connection = pika.BlockingConnection(
+            pika.URLParameters(site.url.replace("guest:guest", f"{site.b}:{PASSWORD}"))
+        )
+        try:
+            channel = connection.channel()
+            channel.confirm_delivery()
+            channel.basic_publish(
+                topology.SETTLEMENT_REQUESTS,
+                topology.settlement_request_key(site.b, "show_settlement_settings"),
+                pack({}),
+                pika.BasicProperties(
+                    content_type=CONTENT_TYPE,
+                    delivery_mode=2,
+                    type="show_settlement_settings",
+                    message_id=long_id,
+                    user_id=site.b,
+                ),
+                mandatory=True,
+            )
+        finally:
+            connection.close()
+        refused = sender.await_settlement_answer(long_id, timeout=15)
+    assert (refused.status, refused.reason, refused.request_id) == (
+        "rejected",
+        "message_id_too_long",
+        long_id,
+    )
+    assert "at most 128" in (refused.text or "")
+    with site.client(site.c) as other:  # another member, after it: answered
+        assert other.settlement_settings(wait=15).accepted
+    publish_trade(site, buyer=site.b, seller=site.c, trade_id="PRND-OX-12")
+    with site.client(site.c) as payee:  # and the events of what books next go out
+        deadline = time.monotonic() + 15
+        seen: list[str] = []
+        while "obl-PRND-OX-12" not in seen:
+            assert time.monotonic() < deadline, site.logs.read_text()[-3000:]
+            seen += [e.subject_id for e in payee.settlement_events(timeout=1.0)]

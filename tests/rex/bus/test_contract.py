@@ -8,6 +8,7 @@ marked `slow`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import socket
@@ -19,7 +20,7 @@ from collections.abc import Callable
 import msgpack
 import pytest
 
-from rex.bus import Bus, Delivery, Subscription
+from rex.bus import Bus, Delivery, Envelope, Subscription, Unpublishable, envelope_problem
 from rex.bus.amqp import TopologyError
 from rex.topology import Binding, Exchange, Queue, Topology
 
@@ -681,3 +682,46 @@ def test_amqp_bus_reconnects_after_a_broker_restart(amqp_harness: Harness) -> No
         f"\nbroker restart: connection lost after {lost - began:.1f}s, "
         f"ready again after {back - began:.1f}s"
     )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("message_id", "m" * 256, "message_id is 256 bytes"),
+        ("routing_key", "k" * 300, "routing_key is 300 bytes"),
+        ("type", "é" * 128, "type is 256 bytes"),  # 128 characters, 256 bytes of UTF-8
+        ("headers", {"x-weight": 1.5}, "header 'x-weight' is a float"),
+    ],
+)
+def test_an_envelope_amqp_cannot_carry_is_refused_and_the_bus_goes_on(
+    harness: Harness, field: str, value: object, problem: str
+) -> None:
+    """Refused at once, with no confirm, before anything is sent: the channel stays open
+    and the next publish goes out."""
+    queue = harness.queue("q")
+    topology, exchange = routed(harness, queue)
+    inbox = Inbox(auto_ack=True)
+    bus, _ = start(harness, topology, lambda b: b.consume(Subscription(queue.name, inbox)))
+    confirms = Confirms()
+    bad = envelope(exchange.name, "a.b")
+    setattr(bad, field, value)
+    with pytest.raises(Unpublishable, match=problem):
+        bus.publish(bad, confirms.callback("bad"))
+    bus.publish(envelope(exchange.name, "a.b", message_id="good"), confirms.callback("good"))
+    assert run_until(bus, lambda: len(confirms) == 1 and len(inbox) == 1)
+    settle(bus, 0.2)
+    assert confirms.verdicts == {"good": True}
+    assert inbox.ids() == ["good"]
+    assert bus.connected
+
+
+def test_the_short_strings_amqp_carries_are_255_bytes_at_most() -> None:
+    fits = Envelope("x", "k" * 255, b"", "t", "é" * 127 + "m", 1, user_id="u")
+    assert envelope_problem(fits) is None
+    assert envelope_problem(dataclasses.replace(fits, message_id="é" * 128)) == (
+        f"message_id is 256 bytes; AMQP carries at most 255 (starts {'é' * 40!r})"
+    )
+    assert envelope_problem(dataclasses.replace(fits, user_id="\udc80")) == (
+        "user_id is not valid UTF-8 text"
+    )
+    assert envelope_problem(dataclasses.replace(fits, headers={"h" * 256: 1})) is not None

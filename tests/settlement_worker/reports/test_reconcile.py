@@ -3,12 +3,14 @@ kind of injected difference is reported (exit 1) in words that name it."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from cli.main import main as rex
+from rex.exchange_time import format_ns
 from settlement_worker.disputes.operations import open_in_store, resolve_in_store
 from settlement_worker.disputes.rules import Actor, SubjectType
 from settlement_worker.reports.reconcile import format_report, reconcile
@@ -297,3 +299,61 @@ def test_usage_errors_exit_2_and_a_store_that_cannot_be_opened_8(
     err = capsys.readouterr().err
     assert "cannot use postgresql 127.0.0.1:1/x: connection failed" in err
     assert "check $REX_DATABASE_URL (or --database-url) and that PostgreSQL runs there" in err
+
+
+def plant_event(store: Store, event_id: str, at: int) -> None:
+    inject(
+        store,
+        "INSERT INTO outbox (event_id, exchange, routing_key, type, body, timestamp)"
+        " VALUES (?, 'rex.settlement', 'ganzhou-magnet.obligation_created', 'settlement_event',"
+        " ?, ?)",
+        (event_id, b"\x80", at),
+    )
+
+
+def test_a_quarantined_outbox_row_is_a_difference(
+    opened: Opened, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plant_event(opened.store, "e" * 300, time.time_ns())
+    inject(
+        opened.store,
+        "UPDATE outbox SET quarantined_at = ?, quarantine_reason = ? WHERE event_id = ?",
+        (T0, "Unpublishable: message_id is 300 bytes; AMQP carries at most 255", "e" * 300),
+    )
+    status, out = cli(opened, capsys)
+    assert status == 1, out
+    assert "clean" not in out
+    assert "outbox     DIFFERENCES" in out and "1 quarantined" in out
+    assert (
+        f"[outbox] {'e' * 77}...: quarantined at {format_ns(T0)}, never published"
+        " (to ganzhou-magnet.obligation_created): Unpublishable: message_id is 300 bytes;"
+        " AMQP carries at most 255"
+    ) in out
+
+
+def test_an_outbox_row_unpublished_past_the_bound_is_a_difference(
+    opened: Opened, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = time.time_ns()
+    plant_event(opened.store, "obl-9/created/ganzhou-magnet", now - 61 * 10**9)
+    plant_event(opened.store, "obl-9/created/baotou-metals", now - 5 * 10**9)  # on its way
+    (found,) = reconcile(opened.store, now_ns=now).differences
+    assert str(found) == (
+        "[outbox] obl-9/created/ganzhou-magnet: unpublished for 61 s (written "
+        f"{format_ns(now - 61 * 10**9)}, to ganzhou-magnet.obligation_created; the bound is"
+        " 60 s): is the worker publishing?"
+    )
+    assert reconcile(opened.store, now_ns=now, max_unpublished_age_s=120).clean
+    assert reconcile(opened.store, now_ns=now, max_unpublished_age_s=None).clean  # not aged
+    status, out = cli(opened, capsys)
+    assert status == 1 and "1 unpublished over 60 s" in out, out
+    status = rex(["reconcile", *opened.cli, "--max-unpublished-age", "3600"])
+    out = capsys.readouterr().out
+    assert status == 0 and "clean: no differences" in out, out
+
+
+def test_the_outbox_bound_must_be_whole_seconds(
+    opened: Opened, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert rex(["reconcile", *opened.cli, "--max-unpublished-age", "0.5"]) == 2
+    assert "'0.5' is not a whole number of seconds, 1 or more (e.g. 60)" in capsys.readouterr().err

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from rex.bus import Delivery
+from rex.bus import MAX_SHORT_STRING_BYTES, Delivery, Envelope, envelope_problem
 from rex.config import ConfigError
 from rex.protocol import pack
-from rex.settlement_protocol import SettlementAnswer
+from rex.settlement_protocol import MAX_MESSAGE_ID_BYTES, SettlementAnswer
 from settlement_worker.codes import SettlementCode
 from settlement_worker.member_settings.operations import current_config, load_stored
 from settlement_worker.member_settings.requests import settings_request_kinds
@@ -23,6 +23,7 @@ from settlement_worker.requests.desk import (
     RequestDesk,
     RequestKind,
     RequestRefused,
+    answer_id,
     operators_from_env,
     plain,
 )
@@ -206,3 +207,60 @@ def test_a_member_with_an_operators_id_is_not_an_operator(tmp_path: Path) -> Non
         ("ops", "rejected", "not_permitted")
     ]
     store.close()
+
+
+# ------------------------------------------------------------ bounded ids
+
+
+def test_a_message_id_over_the_bound_is_refused_and_its_answer_fits_amqp(
+    tmp_path: Path,
+) -> None:
+    """The case of issue 12: a 250-character message_id made a 289-byte answer id, which
+    AMQP cannot carry. The request is refused with its own code, and the refusal is sent
+    under a digest id; its request_id is the message_id whole, so the member matches it."""
+    desk, store, acted = _desk_of(tmp_path, "")
+    request = Stub("note", {}, "xinyu-pvc")
+    request.message_id = "m" * 250
+    assert desk.handle(request) is Outcome.ANSWERED
+    assert acted == []
+    assert store.query("SELECT status, reason FROM settlement_requests") == [
+        ("rejected", "message_id_too_long")
+    ]
+    ((event_id, exchange, routing_key, kind, body, timestamp),) = store.query(
+        "SELECT event_id, exchange, routing_key, type, body, timestamp FROM outbox"
+    )
+    answer = SettlementAnswer.decode(bytes(body))
+    assert (answer.status, answer.reason, answer.request_id) == (
+        "rejected",
+        "message_id_too_long",
+        "m" * 250,
+    )
+    assert answer.text == (
+        "message_id is 250 bytes; at most 128 are taken. Send the request again with a"
+        " shorter message_id (a UUID is 36)."
+    )
+    assert event_id == answer.answer_id
+    assert event_id.startswith("answer/xinyu-pvc/sha1-") and event_id.endswith("/xinyu-pvc")
+    envelope = Envelope(exchange, routing_key, bytes(body), kind, event_id, timestamp)
+    assert envelope_problem(envelope) is None
+    store.close()
+
+
+def test_a_message_id_at_the_bound_is_taken(tmp_path: Path) -> None:
+    desk, store, acted = _desk_of(tmp_path, "")
+    request = Stub("note", {}, "xinyu-pvc")
+    request.message_id = "é" * 64  # 128 bytes of UTF-8
+    assert desk.handle(request) is Outcome.ANSWERED
+    assert acted == ["xinyu-pvc"]
+    assert store.query("SELECT event_id FROM outbox") == [
+        (f"answer/xinyu-pvc/{'é' * 64}/xinyu-pvc",)
+    ]
+    store.close()
+
+
+def test_the_longest_answer_id_fits_an_amqp_short_string() -> None:
+    longest = answer_id("o" * 32, "é" * (MAX_MESSAGE_ID_BYTES // 2), "m" * 32)
+    assert len(longest.encode()) == 201 <= MAX_SHORT_STRING_BYTES
+    assert len(answer_id("o" * 32, "x" * 255, "m" * 32).encode()) <= MAX_SHORT_STRING_BYTES
+    assert answer_id("a", "x" * 129, "a") == answer_id("a", "x" * 129, "a")  # stable
+    assert answer_id("a", "x" * 129, "a") != answer_id("a", "x" * 130, "a")
