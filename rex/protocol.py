@@ -36,7 +36,7 @@ PRODUCT_FIELD = re.compile(r"[\x21-\x2d\x2f-\x7e]{1,32}")
 #: A request's AMQP message_id. At most 128, so that the gateway's answer id
 #: `gw-<member>-<message_id>` stays inside an AMQP short string (255 bytes).
 MESSAGE_ID = re.compile(r"[\x21-\x7e]{1,128}")
-MAX_REQUEST_BODY_BYTES = 4096  # a request of any kind, every field given, is under 400
+MAX_REQUEST_BODY_BYTES = 4096  # a request of any kind, every field at its longest, is under 300
 #: The latest AMQP timestamp (seconds) a request may carry: 2100-01-01T00:00:00Z. The
 #: gateway stamps its answer with it (in ns), which must stay an int64.
 MAX_TIMESTAMP_S = 4_102_444_800

@@ -124,13 +124,15 @@ def innocent(client: Client, cid: str) -> None:
 
 
 def order_body(cid: str, product: str = "PRND-OX") -> bytes:
+    """An order the gateway rejects in any case (off tick), so that its own reject is what
+    the old gateway failed to publish."""
     return pack(
         {
             "client_order_id": cid,
             "product": product,
             "side": "buy",
             "quantity": 100,
-            "price": 455_000,
+            "price": 455_010,
             "time_in_force": "IOC",
         }
     )
