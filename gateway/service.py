@@ -27,6 +27,7 @@ from typing import Any
 from rex import metrics, topology
 from rex.bus import Bus, Delivery, Envelope, InOrderAcks, Subscription
 from rex.config import Member, Product
+from rex.environment import MEMBER_ID_RE
 from rex.identity import member_of
 from rex.protocol import (
     ENGINE_INPUT,
@@ -43,11 +44,12 @@ from rex.vocabulary import REJECT_REASONS, Reason
 
 from .rate_limits import RateLimits
 from .store import Seen
-from .validation import Forward, Reject, judge
+from .validation import Forward, Reject, answer_time_ns, judge, usable_message_id
 
 log = logging.getLogger("rex.gateway")
 
 NS_PER_S = 1_000_000_000
+_SHOWN_CHARS = 64  # of a member's value in a log line
 
 
 @dataclass(slots=True)
@@ -123,19 +125,45 @@ class GatewayService:
     def _on_request(self, delivery: Delivery) -> None:
         started = time.monotonic()
         slot = self._acks.arrived(delivery)
+        try:
+            self._handle(delivery, slot, started)
+        except Exception:
+            # A bug, not the member's input (every field is checked before use): this one
+            # request is dead-lettered, and the connection -- and every request around it --
+            # goes on. Left to pika, the exception would close the connection.
+            self._failed(slot, "request handling failed")
+
+    def _failed(self, slot: list[Any], what: str) -> None:
+        delivery: Delivery = slot[0]
+        metrics.GATEWAY_REQUEST_FAILURES.inc()
+        log.exception(
+            "%s; dead-lettered to %s routing_key=%r message_id=%r",
+            what,
+            topology.DEAD,
+            delivery.routing_key[:_SHOWN_CHARS],
+            delivery.message_id and delivery.message_id[:_SHOWN_CHARS],
+        )
+        if not any(f.slot is slot for batch in self._batches.values() for f in batch):
+            self._acks.reject(slot, requeue=False)
+
+    def _handle(self, delivery: Delivery, slot: list[Any], started: float) -> None:
         login = delivery.user_id
         member = member_of(login, self.deployment) if login else None
-        if member is None:
+        if member is None or not MEMBER_ID_RE.fullmatch(member):
             metrics.GATEWAY_DEAD_LETTERED.inc()
             log.warning(
-                "sender %s: dead-lettered routing_key=%s",
-                f"{login!r} is not a member login of this deployment" if login else "unknown",
-                delivery.routing_key,
+                "sender %s: dead-lettered routing_key=%r",
+                f"{login[:_SHOWN_CHARS]!r} is not a member login of this deployment"
+                if login
+                else "unknown",
+                delivery.routing_key[:_SHOWN_CHARS],
             )
             self._acks.reject(slot, requeue=False)
             return
         self._counted(delivery.type or "none").inc()
-        message_id = delivery.message_id or _body_id(delivery.body)
+        message_id = usable_message_id(delivery.message_id) or _body_id(
+            delivery.message_id, delivery.body
+        )
         if self.seen.has_request(member, message_id):
             metrics.GATEWAY_DUPLICATES.inc()
             self._acks.done(slot)
@@ -145,17 +173,16 @@ class GatewayService:
         config = self.members.get(member)
         if config is None or not config.enabled:
             verdict = Reject(Reason.UNKNOWN_MEMBER, Reason.UNKNOWN_MEMBER.text, None, None)
-        elif not delivery.message_id:
-            verdict = Reject(Reason.MALFORMED, "message_id is required", None, None)
         else:
             verdict = judge(
                 member,
                 delivery.type,
                 delivery.routing_key,
-                message_id,
+                delivery.message_id,
                 delivery.body,
                 self.products,
                 now,
+                timestamp_s=delivery.timestamp,
             )
             # Rate-limited after decoding, so the answer names the request it refuses (and
             # its client order id counts as used, like any other answered one).
@@ -221,14 +248,6 @@ class GatewayService:
         if not batch:
             return
         self._batch_number += 1
-        envelope = Envelope(
-            topology.ENGINE,
-            product,
-            encode_inputs([f.entry for f in batch]),
-            ENGINE_INPUT,
-            f"{self._instance}-{self._batch_number}",
-            batch[0].entry.received // NS_PER_S,
-        )
 
         def confirmed(ok: bool) -> None:
             for f in batch:
@@ -245,7 +264,20 @@ class GatewayService:
                 metrics.GATEWAY_LATENCY.observe(now - f.started)
             metrics.GATEWAY_FORWARDED.labels(product).inc(len(batch))
 
-        self.bus.publish(envelope, confirmed)
+        try:
+            envelope = Envelope(
+                topology.ENGINE,
+                product,
+                encode_inputs([f.entry for f in batch]),
+                ENGINE_INPUT,
+                f"{self._instance}-{self._batch_number}",
+                batch[0].entry.received // NS_PER_S,
+            )
+            self.bus.publish(envelope, confirmed)
+        except Exception:
+            for f in batch:  # a bug (every entry is of checked values): not the connection's end
+                self._pending.discard((f.member, f.client_order_id))
+                self._failed(f.slot, "forward failed")
 
     def _answer(
         self,
@@ -260,7 +292,7 @@ class GatewayService:
         # The request's own timestamp, not our clock, so an answer sent again after a crash
         # is the same bytes.
         delivery: Delivery = slot[0]
-        timestamp = delivery.timestamp * NS_PER_S if delivery.timestamp else now
+        timestamp = answer_time_ns(delivery.timestamp, now)
         request = reject.request
         order = request if isinstance(request, NewOrderRequest) else None
         product = reject.product or ""
@@ -319,6 +351,12 @@ class GatewayService:
         self.bus.call_later(self.tick_interval, self._tick)
 
 
-def _body_id(body: bytes) -> str:
-    """An id for a request that came without message_id (so its answer is still stable)."""
-    return "sha1-" + hashlib.sha1(body).hexdigest()[:20]
+def _body_id(message_id: str | bytes | None, body: bytes) -> str:
+    """An id for a request that came without a usable message_id (so its answer is still
+    stable): of the body, and of the unusable message_id, so that two requests differing
+    only there are two. (pika hands over a message_id that is not UTF-8 as bytes.)"""
+    digest = hashlib.sha1(body)
+    if message_id:
+        raw = message_id if isinstance(message_id, bytes) else message_id.encode()
+        digest.update(b"\0" + raw)
+    return "sha1-" + digest.hexdigest()[:20]

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from rex.config import Product
 from rex.protocol import (
+    MAX_TIMESTAMP_S,
+    MESSAGE_ID,
     EngineInput,
     Malformed,
     NewOrderRequest,
@@ -21,6 +23,7 @@ from rex.rules import order_problem, reject_text, replace_problem, status_proble
 from rex.vocabulary import Reason
 
 NS_PER_MS = 1_000_000
+NS_PER_S = 1_000_000_000
 
 
 @dataclass(slots=True, frozen=True)
@@ -52,18 +55,56 @@ class Reject:
 Verdict = Forward | Reject
 
 
+def usable_message_id(message_id: object) -> str | None:
+    """The request's message_id if the gateway may use it (as its key, in the answer's id),
+    else None. (pika hands over a short string that is not UTF-8 as bytes.)"""
+    if isinstance(message_id, str) and MESSAGE_ID.fullmatch(message_id):
+        return message_id
+    return None
+
+
+def properties_problem(message_id: object, timestamp_s: int | None) -> str | None:
+    """What is wrong with the AMQP properties of a request that the gateway reads, the first
+    in this order; None when they are usable. The others (correlation_id, content_type,
+    headers, ...) are never read (docs/members/protocol.md#bounds)."""
+    if not message_id:
+        return "message_id is required"
+    if usable_message_id(message_id) is None:
+        return "message_id must be 1-128 printable ASCII characters without spaces"
+    if timestamp_s is not None and not 0 <= timestamp_s <= MAX_TIMESTAMP_S:
+        return f"timestamp must be seconds since the epoch, at most {MAX_TIMESTAMP_S} (2100-01-01)"
+    return None
+
+
+def answer_time_ns(timestamp_s: int | None, now: int) -> int:
+    """The time a gateway answer carries: the request's own AMQP timestamp, so an answer sent
+    again after a crash is the same bytes; `now` if it has none or one out of bounds."""
+    if timestamp_s and 0 < timestamp_s <= MAX_TIMESTAMP_S:
+        return timestamp_s * NS_PER_S
+    return now
+
+
 def judge(
     member: str,
     kind: str | None,
     routing_key: str,
-    message_id: str,
+    message_id: object,
     body: bytes,
     products: dict[str, Product],
     now: int,
+    *,
+    timestamp_s: int | None = None,
 ) -> Verdict:
     """Decode and check one request from an authenticated member (`member` is the
-    broker-verified user_id). `now` (ns) stamps the forwarded entry."""
+    broker-verified user_id): its properties first, then its body. `now` (ns) stamps the
+    forwarded entry."""
     request = decode_request(kind, body)
+    problem = properties_problem(message_id, timestamp_s)
+    if problem is not None:
+        # Answered by what of the body can be used, so the member can tell which it was.
+        if isinstance(request, Malformed):
+            return Reject(Reason.MALFORMED, problem, request.client_order_id, request.product)
+        return _reject(Reason.MALFORMED, problem, request)
     if isinstance(request, Malformed):
         return Reject(Reason.MALFORMED, request.problem, request.client_order_id, request.product)
     if routing_key != f"{member}.{request.product}":
@@ -80,6 +121,7 @@ def judge(
     reason = _static_problem(product, request, now)
     if reason is not None:
         return _reject(reason, reject_text(product, reason), request)
+    assert isinstance(message_id, str)  # properties_problem
     return Forward(
         EngineInput(
             kind=request.kind,

@@ -89,6 +89,11 @@ GATEWAY_DEAD_LETTERED = Counter(
     "Requests dead-lettered (sender unknown: no user_id, or not a member login here)",
     registry=GATEWAY_REGISTRY,
 )
+GATEWAY_REQUEST_FAILURES = Counter(
+    "rex_gateway_request_failures_total",
+    "Requests the gateway failed to handle (a bug; each dead-lettered, logged at ERROR)",
+    registry=GATEWAY_REGISTRY,
+)
 GATEWAY_DUPLICATES = Counter(
     "rex_gateway_redelivered_duplicates_total",
     "Redelivered requests recognised and not reapplied",

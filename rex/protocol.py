@@ -23,8 +23,27 @@ from rex.vocabulary import OrderType, Reason, SelfTradePrevention, Side, TimeInF
 
 PROTOCOL_VERSION = 2  # 2: members read their logs (docs/members/protocol.md)
 CONTENT_TYPE = "application/msgpack"
-CLIENT_ORDER_ID = re.compile(r"[\x21-\x7e]{1,64}")  # printable ASCII, no spaces
 MAX_INT = (1 << 63) - 1
+
+# Bounds on what a member sends (docs/members/protocol.md#bounds). Each is checked before
+# anything else reads the value, so a reject never carries, and no id, routing key, log line
+# or metric label is built from, a value outside them.
+CLIENT_ORDER_ID = re.compile(r"[\x21-\x7e]{1,64}")  # printable ASCII, no spaces
+#: A product field: printable ASCII without spaces or dots (a routing key's word), at most 32
+#: (listed symbols are shorter: rex.config); a well-formed one that is not listed is
+#: `unknown_product`.
+PRODUCT_FIELD = re.compile(r"[\x21-\x2d\x2f-\x7e]{1,32}")
+#: A request's AMQP message_id. At most 128, so that the gateway's answer id
+#: `gw-<member>-<message_id>` stays inside an AMQP short string (255 bytes).
+MESSAGE_ID = re.compile(r"[\x21-\x7e]{1,128}")
+MAX_REQUEST_BODY_BYTES = 4096  # a request of any kind, every field at its longest, is under 300
+#: The latest AMQP timestamp (seconds) a request may carry: 2100-01-01T00:00:00Z. The
+#: gateway stamps its answer with it (in ns), which must stay an int64.
+MAX_TIMESTAMP_S = 4_102_444_800
+#: A field name or message kind the gateway repeats in a reject's text; others are counted,
+#: not shown.
+_SHOWN_NAME = re.compile(r"[a-z_]{1,32}")
+_SHOWN_NAMES = 5
 
 
 class ExecStatus:
@@ -257,13 +276,27 @@ class _Invalid(Exception):
     pass
 
 
-def _text(data: dict[str, Any], name: str, pattern: re.Pattern[str] | None = None) -> str:
+_ID_SHAPE = "1-64 printable ASCII characters without spaces"
+_PRODUCT_SHAPE = "1-32 printable ASCII characters without spaces or dots"
+
+
+def _text(data: dict[str, Any], name: str, pattern: re.Pattern[str], shape: str) -> str:
     value = data.get(name)
     if not isinstance(value, str):
         raise _Invalid(f"{name} must be a string")
-    if pattern is not None and not pattern.fullmatch(value):
-        raise _Invalid(f"{name} must be 1-64 printable ASCII characters")
+    if not pattern.fullmatch(value):
+        raise _Invalid(f"{name} must be {shape}")
     return value
+
+
+def _shown(names: Sequence[object]) -> str:
+    """Names for a reject's text: those of a field's shape, the first few; the rest counted
+    (a member's key may be anything msgpack carries, and the text must stay short)."""
+    shown = [n for n in names if isinstance(n, str) and _SHOWN_NAME.fullmatch(n)][:_SHOWN_NAMES]
+    rest = len(names) - len(shown)
+    if not shown:
+        return f"{rest} not shown"
+    return ", ".join(shown) + (f" and {rest} more" if rest else "")
 
 
 def _int(data: dict[str, Any], name: str, required: bool) -> int | None:
@@ -292,6 +325,8 @@ def _choice(data: dict[str, Any], name: str, enum: type[Any], default: Any) -> A
 
 def decode_request(kind: str | None, body: bytes) -> Request | Malformed:
     """Decode a member's request; never raises."""
+    if len(body) > MAX_REQUEST_BODY_BYTES:
+        return Malformed(f"the body is {len(body)} bytes; at most {MAX_REQUEST_BODY_BYTES}")
     try:
         data = unpack(body)
     except Exception:  # msgpack raises several types for garbage; all mean the same here
@@ -306,7 +341,9 @@ def decode_request_map(kind: str | None, data: Any) -> Request | Malformed:
     cid = data.get("client_order_id")
     product = data.get("product")
     salvaged_cid = cid if isinstance(cid, str) and CLIENT_ORDER_ID.fullmatch(cid) else None
-    salvaged_product = product if isinstance(product, str) and len(product) <= 32 else None
+    salvaged_product = (
+        product if isinstance(product, str) and PRODUCT_FIELD.fullmatch(product) else None
+    )
     try:
         request = _decode(kind, data)
     except _Invalid as problem:
@@ -316,13 +353,14 @@ def decode_request_map(kind: str | None, data: Any) -> Request | Malformed:
 
 def _decode(kind: str | None, data: dict[str, Any]) -> Request:
     if kind not in REQUEST_TYPES:
-        raise _Invalid(f"unknown message type {kind!r}; expected one of {', '.join(REQUEST_TYPES)}")
+        named = f" {kind!r}" if isinstance(kind, str) and _SHOWN_NAME.fullmatch(kind) else ""
+        raise _Invalid(f"unknown message type{named}; expected one of {', '.join(REQUEST_TYPES)}")
     known = _REQUEST_FIELDS[kind]
     if not known.issuperset(data):
-        unknown = sorted(str(k) for k in data if k not in known)
-        raise _Invalid(f"unknown field(s): {', '.join(unknown)}")
-    cid = _text(data, "client_order_id", CLIENT_ORDER_ID)
-    product = _text(data, "product")
+        unknown = sorted((k for k in data if k not in known), key=str)
+        raise _Invalid(f"unknown field(s): {_shown(unknown)}")
+    cid = _text(data, "client_order_id", CLIENT_ORDER_ID, _ID_SHAPE)
+    product = _text(data, "product", PRODUCT_FIELD, _PRODUCT_SHAPE)
     if kind == "new_order":
         post_only = data.get("post_only", False)
         if not isinstance(post_only, bool):
@@ -340,10 +378,10 @@ def _decode(kind: str | None, data: dict[str, Any]) -> Request:
             stp=_choice(data, "stp", SelfTradePrevention, SelfTradePrevention.CANCEL_NEWEST),
         )
     if kind == "cancel":
-        orig = _text(data, "orig_client_order_id", CLIENT_ORDER_ID)
+        orig = _text(data, "orig_client_order_id", CLIENT_ORDER_ID, _ID_SHAPE)
         return CancelRequest(cid, orig, product)
     if kind == "replace":
-        orig = _text(data, "orig_client_order_id", CLIENT_ORDER_ID)
+        orig = _text(data, "orig_client_order_id", CLIENT_ORDER_ID, _ID_SHAPE)
         return ReplaceRequest(
             cid,
             orig,

@@ -3,8 +3,13 @@
 Loop. The bus makes one pika `IOLoop` when it is built and keeps it across reconnects, so
 `call_later` / `call_soon` work before `start` and survive a broker restart. `run()` runs
 that loop in the calling thread until `stop()` has finished; every callback (handlers,
-confirms, timers, `on_ready`) runs on it. An exception from a callback ends `run()`: the
-process dies and the broker redelivers what it had not acked (crash-only).
+confirms, timers, `on_ready`) runs on it. An exception from a timer or `call_soon` callback
+ends `run()`: the process dies and the broker redelivers what it had not acked
+(crash-only). One from a handler or a confirm callback, which pika runs from its socket
+reader, makes pika abort the connection (logged by pika only, at ERROR, which services
+silence): the bus reconnects and everything unacked is delivered again. So a handler must
+not raise on what a message holds (the gateway's catches whatever it raises:
+gateway/service.py).
 
 Channels. One connection at a time, with:
 - the publish channel, in confirm mode. RabbitMQ closes a channel when a publish is refused
@@ -150,11 +155,15 @@ class _Consumer:
     ack, would make RabbitMQ close the channel (406 unknown delivery tag): the consumer
     drops it instead, like the memory bus."""
 
-    __slots__ = ("channel", "stream", "subscription", "tag", "unsettled")
+    __slots__ = ("channel", "kind_known", "stream", "subscription", "tag", "unsettled")
 
-    def __init__(self, subscription: Subscription, stream: bool) -> None:
+    def __init__(self, subscription: Subscription, stream: bool, kind_known: bool) -> None:
         self.subscription = subscription
         self.stream = stream  # reading a stream (known from the topology or a delivery)
+        # Whether the topology (or the offset argument) told; if not, a delivery's
+        # x-stream-offset does. Never for a known queue: on a work queue that header is the
+        # publisher's, and would make a reject an ack.
+        self.kind_known = kind_known
         self.channel: Channel | None = None  # once open
         self.tag: str | None = None  # once consuming
         self.unsettled: OrderedDict[int, None] = OrderedDict()
@@ -335,10 +344,9 @@ class AmqpBus(Bus):
         if conn is None or not conn.is_open or self._stopping:
             log.warning("consume ignored: not connected queue=%s", subscription.queue)
             return
-        stream = "x-stream-offset" in subscription.arguments or any(
-            q.is_stream for q in self._topology.queues if q.name == subscription.queue
-        )
-        consumer = _Consumer(subscription, stream)
+        declared = [q for q in self._topology.queues if q.name == subscription.queue]
+        stream = "x-stream-offset" in subscription.arguments or any(q.is_stream for q in declared)
+        consumer = _Consumer(subscription, stream, kind_known=stream or bool(declared))
         self._consumers.append(consumer)
 
         def on_open(channel: Channel) -> None:
@@ -854,7 +862,7 @@ class AmqpBus(Bus):
             return  # cancelled: its closing channel gives the message back
         consumer.unsettled[method.delivery_tag] = None
         delivery = AmqpDelivery(consumer, channel, method, properties, body)
-        if delivery.stream_offset is not None:
+        if delivery.stream_offset is not None and not consumer.kind_known:
             consumer.stream = True
         consumer.subscription.handler(delivery)
 

@@ -354,6 +354,39 @@ def test_rejected_message_is_dead_lettered(harness: Harness) -> None:
     assert got.headers["x-first-death-queue"] == work.name
 
 
+def test_a_publishers_stream_offset_header_does_not_turn_a_reject_into_an_ack(
+    harness: Harness,
+) -> None:
+    # x-stream-offset is the broker's on a stream delivery; on a work queue it is whatever a
+    # publisher (a member) put there, and must not make the consumer treat its queue as a
+    # stream, whose reject is an ack: the message would be gone instead of dead-lettered.
+    dlx = harness.exchange("dlx", "fanout")
+    dead = harness.queue("dead", **QUORUM)
+    work = harness.queue("work", **QUORUM, **{"x-dead-letter-exchange": dlx.name})
+    exchange = harness.exchange("x")
+    topology = Topology(
+        (exchange, dlx),
+        (dead, work),
+        (Binding(exchange.name, work.name, "#"), Binding(dlx.name, dead.name, "")),
+    )
+    dead_inbox = Inbox(auto_ack=True)
+
+    def refuse(delivery: Delivery) -> None:
+        delivery.reject(requeue=False)
+
+    def setup(bus: Bus) -> None:
+        bus.consume(Subscription(work.name, refuse))
+        bus.consume(Subscription(dead.name, dead_inbox))
+
+    bus, _ = start(harness, topology, setup)
+    forged = envelope(exchange.name, "m.p", b"forged", headers={"x-stream-offset": 3})
+    after = envelope(exchange.name, "m.p", b"after")
+    bus.publish(forged)
+    bus.publish(after)
+    assert run_until(bus, lambda: len(dead_inbox) == 2)
+    assert dead_inbox.ids() == [forged.message_id, after.message_id]
+
+
 def test_delivery_limit_dead_letters_a_message_requeued_too_often(harness: Harness) -> None:
     dlx = harness.exchange("dlx", "fanout")
     dead = harness.queue("dead", **QUORUM)
