@@ -375,3 +375,31 @@ def test_memory_and_image_stay_flat_over_200000_distinct_requests() -> None:
         assert requests <= per_day + REQUEST_IDS_KEPT and client_ids <= per_day
         assert image_bytes <= sizes[0][2] * 1.01
         assert memory <= sizes[0][3] * 1.25
+
+
+@pytest.mark.slow  # about 5 s: 100,000 requests through the market
+def test_at_the_real_bounds_a_restored_market_forgets_what_the_original_forgets() -> None:
+    """Past 100,000 requests within an hour: the image taken there, restored, goes on as the
+    original -- the oldest remembered id's copy is dropped by both, the copy of the one just
+    forgotten is answered by both as a new request (its client order id used today)."""
+    original = Market(PRODUCT)
+    total = REQUEST_IDS_MAX + 500
+    for n in range(total):
+        original.handle(ioc(f"m{n % 7}", f"c{n}", T0 + n * 10_000_000))
+    oldest = total - REQUEST_IDS_MAX  # c0 .. c499 are forgotten
+    assert f"m{oldest % 7}/r-c{oldest}" in original.seen_requests
+    assert f"m{(oldest - 1) % 7}/r-c{oldest - 1}" not in original.seen_requests
+    restored, _ = decode_image(PRODUCT, encode_image(original, total))
+    at = T0 + total * 10_000_000
+    rest = [
+        ioc(f"m{oldest % 7}", f"c{oldest}", at),
+        ioc(f"m{(oldest - 1) % 7}", f"c{oldest - 1}", at + 1),
+        *(ioc("late", f"l{n}", at + 2 + n) for n in range(1_000)),
+        tick(at + DAY + 10 * NS_PER_S),
+    ]
+    published = [run(original, [item]) for item in rest]
+    assert [run(restored, [item]) for item in rest] == published
+    assert encode_image(restored, 1) == encode_image(original, 1)
+    assert published[0] == []  # still remembered: dropped
+    assert b"duplicate_client_order_id" in published[1][0].body  # forgotten: a new request
+    assert len(original.seen_requests) == REQUEST_IDS_KEPT  # a day later: down to the floor
