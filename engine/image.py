@@ -13,7 +13,8 @@ The body is one msgpack map, plain values only (no pickle):
                 live: [[member, client_order_id, order_id]...]            in dict order,
                 info: [[order_id, member, client_order_id, side, price, quantity]...],
                 client_ids_day: trading day (days since 1970-01-01, exchange time),
-                used_client_ids: [[member, [client_order_id...]]...]  arrival order,
+                client_id_members: [member...]                       first seen first,
+                used_client_ids: [[member index, [client_order_id...]]...]  arrival order,
                 seen_requests: [[second, [key...]]...]                 arrival order},
      "book": {status, sequence, trade_sequence, next_expiry, best: [bid key, ask key],
               bids / asks: [[price, quantity, order_count, dead, [entry...]]...] best first,
@@ -27,8 +28,9 @@ An entry is an order queued in a level, those that have left the book (remaining
 included; its side and price are the level's. `resting` marks the object the book's order
 index holds: a replace that moves an order leaves a dead entry with the same order id
 behind. The remembered ids (engine/market.py's windows) are written in the order they came,
-which decides which goes first, as runs: the client order ids of one member in a row, the
-request ids of one second of input time (`second` = ns // 10**9). Times that may not fit
+which decides which goes first, as runs: the client order ids of one member in a row (the
+member as an index into client_id_members), the request ids of one second of input time
+(`second` = ns // 10**9). Times that may not fit
 msgpack's 64 bits (a member's far-off GTD expiry, the no-expiry sentinel) are written as
 decimal strings.
 
@@ -97,7 +99,7 @@ def encode_image(market: Market, through: int) -> bytes:
                     for order_id, i in market.info.items()
                 ],
                 "client_ids_day": market.used_client_ids.day,
-                "used_client_ids": _member_runs(market.used_client_ids.keys),
+                **_member_runs(market.used_client_ids.keys),
                 "seen_requests": market.seen_requests.by_second(),
             },
             "book": {
@@ -145,19 +147,21 @@ def _levels(levels: list[Level], resting: dict[int, Order]) -> list[Any]:
     ]
 
 
-def _member_runs(pairs: Iterable[tuple[str, str]]) -> list[Any]:
-    """(member, client order id) pairs in their order, one member's in a row together:
-    shorter than the pairs when members send in bursts."""
+def _member_runs(pairs: Iterable[tuple[str, str]]) -> dict[str, list[Any]]:
+    """(member, client order id) pairs in their order, one member's in a row together and
+    each member named once: members' requests interleave, and a name per id would cost more
+    than the id."""
+    members: dict[str, int] = {}
     runs: list[Any] = []
     last = None
     ids: list[str] = []
     for member, client_order_id in pairs:
         if member != last:
             ids = []
-            runs.append([member, ids])
+            runs.append([members.setdefault(member, len(members)), ids])
             last = member
         ids.append(client_order_id)
-    return runs
+    return {"client_id_members": list(members), "used_client_ids": runs}
 
 
 def _wide(value: int | None) -> int | str | None:
@@ -212,16 +216,22 @@ def _restore_market(market: Market, part: dict[str, Any], image_format: int) -> 
         )
         for order_id, member, cid, side, price, quantity in _array(part["info"])
     }
-    client_ids = [
-        (_str(member), _str(cid))
-        for member, ids in _array(part["used_client_ids"])
-        for cid in _array(ids)
-    ]
     if image_format == 1:  # sets, sorted, without times: all as of the image's clock
+        client_ids = [
+            (_str(member), _str(cid))
+            for member, ids in _array(part["used_client_ids"])
+            for cid in _array(ids)
+        ]
         day = trading_day(market.clock)
         keys = [_str(key) for key in _array(part["seen_requests"])]
         runs = [(market.clock // NS_PER_S, keys)] if keys else []
     else:
+        members = [_str(member) for member in _array(part["client_id_members"])]
+        client_ids = [
+            (members[_index(member, members)], _str(cid))
+            for member, ids in _array(part["used_client_ids"])
+            for cid in _array(ids)
+        ]
         day = _int(part["client_ids_day"])
         runs = [
             (_int(second), [_str(key) for key in _array(keys)])
@@ -320,6 +330,13 @@ def _int(value: Any) -> int:
     if type(value) is not int:  # bool is not a count
         raise ImageError("malformed", f"{_show(value)} where an integer belongs")
     return value
+
+
+def _index(value: Any, items: list[str]) -> int:
+    if not 0 <= _int(value) < len(items):
+        raise ImageError("malformed", f"{_show(value)} is not an index into {len(items)} items")
+    index: int = value
+    return index
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -272,6 +272,11 @@ MALFORMED: dict[str, Callable[[dict[str, Any]], None]] = {
     "a live key is a number": _set("market.live.0.0", 3),
     "an info side that is not one": _set("market.info.0.3", "up"),
     "used_client_ids are flat": _set("market.used_client_ids", ["alpha", "a1"]),
+    "a client order id's member is a name": _set("market.used_client_ids.0.0", "alpha"),
+    "a client order id's member is past the members": _set("market.used_client_ids.0.0", 99),
+    "a client order id's member is negative": _set("market.used_client_ids.0.0", -1),
+    "client_id_members is missing": _delete("market", "client_id_members"),
+    "a client_id_member is a number": _set("market.client_id_members.0", 4),
     "a seen request run is a number": _set("market.seen_requests.0", 5),
     "a seen request is a number": _set("market.seen_requests.0.1.0", 5),
     "a seen request's second is text": _set("market.seen_requests.0.0", "1800000000"),
@@ -279,7 +284,9 @@ MALFORMED: dict[str, Callable[[dict[str, Any]], None]] = {
     "used client ids are a map": _set("market.used_client_ids.0.1", {"a1": True}),
     "client_ids_day is missing": _delete("market", "client_ids_day"),
     "client_ids_day is text": _set("market.client_ids_day", "today"),
-    "a client order id twice": _set("market.used_client_ids.1", ["alpha", ["a1"]]),
+    "a client order id twice": lambda image: image["market"]["used_client_ids"].append(
+        image["market"]["used_client_ids"][0]
+    ),
     "a request id twice": lambda image: _another_run(image, 1, "alpha/q1"),
     "request ids out of order": lambda image: _another_run(image, -1, "alpha/later"),
     "an empty run of request ids": _set("market.seen_requests.0.1", []),

@@ -301,7 +301,8 @@ def test_the_image_keeps_the_ids_in_their_order_with_their_seconds_and_the_day()
     part = image["market"]
     assert image["format"] == IMAGE_FORMAT == 2
     assert part["client_ids_day"] == trading_day(T0)
-    assert part["used_client_ids"] == [["beta", ["b1"]], ["alpha", ["a1", "a0"]]]
+    assert part["client_id_members"] == ["beta", "alpha"]
+    assert part["used_client_ids"] == [[0, ["b1"]], [1, ["a1", "a0"]]]
     second = T0 // NS_PER_S
     assert part["seen_requests"] == [
         [second, ["beta/r-b1", "alpha/r-a1"]],
