@@ -8,12 +8,14 @@ later output, and a restored Market goes on byte for byte as the original would:
 
 The body is one msgpack map, plain values only (no pickle):
 
-    {"format": 1, "product": symbol, "through": offset,
+    {"format": 2, "product": symbol, "through": offset,
      "market": {clock, next_order_id, report_sequence, book_changed, last_snapshot_at,
                 live: [[member, client_order_id, order_id]...]            in dict order,
                 info: [[order_id, member, client_order_id, side, price, quantity]...],
-                used_client_ids: [[member, [client_order_id...]]...]    sorted,
-                seen_requests: [key...]                                  sorted},
+                client_ids_day: trading day (days since 1970-01-01, exchange time),
+                client_id_members: [member...]                       first seen first,
+                used_client_ids: [[member index, [client_order_id...]]...]  arrival order,
+                seen_requests: [[second, [key...]]...]                 arrival order},
      "book": {status, sequence, trade_sequence, next_expiry, best: [bid key, ask key],
               bids / asks: [[price, quantity, order_count, dead, [entry...]]...] best first,
               orders: [order_id...]                          resting, in acceptance order,
@@ -25,13 +27,21 @@ The body is one msgpack map, plain values only (no pickle):
 An entry is an order queued in a level, those that have left the book (remaining 0)
 included; its side and price are the level's. `resting` marks the object the book's order
 index holds: a replace that moves an order leaves a dead entry with the same order id
-behind. Sets are written sorted, so equal states give equal bytes. Times that may not fit
+behind. The remembered ids (engine/market.py's windows) are written in the order they came,
+which decides which goes first, as runs: the client order ids of one member in a row (the
+member as an index into client_id_members), the request ids of one second of input time
+(`second` = ns // 10**9). Times that may not fit
 msgpack's 64 bits (a member's far-off GTD expiry, the no-expiry sentinel) are written as
 decimal strings.
+
+Format 1 (before the windows) is still read: its sets, written sorted with no times, all
+count as arriving at the image's clock, in that order (so its request ids are kept a full
+horizon from then, and its client order ids until the end of the image's trading day).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Final
 
 import msgpack
@@ -41,11 +51,12 @@ from rex.protocol import pack
 from rex.vocabulary import OrderType, SelfTradePrevention, Side, TimeInForce
 
 from .book import BookState, Level
-from .market import Market, _OrderInfo
+from .market import NS_PER_S, Market, _OrderInfo, trading_day
 from .orders import Order
 
 IMAGE_KIND: Final = "engine_image"  # AMQP message type the service will use
-IMAGE_FORMAT: Final = 1  # bump when the layout changes
+IMAGE_FORMAT: Final = 2  # bump when the layout changes
+READABLE_FORMATS: Final = (1, IMAGE_FORMAT)  # 1: sets of ids, sorted, no times
 
 _SIDES: Final = {side.value: side for side in Side}
 _ORDER_TYPES: Final = {kind.value: kind for kind in OrderType}
@@ -87,8 +98,9 @@ def encode_image(market: Market, through: int) -> bytes:
                     [order_id, i.member, i.client_order_id, i.side, i.price, i.quantity]
                     for order_id, i in market.info.items()
                 ],
-                "used_client_ids": _by_member(market.used_client_ids),
-                "seen_requests": sorted(market.seen_requests),
+                "client_ids_day": market.used_client_ids.day,
+                **_member_runs(market.used_client_ids.keys),
+                "seen_requests": market.seen_requests.by_second(),
             },
             "book": {
                 "status": book.status,
@@ -135,13 +147,21 @@ def _levels(levels: list[Level], resting: dict[int, Order]) -> list[Any]:
     ]
 
 
-def _by_member(pairs: set[tuple[str, str]]) -> list[Any]:
-    """(member, client order id) pairs, each member once: shorter than the pairs, and
-    sorting texts is quicker than sorting tuples."""
-    ids: dict[str, list[str]] = {}
+def _member_runs(pairs: Iterable[tuple[str, str]]) -> dict[str, list[Any]]:
+    """(member, client order id) pairs in their order, one member's in a row together and
+    each member named once: members' requests interleave, and a name per id would cost more
+    than the id."""
+    members: dict[str, int] = {}
+    runs: list[Any] = []
+    last = None
+    ids: list[str] = []
     for member, client_order_id in pairs:
-        ids.setdefault(member, []).append(client_order_id)
-    return [[member, sorted(ids[member])] for member in sorted(ids)]
+        if member != last:
+            ids = []
+            runs.append([members.setdefault(member, len(members)), ids])
+            last = member
+        ids.append(client_order_id)
+    return {"client_id_members": list(members), "used_client_ids": runs}
 
 
 def _wide(value: int | None) -> int | str | None:
@@ -164,15 +184,16 @@ def decode_image(
     if not isinstance(image, dict):
         raise ImageError("malformed", "an image is a msgpack map")
     found = image.get("format")
-    if type(found) is not int or found != IMAGE_FORMAT:
-        raise ImageError("format", f"image format {_show(found)}, this engine reads {IMAGE_FORMAT}")
+    if type(found) is not int or found not in READABLE_FORMATS:
+        readable = " and ".join(map(str, READABLE_FORMATS))
+        raise ImageError("format", f"image format {_show(found)}, this engine reads {readable}")
     if image.get("product") != product.symbol:
         raise ImageError(
             "product", f"an image of {_show(image.get('product'))}, not {product.symbol}"
         )
     try:
         market = Market(product, snapshot_interval_ns=snapshot_interval_ns)
-        _restore_market(market, image["market"])
+        _restore_market(market, image["market"], found)
         market.book.restore_state(_book_state(image["book"]))
         return market, _int(image["through"])
     except ImageError:
@@ -181,7 +202,7 @@ def decode_image(
         raise ImageError("malformed", f"a malformed image: {error!r}") from error
 
 
-def _restore_market(market: Market, part: dict[str, Any]) -> None:
+def _restore_market(market: Market, part: dict[str, Any], image_format: int) -> None:
     market.clock = _int(part["clock"])
     market.next_order_id = _int(part["next_order_id"])
     market.report_sequence = _int(part["report_sequence"])
@@ -195,12 +216,32 @@ def _restore_market(market: Market, part: dict[str, Any]) -> None:
         )
         for order_id, member, cid, side, price, quantity in _array(part["info"])
     }
-    market.used_client_ids = {
-        (_str(member), _str(cid))
-        for member, ids in _array(part["used_client_ids"])
-        for cid in _array(ids)
-    }
-    market.seen_requests = {_str(key) for key in _array(part["seen_requests"])}
+    if image_format == 1:  # sets, sorted, without times: all as of the image's clock
+        client_ids = [
+            (_str(member), _str(cid))
+            for member, ids in _array(part["used_client_ids"])
+            for cid in _array(ids)
+        ]
+        day = trading_day(market.clock)
+        keys = [_str(key) for key in _array(part["seen_requests"])]
+        runs = [(market.clock // NS_PER_S, keys)] if keys else []
+    else:
+        members = [_str(member) for member in _array(part["client_id_members"])]
+        client_ids = [
+            (members[_index(member, members)], _str(cid))
+            for member, ids in _array(part["used_client_ids"])
+            for cid in _array(ids)
+        ]
+        day = _int(part["client_ids_day"])
+        runs = [
+            (_int(second), [_str(key) for key in _array(keys)])
+            for second, keys in _array(part["seen_requests"])
+        ]
+        seconds = [second for second, _ in runs]
+        if seconds != sorted(seconds) or not all(keys for _, keys in runs):
+            raise ImageError("malformed", "request ids out of their arrival order")
+    market.used_client_ids.restore(day, client_ids)  # ValueError: an id twice
+    market.seen_requests.restore(runs)
 
 
 def _book_state(part: dict[str, Any]) -> BookState:
@@ -289,6 +330,13 @@ def _int(value: Any) -> int:
     if type(value) is not int:  # bool is not a count
         raise ImageError("malformed", f"{_show(value)} where an integer belongs")
     return value
+
+
+def _index(value: Any, items: list[str]) -> int:
+    if not 0 <= _int(value) < len(items):
+        raise ImageError("malformed", f"{_show(value)} is not an index into {len(items)} items")
+    index: int = value
+    return index
 
 
 def _int_or_none(value: Any) -> int | None:

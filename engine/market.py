@@ -10,13 +10,23 @@ log reproduces every result, and so every message, byte for byte.
 The book's records (engine/events.py) are read as the tuples they are, never turned into
 event objects: the book makes millions, and building an object for each would cost what
 the records were made to save.
+
+What the market remembers of past requests is bounded, and forgotten by the input alone (the
+entries' times and their order, never a clock), so a replay forgets the same ids at the same
+entry: a request id for REQUEST_HORIZON_NS of input time, at most REQUEST_IDS_MAX of them and
+never fewer than the last REQUEST_IDS_KEPT (`RequestWindow`); a client order id until its
+trading day ends, or for as long as its order rests (`ClientIdWindow`, and `live`).
+docs/internals/engine.md ("What the market remembers") says why these bounds are safe.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
+from typing import Final
 
 from rex.config import Product, TradingStatus
+from rex.exchange_time import EXCHANGE_TIME
 from rex.protocol import (
     BookSnapshot,
     CancelRequest,
@@ -46,12 +56,153 @@ from .events import (
 from .orders import AdvanceTime, CancelOrder, MassCancel, Order, ReplaceOrder, SetTradingStatus
 
 NS_PER_MS = 1_000_000
+NS_PER_S: Final = 1_000_000_000
+NS_PER_DAY: Final = 86_400 * NS_PER_S
 DEPTH_LEVELS = 10
+
+# Request ids (the AMQP message_id the gateway forwards) are remembered for a day of input
+# time, but at most the product's last REQUEST_IDS_MAX requests: memory and images stay
+# bounded at any rate. What makes dedupe safe is the floor: the gateway forwards a request
+# again only when it was unacked at a crash or a lost connection, and it holds at most its
+# prefetch (2,000) unacked, so the copy comes within 2 x 2,000 new ids of the original,
+# however long the gateway was down (the clock may jump by the whole outage, which is why
+# time alone may never forget the last REQUEST_IDS_KEPT). These are constants, not options:
+# every engine replaying a log must forget the same ids at the same entry.
+REQUEST_HORIZON_NS: Final = 24 * 3_600 * NS_PER_S
+REQUEST_IDS_MAX: Final = 100_000
+REQUEST_IDS_KEPT: Final = 10_000
+# Client order ids are unique per member for the trading day (and while their order rests);
+# past this many in one product's day the oldest are released early (an alert says so before).
+CLIENT_IDS_MAX: Final = 1_000_000
+_EXCHANGE_OFFSET_NS: Final = int(EXCHANGE_TIME.utcoffset(None).total_seconds()) * NS_PER_S
+
 MASS_CANCELLED = "mass_cancelled"  # answer to a mass_cancel request (protocol extension)
 
 Result = ExecutionReport | TradeMessage
 """What an input-log entry gives: a report to a member, or a trade (for settlement, and
 without the members' names for the public tape)."""
+
+
+def trading_day(timestamp_ns: int) -> int:
+    """The exchange's trading day of a time: the calendar day in exchange time (Beijing,
+    UTC+8; rex/exchange_time.py), counted in days since 1970-01-01."""
+    return (timestamp_ns + _EXCHANGE_OFFSET_NS) // NS_PER_DAY
+
+
+@dataclass(slots=True)
+class RequestWindow:
+    """The request ids seen lately, oldest first, with the second (of input time) each
+    arrived in. An id is forgotten once `horizon_ns` has passed since it arrived, unless it is
+    among the last `min_ids`, or once `max_ids` newer ones have come, whichever is first."""
+
+    horizon_ns: int = REQUEST_HORIZON_NS
+    max_ids: int = REQUEST_IDS_MAX
+    min_ids: int = REQUEST_IDS_KEPT
+    keys: deque[str] = field(default_factory=deque)  # arrival order
+    runs: deque[list[int]] = field(default_factory=deque)  # [second, ids], arrival order
+    _set: set[str] = field(default_factory=set)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._set
+
+    def add(self, key: str, now_ns: int) -> bool:
+        """Remember `key` as arriving at `now_ns` (which never goes back); False if it is
+        remembered already (then nothing changes)."""
+        if key in self._set:
+            return False
+        self._set.add(key)
+        self.keys.append(key)
+        second = now_ns // NS_PER_S
+        runs = self.runs
+        if runs and runs[-1][0] == second:
+            runs[-1][1] += 1
+        else:
+            runs.append([second, 1])
+        if len(self.keys) > self.max_ids:
+            self._drop(len(self.keys) - self.max_ids)
+        return True
+
+    def expire(self, now_ns: int) -> None:
+        """Forget the ids that arrived more than `horizon_ns` before `now_ns` (kept at least
+        that long: whole seconds are compared), down to the last `min_ids`."""
+        runs = self.runs
+        cutoff = (now_ns - self.horizon_ns) // NS_PER_S  # ids of earlier seconds are old
+        while runs and runs[0][0] < cutoff and len(self.keys) > self.min_ids:
+            self._drop(min(runs[0][1], len(self.keys) - self.min_ids))
+
+    def restore(self, runs: list[tuple[int, list[str]]]) -> None:
+        """Load ids in arrival order, as (second, keys) runs (engine/image.py); ValueError
+        if an id comes twice."""
+        self.keys = deque(key for _, keys in runs for key in keys)
+        self.runs = deque([second, len(keys)] for second, keys in runs if keys)
+        self._set = set(self.keys)
+        if len(self._set) != len(self.keys):
+            raise ValueError("a request id remembered twice")
+
+    def by_second(self) -> list[tuple[int, list[str]]]:
+        """The ids in arrival order, as (second, keys) runs."""
+        out = []
+        keys = iter(self.keys)
+        for second, count in self.runs:
+            out.append((second, [next(keys) for _ in range(count)]))
+        return out
+
+    def _drop(self, count: int) -> None:
+        """Forget the oldest `count` ids."""
+        keys, runs, seen = self.keys, self.runs, self._set
+        while count:
+            run = runs[0]
+            take = min(count, run[1])
+            for _ in range(take):
+                seen.remove(keys.popleft())
+            run[1] -= take
+            if run[1] == 0:
+                runs.popleft()
+            count -= take
+
+
+@dataclass(slots=True)
+class ClientIdWindow:
+    """The (member, client order id) pairs used in the trading day `day`, in the order they
+    came. A new day forgets them all: a resting order's id stays reserved through
+    `Market.live`, never through here. Past `max_ids` the oldest are forgotten."""
+
+    day: int = 0
+    max_ids: int = CLIENT_IDS_MAX
+    keys: deque[tuple[str, str]] = field(default_factory=deque)
+    _set: set[tuple[str, str]] = field(default_factory=set)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._set
+
+    def roll(self, day: int) -> None:
+        """Enter trading day `day` (days only go forward: the market clock never goes back)."""
+        if day > self.day:
+            self.day = day
+            self.keys.clear()
+            self._set.clear()
+
+    def add(self, key: tuple[str, str]) -> None:
+        if key in self._set:
+            return
+        self._set.add(key)
+        self.keys.append(key)
+        while len(self.keys) > self.max_ids:
+            self._set.remove(self.keys.popleft())
+
+    def restore(self, day: int, keys: list[tuple[str, str]]) -> None:
+        """Load the day's ids in the order they came; ValueError if an id comes twice."""
+        self.day = day
+        self.keys = deque(keys)
+        self._set = set(keys)
+        if len(self._set) != len(self.keys):
+            raise ValueError("a client order id remembered twice")
 
 
 @dataclass(slots=True)
@@ -86,8 +237,8 @@ class Market:
     report_sequence: int = 0
     live: dict[tuple[str, str], int] = field(default_factory=dict)  # (member, cid) -> order id
     info: dict[int, _OrderInfo] = field(default_factory=dict)  # order id -> what reports need
-    used_client_ids: set[tuple[str, str]] = field(default_factory=set)
-    seen_requests: set[str] = field(default_factory=set)
+    used_client_ids: ClientIdWindow = field(default_factory=ClientIdWindow)
+    seen_requests: RequestWindow = field(default_factory=RequestWindow)
     book_changed: bool = False
     # Snapshots go out at most this often in input-log time (deterministic on replay); 0
     # publishes one after every change.
@@ -103,6 +254,8 @@ class Market:
         """Apply one input-log entry; return its results, in the order they are published."""
         self.clock = max(self.clock, entry.received)
         now = self.clock
+        self.seen_requests.expire(now)
+        self.used_client_ids.roll(trading_day(now))
         if entry.kind == InputKind.TICK:
             return self._reports(self.book.advance_time(AdvanceTime(now)), _Request())
         if entry.kind == InputKind.STATUS:
@@ -116,15 +269,17 @@ class Market:
         member = entry.member
         if request is None or member is None:
             return []  # checkpoints and fences carry no request
-        if entry.request_id is not None:
-            key = f"{member}/{entry.request_id}"
-            if key in self.seen_requests:
-                return []  # the gateway forwarded it twice; it counts once
-            self.seen_requests.add(key)
+        if entry.request_id is not None and not self.seen_requests.add(
+            f"{member}/{entry.request_id}", now
+        ):
+            return []  # the gateway forwarded it twice; it counts once
         context = _Request(member=member, client_order_id=request.client_order_id, kind=entry.kind)
-        if (member, request.client_order_id) in self.used_client_ids:
+        client_id = (member, request.client_order_id)
+        if client_id in self.used_client_ids or client_id in self.live:
+            # Used today, or the id of a resting order (from an earlier day): a cancel or
+            # replace names the order by it.
             return [self._reject(context, Reason.DUPLICATE_CLIENT_ORDER_ID, now)]
-        self.used_client_ids.add((member, request.client_order_id))
+        self.used_client_ids.add(client_id)
         if isinstance(request, NewOrderRequest):
             return self._new_order(request, member, context, now)
         if isinstance(request, MassCancelRequest):

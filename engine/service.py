@@ -134,6 +134,7 @@ class EngineService:
         self.exit_status = 0
         self._input_counters: dict[tuple[str, str], Any] = {}
         self._reason_counters: dict[tuple[str, str, str], Any] = {}
+        self._id_gauges: dict[str, tuple[Any, Any]] = {}  # product -> its two windows' gauges
         self._epoch = 0  # bumps on every (re)connect; late callbacks of older ones are ignored
         _start_metrics_at_zero(list(self.products))
         metrics.ENGINE_ACTIVE.labels(group).set(0)  # a standby until it holds the lock
@@ -226,6 +227,7 @@ class EngineService:
             )
             return
         state.market = market
+        self._count_ids(symbol, market)
         state.last_offset = state.replay_from = state.image_through = state.image_tried = through
         state.image_clock = market.clock
         metrics.ENGINE_IMAGE_OFFSET.labels(symbol).set(through)
@@ -301,6 +303,7 @@ class EngineService:
                 self._input_counter(symbol, entry.kind).inc()
                 results.extend(state.market.handle(entry))
         snapshot = state.market.snapshot()
+        self._count_ids(symbol, state.market)
         state.last_offset = offset
         if state.live and received is not None:
             metrics.ENGINE_INPUT_LAG.observe(max(self.clock_ns() - received, 0) / 1e9)
@@ -327,6 +330,17 @@ class EngineService:
                 symbol, kind
             )
         return counter
+
+    def _count_ids(self, symbol: str, market: Market) -> None:
+        """The sizes of what the market remembers (engine/market.py's windows)."""
+        gauges = self._id_gauges.get(symbol)
+        if gauges is None:
+            gauges = self._id_gauges[symbol] = (
+                metrics.ENGINE_DEDUPE_IDS.labels(symbol),
+                metrics.ENGINE_CLIENT_ORDER_IDS.labels(symbol),
+            )
+        gauges[0].set(len(market.seen_requests))
+        gauges[1].set(len(market.used_client_ids))
 
     def _count_reasons(self, symbol: str, given: dict[tuple[str, str], int]) -> None:
         for (status, reason), count in given.items():
@@ -537,6 +551,9 @@ def _start_metrics_at_zero(symbols: list[str]) -> None:
     metrics.start_at_zero(metrics.ENGINE_INPUTS, symbols, kinds)
     for counter in (metrics.ENGINE_TRADES, metrics.ENGINE_REPORTS, metrics.ENGINE_IMAGES):
         metrics.start_at_zero(counter, symbols)
+    for symbol in symbols:
+        metrics.ENGINE_DEDUPE_IDS.labels(symbol).set(0)
+        metrics.ENGINE_CLIENT_ORDER_IDS.labels(symbol).set(0)
     metrics.start_at_zero(metrics.ENGINE_REJECTS, symbols, sorted(REJECT_REASONS))
     metrics.start_at_zero(metrics.ENGINE_CANCELS, symbols, sorted(END_REASONS))
 

@@ -173,6 +173,20 @@ ENGINE_IMAGE_SECONDS = Gauge(
     ["product"],
     registry=ENGINE_REGISTRY,
 )
+ENGINE_DEDUPE_IDS = Gauge(
+    "rex_engine_dedupe_ids",
+    "Request ids the product's market remembers, to drop a request forwarded twice (at most"
+    " 100,000: engine/market.py)",
+    ["product"],
+    registry=ENGINE_REGISTRY,
+)
+ENGINE_CLIENT_ORDER_IDS = Gauge(
+    "rex_engine_client_order_ids",
+    "Client order ids the product's market holds as used this trading day (at most 1,000,000:"
+    " engine/market.py); resting orders' ids are held besides",
+    ["product"],
+    registry=ENGINE_REGISTRY,
+)
 ENGINE_IMAGES = Counter(
     "rex_engine_images_total", "Market images published", ["product"], registry=ENGINE_REGISTRY
 )

@@ -2,7 +2,9 @@
 
 A random session of input-log entries (new orders of every type and time in force, cancels,
 replaces, mass cancels, ticks, status changes; duplicate client order ids and request ids,
-far-off GTD expiries, a clock that sometimes steps back) runs through market A. At a random
+far-off GTD expiries, a clock that sometimes steps back and sometimes leaps hours, across
+trading days; half the time with windows of remembered ids small enough to fill and forget
+by time and by count) runs through market A. At a random
 cut, B is restored from A's image; the rest of the session then goes to both. Every message
 after the cut -- reports, trades, public trades, and the book snapshots the service takes
 after each input-log message -- must be the same envelope, byte for byte, and the final
@@ -27,7 +29,7 @@ from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
 from engine.image import ImageError, decode_image, encode_image
-from engine.market import Market
+from engine.market import ClientIdWindow, Market, RequestWindow
 from engine.outputs import outputs
 from rex.bus import Envelope
 from rex.environment import REX_IMAGE_PROPERTY_PROFILE
@@ -68,7 +70,10 @@ T = TypeVar("T")
 Step = tuple[EngineInput, bool]  # an entry, and whether its input-log message ends there
 
 MEMBERS = ["M1", "M2", "M3"]
-CLOCK_STEPS = [0, MS, MS // 2, 3 * MS, 40 * MS, -2 * MS]
+HOUR = 3_600_000 * MS
+# Now and then hours at once: trading days roll over and (with small windows) request ids
+# are forgotten by time.
+CLOCK_STEPS = [0, MS, MS // 2, 3 * MS, 40 * MS, -2 * MS, 0, MS, 7 * HOUR]
 PRICES = [*range(960, 1041, 10), 1005, 1100]  # the last two are refused
 PASSIVE = {  # levels that do not cross, mostly the first, so queues grow
     Side.BUY: [990, 990, 990, 980],
@@ -251,8 +256,9 @@ def everything(market: Market) -> tuple[object, ...]:
         market.report_sequence,
         list(market.live.items()),
         [(order_id, astuple(info)) for order_id, info in market.info.items()],
-        sorted(market.used_client_ids),
-        sorted(market.seen_requests),
+        market.used_client_ids.day,
+        list(market.used_client_ids.keys),
+        market.seen_requests.by_second(),
         market.book_changed,
         market.last_snapshot_at,
         book.status,
@@ -266,17 +272,39 @@ def everything(market: Market) -> tuple[object, ...]:
     )
 
 
+def small_windows(market: Market) -> Market:
+    """The market with windows small enough for a short session to fill them: request ids
+    forgotten after 8 hours or 6 newer ones (keeping 2 whatever the time), client order ids
+    past 5 a day. The bounds are the code's constants, not the image's, so a restored
+    market gets them the same way."""
+    requests, client_ids = market.seen_requests, market.used_client_ids
+    market.seen_requests = RequestWindow(8 * HOUR, 6, 2)
+    market.seen_requests.restore(requests.by_second())
+    market.used_client_ids = ClientIdWindow(client_ids.day, 5)
+    market.used_client_ids.restore(client_ids.day, list(client_ids.keys))
+    return market
+
+
 @IMAGE_SETTINGS
-@given(steps=sessions(), data=st.data(), interval=st.sampled_from([0, 2 * MS]))
+@given(
+    steps=sessions(),
+    data=st.data(),
+    interval=st.sampled_from([0, 2 * MS]),
+    small=st.booleans(),
+)
 def test_a_restored_market_goes_on_exactly_as_the_original(
-    steps: list[Step], data: st.DataObject, interval: int
+    steps: list[Step], data: st.DataObject, interval: int, small: bool
 ) -> None:
     cut = data.draw(st.integers(0, len(steps)), label="cut")
     original = Market(PRODUCT, snapshot_interval_ns=interval)
+    if small:
+        small_windows(original)
     for entry, message_ends in steps[:cut]:
         step(original, entry, message_ends)
     image = encode_image(original, cut)
     restored, through = decode_image(PRODUCT, image, snapshot_interval_ns=interval)
+    if small:
+        small_windows(restored)
     assert through == cut
     assert encode_image(restored, cut) == image
     assert everything(restored) == everything(original)

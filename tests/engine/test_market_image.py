@@ -79,9 +79,9 @@ def busy_market(session: Session) -> Market:
 
 
 def test_an_image_says_its_kind_and_format() -> None:
-    assert (IMAGE_KIND, IMAGE_FORMAT) == ("engine_image", 1)
+    assert (IMAGE_KIND, IMAGE_FORMAT) == ("engine_image", 2)
     image = msgpack.unpackb(encode_image(Market(PRODUCT), 42), raw=False)
-    assert (image["format"], image["product"], image["through"]) == (1, SYMBOL, 42)
+    assert (image["format"], image["product"], image["through"]) == (2, SYMBOL, 42)
 
 
 def test_an_empty_market_round_trips() -> None:
@@ -179,13 +179,15 @@ def test_a_far_off_expiry_wider_than_64_bits_round_trips() -> None:
 
 
 def test_equal_markets_give_equal_images_whatever_their_sets_order() -> None:
+    """The ids are written in the order they came, never in a set's (hash) order."""
     session = Session()
     entries = [session.new(f"m{n}", f"c{n}", Side.BUY, 100, BID) for n in range(50)]
     forwards, backwards = Market(PRODUCT), Market(PRODUCT)
     run(forwards, entries)
     run(backwards, entries)
-    backwards.seen_requests = set(sorted(backwards.seen_requests, reverse=True))
-    backwards.used_client_ids = set(sorted(backwards.used_client_ids, reverse=True))
+    requests, client_ids = backwards.seen_requests, backwards.used_client_ids
+    requests._set = set(sorted(requests._set, reverse=True))
+    client_ids._set = set(sorted(client_ids._set, reverse=True))
     assert encode_image(forwards, 5) == encode_image(backwards, 5)
 
 
@@ -238,6 +240,11 @@ def _duplicate_level(image: dict[str, Any]) -> None:
     image["book"]["bids"].append(image["book"]["bids"][0])
 
 
+def _another_run(image: dict[str, Any], seconds_later: int, key: str) -> None:
+    runs = image["market"]["seen_requests"]
+    runs.append([runs[-1][0] + seconds_later, [key]])
+
+
 MALFORMED: dict[str, Callable[[dict[str, Any]], None]] = {
     "clock is text": _set("market.clock", "soon"),
     "book_changed is a number": _set("market.book_changed", 1),
@@ -265,9 +272,24 @@ MALFORMED: dict[str, Callable[[dict[str, Any]], None]] = {
     "a live key is a number": _set("market.live.0.0", 3),
     "an info side that is not one": _set("market.info.0.3", "up"),
     "used_client_ids are flat": _set("market.used_client_ids", ["alpha", "a1"]),
-    "a seen request is a number": _set("market.seen_requests.0", 5),
+    "a client order id's member is a name": _set("market.used_client_ids.0.0", "alpha"),
+    "a client order id's member is past the members": _set("market.used_client_ids.0.0", 99),
+    "a client order id's member is negative": _set("market.used_client_ids.0.0", -1),
+    "client_id_members is missing": _delete("market", "client_id_members"),
+    "a client_id_member is a number": _set("market.client_id_members.0", 4),
+    "a seen request run is a number": _set("market.seen_requests.0", 5),
+    "a seen request is a number": _set("market.seen_requests.0.1.0", 5),
+    "a seen request's second is text": _set("market.seen_requests.0.0", "1800000000"),
     "seen_requests are a text": _set("market.seen_requests", "alpha/q1"),
     "used client ids are a map": _set("market.used_client_ids.0.1", {"a1": True}),
+    "client_ids_day is missing": _delete("market", "client_ids_day"),
+    "client_ids_day is text": _set("market.client_ids_day", "today"),
+    "a client order id twice": lambda image: image["market"]["used_client_ids"].append(
+        image["market"]["used_client_ids"][0]
+    ),
+    "a request id twice": lambda image: _another_run(image, 1, "alpha/q1"),
+    "request ids out of order": lambda image: _another_run(image, -1, "alpha/later"),
+    "an empty run of request ids": _set("market.seen_requests.0.1", []),
     "an expiry is a float": _set("book.expiries.0.0", 1.0),
 }
 
@@ -281,7 +303,7 @@ def test_a_malformed_image_is_refused(change: Callable[[dict[str, Any]], None]) 
     assert refused.value.code == "malformed"
 
 
-@pytest.mark.parametrize("found", [2, 0, "1", True, None, 1.0])
+@pytest.mark.parametrize("found", [3, 0, "1", "2", True, None, 1.0, 2.0])
 def test_an_image_of_another_format_is_refused(found: Any) -> None:
     image = _image()
     image["format"] = found
