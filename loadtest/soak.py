@@ -233,9 +233,9 @@ def _run(stack: LocalStack, count: int, warmup: int, out: IO[str]) -> SoakFigure
             dead_letters_end=dead,
         )
     finally:
-        for connection, _ in senders:
-            connection.close()
-        watcher.close()
+        for connection in [c for c, _ in senders] + [watcher]:
+            if connection.is_open:  # a broker restart closes them first
+                connection.close()
 
 
 def main(argv: list[str] | None = None) -> int:
