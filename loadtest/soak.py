@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO
 
 import pika
+import pika.exceptions
 
 from rex import topology
 from rex.config import ProcessConfig
@@ -69,6 +70,7 @@ class SoakFigures:
     seen_rows_bound: int
     seen_file_bytes_end: int
     dead_letters_end: int
+    broker_restarts: int  # times the soak found the broker gone and reconnected
 
     def growth(self, warm: int, end: int) -> float:
         return (end - warm) / warm
@@ -171,21 +173,61 @@ def soak(
         shutil.rmtree(config, ignore_errors=True)
 
 
+class _Links:
+    """The soak's own connections: one per member to send, one to watch the queues. A
+    broker restart (another user of a shared broker) closes them; `reopen` waits for the
+    broker and opens them again, and the gateway and engine reconnect by themselves."""
+
+    def __init__(self, url: str, logins: list[str]) -> None:
+        self.url, self.logins = url, logins
+        self.connections: list[pika.BlockingConnection] = []
+        self.restarts = 0
+        self.reopen(wait=0)
+
+    def reopen(self, wait: float = 120.0) -> None:
+        self.close()
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                senders = []
+                for login in self.logins:
+                    params = pika.URLParameters(self.url)
+                    params.credentials = pika.PlainCredentials(login, PASSWORD)
+                    senders.append(pika.BlockingConnection(params))
+                watcher = pika.BlockingConnection(pika.URLParameters(self.url))
+                break
+            except pika.exceptions.AMQPConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        self.connections = [*senders, watcher]
+        self.channels = [c.channel() for c in senders]
+        self.watch = watcher.channel()
+
+    def close(self) -> None:
+        for connection in self.connections:
+            if connection.is_open:
+                connection.close()
+        self.connections = []
+
+
 def _run(stack: LocalStack, count: int, warmup: int, out: IO[str]) -> SoakFigures:
     assert stack.data is not None
     gateway_pid, engine_pid = stack.pids()
     logins = [login_of(m, stack.deployment) for m in MEMBERS]
-    senders = []
-    for login in logins:
-        params = pika.URLParameters(stack.url)
-        params.credentials = pika.PlainCredentials(login, PASSWORD)
-        connection = pika.BlockingConnection(params)
-        senders.append((connection, connection.channel()))
-    watcher = pika.BlockingConnection(pika.URLParameters(stack.url))
-    watch = watcher.channel()
+    links = _Links(stack.url, logins)
+
+    def depth(queue: str) -> int:
+        while True:
+            try:
+                return _queue_depth(links.watch, queue)
+            except pika.exceptions.AMQPError:
+                links.restarts += 1
+                print("the broker went away: reconnecting", file=out, flush=True)
+                links.reopen()
 
     def drained() -> None:
-        while _queue_depth(watch, topology.GATEWAY_REQUESTS) > 0:
+        while depth(topology.GATEWAY_REQUESTS) > 0:
             if stack.exited():
                 raise RuntimeError(f"a service stopped: {stack.exited()}")
             time.sleep(0.5)
@@ -200,23 +242,29 @@ def _run(stack: LocalStack, count: int, warmup: int, out: IO[str]) -> SoakFigure
                 drained()
                 warm = (rss_kib(gateway_pid), rss_kib(engine_pid), _seen_rows(stack.data)[0])
                 print(f"warm after {sent}: gateway {warm[0]} kB, engine {warm[1]} kB", file=out)
-            while _queue_depth(watch, topology.GATEWAY_REQUESTS) > MAX_WAITING:
+            while depth(topology.GATEWAY_REQUESTS) > MAX_WAITING:
                 if stack.exited():
                     raise RuntimeError(f"a service stopped: {stack.exited()}")
                 time.sleep(0.05)
-            for n in range(sent, min(sent + CHUNK, count)):
-                i = n % len(MEMBERS)
-                body, props = bad_message(n, logins[i], MEMBERS[i])
-                senders[i][1].basic_publish(
-                    topology.REQUESTS, topology.request_key(MEMBERS[i], PRODUCT), body, props
-                )
+            try:
+                for n in range(sent, min(sent + CHUNK, count)):
+                    i = n % len(MEMBERS)
+                    body, props = bad_message(n, logins[i], MEMBERS[i])
+                    links.channels[i].basic_publish(
+                        topology.REQUESTS, topology.request_key(MEMBERS[i], PRODUCT), body, props
+                    )
+            except pika.exceptions.AMQPError:
+                links.restarts += 1
+                print("the broker went away: reconnecting", file=out, flush=True)
+                links.reopen()
+                continue  # this chunk again
             sent = min(sent + CHUNK, count)
             if sent % 100_000 == 0:
                 print(f"sent {sent} in {time.monotonic() - started:.0f} s", file=out, flush=True)
         drained()
         assert warm is not None
         rows, size = _seen_rows(stack.data)
-        dead = _queue_depth(watch, topology.DEAD_LETTERS)
+        dead = depth(topology.DEAD_LETTERS)
         return SoakFigures(
             count=count,
             warmup=warmup,
@@ -231,11 +279,10 @@ def _run(stack: LocalStack, count: int, warmup: int, out: IO[str]) -> SoakFigure
             seen_rows_bound=2 * len(MEMBERS) * soak_max_rows(count) + MAX_WAITING,
             seen_file_bytes_end=size,
             dead_letters_end=dead,
+            broker_restarts=links.restarts,
         )
     finally:
-        for connection in [c for c, _ in senders] + [watcher]:
-            if connection.is_open:  # a broker restart closes them first
-                connection.close()
+        links.close()
 
 
 def main(argv: list[str] | None = None) -> int:
