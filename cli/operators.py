@@ -132,7 +132,8 @@ def _provision(process_config: ProcessConfig, dry_run: bool) -> int:
     print(
         f"topology: {t.exchanges} exchanges ({len(t.new_exchanges)} new), "
         f"{t.queues} queues ({len(t.new_queues)} new), "
-        f"{t.bindings} bindings ({len(t.new_bindings)} new)"
+        f"{t.bindings} bindings ({len(t.new_bindings)} new), "
+        f"{len(t.bounds_set)} queue bounds {'to set' if dry else 'set'}"
         + (" - dry run, not declared" if dry else " declared")
     )
     for line in migration_lines(report.migrations, dry):

@@ -12,10 +12,11 @@ import signal
 from rex import logs, metrics
 from rex.bus.amqp import AmqpBus
 from rex.config import ConfigError, ProcessConfig
+from rex.environment import REX_GATEWAY_SEEN_HORIZON, REX_GATEWAY_SEEN_MAX_ROWS
 from rex.private_files import keep_created_files_private
 
 from .service import GatewayService
-from .store import SqliteSeen
+from .store import NS_PER_S, SqliteSeen
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         process_config = ProcessConfig.from_env()
         products = process_config.products()
         members = process_config.members()
+        horizon_ns = int(REX_GATEWAY_SEEN_HORIZON.get() * NS_PER_S)
+        max_rows_per_member = REX_GATEWAY_SEEN_MAX_ROWS.get()
     except ConfigError as error:
         logging.getLogger("rex.gateway").error("config: %s", error)
         return 2
@@ -38,7 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("rex.gateway").error("%s", error)
         return error.exit_status
     bus = AmqpBus(process_config.broker_url, name="rex-gateway")
-    seen = SqliteSeen(process_config.data_dir / "gateway.sqlite3")
+    seen = SqliteSeen(
+        process_config.data_dir / "gateway.sqlite3",
+        horizon_ns=horizon_ns,
+        max_rows_per_member=max_rows_per_member,
+    )
     service = GatewayService(
         bus,
         products.values(),

@@ -3,7 +3,8 @@
 For each request on `rex.gateway.requests`:
 - no `user_id`, or one that is not a member login of this deployment (rex.identity: another
   deployment's user, an operator): there is nobody to answer, and answering by that name
-  could reach a member's queue, so it is dead-lettered to rex.dead;
+  could reach a member's queue, so it is dead-lettered to rex.dead -- within one rate limit
+  shared by all such requests; beyond it they are dropped and counted;
 - a message_id this member already had answered: a redelivery; acked and not applied again;
 - otherwise judged (rate limit, decoding, product rules, client order id used once) and
   either appended to the product's input log or answered with a `rejected` report.
@@ -11,7 +12,8 @@ The request is acked only once that forward or answer is confirmed by the broker
 remembered; a crash in between means a redelivery, which the engine recognises by id.
 Forwards are batched: the requests for one product that arrive in one turn of the loop go
 to its input log as one message (up to `max_batch` entries).
-A timer appends a clock tick to every product's log each `tick_interval` seconds.
+A timer appends a clock tick to every product's log each `tick_interval` seconds; another
+prunes the seen store's dedupe window each `prune_interval` seconds.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class GatewayService:
         *,
         prefetch: int = 2000,
         tick_interval: float = 1.0,
+        prune_interval: float = 5.0,
         max_batch: int = 500,
         clock_ns: Callable[[], int] = time.time_ns,
         rate_clock: Callable[[], float] = time.monotonic,
@@ -92,6 +95,8 @@ class GatewayService:
         )
         self._pending: set[tuple[str, str]] = set()  # client ids forwarded, not yet confirmed
         self._ticking = False
+        self.prune_interval = prune_interval
+        self._pruning = False
         self.max_batch = max_batch
         self._batches: dict[str, list[_Forward]] = {}  # product -> entries for its next message
         self._flush_scheduled = False
@@ -103,6 +108,7 @@ class GatewayService:
         metrics.start_at_zero(metrics.GATEWAY_REQUESTS, [*REQUEST_TYPES, "unknown"])
         metrics.start_at_zero(metrics.GATEWAY_REJECTS, sorted(REJECT_REASONS))
         metrics.start_at_zero(metrics.GATEWAY_FORWARDED, list(self.products))
+        metrics.start_at_zero(metrics.GATEWAY_SEEN_PRUNED, ["expired", "cap"])
 
     def start(self) -> None:
         self.bus.start(topology.for_gateway(self.products), self._on_ready)
@@ -119,6 +125,9 @@ class GatewayService:
         if not self._ticking and self.tick_interval > 0:
             self._ticking = True
             self.bus.call_later(self.tick_interval, self._tick)
+        if not self._pruning and self.prune_interval > 0:
+            self._pruning = True
+            self.bus.call_later(self.prune_interval, self._prune)
 
     # ----------------------------------------------------------------- requests
 
@@ -150,6 +159,12 @@ class GatewayService:
         login = delivery.user_id
         member = member_of(login, self.deployment) if login else None
         if member is None or not MEMBER_ID_RE.fullmatch(member):
+            # Nobody to charge: one bucket for all of them bounds what reaches rex.dead;
+            # the rest are dropped, counted, and not logged one by one.
+            if not self.rate_limits.allow_unattributed():
+                metrics.GATEWAY_UNATTRIBUTED_DROPPED.inc()
+                self._acks.done(slot)
+                return
             metrics.GATEWAY_DEAD_LETTERED.inc()
             log.warning(
                 "sender %s: dead-lettered routing_key=%r",
@@ -330,6 +345,18 @@ class GatewayService:
             metrics.GATEWAY_LATENCY.observe(time.monotonic() - started)
 
         self.bus.publish(envelope, confirmed)
+
+    # ----------------------------------------------------------------- dedupe window
+
+    def _prune(self) -> None:
+        """Forget ids older than the seen store's horizon, a batch at a time, on the loop
+        between requests (gateway/store.py)."""
+        pruned = self.seen.prune()
+        metrics.GATEWAY_SEEN_PRUNED.labels("expired").inc(pruned.expired)
+        metrics.GATEWAY_SEEN_PRUNED.labels("cap").inc(pruned.capped)
+        metrics.GATEWAY_SEEN_ROWS.set(pruned.rows)
+        metrics.GATEWAY_SEEN_FILE_BYTES.set(pruned.file_bytes)
+        self.bus.call_later(0.05 if pruned.more else self.prune_interval, self._prune)
 
     # ----------------------------------------------------------------- clock
 

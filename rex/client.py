@@ -112,6 +112,13 @@ log = logging.getLogger("rex.client")
 CURSOR_SAVE_INTERVAL_S = 0.5
 
 
+# The broker refused the request (nack): its queue is at its bound (docs/members/protocol.md).
+QUEUE_FULL = (
+    "{what} refused the request: its request queue is full, so nothing was sent; send it "
+    "again in a few seconds"
+)
+
+
 class ClientError(Exception):
     pass
 
@@ -196,6 +203,8 @@ class Client:
             )
         except pika.exceptions.UnroutableError as error:
             raise ClientError("the exchange is not accepting requests (no route)") from error
+        except pika.exceptions.NackError as error:
+            raise ClientError(QUEUE_FULL.format(what="the exchange")) from error
         return message_id
 
     def place(
@@ -298,6 +307,8 @@ class Client:
             )
         except pika.exceptions.UnroutableError as error:
             raise ClientError("settlement is not accepting requests (no route)") from error
+        except pika.exceptions.NackError as error:
+            raise ClientError(QUEUE_FULL.format(what="settlement")) from error
         return message_id
 
     def await_settlement_answer(self, request_id: str, timeout: float = 10.0) -> SettlementAnswer:

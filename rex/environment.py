@@ -335,6 +335,24 @@ REX_LOG_LEVEL: Final = _define(
     meaning="the lowest level of log line written",
     read_by=f"{_SERVICES}, bank simulator",
 )
+REX_GATEWAY_SEEN_HORIZON: Final = _define(
+    "REX_GATEWAY_SEEN_HORIZON",
+    POSITIVE_SECONDS,
+    86400.0,
+    unset="`86400` (24 h)",
+    meaning="seconds of exchange time the gateway remembers an answered request's "
+    "message_id and client order id (its dedupe window); must outlast any gateway "
+    "outage. docs/operators/operations.md",
+    read_by="gateway",
+)
+REX_GATEWAY_SEEN_MAX_ROWS: Final = _define(
+    "REX_GATEWAY_SEEN_MAX_ROWS",
+    POSITIVE_INT,
+    1_000_000,
+    meaning="ids of each kind the gateway's dedupe window keeps per member; a member "
+    "over it loses its own oldest first (~200 bytes of memory per id)",
+    read_by="gateway",
+)
 REX_ENGINE_GROUP: Final = _define(
     "REX_ENGINE_GROUP",
     GROUP_NAME,

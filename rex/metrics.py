@@ -94,6 +94,29 @@ GATEWAY_REQUEST_FAILURES = Counter(
     "Requests the gateway failed to handle (a bug; each dead-lettered, logged at ERROR)",
     registry=GATEWAY_REGISTRY,
 )
+GATEWAY_UNATTRIBUTED_DROPPED = Counter(
+    "rex_gateway_unattributed_dropped_total",
+    "Requests naming no member (no user_id, or not a member login here) dropped over their"
+    " shared rate limit, not dead-lettered",
+    registry=GATEWAY_REGISTRY,
+)
+GATEWAY_SEEN_ROWS = Gauge(
+    "rex_gateway_seen_rows",
+    "Ids in the gateway's dedupe window (message ids and client order ids)",
+    registry=GATEWAY_REGISTRY,
+)
+GATEWAY_SEEN_FILE_BYTES = Gauge(
+    "rex_gateway_seen_file_bytes",
+    "Size of the dedupe window's SQLite file and its WAL",
+    registry=GATEWAY_REGISTRY,
+)
+GATEWAY_SEEN_PRUNED = Counter(
+    "rex_gateway_seen_pruned_total",
+    "Ids forgotten by the dedupe window: expired (older than its horizon) or cap (inside"
+    " it, over a member's row cap)",
+    ["why"],
+    registry=GATEWAY_REGISTRY,
+)
 GATEWAY_DUPLICATES = Counter(
     "rex_gateway_redelivered_duplicates_total",
     "Redelivered requests recognised and not reapplied",

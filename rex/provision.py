@@ -31,8 +31,11 @@ For each member of ``members.toml``, on the vhost of ``REX_BROKER_URL``:
   is neither changed nor deleted: the member is reported :attr:`MemberAction.FOREIGN`, with
   the owner found, and ``rex provision`` exits 1.
 
-Then the whole topology (:func:`rex.topology.full`) is declared as the ``REX_BROKER_URL``
-user, members' queues included (those of disabled members too).
+Then each quorum queue's length bound (:data:`rex.topology.QUEUE_BOUNDS`) is set as a
+policy ``rex-bound-<queue>`` through the API, and the whole topology
+(:func:`rex.topology.full`) is declared as the ``REX_BROKER_URL`` user, members' queues
+included (those of disabled members too). Policies rather than queue arguments, so a
+deployment made before the bounds is bounded in place by the next ``rex provision``.
 
 Users and permissions go through the management plugin's HTTP API
 (``REX_BROKER_ADMIN_URL``, default ``http://guest:guest@127.0.0.1:15672``) rather than
@@ -48,6 +51,7 @@ re-set). ``dry_run`` reads and reports without writing.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import re
@@ -409,6 +413,27 @@ class BrokerAdmin:
             {"exchange": exchange, "write": write, "read": read},
         )
 
+    # -- policies
+
+    def get_policy(self, vhost: str, name: str) -> dict[str, Any] | None:
+        found = self._get_or_none(f"policies/{_q(vhost)}/{_q(name)}")
+        return found if isinstance(found, dict) else None
+
+    def put_policy(
+        self, vhost: str, name: str, pattern: str, definition: dict[str, Any], priority: int
+    ) -> None:
+        """A policy on queues (only): ``pattern`` is a regex over queue names."""
+        self.request(
+            "PUT",
+            f"policies/{_q(vhost)}/{_q(name)}",
+            {
+                "pattern": pattern,
+                "apply-to": "queues",
+                "definition": definition,
+                "priority": priority,
+            },
+        )
+
     # -- connections
 
     def list_user_connections(self, user: str) -> list[str]:
@@ -483,10 +508,11 @@ class TopologyResult:
     new_exchanges: tuple[str, ...] = ()
     new_queues: tuple[str, ...] = ()
     new_bindings: tuple[tuple[str, str, str], ...] = ()
+    bounds_set: tuple[str, ...] = ()  # queues whose bound policy was (or would be) set
 
     @property
     def changed(self) -> bool:
-        return bool(self.new_exchanges or self.new_queues or self.new_bindings)
+        return bool(self.new_exchanges or self.new_queues or self.new_bindings or self.bounds_set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -641,6 +667,36 @@ def _topology_result(
     )
 
 
+def _set_bounds(admin: BrokerAdmin, vhost: str, dry_run: bool) -> tuple[str, ...]:
+    """Each quorum queue's length bound (rex.topology.QUEUE_BOUNDS) as a policy matching
+    that queue only. A policy, not a queue argument: it applies to a queue that exists,
+    so an existing deployment is bounded in place; an argument would have to be the same
+    in every declare, and a queue declared before with other arguments refuses (406).
+    Returns the queues whose policy was missing or different (and so was set)."""
+    changed = []
+    for bound in topology.QUEUE_BOUNDS:
+        pattern = f"^{re.escape(bound.queue)}$"
+        current = admin.get_policy(vhost, bound.policy)
+        wanted = (pattern, "queues", bound.definition(), topology.QUEUE_BOUND_PRIORITY)
+        if (
+            current is not None
+            and (
+                current.get("pattern"),
+                current.get("apply-to"),
+                current.get("definition"),
+                current.get("priority"),
+            )
+            == wanted
+        ):
+            continue
+        if not dry_run:
+            admin.put_policy(
+                vhost, bound.policy, pattern, bound.definition(), topology.QUEUE_BOUND_PRIORITY
+            )
+        changed.append(bound.queue)
+    return tuple(changed)
+
+
 def _check_no_clash(
     members: Iterable[Member], deployment: str, reserved: Mapping[str, str]
 ) -> None:
@@ -696,6 +752,8 @@ def provision(
     topo = topology.full(products, members)
     queues = admin.list_queues(vhost)
     topo_result = _topology_result(admin, vhost, topo, queues)
+    # Before declaring, so a queue made now is bounded from its first message.
+    topo_result = dataclasses.replace(topo_result, bounds_set=_set_bounds(admin, vhost, dry_run))
     migrations = _declare_and_migrate(
         process_config.broker_url, topo, members, queues, timeout, dry_run
     )

@@ -4,13 +4,18 @@ Each service declares, idempotently at start-up, the part it uses (`for_gateway`
 `for_engine`, ...); `rex provision` declares all of it, the members' queues included.
 Declaring is idempotent as long as the arguments never change: a queue re-declared with
 different arguments is refused by the broker, so change them only with a migration.
+
+The quorum queues' length bounds (`QUEUE_BOUNDS`) are not arguments but broker policies,
+which `rex provision` sets (rex/provision.py): a policy applies to a queue that already
+exists, where a changed argument would make every declare of it fail (406).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from enum import StrEnum
+from typing import Any, Final, TypeVar
 
 T = TypeVar("T")
 
@@ -53,6 +58,47 @@ MEMBER_LOG_SEGMENT_BYTES = 16 * 1024 * 1024
 # kept short; RabbitMQ never drops the segment being written, so the latest image stays.
 IMAGE_LOG_MAX_BYTES = 64 * 1024 * 1024
 IMAGE_LOG_SEGMENT_BYTES = 8 * 1024 * 1024
+
+
+MIB: Final = 1024 * 1024
+
+
+class Overflow(StrEnum):
+    """What a quorum queue at its bound does with one more message (RabbitMQ 3.10 quorum
+    queues know these two; reject-publish-dlx is for classic queues only)."""
+
+    REJECT_PUBLISH = "reject-publish"  # refuse it: a publisher with confirms gets a nack
+    DROP_HEAD = "drop-head"  # take it, and drop (or dead-letter) the oldest
+
+
+@dataclass(frozen=True, slots=True)
+class QueueBound:
+    """A quorum queue's length bound, set as a broker policy by `rex provision`.
+    RabbitMQ applies the bound after a message is in: a queue at its bound takes one
+    more and refuses (or drops) from then on, so it may hold one message over."""
+
+    queue: str
+    max_length: int  # messages
+    max_length_bytes: int  # message bodies
+    overflow: Overflow
+    why: str  # what the choice of overflow protects (docs/operators/operations.md)
+
+    @property
+    def policy(self) -> str:
+        return f"rex-bound-{self.queue}"
+
+    def definition(self) -> dict[str, Any]:
+        """The policy's definition, as the management API shows it."""
+        return {
+            "max-length": self.max_length,
+            "max-length-bytes": self.max_length_bytes,
+            "overflow": str(self.overflow),
+        }
+
+
+#: Higher than an operator's catch-all policy would usually be: one policy applies to a
+#: queue, the one of highest priority.
+QUEUE_BOUND_PRIORITY: Final = 10
 
 
 def engine_input_queue(product: str) -> str:
@@ -151,6 +197,43 @@ def work_queue(name: str) -> Queue:
 def input_log(name: str) -> Queue:
     """A stream: an append-only, replayable log read by offset."""
     return Queue(name, {"x-queue-type": "stream", "x-max-age": INPUT_LOG_MAX_AGE})
+
+
+# Every quorum queue's bound. The streams are bounded by their own arguments (max-age,
+# max-length-bytes, above); protocol 1's member queues are drained and deleted by
+# `rex provision` (rex/member_migration.py) and have none.
+QUEUE_BOUNDS: Final = (
+    QueueBound(
+        GATEWAY_REQUESTS,
+        200_000,
+        256 * MIB,
+        Overflow.REJECT_PUBLISH,
+        "a member's request is refused (its publish nacked) rather than dropped unseen",
+    ),
+    QueueBound(
+        SETTLEMENT_REQUEST_QUEUE,
+        100_000,
+        128 * MIB,
+        Overflow.REJECT_PUBLISH,
+        "a member's settlement request is refused (its publish nacked), never dropped",
+    ),
+    QueueBound(
+        SETTLEMENT_TRADES,
+        2_000_000,
+        1024 * MIB,
+        Overflow.REJECT_PUBLISH,
+        "no trade is ever dropped: the engine, nacked, stops (exit 3) until settlement"
+        " drains the queue",
+    ),
+    QueueBound(
+        DEAD_LETTERS,
+        100_000,
+        128 * MIB,
+        Overflow.DROP_HEAD,
+        "dead letters are for an operator to look at; the newest are kept, the oldest"
+        " dropped, and nothing upstream is refused for them",
+    ),
+)
 
 
 EXCHANGES = Topology(

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import pika
 import pika.adapters.blocking_connection
@@ -31,6 +32,7 @@ import pytest
 
 from cli import main as cli
 from rex import topology
+from rex.client import Client, ClientError
 from rex.config import ProcessConfig
 from rex.environment import REX_BROKER_ADMIN_URL, REX_TEST_AMQP_URL
 from rex.log_reader import StreamReader
@@ -283,6 +285,107 @@ def test_provision_twice_changes_nothing(world: World, admin: BrokerAdmin) -> No
     assert not report.topology.changed
     # The password was not set again (a new salt would change the hash).
     assert {m: admin.get_user(m) for m in (world.a, world.b)} == before
+
+
+# ------------------------------------------------------------------ queue bounds
+
+
+def queue_policy(admin: BrokerAdmin, vhost: str, queue: str, wait: float = 15.0) -> Any:
+    """The policy the broker applies to ``queue`` (name and definition), once it shows."""
+    deadline = time.monotonic() + wait
+    while True:
+        info = admin.request("GET", f"queues/{urllib.parse.quote(vhost, safe='')}/{queue}")
+        if info.get("policy") or time.monotonic() > deadline:
+            return info.get("policy"), info.get("effective_policy_definition")
+        time.sleep(0.5)
+
+
+def test_provision_bounds_every_quorum_queue_by_a_policy(world: World, admin: BrokerAdmin) -> None:
+    assert set(world.report.topology.bounds_set) == {b.queue for b in topology.QUEUE_BOUNDS}
+    for bound in topology.QUEUE_BOUNDS:
+        assert queue_policy(admin, world.vhost, bound.queue) == (
+            bound.policy,
+            bound.definition(),
+        )
+
+
+def test_provision_bounds_an_existing_deployment_in_place(world: World, admin: BrokerAdmin) -> None:
+    """A vhost provisioned before the bounds has the same queues and no policies: the next
+    provision adds the policies to the queues there, messages and all, with no 406."""
+    vhost = urllib.parse.quote(world.vhost, safe="")
+    for bound in topology.QUEUE_BOUNDS:
+        admin.request("DELETE", f"policies/{vhost}/{bound.policy}")
+    with service_channel(world) as channel:
+        channel.basic_publish("", topology.GATEWAY_REQUESTS, b"waiting", mandatory=True)
+    report = provision(world.process_config(), {}, timeout=TIMEOUT)
+    assert set(report.topology.bounds_set) == {b.queue for b in topology.QUEUE_BOUNDS}
+    assert not report.topology.new_queues
+    for bound in topology.QUEUE_BOUNDS:
+        assert queue_policy(admin, world.vhost, bound.queue)[0] == bound.policy
+    with service_channel(world) as channel:
+        _, _, body = channel.basic_get(topology.GATEWAY_REQUESTS, auto_ack=True)
+        assert body == b"waiting"
+    assert not provision(world.process_config(), {}, timeout=TIMEOUT).topology.bounds_set
+
+
+@contextlib.contextmanager
+def shrunk(admin: BrokerAdmin, world: World, queue: str, max_length: int) -> Iterator[None]:
+    """The shipped bound of ``queue`` with only its length made small enough to reach in
+    a test; the next provision puts the shipped one back."""
+    (bound,) = (b for b in topology.QUEUE_BOUNDS if b.queue == queue)
+    admin.put_policy(
+        world.vhost,
+        bound.policy,
+        f"^{re.escape(queue)}$",
+        {**bound.definition(), "max-length": max_length},
+        topology.QUEUE_BOUND_PRIORITY,
+    )
+    try:
+        while queue_policy(admin, world.vhost, queue)[1].get("max-length") != max_length:
+            time.sleep(0.5)
+        yield
+    finally:
+        provision(world.process_config(), {}, timeout=TIMEOUT)
+
+
+def test_a_full_gateway_queue_nacks_the_members_publish(world: World, admin: BrokerAdmin) -> None:
+    with shrunk(admin, world, topology.GATEWAY_REQUESTS, 3):
+        with member_channel(world, world.a, confirm=True) as channel:
+            outcomes = []
+            for n in range(6):
+                try:
+                    channel.basic_publish(
+                        topology.REQUESTS,
+                        f"{world.a}.{PRODUCT}",
+                        b"{}",
+                        pika.BasicProperties(user_id=world.a, message_id=f"m-{n}"),
+                        mandatory=True,
+                    )
+                    outcomes.append("confirmed")
+                except pika.exceptions.NackError:
+                    outcomes.append("nacked")
+        # A quorum queue applies its bound after taking a message: one over, then refused.
+        assert outcomes == ["confirmed"] * 4 + ["nacked"] * 2
+        # The SDK says so in words.
+        with (
+            Client(world.a, world.passwords[world.a], world.broker_url) as client,
+            pytest.raises(ClientError, match="request queue is full"),
+        ):
+            client.place(PRODUCT, "buy", 100, 500_000, wait=None)
+        with service_channel(world) as channel:
+            channel.queue_purge(topology.GATEWAY_REQUESTS)
+
+
+def test_a_full_rex_dead_keeps_the_newest_dead_letters(world: World, admin: BrokerAdmin) -> None:
+    with shrunk(admin, world, topology.DEAD_LETTERS, 3):
+        with service_channel(world) as channel:
+            channel.queue_purge(topology.DEAD_LETTERS)
+            for n in range(6):  # every publish confirmed: nothing upstream is refused
+                channel.basic_publish(topology.DEAD, "", f"d-{n}".encode())
+            kept = []
+            while (got := channel.basic_get(topology.DEAD_LETTERS, auto_ack=True))[0]:
+                kept.append(got[2])
+        assert kept == [b"d-3", b"d-4", b"d-5"]
 
 
 def test_provision_dry_run_reports_drift_without_changing_it(
