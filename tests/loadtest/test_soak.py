@@ -1,7 +1,10 @@
 """The soak (loadtest/soak.py) at CI size: 100,000 bad messages -- garbage bodies, no
 user_id, bad fields -- through real RabbitMQ at the gateway leave the gateway's and the
 engine's resident memory within 10% of where it was after warm-up, and the gateway's
-dedupe window at its cap. The full 1,000,000 is `python -m loadtest.soak`."""
+dedupe window at its cap. Warm-up is the first half here: the gateway's memory rises by a
+few MB once (caches, the window filling) and then stays flat, and at this size a fifth was
+not always past that rise (+10.8% once in CI; +1.3% after half). The full 1,000,000 is
+`python -m loadtest.soak` (warm-up a fifth)."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ def test_bad_messages_do_not_grow_the_gateway_or_the_engine() -> None:
     out = io.StringIO()
     figures = soak(
         COUNT,
-        COUNT // 5,
+        COUNT // 2,
         broker_url=REX_BROKER_URL.get(),
         admin_url=REX_BROKER_ADMIN_URL.get(),
         out=out,
