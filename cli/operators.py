@@ -136,6 +136,11 @@ def _provision(process_config: ProcessConfig, dry_run: bool) -> int:
         f"{len(t.bounds_set)} queue bounds {'to set' if dry else 'set'}"
         + (" - dry run, not declared" if dry else " declared")
     )
+    for exchange, queue, key in t.old_bindings:
+        print(
+            f"topology: old binding {exchange} -> {queue} ({key!r})"
+            f" {'to remove' if dry else 'removed'}: each member has its own request queue now"
+        )
     for line in migration_lines(report.migrations, dry):
         print(line)
     counts = {a: sum(1 for m in report.members if m.action is a) for a in MemberAction}

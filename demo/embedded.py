@@ -36,8 +36,15 @@ class EmbeddedExchange:
         self.gateway_bus = MemoryBus(self.broker, "rex-gateway")
         self.engine_bus = MemoryBus(self.broker, "rex-engine")
         seen: Seen = MemorySeen() if data_dir is None else SqliteSeen(data_dir / "gateway.sqlite3")
+        # Rates on the loop's clock, which timers advance: a member's paced requests are
+        # taken as the loop's time passes, not the wall clock's.
         self.gateway = GatewayService(
-            self.gateway_bus, self.products.values(), members, seen, tick_interval=tick_interval
+            self.gateway_bus,
+            self.products.values(),
+            members,
+            seen,
+            tick_interval=tick_interval,
+            rate_clock=lambda: self.broker.now,
         )
         # Every book change is published: the embedded exchange has no clock ticks.
         self.engine = EngineService(

@@ -1,4 +1,5 @@
-"""Rate limits: a token bucket per member, and one shared by every request that names no
+"""Rate limits: a token bucket per member, which paces how fast the gateway takes from the
+member's request queue (gateway/lanes.py), and one shared by every request that names no
 member (no `user_id`, or a login that is not a member's), on an injected clock."""
 
 from __future__ import annotations
@@ -6,6 +7,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+#: The shortest wait for a token: a millisecond, a timer's granularity on the loop.
+MIN_WAIT_S = 0.001
 
 
 @dataclass(slots=True)
@@ -28,6 +32,12 @@ class TokenBucket:
             self.tokens -= 1
             return True
         return False
+
+    def wait_s(self, now: float) -> float:
+        """Seconds from ``now`` until there is a token (0 if there is one); never less than
+        `MIN_WAIT_S`, so a wait that rounding makes tiny still lets the clock move on."""
+        tokens = min(self.burst, self.tokens + max(0.0, now - self.updated) * self.rate)
+        return 0.0 if tokens >= 1 else max(MIN_WAIT_S, (1 - tokens) / self.rate)
 
 
 #: Requests that name no member, per second and at once, across all senders: within it
@@ -54,9 +64,12 @@ class RateLimits:
         self._unattributed = TokenBucket(*unattributed)
         self._clock = clock
 
-    def allow(self, member: str) -> bool:
-        bucket = self._buckets.get(member)
-        return bucket is not None and bucket.take(self._clock())
+    def bucket(self, member: str) -> TokenBucket | None:
+        """The member's bucket (None for one not configured)."""
+        return self._buckets.get(member)
+
+    def now(self) -> float:
+        return self._clock()
 
     def allow_unattributed(self) -> bool:
         """A request that names no member: within the shared bucket?"""

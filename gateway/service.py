@@ -1,13 +1,16 @@
 """The gateway service: members' requests in, engine input logs (or rejects) out.
 
-For each request on `rex.gateway.requests`:
+Each member's requests come on its own queue, `rex.gateway.requests.<member>`, taken no faster
+than the member's rate (gateway/lanes.py); requests a deployment made before those queues
+may still wait on the old shared `rex.gateway.requests`, which is drained as it is. For each
+request:
 - no `user_id`, or one that is not a member login of this deployment (rex.identity: another
   deployment's user, an operator): there is nobody to answer, and answering by that name
   could reach a member's queue, so it is dead-lettered to rex.dead -- within one rate limit
   shared by all such requests; beyond it they are dropped and counted;
 - a message_id this member already had answered: a redelivery; acked and not applied again;
-- otherwise judged (rate limit, decoding, product rules, client order id used once) and
-  either appended to the product's input log or answered with a `rejected` report.
+- otherwise judged (decoding, product rules, client order id used once) and either
+  appended to the product's input log or answered with a `rejected` report.
 The request is acked only once that forward or answer is confirmed by the broker and
 remembered; a crash in between means a redelivery, which the engine recognises by id.
 Forwards are batched: the requests for one product that arrive in one turn of the loop go
@@ -18,6 +21,7 @@ prunes the seen store's dedupe window each `prune_interval` seconds.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -44,6 +48,7 @@ from rex.protocol import (
 )
 from rex.vocabulary import REJECT_REASONS, Reason
 
+from .lanes import Lane
 from .rate_limits import RateLimits
 from .store import Seen
 from .validation import Forward, Reject, answer_time_ns, judge, usable_message_id
@@ -75,6 +80,7 @@ class GatewayService:
         seen: Seen,
         *,
         prefetch: int = 2000,
+        member_prefetch: int = 100,
         tick_interval: float = 1.0,
         prune_interval: float = 5.0,
         max_batch: int = 500,
@@ -87,7 +93,10 @@ class GatewayService:
         self.products = {p.symbol: p for p in products}
         self.members = members
         self.seen = seen
-        self.prefetch = prefetch
+        self.prefetch = prefetch  # of the old shared queue
+        # Of each member's queue: at most this many of a member's requests are in the
+        # gateway at once, so one ahead of another member's is at most this many per member.
+        self.member_prefetch = member_prefetch
         self.tick_interval = tick_interval
         self.clock_ns = clock_ns
         self.rate_limits = RateLimits(
@@ -101,7 +110,7 @@ class GatewayService:
         self._batches: dict[str, list[_Forward]] = {}  # product -> entries for its next message
         self._flush_scheduled = False
         self._batch_number = 0
-        self._acks = InOrderAcks()
+        self._lanes: dict[str, Lane[tuple[list[Any], float]]] = {}  # queue -> lane
         self._request_counters: dict[str, Any] = {}  # request type -> its labelled counter
         self._instance = f"gw-{uuid.uuid4().hex[:12]}"
         # Every series whose labels are known in advance starts at 0 (docs/operators/metrics.md).
@@ -109,19 +118,26 @@ class GatewayService:
         metrics.start_at_zero(metrics.GATEWAY_REJECTS, sorted(REJECT_REASONS))
         metrics.start_at_zero(metrics.GATEWAY_FORWARDED, list(self.products))
         metrics.start_at_zero(metrics.GATEWAY_SEEN_PRUNED, ["expired", "cap"])
+        metrics.start_at_zero(metrics.GATEWAY_PACED, list(members))
 
     def start(self) -> None:
-        self.bus.start(topology.for_gateway(self.products), self._on_ready)
+        self.bus.start(topology.for_gateway(self.products, self.members), self._on_ready)
 
     def stop(self) -> None:
         self.bus.stop()
 
     def _on_ready(self) -> None:
-        self._acks.reset()
+        if not self._lanes:
+            self._lanes[topology.GATEWAY_REQUESTS] = Lane("", topology.GATEWAY_REQUESTS, None)
+            for member in self.members:
+                queue = topology.member_request_queue(member)
+                self._lanes[queue] = Lane(member, queue, self.rate_limits.bucket(member))
         log.info("gateway ready products=%s members=%d", ",".join(self.products), len(self.members))
-        self.bus.consume(
-            Subscription(topology.GATEWAY_REQUESTS, self._on_request, prefetch=self.prefetch)
-        )
+        for lane in self._lanes.values():
+            lane.reset()
+            prefetch = self.member_prefetch if lane.member else self.prefetch
+            handler = functools.partial(self._on_request, lane)
+            self.bus.consume(Subscription(lane.queue, handler, prefetch=prefetch))
         if not self._ticking and self.tick_interval > 0:
             self._ticking = True
             self.bus.call_later(self.tick_interval, self._tick)
@@ -131,11 +147,35 @@ class GatewayService:
 
     # ----------------------------------------------------------------- requests
 
-    def _on_request(self, delivery: Delivery) -> None:
+    def _on_request(self, lane: Lane[tuple[list[Any], float]], delivery: Delivery) -> None:
         started = time.monotonic()
-        slot = self._acks.arrived(delivery)
+        slot = lane.acks.arrived(delivery)
+        if lane.offer((slot, started), self.rate_limits.now()):
+            self._take(lane, slot, started)
+            return
+        metrics.GATEWAY_PACED.labels(lane.member).inc()
+        self._resume_later(lane)
+
+    def _resume_later(self, lane: Lane[tuple[list[Any], float]]) -> None:
+        if lane.resume_scheduled or not lane.held:
+            return
+        lane.resume_scheduled = True
+
+        def resume() -> None:
+            # After a reconnect the lane holds the new deliveries only (reset), so this
+            # takes from those; a second resume scheduled meanwhile finds no token: harmless.
+            lane.resume_scheduled = False
+            for slot, started in lane.release(self.rate_limits.now()):
+                self._take(lane, slot, started)
+            self._resume_later(lane)
+
+        self.bus.call_later(lane.wait_s(self.rate_limits.now()), resume)
+
+    def _take(self, lane: Lane[tuple[list[Any], float]], slot: list[Any], started: float) -> None:
+        """Handle a delivery whose turn has come."""
+        delivery: Delivery = slot[0]
         try:
-            self._handle(delivery, slot, started)
+            self._handle(delivery, slot, started, lane.member)
         except Exception:
             # A bug, not the member's input (every field is checked before use): this one
             # request is dead-lettered, and the connection -- and every request around it --
@@ -153,27 +193,36 @@ class GatewayService:
             delivery.message_id and delivery.message_id[:_SHOWN_CHARS],
         )
         if not any(f.slot is slot for batch in self._batches.values() for f in batch):
-            self._acks.reject(slot, requeue=False)
+            InOrderAcks.owner(slot).reject(slot, requeue=False)
 
-    def _handle(self, delivery: Delivery, slot: list[Any], started: float) -> None:
+    def _handle(
+        self, delivery: Delivery, slot: list[Any], started: float, queue_member: str
+    ) -> None:
         login = delivery.user_id
         member = member_of(login, self.deployment) if login else None
-        if member is None or not MEMBER_ID_RE.fullmatch(member):
+        # On a member's own queue only that member's requests count (another login could
+        # land there only with a routing key no member may use: a service's, an admin's).
+        foreign = bool(queue_member) and member != queue_member
+        if member is None or foreign or not MEMBER_ID_RE.fullmatch(member):
             # Nobody to charge: one bucket for all of them bounds what reaches rex.dead;
             # the rest are dropped, counted, and not logged one by one.
             if not self.rate_limits.allow_unattributed():
                 metrics.GATEWAY_UNATTRIBUTED_DROPPED.inc()
-                self._acks.done(slot)
+                InOrderAcks.owner(slot).done(slot)
                 return
             metrics.GATEWAY_DEAD_LETTERED.inc()
+            if not login:
+                sender = "unknown"
+            elif foreign:
+                sender = f"{login[:_SHOWN_CHARS]!r} on member {queue_member}'s queue"
+            else:
+                sender = f"{login[:_SHOWN_CHARS]!r} is not a member login of this deployment"
             log.warning(
                 "sender %s: dead-lettered routing_key=%r",
-                f"{login[:_SHOWN_CHARS]!r} is not a member login of this deployment"
-                if login
-                else "unknown",
+                sender,
                 delivery.routing_key[:_SHOWN_CHARS],
             )
-            self._acks.reject(slot, requeue=False)
+            InOrderAcks.owner(slot).reject(slot, requeue=False)
             return
         self._counted(delivery.type or "none").inc()
         message_id = usable_message_id(delivery.message_id) or _body_id(
@@ -181,7 +230,7 @@ class GatewayService:
         )
         if self.seen.has_request(member, message_id):
             metrics.GATEWAY_DUPLICATES.inc()
-            self._acks.done(slot)
+            InOrderAcks.owner(slot).done(slot)
             return
         now = self.clock_ns()
         verdict: Forward | Reject
@@ -199,16 +248,6 @@ class GatewayService:
                 now,
                 timestamp_s=delivery.timestamp,
             )
-            # Rate-limited after decoding, so the answer names the request it refuses (and
-            # its client order id counts as used, like any other answered one).
-            if not self.rate_limits.allow(member):
-                verdict = Reject(
-                    Reason.RATE_LIMITED,
-                    Reason.RATE_LIMITED.text,
-                    verdict.client_order_id,
-                    verdict.product,
-                    verdict.request,
-                )
         if isinstance(verdict, Forward):
             request = verdict.entry.request
             assert request is not None
@@ -270,12 +309,12 @@ class GatewayService:
             if not ok:
                 log.error("forward refused product=%s requests=%d", product, len(batch))
                 for f in batch:
-                    self._acks.reject(f.slot, requeue=True)
+                    InOrderAcks.owner(f.slot).reject(f.slot, requeue=True)
                 return
             self.seen.remember_all([(f.member, f.message_id, f.client_order_id) for f in batch])
             now = time.monotonic()
             for f in batch:
-                self._acks.done(f.slot)
+                InOrderAcks.owner(f.slot).done(f.slot)
                 metrics.GATEWAY_LATENCY.observe(now - f.started)
             metrics.GATEWAY_FORWARDED.labels(product).inc(len(batch))
 
@@ -338,10 +377,10 @@ class GatewayService:
 
         def confirmed(ok: bool) -> None:
             if not ok:
-                self._acks.reject(slot, requeue=True)
+                InOrderAcks.owner(slot).reject(slot, requeue=True)
                 return
             self.seen.remember_all([(member, message_id, reject.client_order_id)])
-            self._acks.done(slot)
+            InOrderAcks.owner(slot).done(slot)
             metrics.GATEWAY_LATENCY.observe(time.monotonic() - started)
 
         self.bus.publish(envelope, confirmed)

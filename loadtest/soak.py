@@ -50,10 +50,12 @@ def soak_max_rows(count: int) -> int:
     return max(1_000, count // 50)
 
 
-#: Most messages waiting in the gateway's queue: the sender waits below it (the queue's
-#: bound refuses publishes far above it).
-MAX_WAITING = 20_000
-CHUNK = 2_000
+#: Most messages waiting in a member's request queue before the sender sends a chunk more:
+#: with the chunk (half of it each member's) well below the queue's bound, which would
+#: refuse the publishes over it.
+MAX_WAITING = topology.MEMBER_REQUESTS_MAX // 4
+CHUNK = topology.MEMBER_REQUESTS_MAX // 4 * len(MEMBERS)
+SOAK_RATE_PER_S = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,9 @@ def write_config(directory: Path, source: Path) -> None:
     (directory / "members.toml").write_text(
         "\n".join(
             f'[[members]]\nid = "{m}"\nname = "Soak member {m}"\npassword = "{PASSWORD}"\n'
+            # Far over the mix's pace, so the gateway takes each member's queue as fast as
+            # it can: the soak is of memory, not of the rate (tests/gateway for that).
+            f"rate_limit = {SOAK_RATE_PER_S}\nburst = {SOAK_RATE_PER_S}\n"
             for m in MEMBERS
         )
     )
@@ -226,8 +231,10 @@ def _run(stack: LocalStack, count: int, warmup: int, out: IO[str]) -> SoakFigure
                 print("the broker went away: reconnecting", file=out, flush=True)
                 links.reopen()
 
+    queues = [topology.member_request_queue(m) for m in MEMBERS]
+
     def drained() -> None:
-        while depth(topology.GATEWAY_REQUESTS) > 0:
+        while any(depth(q) > 0 for q in queues):
             if stack.exited():
                 raise RuntimeError(f"a service stopped: {stack.exited()}")
             time.sleep(0.5)
@@ -242,7 +249,7 @@ def _run(stack: LocalStack, count: int, warmup: int, out: IO[str]) -> SoakFigure
                 drained()
                 warm = (rss_kib(gateway_pid), rss_kib(engine_pid), _seen_rows(stack.data)[0])
                 print(f"warm after {sent}: gateway {warm[0]} kB, engine {warm[1]} kB", file=out)
-            while depth(topology.GATEWAY_REQUESTS) > MAX_WAITING:
+            while any(depth(q) > MAX_WAITING for q in queues):
                 if stack.exited():
                     raise RuntimeError(f"a service stopped: {stack.exited()}")
                 time.sleep(0.05)

@@ -94,6 +94,13 @@ GATEWAY_REQUEST_FAILURES = Counter(
     "Requests the gateway failed to handle (a bug; each dead-lettered, logged at ERROR)",
     registry=GATEWAY_REGISTRY,
 )
+GATEWAY_PACED = Counter(
+    "rex_gateway_paced_total",
+    "Requests that waited in the gateway for their member's rate before being taken from"
+    " its request queue (gateway/lanes.py); one label per configured member",
+    ["member"],
+    registry=GATEWAY_REGISTRY,
+)
 GATEWAY_UNATTRIBUTED_DROPPED = Counter(
     "rex_gateway_unattributed_dropped_total",
     "Requests naming no member (no user_id, or not a member login here) dropped over their"

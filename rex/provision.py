@@ -509,10 +509,18 @@ class TopologyResult:
     new_queues: tuple[str, ...] = ()
     new_bindings: tuple[tuple[str, str, str], ...] = ()
     bounds_set: tuple[str, ...] = ()  # queues whose bound policy was (or would be) set
+    # bindings of an earlier version found, and (unless a dry run) removed
+    old_bindings: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def changed(self) -> bool:
-        return bool(self.new_exchanges or self.new_queues or self.new_bindings or self.bounds_set)
+        return bool(
+            self.new_exchanges
+            or self.new_queues
+            or self.new_bindings
+            or self.bounds_set
+            or self.old_bindings
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -553,6 +561,10 @@ def declare_blocking(channel: Any, topo: Topology) -> None:
         channel.queue_declare(queue=queue.name, durable=True, arguments=dict(queue.arguments))
     for binding in topo.bindings:
         channel.queue_bind(
+            queue=binding.queue, exchange=binding.exchange, routing_key=binding.routing_key
+        )
+    for binding in topo.unbindings:  # unbind-ok also when it is not there
+        channel.queue_unbind(
             queue=binding.queue, exchange=binding.exchange, routing_key=binding.routing_key
         )
 
@@ -664,6 +676,11 @@ def _topology_result(
             for b in topo.bindings
             if (b.exchange, b.queue, b.routing_key) not in bindings
         ),
+        old_bindings=tuple(
+            (b.exchange, b.queue, b.routing_key)
+            for b in topo.unbindings
+            if (b.exchange, b.queue, b.routing_key) in bindings
+        ),
     )
 
 
@@ -675,7 +692,7 @@ def _set_bounds(admin: BrokerAdmin, vhost: str, dry_run: bool) -> tuple[str, ...
     Returns the queues whose policy was missing or different (and so was set)."""
     changed = []
     for bound in topology.QUEUE_BOUNDS:
-        pattern = f"^{re.escape(bound.queue)}$"
+        pattern = bound.queue_pattern
         current = admin.get_policy(vhost, bound.policy)
         wanted = (pattern, "queues", bound.definition(), topology.QUEUE_BOUND_PRIORITY)
         if (

@@ -12,6 +12,7 @@ exists, where a changed argument would make every declare of it fail (406).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -31,6 +32,8 @@ SETTLEMENT_REQUESTS = "rex.settlement.requests"  # topic: members publish <membe
 DEAD = "rex.dead"  # fanout: dead letters
 
 # Queues
+# Protocol 2's one shared request queue: no longer bound, drained by the gateway only (a
+# deployment made before member request queues may still hold requests in it).
 GATEWAY_REQUESTS = "rex.gateway.requests"
 SETTLEMENT_TRADES = "rex.settlement.trades"
 # Not named like its exchange: members may write to the exchange, and a write permission
@@ -82,10 +85,17 @@ class QueueBound:
     max_length_bytes: int  # message bodies
     overflow: Overflow
     why: str  # what the choice of overflow protects (docs/operators/operations.md)
+    #: The queue names the bound applies to (a regex); by default ``queue`` alone. A family
+    #: of queues (one per member) shares one policy, so adding a member adds no policy.
+    pattern: str = ""
 
     @property
     def policy(self) -> str:
         return f"rex-bound-{self.queue}"
+
+    @property
+    def queue_pattern(self) -> str:
+        return self.pattern or f"^{re.escape(self.queue)}$"
 
     def definition(self) -> dict[str, Any]:
         """The policy's definition, as the management API shows it."""
@@ -128,6 +138,13 @@ def legacy_member_queue(member: str) -> str:
     return f"rex.member.{member}"
 
 
+def member_request_queue(member: str) -> str:
+    """The member's own request queue: what it publishes to rex.requests, and nothing from
+    anyone else (its topic permission allows only routing keys ``<member>.<word>``), so a
+    flood fills this queue alone and the gateway takes from each member's queue fairly."""
+    return f"{GATEWAY_REQUESTS}.{member}"
+
+
 def request_key(member: str, product: str) -> str:
     return f"{member}.{product}"
 
@@ -165,12 +182,16 @@ class Topology:
     exchanges: tuple[Exchange, ...] = ()
     queues: tuple[Queue, ...] = ()
     bindings: tuple[Binding, ...] = ()
+    #: Bindings an earlier version made that must not exist: removed after declaring (an
+    #: unbind of a binding that is not there is a no-op).
+    unbindings: tuple[Binding, ...] = ()
 
     def __add__(self, other: Topology) -> Topology:
         return Topology(
             _unique(self.exchanges + other.exchanges, lambda e: e.name),
             _unique(self.queues + other.queues, lambda q: q.name),
             _unique(self.bindings + other.bindings, lambda b: b),
+            _unique(self.unbindings + other.unbindings, lambda b: b),
         )
 
 
@@ -202,6 +223,12 @@ def input_log(name: str) -> Queue:
 # Every quorum queue's bound. The streams are bounded by their own arguments (max-age,
 # max-length-bytes, above); protocol 1's member queues are drained and deleted by
 # `rex provision` (rex/member_migration.py) and have none.
+#: A member's request queue holds this many requests: at the default rate (1,000 a second)
+#: two seconds of them. What a member sends faster than its rate waits here (the gateway
+#: takes from it no faster, gateway/lanes.py); beyond it the broker refuses the publish.
+MEMBER_REQUESTS_MAX = 2_000
+MEMBER_REQUESTS_MAX_BYTES = 8 * MIB
+
 QUEUE_BOUNDS: Final = (
     QueueBound(
         GATEWAY_REQUESTS,
@@ -209,6 +236,15 @@ QUEUE_BOUNDS: Final = (
         256 * MIB,
         Overflow.REJECT_PUBLISH,
         "a member's request is refused (its publish nacked) rather than dropped unseen",
+    ),
+    QueueBound(
+        member_request_queue("*"),
+        MEMBER_REQUESTS_MAX,
+        MEMBER_REQUESTS_MAX_BYTES,
+        Overflow.REJECT_PUBLISH,
+        "a member sending faster than its rate fills its own queue, and then its own"
+        " publishes are refused (nacked); no other member's request waits behind them",
+        pattern=rf"^{re.escape(GATEWAY_REQUESTS)}\.[^.]+$",
     ),
     QueueBound(
         SETTLEMENT_REQUEST_QUEUE,
@@ -253,16 +289,33 @@ EXCHANGES = Topology(
 )
 
 
-def for_gateway(products: Iterable[str]) -> Topology:
-    return EXCHANGES + Topology(
-        queues=(
-            work_queue(GATEWAY_REQUESTS),
-            *(input_log(engine_input_queue(p)) for p in products),
-        ),
-        bindings=(
-            Binding(REQUESTS, GATEWAY_REQUESTS, "#"),
-            *(Binding(ENGINE, engine_input_queue(p), p) for p in products),
-        ),
+#: Protocol 2's binding of every request into the one shared queue. Each service that
+#: declares the gateway's part removes it, so no request lands twice (there and in its
+#: member's queue) while a deployment moves to member request queues.
+SHARED_REQUESTS_BINDING: Final = Binding(REQUESTS, GATEWAY_REQUESTS, "#")
+
+
+def for_members_requests(members: Iterable[str]) -> Topology:
+    """Each member's request queue, bound to its own routing keys only."""
+    members = tuple(members)
+    return Topology(
+        queues=tuple(work_queue(member_request_queue(m)) for m in members),
+        bindings=tuple(Binding(REQUESTS, member_request_queue(m), f"{m}.*") for m in members),
+    )
+
+
+def for_gateway(products: Iterable[str], members: Iterable[str] = ()) -> Topology:
+    return (
+        EXCHANGES
+        + Topology(
+            queues=(
+                work_queue(GATEWAY_REQUESTS),
+                *(input_log(engine_input_queue(p)) for p in products),
+            ),
+            bindings=tuple(Binding(ENGINE, engine_input_queue(p), p) for p in products),
+            unbindings=(SHARED_REQUESTS_BINDING,),
+        )
+        + for_members_requests(members)
     )
 
 
@@ -332,7 +385,8 @@ def for_member(member: str) -> Topology:
 
 def full(products: Iterable[str], members: Iterable[str]) -> Topology:
     """Everything: what `rex provision` declares."""
-    result = for_engine(products)
+    members = tuple(members)
+    result = for_engine(products) + for_members_requests(members)
     for member in members:
         result = result + for_member(member)
     return result

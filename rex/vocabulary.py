@@ -67,7 +67,7 @@ class Reason(StrEnum):
     # Product state and member limits
     PRODUCT_HALTED = "product_halted"
     PRODUCT_CLOSED = "product_closed"
-    RATE_LIMITED = "rate_limited"
+    RATE_LIMITED = "rate_limited"  # no longer sent: over-rate requests wait (gateway/lanes.py)
     # Why an accepted order ended without trading in full
     REQUESTED = "requested"
     MASS_CANCEL = "mass_cancel"

@@ -192,9 +192,17 @@ class InOrderAcks:
         self._slots: deque[list[Any]] = deque()  # [delivery, state]
 
     def arrived(self, delivery: Delivery) -> list[Any]:
-        slot = [delivery, self._PENDING]
+        """The delivery's slot: ``[delivery, state, these acks]`` (the last so that whoever
+        holds a slot can settle it without knowing which consumer it came from)."""
+        slot = [delivery, self._PENDING, self]
         self._slots.append(slot)
         return slot
+
+    @staticmethod
+    def owner(slot: list[Any]) -> InOrderAcks:
+        """The acks a slot belongs to."""
+        owner: InOrderAcks = slot[2]
+        return owner
 
     def done(self, slot: list[Any]) -> None:
         slot[1] = self._DONE

@@ -681,6 +681,7 @@ class AmqpBus(Bus):
             *(functools.partial(_declare_exchange, e) for e in topology.exchanges),
             *(functools.partial(_declare_queue, q) for q in topology.queues),
             *(functools.partial(_bind, b) for b in topology.bindings),
+            *(functools.partial(_unbind, b) for b in topology.unbindings),
         ]
         done = False
 
@@ -883,6 +884,16 @@ def _declare_queue(queue: Queue, channel: Channel, callback: Callable[[Any], Non
     # Durable, never auto-delete; quorum queues and streams require both.
     channel.queue_declare(
         queue=queue.name, durable=True, arguments=dict(queue.arguments), callback=callback
+    )
+
+
+def _unbind(binding: Binding, channel: Channel, callback: Callable[[Any], None]) -> None:
+    # RabbitMQ answers unbind-ok for a binding that does not exist.
+    channel.queue_unbind(
+        queue=binding.queue,
+        exchange=binding.exchange,
+        routing_key=binding.routing_key,
+        callback=callback,
     )
 
 

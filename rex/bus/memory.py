@@ -147,6 +147,10 @@ class MemoryBroker:
             entry = (binding.exchange, binding.queue, binding.routing_key)
             if entry not in self.bindings:
                 self.bindings.append(entry)
+        for binding in topology.unbindings:
+            entry = (binding.exchange, binding.queue, binding.routing_key)
+            if entry in self.bindings:
+                self.bindings.remove(entry)
 
     # --- routing
     def route(self, envelope: Envelope) -> list[str]:

@@ -15,7 +15,9 @@ class Clock:
 
 
 def allowed(limits: RateLimits, member: str, times: int) -> int:
-    return sum(limits.allow(member) for _ in range(times))
+    bucket = limits.bucket(member)
+    assert bucket is not None
+    return sum(bucket.take(limits.now()) for _ in range(times))
 
 
 def test_a_full_bucket_allows_a_burst_then_refuses() -> None:
@@ -45,5 +47,19 @@ def test_each_member_has_its_own_bucket() -> None:
     assert allowed(limits, "beta", 2) == 1
 
 
-def test_a_member_without_limits_is_refused() -> None:
-    assert not RateLimits({"alpha": (1, 1)}, Clock()).allow("gamma")
+def test_a_member_without_limits_has_no_bucket() -> None:
+    assert RateLimits({"alpha": (1, 1)}, Clock()).bucket("gamma") is None
+
+
+def test_the_wait_for_a_token_is_what_the_rate_takes_to_make_one() -> None:
+    clock = Clock()
+    limits = RateLimits({"alpha": (4, 2)}, clock)
+    bucket = limits.bucket("alpha")
+    assert bucket is not None
+    assert bucket.wait_s(clock.now) == 0
+    allowed(limits, "alpha", 2)
+    assert bucket.wait_s(clock.now) == 0.25
+    clock.now += 0.1
+    assert abs(bucket.wait_s(clock.now) - 0.15) < 1e-9
+    clock.now += 0.15
+    assert bucket.wait_s(clock.now) == 0

@@ -166,13 +166,28 @@ def test_cancel_and_replace_answers_carry_both_client_ids(exchange: Exchange) ->
     assert replaced["order_id"] == cancelled["order_id"] == alpha.reports[0]["order_id"]
 
 
-def test_rate_limit_rejects_excess_requests(exchange: Exchange) -> None:
-    slow = exchange.traders["slow"]
+def test_requests_over_the_rate_wait_their_turn_and_are_not_refused(exchange: Exchange) -> None:
+    slow = exchange.traders["slow"]  # 2 a second, 2 at once
     for i in range(5):
         slow.order(f"s{i}", "buy", 100, 500_000 - 50 * i)
-    exchange.run()
-    reasons = [r.get("reason") for r in slow.reports]
-    assert reasons.count("rate_limited") == 3  # burst 2, no time passes on the loop
+    exchange.run(0.1)
+    assert [r["client_order_id"] for r in slow.reports] == ["s0", "s1"]  # the burst
+    exchange.run(0.9)  # one more each half second
+    assert [r["client_order_id"] for r in slow.reports] == ["s0", "s1", "s2", "s3"]
+    exchange.run(1.0)
+    assert [(r["client_order_id"], r["status"]) for r in slow.reports] == [
+        (f"s{i}", "new") for i in range(5)
+    ]
+
+
+def test_a_member_over_its_rate_delays_nobody_else(exchange: Exchange) -> None:
+    slow, alpha = exchange.traders["slow"], exchange.traders["alpha"]
+    for i in range(40):
+        slow.order(f"s{i}", "buy", 100, 500_000 - 50 * (i % 10))
+    alpha.order("a1", "sell", 100, 510_000)
+    exchange.run(0.1)
+    assert [r["status"] for r in alpha.answers("a1")] == ["new"]
+    assert len(slow.reports) == 2  # the rest wait in its own queue
 
 
 def test_halted_product_rejects_orders_and_keeps_the_book(exchange: Exchange) -> None:

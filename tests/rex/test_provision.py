@@ -300,13 +300,18 @@ def queue_policy(admin: BrokerAdmin, vhost: str, queue: str, wait: float = 15.0)
         time.sleep(0.5)
 
 
+def bounded_queues(world: World, bound: topology.QueueBound) -> list[str]:
+    """The queues of ``world`` a bound applies to: its own, or each member's of a family."""
+    if not bound.pattern:
+        return [bound.queue]
+    return [topology.member_request_queue(m) for m in (world.a, world.b)]
+
+
 def test_provision_bounds_every_quorum_queue_by_a_policy(world: World, admin: BrokerAdmin) -> None:
     assert set(world.report.topology.bounds_set) == {b.queue for b in topology.QUEUE_BOUNDS}
     for bound in topology.QUEUE_BOUNDS:
-        assert queue_policy(admin, world.vhost, bound.queue) == (
-            bound.policy,
-            bound.definition(),
-        )
+        for queue in bounded_queues(world, bound):
+            assert queue_policy(admin, world.vhost, queue) == (bound.policy, bound.definition())
 
 
 def test_provision_bounds_an_existing_deployment_in_place(world: World, admin: BrokerAdmin) -> None:
@@ -321,7 +326,8 @@ def test_provision_bounds_an_existing_deployment_in_place(world: World, admin: B
     assert set(report.topology.bounds_set) == {b.queue for b in topology.QUEUE_BOUNDS}
     assert not report.topology.new_queues
     for bound in topology.QUEUE_BOUNDS:
-        assert queue_policy(admin, world.vhost, bound.queue)[0] == bound.policy
+        for queue in bounded_queues(world, bound):
+            assert queue_policy(admin, world.vhost, queue)[0] == bound.policy
     with service_channel(world) as channel:
         _, _, body = channel.basic_get(topology.GATEWAY_REQUESTS, auto_ack=True)
         assert body == b"waiting"
@@ -336,36 +342,47 @@ def shrunk(admin: BrokerAdmin, world: World, queue: str, max_length: int) -> Ite
     admin.put_policy(
         world.vhost,
         bound.policy,
-        f"^{re.escape(queue)}$",
+        bound.queue_pattern,
         {**bound.definition(), "max-length": max_length},
         topology.QUEUE_BOUND_PRIORITY,
     )
     try:
-        while queue_policy(admin, world.vhost, queue)[1].get("max-length") != max_length:
-            time.sleep(0.5)
+        for each in bounded_queues(world, bound):
+            while queue_policy(admin, world.vhost, each)[1].get("max-length") != max_length:
+                time.sleep(0.5)
         yield
     finally:
         provision(world.process_config(), {}, timeout=TIMEOUT)
 
 
-def test_a_full_gateway_queue_nacks_the_members_publish(world: World, admin: BrokerAdmin) -> None:
-    with shrunk(admin, world, topology.GATEWAY_REQUESTS, 3):
-        with member_channel(world, world.a, confirm=True) as channel:
-            outcomes = []
-            for n in range(6):
-                try:
-                    channel.basic_publish(
-                        topology.REQUESTS,
-                        f"{world.a}.{PRODUCT}",
-                        b"{}",
-                        pika.BasicProperties(user_id=world.a, message_id=f"m-{n}"),
-                        mandatory=True,
-                    )
-                    outcomes.append("confirmed")
-                except pika.exceptions.NackError:
-                    outcomes.append("nacked")
+def publish_requests(world: World, member: str, count: int) -> list[str]:
+    """``count`` requests published as ``member`` with confirms: each confirmed or nacked."""
+    outcomes = []
+    with member_channel(world, member, confirm=True) as channel:
+        for n in range(count):
+            try:
+                channel.basic_publish(
+                    topology.REQUESTS,
+                    f"{member}.{PRODUCT}",
+                    b"{}",
+                    pika.BasicProperties(user_id=member, message_id=f"m-{n}"),
+                    mandatory=True,
+                )
+                outcomes.append("confirmed")
+            except pika.exceptions.NackError:
+                outcomes.append("nacked")
+    return outcomes
+
+
+def test_a_members_full_request_queue_nacks_its_publishes_only(
+    world: World, admin: BrokerAdmin
+) -> None:
+    family = topology.member_request_queue("*")
+    with shrunk(admin, world, family, 3):
         # A quorum queue applies its bound after taking a message: one over, then refused.
-        assert outcomes == ["confirmed"] * 4 + ["nacked"] * 2
+        assert publish_requests(world, world.a, 6) == ["confirmed"] * 4 + ["nacked"] * 2
+        # The other member's requests go to its own queue, which has room.
+        assert publish_requests(world, world.b, 2) == ["confirmed"] * 2
         # The SDK says so in words.
         with (
             Client(world.a, world.passwords[world.a], world.broker_url) as client,
@@ -373,7 +390,27 @@ def test_a_full_gateway_queue_nacks_the_members_publish(world: World, admin: Bro
         ):
             client.place(PRODUCT, "buy", 100, 500_000, wait=None)
         with service_channel(world) as channel:
-            channel.queue_purge(topology.GATEWAY_REQUESTS)
+            for member in (world.a, world.b):
+                channel.queue_purge(topology.member_request_queue(member))
+
+
+def test_provision_removes_the_old_shared_request_binding(world: World) -> None:
+    """A deployment made before member request queues bound every request into the one
+    shared queue; left there, each request would arrive twice."""
+    shared = topology.SHARED_REQUESTS_BINDING
+    with service_channel(world) as channel:
+        channel.queue_bind(shared.queue, shared.exchange, shared.routing_key)
+    report = provision(world.process_config(), {}, timeout=TIMEOUT)
+    assert report.topology.old_bindings == ((shared.exchange, shared.queue, shared.routing_key),)
+    assert publish_requests(world, world.a, 1) == ["confirmed"]
+    with service_channel(world) as channel:
+        assert (
+            channel.queue_declare(topology.GATEWAY_REQUESTS, passive=True).method.message_count == 0
+        )
+        own = topology.member_request_queue(world.a)
+        assert channel.queue_declare(own, passive=True).method.message_count == 1
+        channel.queue_purge(own)
+    assert not provision(world.process_config(), {}, timeout=TIMEOUT).topology.old_bindings
 
 
 def test_a_full_rex_dead_keeps_the_newest_dead_letters(world: World, admin: BrokerAdmin) -> None:

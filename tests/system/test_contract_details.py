@@ -170,60 +170,6 @@ def settlement_trades(exchange: Exchange) -> list[dict[str, object]]:
         connection.close()
 
 
-# --------------------------------------------------------------------------- rate limits
-
-
-def test_rate_limited_requests_beyond_the_burst_are_rejected(running: Exchange) -> None:
-    member = running.members["slow"]  # rate_limit = 2, burst = 2
-    with running.client("slow") as slow:
-        cids = [f"rl-{n}" for n in range(5)]
-        message_ids = [ioc_bid(slow, cid) for cid in cids]  # 5 at once: 2 pass, 3 do not
-        rejected_ids = {gateway_reject_id(member, m) for m in message_ids[2:]}
-        answers = collect(slow, lambda r: r.client_order_id in cids or r.exec_id in rejected_ids, 5)
-    limited = [r for r in answers if r.reason == "rate_limited"]
-    assert len(answers) == 5, answers
-    assert len(limited) == 3, answers
-    assert {r.exec_id for r in limited} == rejected_ids
-    assert all((r.status, r.leaves_quantity, r.order_id) == ("rejected", 0, None) for r in limited)
-    passed = sorted((r for r in answers if r not in limited), key=lambda r: str(r.client_order_id))
-    assert [(r.client_order_id, r.status, r.reason) for r in passed] == [
-        ("rl-0", "cancelled", "immediate_or_cancel"),
-        ("rl-1", "cancelled", "immediate_or_cancel"),
-    ]
-
-
-def test_rate_limited_reject_names_the_requests_client_order_id(running: Exchange) -> None:
-    member = running.members["slow"]
-    with running.client("slow") as slow:
-        # At most 2 tokens are in the bucket (2/s): of 6 requests at once, some are limited
-        # however slowly a loaded machine lets the gateway take them.
-        sent = {f"rl-named-{n}": "" for n in range(6)}
-        for cid in sent:
-            sent[cid] = ioc_bid(slow, cid)
-        answers = collect(slow, lambda r: r.client_order_id in sent, len(sent))
-    assert sorted(str(r.client_order_id) for r in answers) == sorted(sent)
-    limited = [r for r in answers if r.reason == "rate_limited"]
-    assert limited, answers
-    for answer in limited:  # the reject of request m names m's own client order id
-        cid = str(answer.client_order_id)
-        assert answer.exec_id == gateway_reject_id(member, sent[cid])
-        assert (answer.status, answer.product) == ("rejected", "PRND-OX")
-
-
-def test_rate_limited_client_order_id_counts_as_used(running: Exchange) -> None:
-    member = running.members["slow"]
-    with running.client("slow") as slow:
-        time.sleep(1.1)  # let the bucket refill (2 tokens/s)
-        message_ids = [ioc_bid(slow, f"rl-used-{n}") for n in range(3)]
-        third = gateway_reject_id(member, message_ids[2])
-        (limited,) = collect(slow, lambda r: r.exec_id == third, 1)
-        assert limited.reason == "rate_limited"
-        time.sleep(1.1)
-        ioc_bid(slow, "rl-used-2")  # the same client_order_id again, now within the rate
-        again = slow.await_answer("rl-used-2", timeout=10)
-        assert (again.status, again.reason) == ("rejected", "duplicate_client_order_id")
-
-
 # --------------------------------------------------------------------------- new order rules
 
 

@@ -1,0 +1,268 @@
+"""python -m loadtest.flood -- does one member's flood delay another's orders?
+
+A throw-away exchange (loadtest/stack.py: own vhost and users, removed afterwards, also on
+Ctrl-C) with two ordinary members (the default limits of members.toml: 1,000 requests a
+second, 1,000 at once). "calm" trades at 10 orders a second throughout and times each answer
+(publish to first execution report, at the member). "flood" sends, in turn:
+
+- ``orders``: 20,000 well-formed new orders at 8,000 a second;
+- ``garbage``: 20,000 undecodable messages at 8,000 a second;
+
+each after a quiet phase. Published without confirms, as a flooder would: the broker drops
+(or, with confirms, would nack) what its queue has no room for. A flood's phase lasts until
+its messages are all published and no request waits in any gateway queue.
+
+Printed: calm's p50/p99 in each quiet phase and each flood, their ratio (the target: p99 in
+a flood under 3x the quiet p99 of the same run), and the CPU the broker, gateway and engine
+used in each phase, in cores.
+
+    python -m loadtest.flood [--json flood.json]
+
+Exit status 0 when every flood's p99 is under 3x its quiet p99, 1 when not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pika
+
+from rex import topology
+from rex.client import Client
+from rex.config import ProcessConfig
+from rex.identity import login_of
+from rex.protocol import CONTENT_TYPE, pack
+
+from .cpu import CpuMeter, broker_pid
+from .stack import LocalStack, removing_on_exit
+
+PASSWORD = "flood-secret"
+CALM, FLOOD = "calm", "flood"
+PRODUCT = "PRND-OX"
+CALM_RATE_PER_S = 10
+FLOOD_COUNT = 20_000
+FLOOD_RATE_PER_S = 8_000
+QUIET_S = 10.0
+TARGET_RATIO = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    name: str
+    seconds: float
+    samples: int
+    p50_ms: float
+    p99_ms: float
+    cores: dict[str, float]  # broker, gateway, engine, machine
+
+
+def write_config(directory: Path, source: Path) -> None:
+    (directory / "products.toml").write_text((source / "products.toml").read_text())
+    (directory / "members.toml").write_text(
+        "\n".join(
+            f'[[members]]\nid = "{m}"\nname = "Member {m}"\npassword = "{PASSWORD}"\n'
+            for m in (CALM, FLOOD)
+        )
+    )
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+class Calm(threading.Thread):
+    """Places an IOC bid far below any ask every 1/CALM_RATE_PER_S seconds; records
+    (time sent, latency) of each answer."""
+
+    def __init__(self, url: str, login: str) -> None:
+        super().__init__(daemon=True)
+        self.client = Client(CALM, PASSWORD, url, login=login)
+        self.samples: list[tuple[float, float]] = []
+        self.failures = 0
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        with self.client as client:
+            next_at = time.monotonic()
+            while not self.stopping.is_set():
+                sent = time.monotonic()
+                try:
+                    client.place(PRODUCT, "buy", 100, 455_000, time_in_force="IOC", wait=30)
+                    self.samples.append((sent, time.monotonic() - sent))
+                except (TimeoutError, Exception):  # counted, not fatal: the figures say so
+                    self.failures += 1
+                next_at += 1 / CALM_RATE_PER_S
+                time.sleep(max(0.0, next_at - time.monotonic()))
+
+    def between(self, start: float, end: float) -> list[float]:
+        return [latency for sent, latency in self.samples if start <= sent < end]
+
+
+def flood_message(kind: str, n: int, login: str) -> tuple[bytes, pika.BasicProperties]:
+    props = pika.BasicProperties(
+        content_type=CONTENT_TYPE,
+        type="new_order",
+        message_id=f"flood-{kind}-{n}",
+        timestamp=int(time.time()),
+        user_id=login,
+        delivery_mode=2,
+    )
+    if kind == "garbage":
+        return os.urandom(48), props
+    body = {
+        "client_order_id": f"flood-{n}",
+        "product": PRODUCT,
+        "side": "buy",
+        "order_type": "limit",
+        "time_in_force": "IOC",
+        "quantity": 100,
+        "price": 455_000,
+    }
+    return pack(body), props
+
+
+def send_flood(url: str, login: str, kind: str) -> None:
+    params = pika.URLParameters(url)
+    params.credentials = pika.PlainCredentials(login, PASSWORD)
+    connection = pika.BlockingConnection(params)
+    try:
+        channel = connection.channel()
+        started = time.monotonic()
+        step = FLOOD_RATE_PER_S // 100  # a chunk each 10 ms
+        for first in range(0, FLOOD_COUNT, step):
+            for n in range(first, min(first + step, FLOOD_COUNT)):
+                body, props = flood_message(kind, n, login)
+                channel.basic_publish(topology.REQUESTS, f"{FLOOD}.{PRODUCT}", body, props)
+            due = started + (first + step) / FLOOD_RATE_PER_S
+            connection.sleep(max(0.0, due - time.monotonic()))
+    finally:
+        connection.close()
+
+
+def waiting_requests(stack: LocalStack) -> int:
+    """Requests in the gateway's queues (the shared one, or the members' own)."""
+    found = stack.admin.request("GET", f"queues/{_quoted(stack.vhost)}") or ()
+    return sum(
+        int(q.get("messages", 0) or 0)
+        for q in found
+        if str(q["name"]).startswith(topology.GATEWAY_REQUESTS)
+    )
+
+
+def _quoted(vhost: str) -> str:
+    from urllib.parse import quote
+
+    return quote(vhost, safe="")
+
+
+def measure(stack: LocalStack, calm: Calm, name: str, run: Any) -> Phase:
+    gateway, engine = stack.pids()
+    pids = {"gateway": gateway, "engine": engine}
+    broker = broker_pid()
+    if broker is not None:
+        pids["broker"] = broker
+    meter = CpuMeter(pids)
+    meter.start()
+    start = time.monotonic()
+    run()
+    end = time.monotonic()
+    used = meter.stop(1)
+    latencies = calm.between(start, end)
+    return Phase(
+        name,
+        round(end - start, 1),
+        len(latencies),
+        round(percentile(latencies, 0.50) * 1000, 1) if latencies else 0.0,
+        round(percentile(latencies, 0.99) * 1000, 1) if latencies else 0.0,
+        {k: v["cores"] for k, v in used.items()},
+    )
+
+
+def flood_run(url: str, login: str, kind: str, stack: LocalStack) -> None:
+    send_flood(url, login, kind)
+    deadline = time.monotonic() + 120
+    while waiting_requests(stack) > 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def bench(broker_url: str, admin_url: str, out: Any = sys.stderr) -> list[Phase]:
+    repo_config = Path(__file__).resolve().parents[1] / "config"
+    with tempfile.TemporaryDirectory(prefix="rex-flood-") as config:
+        write_config(Path(config), repo_config)
+        stack = LocalStack(broker_url, admin_url, Path(config), out=out)
+        try:
+            url = stack.url
+            calm = Calm(url, login_of(CALM, stack.deployment))
+            calm.start()
+            time.sleep(3.0)  # connected, first answers in
+            phases = []
+            for kind in ("orders", "garbage"):
+                phases.append(
+                    measure(stack, calm, f"quiet before {kind}", lambda: time.sleep(QUIET_S))
+                )
+                print(phases[-1], file=out, flush=True)
+                flood_login = login_of(FLOOD, stack.deployment)
+                phases.append(
+                    measure(
+                        stack,
+                        calm,
+                        f"flood of {kind}",
+                        lambda kind=kind: flood_run(url, flood_login, kind, stack),
+                    )
+                )
+                print(phases[-1], file=out, flush=True)
+            calm.stopping.set()
+            calm.join(timeout=35)
+            if calm.failures:
+                print(f"calm: {calm.failures} orders unanswered", file=out)
+            return phases
+        finally:
+            stack.close()
+
+
+def ratios(phases: list[Phase]) -> list[tuple[str, float]]:
+    """Each flood's p99 over the quiet p99 just before it."""
+    return [
+        (flood.name, round(flood.p99_ms / quiet.p99_ms, 2) if quiet.p99_ms else float("inf"))
+        for quiet, flood in zip(phases[::2], phases[1::2], strict=True)
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.flood", description=__doc__)
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    args = parser.parse_args(argv)
+    process_config = ProcessConfig.from_env()
+
+    def run() -> int:
+        phases = bench(process_config.broker_url, process_config.broker_admin_url)
+        found = ratios(phases)
+        for p in phases:
+            cores = ", ".join(f"{k} {v:.2f}" for k, v in sorted(p.cores.items()))
+            print(
+                f"{p.name:<22} {p.seconds:6.1f} s  {p.samples:4d} orders  "
+                f"p50 {p.p50_ms:7.1f} ms  p99 {p.p99_ms:7.1f} ms  cores: {cores}"
+            )
+        for name, ratio in found:
+            print(f"{name}: p99 {ratio}x the quiet p99 (target under {TARGET_RATIO}x)")
+        if args.json:
+            figures = {"phases": [asdict(p) for p in phases], "ratios": dict(found)}
+            args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        return 0 if all(r < TARGET_RATIO for _, r in found) else 1
+
+    return removing_on_exit("flood", run)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
