@@ -24,6 +24,12 @@ from .rate_limits import TokenBucket
 
 T = TypeVar("T")
 
+#: How often, at most, the gateway looks again at a lane that waits for tokens. Longer than
+#: one token's time at high rates, so a flooding member's requests go on in runs (one
+#: input-log message, one broker write, for each run) rather than one by one; a request
+#: that waits its turn waits at most this much longer for it.
+LOOK_INTERVAL_S = 0.01
+
 
 class Lane(Generic[T]):
     """One request queue's deliveries, in arrival order, each let through on a token of
@@ -58,7 +64,7 @@ class Lane(Generic[T]):
         """Seconds until the next waiting delivery may go (0 if none waits)."""
         if not self.held or self.bucket is None:
             return 0.0
-        return self.bucket.wait_s(now)
+        return max(LOOK_INTERVAL_S, self.bucket.wait_s(now))
 
     def reset(self) -> None:
         """The connection went: everything unacked comes again."""

@@ -8,7 +8,8 @@ second, 1,000 at once). "calm" trades at 10 orders a second throughout and times
 - ``orders``: 20,000 well-formed new orders at 8,000 a second;
 - ``garbage``: 20,000 undecodable messages at 8,000 a second;
 
-each after a quiet phase. Published without confirms, as a flooder would: the broker drops
+each after a quiet phase, `--rounds` times (default 5), the rounds' samples pooled.
+Published without confirms, as a flooder would: the broker drops
 (or, with confirms, would nack) what its queue has no room for. A flood's phase lasts until
 its messages are all published and no request waits in any gateway queue.
 
@@ -26,16 +27,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pika
+import pika.exceptions
 
 from rex import topology
 from rex.client import Client
@@ -52,7 +54,7 @@ PRODUCT = "PRND-OX"
 CALM_RATE_PER_S = 10
 FLOOD_COUNT = 20_000
 FLOOD_RATE_PER_S = 8_000
-QUIET_S = 10.0
+QUIET_S = 5.0
 TARGET_RATIO = 3.0
 
 
@@ -64,6 +66,8 @@ class Phase:
     p50_ms: float
     p99_ms: float
     cores: dict[str, float]  # broker, gateway, engine, machine
+    # the slowest answers: (seconds into their round's phase, latency in ms)
+    slowest: list[tuple[float, float]] = field(default_factory=list)
 
 
 def write_config(directory: Path, source: Path) -> None:
@@ -106,7 +110,10 @@ class Calm(threading.Thread):
                 time.sleep(max(0.0, next_at - time.monotonic()))
 
     def between(self, start: float, end: float) -> list[float]:
-        return [latency for sent, latency in self.samples if start <= sent < end]
+        return [latency for _, latency in self.timed(start, end)]
+
+    def timed(self, start: float, end: float) -> list[tuple[float, float]]:
+        return [(sent, latency) for sent, latency in self.samples if start <= sent < end]
 
 
 def flood_message(kind: str, n: int, login: str) -> tuple[bytes, pika.BasicProperties]:
@@ -150,23 +157,46 @@ def send_flood(url: str, login: str, kind: str) -> None:
         connection.close()
 
 
-def waiting_requests(stack: LocalStack) -> int:
-    """Requests in the gateway's queues (the shared one, or the members' own)."""
-    found = stack.admin.request("GET", f"queues/{_quoted(stack.vhost)}") or ()
-    return sum(
-        int(q.get("messages", 0) or 0)
-        for q in found
-        if str(q["name"]).startswith(topology.GATEWAY_REQUESTS)
-    )
+def waiting_requests(connection: Any) -> int:
+    """Requests waiting in the gateway's queues: the flooder's own, or (before member
+    request queues) the shared one. A passive declare, so the count is the broker's now,
+    not the management API's last statistics (up to 5 s old)."""
+    for queue in (f"{topology.GATEWAY_REQUESTS}.{FLOOD}", topology.GATEWAY_REQUESTS):
+        try:
+            declared = connection.channel().queue_declare(queue, passive=True)
+            return int(declared.method.message_count)
+        except pika.exceptions.ChannelClosedByBroker:  # no such queue in this version
+            continue
+    return 0
 
 
-def _quoted(vhost: str) -> str:
-    from urllib.parse import quote
+@dataclass(slots=True)
+class Pooled:
+    """One kind of phase over all rounds: calm's latencies and the CPU seconds used."""
 
-    return quote(vhost, safe="")
+    name: str
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    timed: list[tuple[float, float]] = field(default_factory=list)  # (offset s, latency s)
+
+    def phase(self) -> Phase:
+        values = self.latencies
+        return Phase(
+            self.name,
+            round(self.seconds, 1),
+            len(values),
+            round(percentile(values, 0.50) * 1000, 1) if values else 0.0,
+            round(percentile(values, 0.99) * 1000, 1) if values else 0.0,
+            {k: round(v / self.seconds, 2) for k, v in self.cpu_s.items()},
+            [
+                (round(at, 2), round(latency * 1000, 1))
+                for at, latency in sorted(self.timed, key=lambda t: -t[1])[:5]
+            ],
+        )
 
 
-def measure(stack: LocalStack, calm: Calm, name: str, run: Any) -> Phase:
+def measure(stack: LocalStack, calm: Calm, pooled: Pooled, run: Callable[[], None]) -> None:
     gateway, engine = stack.pids()
     pids = {"gateway": gateway, "engine": engine}
     broker = broker_pid()
@@ -177,26 +207,27 @@ def measure(stack: LocalStack, calm: Calm, name: str, run: Any) -> Phase:
     start = time.monotonic()
     run()
     end = time.monotonic()
-    used = meter.stop(1)
-    latencies = calm.between(start, end)
-    return Phase(
-        name,
-        round(end - start, 1),
-        len(latencies),
-        round(percentile(latencies, 0.50) * 1000, 1) if latencies else 0.0,
-        round(percentile(latencies, 0.99) * 1000, 1) if latencies else 0.0,
-        {k: v["cores"] for k, v in used.items()},
-    )
+    for name, used in meter.stop(1).items():
+        pooled.cpu_s[name] = pooled.cpu_s.get(name, 0.0) + used["cores"] * (end - start)
+    pooled.seconds += end - start
+    pooled.latencies.extend(calm.between(start, end))
+    pooled.timed.extend((sent - start, latency) for sent, latency in calm.timed(start, end))
 
 
-def flood_run(url: str, login: str, kind: str, stack: LocalStack) -> None:
+def flood_run(url: str, login: str, kind: str) -> None:
+    """The flood, then until no request of it waits in the gateway's queues."""
     send_flood(url, login, kind)
-    deadline = time.monotonic() + 120
-    while waiting_requests(stack) > 0 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        deadline = time.monotonic() + 120
+        while waiting_requests(connection) > 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        connection.close()
 
 
-def bench(broker_url: str, admin_url: str, out: Any = sys.stderr) -> list[Phase]:
+def bench(broker_url: str, admin_url: str, rounds: int, out: Any = sys.stderr) -> list[Phase]:
+    """Per kind of flood: quiet, flood, ``rounds`` times, pooled into two phases."""
     repo_config = Path(__file__).resolve().parents[1] / "config"
     with tempfile.TemporaryDirectory(prefix="rex-flood-") as config:
         write_config(Path(config), repo_config)
@@ -206,22 +237,19 @@ def bench(broker_url: str, admin_url: str, out: Any = sys.stderr) -> list[Phase]
             calm = Calm(url, login_of(CALM, stack.deployment))
             calm.start()
             time.sleep(3.0)  # connected, first answers in
+            flood_login = login_of(FLOOD, stack.deployment)
             phases = []
             for kind in ("orders", "garbage"):
-                phases.append(
-                    measure(stack, calm, f"quiet before {kind}", lambda: time.sleep(QUIET_S))
-                )
-                print(phases[-1], file=out, flush=True)
-                flood_login = login_of(FLOOD, stack.deployment)
-                phases.append(
-                    measure(
-                        stack,
-                        calm,
-                        f"flood of {kind}",
-                        lambda kind=kind: flood_run(url, flood_login, kind, stack),
-                    )
-                )
-                print(phases[-1], file=out, flush=True)
+                quiet, flood = Pooled(f"quiet ({kind} run)"), Pooled(f"flood of {kind}")
+
+                def flood_once(kind: str = kind) -> None:
+                    flood_run(url, flood_login, kind)
+
+                for n in range(rounds):
+                    measure(stack, calm, quiet, lambda: time.sleep(QUIET_S))
+                    measure(stack, calm, flood, flood_once)
+                    print(f"{kind} round {n + 1}: {flood.phase()}", file=out, flush=True)
+                phases += [quiet.phase(), flood.phase()]
             calm.stopping.set()
             calm.join(timeout=35)
             if calm.failures:
@@ -242,11 +270,12 @@ def ratios(phases: list[Phase]) -> list[tuple[str, float]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtest.flood", description=__doc__)
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--rounds", type=int, default=5, help="quiet + flood, per kind")
     args = parser.parse_args(argv)
     process_config = ProcessConfig.from_env()
 
     def run() -> int:
-        phases = bench(process_config.broker_url, process_config.broker_admin_url)
+        phases = bench(process_config.broker_url, process_config.broker_admin_url, args.rounds)
         found = ratios(phases)
         for p in phases:
             cores = ", ".join(f"{k} {v:.2f}" for k, v in sorted(p.cores.items()))
