@@ -31,6 +31,11 @@ For each member of ``members.toml``, on the vhost of ``REX_BROKER_URL``:
   is neither changed nor deleted: the member is reported :attr:`MemberAction.FOREIGN`, with
   the owner found, and ``rex provision`` exits 1.
 
+Each service (gateway, engine, settlement worker, bank simulator) whose password variable is
+set (``REX_GATEWAY_BROKER_PASSWORD``, ...) gets its own user, ``rex-gateway`` ... (with the
+deployment's prefix), marked like a member's, with only the permissions its service needs
+(:mod:`rex.service_users`); ``require_service_users`` makes an unset one an error.
+
 Then each quorum queue's length bound (:data:`rex.topology.QUEUE_BOUNDS`) is set as a
 policy ``rex-bound-<queue>`` through the API, and the whole topology
 (:func:`rex.topology.full`) is declared as the ``REX_BROKER_URL`` user, members' queues

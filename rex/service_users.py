@@ -53,6 +53,7 @@ __all__ = [
     "Service",
     "ServiceUser",
     "broker_url_of",
+    "markdown_table",
     "service_user",
 ]
 
@@ -217,3 +218,23 @@ def broker_url_of(service: Service, fallback: str, env: Mapping[str, str] = os.e
     else ``fallback`` (``REX_BROKER_URL``, as before service users, so a development setup
     with one login keeps working)."""
     return service_user(service).url.get(env) or fallback
+
+
+def markdown_table(deployment: str = "") -> str:
+    """The users and their permissions, as docs/operators/security.md shows them (a unit
+    test keeps the two the same)."""
+
+    def cell(text: str) -> str:
+        return f"`{text}`".replace("|", "\\|")
+
+    lines = [
+        "| service | user | its URL | configure | write | read |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for user in SERVICE_USERS:
+        rights = user.rights()
+        lines.append(
+            f"| {user.service} | `{user.login(deployment)}` | `{user.url.name}` "
+            f"| {cell(rights.configure)} | {cell(rights.write)} | {cell(rights.read)} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -20,6 +20,7 @@ from rex.service_users import (
     SERVICE_USERS,
     Service,
     broker_url_of,
+    markdown_table,
     service_user,
 )
 from settlement_worker import configuration
@@ -204,7 +205,7 @@ def test_no_service_reads_the_dead_letters() -> None:
 
 
 def test_the_name_patterns_are_the_configurations_own() -> None:
-    assert PRODUCT_PATTERN == config._SYMBOL_RE.pattern
+    assert config._SYMBOL_RE.pattern == PRODUCT_PATTERN
     assert NAME_PATTERN == MEMBER_ID_RE.pattern == configuration._ID_RE.pattern
 
 
@@ -255,3 +256,11 @@ def test_docker_compose_gives_the_admin_only_to_provision() -> None:
         assert "REX_BROKER_URL" not in env, name
         urls = [value for key, value in env.items() if key.endswith("_BROKER_URL")]
         assert len(urls) == 1 and "guest" not in urls[0], name
+
+
+def test_security_md_shows_the_table_as_it_is() -> None:
+    text = (REPO / "docs" / "operators" / "security.md").read_text()
+    begin = "<!-- service users table: rex.service_users.markdown_table() -->\n"
+    end = "<!-- end of service users table -->"
+    shown = text[text.index(begin) + len(begin) : text.index(end)]
+    assert shown == markdown_table()
