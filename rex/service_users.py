@@ -49,6 +49,7 @@ from rex.topology import Topology
 __all__ = [
     "DEFAULT_EXCHANGE",
     "SERVICE_USERS",
+    "VARIABLE_NAMES",
     "Rights",
     "Service",
     "ServiceUser",
@@ -65,10 +66,15 @@ NAME_PATTERN: Final = environment.MEMBER_ID_RE.pattern
 #: RabbitMQ's name, for permissions, of the default exchange (publishing to a queue by name).
 DEFAULT_EXCHANGE: Final = "amq.default"
 
-# Names are built from rex.topology with these in place of a product, engine group or
-# bank, then turned into patterns.
-_PRODUCT, _GROUP, _BANK = "{product}", "{group}", "{bank}"
-_PLACEHOLDERS: Final = {_PRODUCT: PRODUCT_PATTERN, _GROUP: NAME_PATTERN, _BANK: NAME_PATTERN}
+# Names are built from rex.topology with these in place of a product, member, engine group
+# or bank, then turned into patterns.
+_PRODUCT, _MEMBER, _GROUP, _BANK = "{product}", "{member}", "{group}", "{bank}"
+_PLACEHOLDERS: Final = {
+    _PRODUCT: PRODUCT_PATTERN,
+    _MEMBER: NAME_PATTERN,
+    _GROUP: NAME_PATTERN,
+    _BANK: NAME_PATTERN,
+}
 
 #: The gateway's requests: the shared queue, and (issue 12) one queue per member,
 #: ``rex.gateway.requests.<member>``, the shared one kept for draining.
@@ -206,6 +212,14 @@ SERVICE_USERS: Final[tuple[ServiceUser, ...]] = (
         publishes=(DEFAULT_EXCHANGE,),
         consumes=(topology.bank_queue(_BANK),),
     ),
+)
+
+
+#: Every service user's URL and password variable. A throw-away exchange (loadtest/stack.py)
+#: drops them from the environment it inherits: its services must not reach the deployment
+#: these name.
+VARIABLE_NAMES: Final = frozenset(
+    name for user in SERVICE_USERS for name in (user.url.name, user.password.name)
 )
 
 
