@@ -19,9 +19,11 @@ from rex.cli_errors import ExitStatus, Login, Reaching, guard
 from rex.config import ConfigError, ProcessConfig, TradingStatus
 from rex.fields import did_you_mean
 from rex.protocol import CONTENT_TYPE, ENGINE_INPUT, EngineInput, InputKind, encode_inputs
+from rex.service_users import service_user
 
 if TYPE_CHECKING:
     from rex.member_migration import MemberMigration
+    from rex.provision import ServiceUserResult
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -93,10 +95,10 @@ def _cmd_provision(args: argparse.Namespace) -> int:
         print(f"rex provision: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     return guard("rex provision", Reaching(process_config.broker_url, login=ADMIN_LOGIN),
-                 lambda: _provision(process_config, args.dry_run))  # fmt: skip
+                 lambda: _provision(process_config, args.dry_run, args.service_users))  # fmt: skip
 
 
-def _provision(process_config: ProcessConfig, dry_run: bool) -> int:
+def _provision(process_config: ProcessConfig, dry_run: bool, service_users: bool = False) -> int:
     # Imported here so that `rex config check` does not load the management client.
     from rex.provision import (
         MemberAction,
@@ -105,7 +107,9 @@ def _provision(process_config: ProcessConfig, dry_run: bool) -> int:
         provision,
     )
 
-    report = provision(process_config, os.environ, dry_run=dry_run)
+    report = provision(
+        process_config, os.environ, dry_run=dry_run, require_service_users=service_users
+    )
     dry = report.dry_run
     width = max((len(m.member) for m in report.members), default=0)
     for m in report.members:
@@ -143,6 +147,8 @@ def _provision(process_config: ProcessConfig, dry_run: bool) -> int:
         )
     for line in migration_lines(report.migrations, dry):
         print(line)
+    for line in service_user_lines(report.services, dry):
+        print(line)
     counts = {a: sum(1 for m in report.members if m.action is a) for a in MemberAction}
     p, topics = member_permissions("<id>"), member_topic_permission_set("<id>")
     on = ", ".join(t.exchange for t in topics)
@@ -170,7 +176,34 @@ def _provision(process_config: ProcessConfig, dry_run: bool) -> int:
     if report.refused:
         print(_refused_advice(report.deployment, len(report.refused)), file=sys.stderr)
         return EXIT_REFUSED
+    if report.refused_services:
+        print(
+            f"rex: {len(report.refused_services)} service user(s) belong to another deployment "
+            "and were left alone; give this deployment a REX_DEPLOYMENT name of its own "
+            "(its services then log in as <deployment>.rex-<service>)",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
     return EXIT_OK
+
+
+def service_user_lines(services: Sequence[ServiceUserResult], dry: bool) -> list[str]:
+    """What `rex provision` says of the services' own users (rex/service_users.py)."""
+    from rex.provision import ServiceAction
+
+    lines = []
+    for s in services:
+        if s.action is ServiceAction.SKIPPED:
+            variable = service_user(s.service).password.name
+            line = f"not provisioned: {variable} is not set (the service logs in as it is told)"
+        elif s.action is ServiceAction.FOREIGN:
+            line = f"refused: user belongs to {s.owner}; left alone"
+        else:
+            verb = s.action.value if not dry or s.action is ServiceAction.UNCHANGED else "to change"
+            perms = ("to set" if dry else "set") if s.permissions_set else "unchanged"
+            line = f"user {verb}, permissions {perms}"
+        lines.append(f"service {s.service} ({s.login})  {line}")
+    return lines
 
 
 def migration_lines(migrations: Sequence[MemberMigration], dry: bool) -> list[str]:
@@ -252,6 +285,13 @@ def configure_provision(prov: argparse.ArgumentParser) -> None:
         "--dry-run",
         action="store_true",
         help="read the broker's state and report what would change, without changing it",
+    )
+    prov.add_argument(
+        "--service-users",
+        action="store_true",
+        help="require every service's broker user: a REX_<SERVICE>_BROKER_PASSWORD unset "
+        "is an error (exit 2) before anything changes. Without it, a service user whose "
+        "password variable is unset is left alone and reported",
     )
     prov.set_defaults(func=_cmd_provision)
 

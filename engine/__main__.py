@@ -29,6 +29,7 @@ from rex.environment import (
     SYMBOL_LIST,
 )
 from rex.private_files import keep_created_files_private
+from rex.service_users import Service, broker_url_of
 
 from .runtime import settle_memory
 from .service import EngineService
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         image_every: int = args.image_every or REX_ENGINE_IMAGE_EVERY.get()
         image_interval: float = args.image_interval or REX_ENGINE_IMAGE_INTERVAL.get()
         process_config = ProcessConfig.from_env()
+        broker_url = broker_url_of(Service.ENGINE, process_config.broker_url)
         products = process_config.products()
     except ConfigError as error:
         log.error("config: %s", error)
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     except metrics.ExporterError as error:
         log.error("%s", error)
         return error.exit_status
-    bus = AmqpBus(process_config.broker_url, name=f"rex-engine-{group}")
+    bus = AmqpBus(broker_url, name=f"rex-engine-{group}")
     service = EngineService(
         bus,
         [products[s] for s in wanted],

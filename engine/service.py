@@ -153,7 +153,7 @@ class EngineService:
         self.logs.clear()
         metrics.ENGINE_ACTIVE.labels(self.group).set(0)
         log.info("engine=%s standby products=%s", self.group, ",".join(self.products))
-        self.bus.hold_lock(f"engine.{self.group}", self._activate)
+        self.bus.hold_lock(topology.engine_lock(self.group), self._activate)
 
     def _activate(self) -> None:
         epoch = self._epoch

@@ -14,6 +14,7 @@ from rex.bus.amqp import AmqpBus
 from rex.config import ConfigError, ProcessConfig
 from rex.environment import REX_GATEWAY_SEEN_HORIZON, REX_GATEWAY_SEEN_MAX_ROWS
 from rex.private_files import keep_created_files_private
+from rex.service_users import Service, broker_url_of
 
 from .service import GatewayService
 from .store import NS_PER_S, SqliteSeen
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         keep_created_files_private()
         logs.setup("gateway")
         process_config = ProcessConfig.from_env()
+        broker_url = broker_url_of(Service.GATEWAY, process_config.broker_url)
         products = process_config.products()
         members = process_config.members()
         horizon_ns = int(REX_GATEWAY_SEEN_HORIZON.get() * NS_PER_S)
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     except metrics.ExporterError as error:
         logging.getLogger("rex.gateway").error("%s", error)
         return error.exit_status
-    bus = AmqpBus(process_config.broker_url, name="rex-gateway")
+    bus = AmqpBus(broker_url, name="rex-gateway")
     seen = SqliteSeen(
         process_config.data_dir / "gateway.sqlite3",
         horizon_ns=horizon_ns,

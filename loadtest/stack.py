@@ -24,7 +24,7 @@ from types import FrameType
 from typing import IO
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from rex import logs
+from rex import logs, service_users
 from rex.config import ProcessConfig
 from rex.identity import login_of
 from rex.private_files import private_file
@@ -160,8 +160,11 @@ class LocalStack:
         )
         self.admin.put_permissions(self.vhost, parts.username or "guest", ".*", ".*", ".*")
         self.data = Path(tempfile.mkdtemp(prefix="rex-stack-"))
+        # Not the services' own URLs and passwords of the environment: those name a real
+        # deployment; a throw-away one's services log in as its REX_BROKER_URL.
+        inherited = {k: v for k, v in os.environ.items() if k not in service_users.VARIABLE_NAMES}
         self.env = {
-            **os.environ,
+            **inherited,
             **extra_env,
             "REX_BROKER_URL": self.url,
             "REX_BROKER_ADMIN_URL": admin_url,

@@ -281,8 +281,9 @@ REX_BROKER_URL: Final = _define(
     "REX_BROKER_URL",
     AMQP_URL,
     "amqp://guest:guest@127.0.0.1:5672/%2F",
-    meaning="RabbitMQ, vhost included; its user is the services' login and, unless "
-    "`REX_OPERATORS` says otherwise, the operator",
+    meaning="RabbitMQ, vhost included; its user declares the topology in `rex provision`, "
+    "is the login of each service without a URL of its own (`REX_GATEWAY_BROKER_URL`, ...) "
+    "and, unless `REX_OPERATORS` says otherwise, the operator",
     read_by=f"{_SERVICES}, bank simulator, the rex command, loadtest",
 )
 REX_BROKER_ADMIN_URL: Final = _define(
@@ -291,6 +292,47 @@ REX_BROKER_ADMIN_URL: Final = _define(
     "http://guest:guest@127.0.0.1:15672",
     meaning="RabbitMQ management HTTP API, an administrator's credentials included",
     read_by="rex provision, demo --broker, loadtest",
+)
+
+
+def _service_broker_url(name: str, service: str, login: str) -> Variable[str | None]:
+    return _define(
+        f"REX_{name}_BROKER_URL",
+        AMQP_URL,
+        None,
+        unset="`REX_BROKER_URL`",
+        meaning=f"RabbitMQ as the {service}'s own user `{login}` (`<REX_DEPLOYMENT>.{login}` "
+        f"in a named deployment), vhost included; made by `rex provision` when "
+        f"`REX_{name}_BROKER_PASSWORD` is set. docs/operators/security.md",
+        read_by=service,
+    )
+
+
+def _service_broker_password(name: str, service: str, login: str) -> Variable[str | None]:
+    return _define(
+        f"REX_{name}_BROKER_PASSWORD",
+        SECRET,
+        None,
+        unset=f"`rex provision` leaves the user `{login}` alone (with `--service-users`: an error)",
+        meaning=f"the password `rex provision` gives the {service}'s broker user; the same "
+        f"as in `REX_{name}_BROKER_URL`",
+        read_by="rex provision",
+    )
+
+
+REX_GATEWAY_BROKER_URL: Final = _service_broker_url("GATEWAY", "gateway", "rex-gateway")
+REX_ENGINE_BROKER_URL: Final = _service_broker_url("ENGINE", "engine", "rex-engine")
+REX_SETTLEMENT_BROKER_URL: Final = _service_broker_url(
+    "SETTLEMENT", "settlement worker", "rex-settlement"
+)
+REX_BANK_SIM_BROKER_URL: Final = _service_broker_url("BANK_SIM", "bank simulator", "rex-bank-sim")
+REX_GATEWAY_BROKER_PASSWORD: Final = _service_broker_password("GATEWAY", "gateway", "rex-gateway")
+REX_ENGINE_BROKER_PASSWORD: Final = _service_broker_password("ENGINE", "engine", "rex-engine")
+REX_SETTLEMENT_BROKER_PASSWORD: Final = _service_broker_password(
+    "SETTLEMENT", "settlement worker", "rex-settlement"
+)
+REX_BANK_SIM_BROKER_PASSWORD: Final = _service_broker_password(
+    "BANK_SIM", "bank simulator", "rex-bank-sim"
 )
 REX_DATABASE_URL: Final = _define(
     "REX_DATABASE_URL",

@@ -31,6 +31,11 @@ For each member of ``members.toml``, on the vhost of ``REX_BROKER_URL``:
   is neither changed nor deleted: the member is reported :attr:`MemberAction.FOREIGN`, with
   the owner found, and ``rex provision`` exits 1.
 
+Each service (gateway, engine, settlement worker, bank simulator) whose password variable is
+set (``REX_GATEWAY_BROKER_PASSWORD``, ...) gets its own user, ``rex-gateway`` ... (with the
+deployment's prefix), marked like a member's, with only the permissions its service needs
+(:mod:`rex.service_users`); ``require_service_users`` makes an unset one an error.
+
 Then each quorum queue's length bound (:data:`rex.topology.QUEUE_BOUNDS`) is set as a
 policy ``rex-bound-<queue>`` through the API, and the whole topology
 (:func:`rex.topology.full`) is declared as the ``REX_BROKER_URL`` user, members' queues
@@ -67,10 +72,11 @@ import pika
 import pika.exceptions
 
 from rex import member_migration, topology
-from rex.config import Member, ProcessConfig
+from rex.config import ConfigError, Member, ProcessConfig
 from rex.identity import login_of
 from rex.member_migration import MemberMigration
 from rex.ownership import Owner, foreign_owner
+from rex.service_users import SERVICE_USERS, Service, ServiceUser
 from rex.topology import Topology
 
 __all__ = [
@@ -83,6 +89,8 @@ __all__ = [
     "Permissions",
     "ProvisionError",
     "ProvisionReport",
+    "ServiceAction",
+    "ServiceUserResult",
     "TopicPermissions",
     "TopologyResult",
     "declare_blocking",
@@ -91,6 +99,8 @@ __all__ = [
     "member_topic_permissions",
     "provision",
     "redact_url",
+    "service_permissions",
+    "service_user_passwords",
     "vhost_of",
 ]
 
@@ -523,6 +533,29 @@ class TopologyResult:
         )
 
 
+class ServiceAction(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"  # password or tags changed
+    UNCHANGED = "unchanged"
+    SKIPPED = "skipped"  # its password variable is unset: left alone
+    FOREIGN = "foreign"  # a user of its login belongs to another deployment: left alone
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceUserResult:
+    service: Service
+    login: str
+    action: ServiceAction
+    permissions_set: bool = False
+    owner: str | None = None  # FOREIGN: whom the user belongs to, in words
+
+    @property
+    def changed(self) -> bool:
+        return self.action in (ServiceAction.CREATED, ServiceAction.UPDATED) or (
+            self.permissions_set
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class ProvisionReport:
     vhost: str
@@ -532,6 +565,7 @@ class ProvisionReport:
     deployment: str = ""
     # members' protocol-1 queues migrated to their logs (or, in a dry run, still to migrate)
     migrations: tuple[MemberMigration, ...] = ()
+    services: tuple[ServiceUserResult, ...] = ()  # the services' own users
 
     @property
     def changed(self) -> bool:
@@ -540,12 +574,18 @@ class ProvisionReport:
             self.topology.changed
             or any(m.changed for m in self.members)
             or any(m.changed or self.dry_run for m in self.migrations)
+            or any(s.changed for s in self.services)
         )
 
     @property
     def refused(self) -> tuple[MemberResult, ...]:
         """The members whose user belongs to another deployment (left alone)."""
         return tuple(m for m in self.members if m.action is MemberAction.FOREIGN)
+
+    @property
+    def refused_services(self) -> tuple[ServiceUserResult, ...]:
+        """The service users that belong to another deployment (left alone)."""
+        return tuple(s for s in self.services if s.action is ServiceAction.FOREIGN)
 
 
 # ------------------------------------------------------------------------ provision
@@ -727,27 +767,101 @@ def _check_no_clash(
             )
 
 
+# --------------------------------------------------------------------- service users
+# Each service's own user (rex/service_users.py): made like a member's, with its password
+# from the environment, the deployment's mark as its one tag (no management access) and
+# the permissions its table derives from rex/topology.py; no topic permissions.
+
+
+def service_permissions(user: ServiceUser) -> Permissions:
+    rights = user.rights()
+    return Permissions(rights.configure, rights.write, rights.read)
+
+
+def service_user_passwords(
+    env: Mapping[str, str], *, required: bool = False
+) -> dict[Service, str | None]:
+    """Each service user's password from its variable (``REX_GATEWAY_BROKER_PASSWORD``,
+    ...); None where unset, so that user is skipped. With ``required`` an unset one is a
+    :class:`ConfigError` naming the variable, raised before anything is changed."""
+    passwords: dict[Service, str | None] = {}
+    for user in SERVICE_USERS:
+        password = user.password.get(env)
+        if password is None and required:
+            raise ConfigError(
+                user.password.name,
+                f"is not set; set it to the password of the {user.service} service's broker "
+                f"user {user.name!r} (the one in {user.url.name}), or provision without "
+                "--service-users to leave the users whose password is unset alone",
+            )
+        passwords[user.service] = password
+    return passwords
+
+
+def _provision_service_user(
+    admin: BrokerAdmin, owner: Owner, user: ServiceUser, password: str | None, dry_run: bool
+) -> ServiceUserResult:
+    login = user.login(owner.deployment)
+    if password is None:
+        return ServiceUserResult(user.service, login, ServiceAction.SKIPPED)
+    current = admin.get_user(login)
+    if current is not None:
+        foreign = foreign_owner(_tags_of(current), owner, lambda: admin.user_vhosts(login))
+        if foreign is not None:
+            return ServiceUserResult(user.service, login, ServiceAction.FOREIGN, owner=foreign)
+    if current is None:
+        action = ServiceAction.CREATED
+    elif password_matches(current, password) and _tags_of(current) == {owner.tag}:
+        action = ServiceAction.UNCHANGED
+    else:
+        action = ServiceAction.UPDATED
+    if action is not ServiceAction.UNCHANGED and not dry_run:
+        admin.put_user(login, password, owner.tag)
+    wanted = service_permissions(user)
+    permissions_set = current is None or admin.get_permissions(owner.vhost, login) != wanted
+    if permissions_set and not dry_run:
+        admin.put_permissions(owner.vhost, login, wanted.configure, wanted.write, wanted.read)
+    return ServiceUserResult(user.service, login, action, permissions_set)
+
+
+def _provision_service_users(
+    admin: BrokerAdmin,
+    owner: Owner,
+    passwords: Mapping[Service, str | None],
+    dry_run: bool,
+) -> tuple[ServiceUserResult, ...]:
+    return tuple(
+        _provision_service_user(admin, owner, user, passwords.get(user.service), dry_run)
+        for user in SERVICE_USERS
+    )
+
+
 def provision(
     process_config: ProcessConfig,
     env: Mapping[str, str],
     *,
     dry_run: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
+    require_service_users: bool = False,
 ) -> ProvisionReport:
-    """Create, update or delete the members' users and permissions, then declare the
-    topology. Raises :class:`~rex.config.ConfigError` for bad configuration (a password
-    variable unset included; checked before anything is changed) and
-    :class:`ProvisionError` (:class:`BrokerAdminError` for the API) for broker trouble."""
+    """Create, update or delete the members' users and permissions and the services' users,
+    then declare the topology. A service user whose password variable is unset is skipped,
+    unless ``require_service_users`` (then that is an error). Raises
+    :class:`~rex.config.ConfigError` for bad configuration (a password variable unset
+    included; checked before anything is changed) and :class:`ProvisionError`
+    (:class:`BrokerAdminError` for the API) for broker trouble."""
     products = process_config.products()
     members = process_config.members()
     # Every password first: a missing one must not leave the broker half-provisioned.
     passwords = {m.id: m.resolve_password(env) for m in members.values() if m.enabled}
+    service_passwords = service_user_passwords(env, required=require_service_users)
 
     admin = BrokerAdmin(process_config.broker_admin_url, timeout=timeout)
     reserved: dict[str, str] = {}
     for name, role in (
         (_user_of(process_config.broker_url), "broker (REX_BROKER_URL)"),
         (admin.username, "management API (REX_BROKER_ADMIN_URL)"),
+        *((u.login(process_config.deployment), f"{u.service} service") for u in SERVICE_USERS),
     ):
         if name:
             reserved.setdefault(name, role)
@@ -764,6 +878,7 @@ def provision(
     results = tuple(
         _provision_member(admin, owner, m, passwords.get(m.id), dry_run) for m in members.values()
     )
+    services = _provision_service_users(admin, owner, service_passwords, dry_run)
 
     # Every member's log, disabled ones too: the engine's messages to them must route.
     topo = topology.full(products, members)
@@ -775,5 +890,5 @@ def provision(
         process_config.broker_url, topo, members, queues, timeout, dry_run
     )
     return ProvisionReport(
-        vhost, results, topo_result, dry_run, process_config.deployment, migrations
+        vhost, results, topo_result, dry_run, process_config.deployment, migrations, services
     )

@@ -30,6 +30,7 @@ MARKETDATA = "rex.marketdata"  # topic: <product>.trade, <product>.book
 SETTLEMENT = "rex.settlement"  # topic: <member>.<event>; also <member>.settlement_answer
 SETTLEMENT_REQUESTS = "rex.settlement.requests"  # topic: members publish <member>.<kind>
 DEAD = "rex.dead"  # fanout: dead letters
+BANK = "rex.bank"  # direct: payment requests to the banks, key = bank id
 
 # Queues
 # Protocol 2's one shared request queue: no longer bound, drained by the gateway only (a
@@ -143,6 +144,30 @@ def member_request_queue(member: str) -> str:
     anyone else (its topic permission allows only routing keys ``<member>.<word>``), so a
     flood fills this queue alone and the gateway takes from each member's queue fairly."""
     return f"{GATEWAY_REQUESTS}.{member}"
+
+
+def lock_queue(name: str) -> str:
+    """The exclusive queue behind the bus lock ``name`` (rex.bus ``hold_lock``)."""
+    return f"rex.lock.{name}"
+
+
+def engine_lock(group: str) -> str:
+    """The lock the active engine of ``group`` holds; its standbys wait for it."""
+    return f"engine.{group}"
+
+
+#: The lock of the one settlement worker that pays (settlement_worker/service.py).
+PAYER_LOCK: Final = "payer"
+
+
+def bank_queue(bank_id: str) -> str:
+    """A bank's requests (settlement_worker/payments/banks/wire.py)."""
+    return f"{BANK}.{bank_id}"
+
+
+def bank_reply_queue(client: str) -> str:
+    """A payer's replies from the banks, reached through the default exchange."""
+    return f"{BANK}.replies.{client}"
 
 
 def request_key(member: str, product: str) -> str:
@@ -304,17 +329,42 @@ def for_members_requests(members: Iterable[str]) -> Topology:
     )
 
 
+def engine_input_logs(products: Iterable[str]) -> Topology:
+    """The engines' input logs, bound to rex.engine: declared by the gateway (so its input
+    waits even before an engine first runs) and by the engines (which read them)."""
+    products = tuple(products)
+    return Topology(
+        exchanges=(Exchange(ENGINE, "direct"),),
+        queues=tuple(input_log(engine_input_queue(p)) for p in products),
+        bindings=tuple(Binding(ENGINE, engine_input_queue(p), p) for p in products),
+    )
+
+
+def settlement_trades() -> Topology:
+    """The trades settlement books: declared by the engine too, so trades wait for
+    settlement even before it first runs."""
+    return Topology(
+        exchanges=(Exchange(TRADES, "topic"),),
+        queues=(work_queue(SETTLEMENT_TRADES),),
+        bindings=(Binding(TRADES, SETTLEMENT_TRADES, "#"),),
+    )
+
+
+# Each service declares only what it uses: the exchanges it publishes to or binds its own
+# queues from, and its queues. Declaring needs the broker's configure permission (which
+# also allows deleting) and binding needs read on the exchange, so a service that declared
+# everything would need rights over everything (rex/service_users.py derives each
+# service's broker permissions from these). `rex provision` declares it all (`full`).
+
+
 def for_gateway(products: Iterable[str], members: Iterable[str] = ()) -> Topology:
     return (
-        EXCHANGES
-        + Topology(
-            queues=(
-                work_queue(GATEWAY_REQUESTS),
-                *(input_log(engine_input_queue(p)) for p in products),
-            ),
-            bindings=tuple(Binding(ENGINE, engine_input_queue(p), p) for p in products),
+        Topology(
+            exchanges=(Exchange(REQUESTS, "topic"), Exchange(EXECUTIONS, "topic")),
+            queues=(work_queue(GATEWAY_REQUESTS),),
             unbindings=(SHARED_REQUESTS_BINDING,),
         )
+        + engine_input_logs(products)
         + for_members_requests(members)
     )
 
@@ -337,9 +387,14 @@ def for_engine(products: Iterable[str]) -> Topology:
         for p in products
     )
     return (
-        for_gateway(products)
-        + for_settlement()
+        engine_input_logs(products)
+        + settlement_trades()
         + Topology(
+            exchanges=(
+                Exchange(ENGINE_IMAGES, "direct"),
+                Exchange(EXECUTIONS, "topic"),
+                Exchange(MARKETDATA, "topic"),
+            ),
             queues=marketdata + images,
             bindings=(
                 *(Binding(MARKETDATA, marketdata_log(p), f"{p}.*") for p in products),
@@ -350,13 +405,32 @@ def for_engine(products: Iterable[str]) -> Topology:
 
 
 def for_settlement() -> Topology:
-    # Declared by the engine too, so trades wait for settlement even before it first runs.
-    return EXCHANGES + Topology(
-        queues=(work_queue(SETTLEMENT_TRADES), work_queue(SETTLEMENT_REQUEST_QUEUE)),
-        bindings=(
-            Binding(TRADES, SETTLEMENT_TRADES, "#"),
-            Binding(SETTLEMENT_REQUESTS, SETTLEMENT_REQUEST_QUEUE, "#"),
-        ),
+    return settlement_trades() + Topology(
+        exchanges=(Exchange(SETTLEMENT, "topic"), Exchange(SETTLEMENT_REQUESTS, "topic")),
+        queues=(work_queue(SETTLEMENT_REQUEST_QUEUE),),
+        bindings=(Binding(SETTLEMENT_REQUESTS, SETTLEMENT_REQUEST_QUEUE, "#"),),
+    )
+
+
+#: The payer's name for its reply queue (settlement_worker/__main__.py).
+SETTLEMENT_BANK_CLIENT: Final = "settlement"
+
+
+def for_banks(bank_ids: Iterable[str]) -> Topology:
+    """The banks' request queues on rex.bank: what a bank (the simulator) declares."""
+    ids = tuple(bank_ids)
+    return Topology(
+        exchanges=(Exchange(BANK, "direct"),),
+        queues=tuple(Queue(bank_queue(b), {"x-queue-type": "quorum"}) for b in ids),
+        bindings=tuple(Binding(BANK, bank_queue(b), b) for b in ids),
+    )
+
+
+def for_bank_client(bank_ids: Iterable[str], client: str) -> Topology:
+    """What a payer declares: the banks' queues too, so requests route (and wait) even
+    before a bank first runs, and its own durable reply queue."""
+    return for_banks(bank_ids) + Topology(
+        queues=(Queue(bank_reply_queue(client), {"x-queue-type": "quorum"}),)
     )
 
 
@@ -385,8 +459,10 @@ def for_member(member: str) -> Topology:
 
 def full(products: Iterable[str], members: Iterable[str]) -> Topology:
     """Everything: what `rex provision` declares."""
-    members = tuple(members)
-    result = for_engine(products) + for_members_requests(members)
+    products, members = tuple(products), tuple(members)
+    result = (
+        EXCHANGES + for_gateway(products, members) + for_engine(products) + for_settlement()
+    )
     for member in members:
         result = result + for_member(member)
     return result

@@ -23,12 +23,13 @@ import logging
 import os
 import signal
 
-from rex import logs, metrics
+from rex import logs, metrics, topology
 from rex.bus.amqp import AmqpBus
 from rex.cli_errors import Reaching, classify
 from rex.config import ConfigError, ProcessConfig
 from rex.environment import REX_DATABASE_URL
 from rex.private_files import keep_created_files_private
+from rex.service_users import Service, broker_url_of
 from settlement_worker.bills.holidays import load_calendar
 from settlement_worker.bills.operations import BillDesk
 from settlement_worker.bills.requests import bill_request_kinds
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         keep_created_files_private()
         logs.setup("settlement")
         process_config = ProcessConfig.from_env()
+        broker_url = broker_url_of(Service.SETTLEMENT, process_config.broker_url)
         products = process_config.products()
         members = process_config.members()
         config = load_settlement(process_config.settlement_file, products, members)
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("rex.settlement").error("%s", error)
         store.close()
         return error.exit_status
-    bus = AmqpBus(process_config.broker_url, name="rex-settlement")
+    bus = AmqpBus(broker_url, name="rex-settlement")
     enabled = [m.id for m in members.values() if m.enabled]
     kinds: dict[str, RequestKind] = {
         **settings_request_kinds(config),
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_payer:
         service = SettlementService(bus, store, products.values(), config, desk=desk)
     else:
-        client = AmqpBankClient(bus, "settlement", config.banks)
+        client = AmqpBankClient(bus, topology.SETTLEMENT_BANK_CLIENT, config.banks)
         banks = {bank: client.adapter(bank) for bank in client.bank_ids}
         service = SettlementService(
             bus, store, products.values(), config, banks=banks, bank_client=client, desk=desk

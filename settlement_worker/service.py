@@ -123,7 +123,7 @@ class SettlementService:
         self.outbox.start()
         if self.payer is not None:
             self.payer.stop()  # the lock went with the old connection: pay once held again
-            self.bus.hold_lock("payer", self._on_payer_lock)
+            self.bus.hold_lock(topology.PAYER_LOCK, self._on_payer_lock)
 
     def _on_payer_lock(self) -> None:
         assert self.payer is not None

@@ -89,7 +89,7 @@ import pika.exceptions
 from pika import spec
 from pika.adapters.select_connection import IOLoop, SelectConnection
 
-from rex.topology import Binding, Exchange, Queue, Topology
+from rex.topology import Binding, Exchange, Queue, Topology, lock_queue
 
 from . import (
     Bus,
@@ -392,7 +392,7 @@ class AmqpBus(Bus):
         if conn is None or not conn.is_open or self._stopping:
             log.debug("hold_lock ignored: not connected lock=%s", name)
             return
-        queue = f"rex.lock.{name}"
+        queue = lock_queue(name)
 
         def attempt() -> None:
             if conn is not self._conn or not conn.is_open or self._stopping:

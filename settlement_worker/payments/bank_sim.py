@@ -33,6 +33,7 @@ from rex.bus import Bus, Delivery, Envelope, Subscription
 from rex.config import ConfigError
 from rex.environment import AMQP_URL, REX_BROKER_URL, REX_DATA_DIR
 from rex.private_files import keep_created_files_private
+from rex.service_users import Service, broker_url_of
 from settlement_worker.payments.banks import BankOutcome, BankRequestKind, BankResult, wire
 from settlement_worker.payments.banks.core import BankLedger, BankRules, SqliteBankLedger
 
@@ -180,14 +181,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outage", type=_outage, action="append", default=[], metavar="START:END")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--broker", type=AMQP_URL.argument, default=None, help="AMQP URL (default REX_BROKER_URL)"
+        "--broker",
+        type=AMQP_URL.argument,
+        default=None,
+        help="AMQP URL (default REX_BANK_SIM_BROKER_URL, else REX_BROKER_URL)",
     )
     parser.add_argument("--data-dir", type=Path, default=None, help="default REX_DATA_DIR")
     parser.add_argument("--report", action="store_true", help="print the ledger's counts, exit")
     args = parser.parse_args(argv)
     try:
         data_dir: Path = args.data_dir or REX_DATA_DIR.get()
-        broker_url: str = args.broker or REX_BROKER_URL.get()
+        broker_url: str = args.broker or broker_url_of(Service.BANK_SIM, REX_BROKER_URL.get())
         if not args.report:
             keep_created_files_private()
             logs.setup("bank-sim")

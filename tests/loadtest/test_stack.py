@@ -30,6 +30,7 @@ from rex.environment import REX_BROKER_ADMIN_URL, REX_TEST_AMQP_URL
 from rex.identity import login_of
 from rex.protocol import ExecutionReport
 from rex.provision import BrokerAdmin, BrokerAdminError
+from rex.service_users import SERVICE_USERS
 
 pytestmark = pytest.mark.broker
 
@@ -126,6 +127,23 @@ def test_two_stacks_with_the_same_member_ids_run_side_by_side(
         assert_gone(admin, second.names)
     finally:
         first.close()
+
+
+def test_a_stack_ignores_the_service_users_of_its_environment(
+    admin: BrokerAdmin, config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An operator's shell may name a real deployment's service users: a throw-away stack's
+    # services must not log in there, nor its provisioning make users from them.
+    for user in SERVICE_USERS:
+        monkeypatch.setenv(user.url.name, "amqp://nobody:not-the-password@127.0.0.1:5672/%2F")
+        monkeypatch.setenv(user.password.name, "not-for-a-throw-away-stack")
+    stack = LocalStack(AMQP_URL, ADMIN_URL, config)
+    try:
+        assert trade_once(stack, "ta").member == "ta"
+        assert users_of(admin, stack.deployment) == [f"{stack.deployment}.{m}" for m in MEMBERS]
+    finally:
+        stack.close()
+    assert_gone(admin, stack.names)
 
 
 @pytest.fixture

@@ -12,26 +12,25 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from rex import topology
 from rex.protocol import pack, unpack
-from rex.topology import Binding, Exchange, Queue, Topology
+from rex.topology import Topology
 from settlement_worker.payments.banks import BankOutcome, BankRequestKind, BankResult, SendRequest
 
-BANK_EXCHANGE = "rex.bank"
+BANK_EXCHANGE = topology.BANK
 SEND_TYPE = "bank.send"
 QUERY_TYPE = "bank.query"
 RESULT_TYPE = "bank.result"
 REPLY_TO = "reply_to"
 CORRELATION_ID = "correlation_id"
 
-_QUORUM = {"x-queue-type": "quorum"}
-
 
 def bank_queue(bank_id: str) -> str:
-    return f"rex.bank.{bank_id}"
+    return topology.bank_queue(bank_id)
 
 
 def reply_queue(client: str) -> str:
-    return f"rex.bank.replies.{client}"
+    return topology.bank_reply_queue(client)
 
 
 def for_bank(bank_id: str) -> Topology:
@@ -40,18 +39,12 @@ def for_bank(bank_id: str) -> Topology:
 
 
 def for_banks(bank_ids: Iterable[str]) -> Topology:
-    ids = tuple(bank_ids)
-    return Topology(
-        exchanges=(Exchange(BANK_EXCHANGE, "direct"),),
-        queues=tuple(Queue(bank_queue(b), dict(_QUORUM)) for b in ids),
-        bindings=tuple(Binding(BANK_EXCHANGE, bank_queue(b), b) for b in ids),
-    )
+    return topology.for_banks(bank_ids)
 
 
 def for_client(bank_ids: Iterable[str], client: str) -> Topology:
-    """What a payer declares: the banks' queues too, so requests route (and wait) even
-    before a bank first runs, and its own durable reply queue."""
-    return for_banks(bank_ids) + Topology(queues=(Queue(reply_queue(client), dict(_QUORUM)),))
+    """What a payer declares (rex.topology.for_bank_client)."""
+    return topology.for_bank_client(bank_ids, client)
 
 
 def encode_send(request: SendRequest) -> bytes:
