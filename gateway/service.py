@@ -22,7 +22,7 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ from rex.bus import Bus, Delivery, Envelope, InOrderAcks, Subscription
 from rex.config import Member, Product
 from rex.environment import MEMBER_ID_RE
 from rex.identity import member_of
+from rex.operators import OperatorAccount
 from rex.protocol import (
     ENGINE_INPUT,
     REQUEST_TYPES,
@@ -44,6 +45,7 @@ from rex.protocol import (
 )
 from rex.vocabulary import REJECT_REASONS, Reason
 
+from .operator_desk import OperatorDesk
 from .rate_limits import RateLimits
 from .store import Seen
 from .validation import Forward, Reject, answer_time_ns, judge, usable_message_id
@@ -81,6 +83,7 @@ class GatewayService:
         clock_ns: Callable[[], int] = time.time_ns,
         rate_clock: Callable[[], float] = time.monotonic,
         deployment: str = "",
+        operators: Mapping[str, OperatorAccount] | None = None,
     ) -> None:
         self.bus = bus
         self.deployment = deployment  # members' logins are <deployment>.<id> (rex.identity)
@@ -109,6 +112,8 @@ class GatewayService:
         metrics.start_at_zero(metrics.GATEWAY_REJECTS, sorted(REJECT_REASONS))
         metrics.start_at_zero(metrics.GATEWAY_FORWARDED, list(self.products))
         metrics.start_at_zero(metrics.GATEWAY_SEEN_PRUNED, ["expired", "cap"])
+        # Operators' market actions (gateway/operator_desk.py), on the same bus.
+        self.operator_desk = OperatorDesk(bus, self.products, operators or {}, deployment)
 
     def start(self) -> None:
         self.bus.start(topology.for_gateway(self.products), self._on_ready)
@@ -122,6 +127,7 @@ class GatewayService:
         self.bus.consume(
             Subscription(topology.GATEWAY_REQUESTS, self._on_request, prefetch=self.prefetch)
         )
+        self.operator_desk.on_ready()
         if not self._ticking and self.tick_interval > 0:
             self._ticking = True
             self.bus.call_later(self.tick_interval, self._tick)

@@ -285,6 +285,16 @@ REX_BROKER_URL: Final = _define(
     "`REX_OPERATORS` says otherwise, the operator",
     read_by=f"{_SERVICES}, bank simulator, the rex command, loadtest",
 )
+REX_OPERATOR_URL: Final = _define(
+    "REX_OPERATOR_URL",
+    AMQP_URL,
+    None,
+    unset="`REX_BROKER_URL`",
+    meaning="the operator's own login for `rex halt`, `resume` and `close`: "
+    "amqp://<operator>:<password>@host:port/vhost, an account of `operators.toml` "
+    "(docs/operators/accounts.md)",
+    read_by="the rex command",
+)
 REX_BROKER_ADMIN_URL: Final = _define(
     "REX_BROKER_ADMIN_URL",
     HTTP_URL,

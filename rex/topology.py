@@ -29,6 +29,8 @@ MARKETDATA = "rex.marketdata"  # topic: <product>.trade, <product>.book
 SETTLEMENT = "rex.settlement"  # topic: <member>.<event>; also <member>.settlement_answer
 SETTLEMENT_REQUESTS = "rex.settlement.requests"  # topic: members publish <member>.<kind>
 DEAD = "rex.dead"  # fanout: dead letters
+OPERATOR_REQUESTS = "rex.operator.requests"  # topic: operators publish <operator>.<action>
+OPERATOR_ANSWERS = "rex.operator.answers"  # topic: <operator>.<action>, to its answer stream
 
 # Queues
 GATEWAY_REQUESTS = "rex.gateway.requests"
@@ -37,6 +39,8 @@ SETTLEMENT_TRADES = "rex.settlement.trades"
 # matching a queue's name would also let them bind to that queue.
 SETTLEMENT_REQUEST_QUEUE = "rex.settlement.member-requests"
 DEAD_LETTERS = "rex.dead"
+# Not named like its exchange, as for settlement: operators may write to the exchange.
+GATEWAY_OPERATOR_REQUESTS = "rex.gateway.operator-desk"
 
 # Work queues give up on a message after this many deliveries and dead-letter it, so one
 # poison message cannot loop forever.
@@ -58,6 +62,9 @@ MEMBER_LOG_SEGMENT_BYTES = 16 * 1024 * 1024
 # kept short; RabbitMQ never drops the segment being written, so the latest image stays.
 IMAGE_LOG_MAX_BYTES = 64 * 1024 * 1024
 IMAGE_LOG_SEGMENT_BYTES = 8 * 1024 * 1024
+# An operator's answers: few and small, kept long enough to read again after an incident.
+OPERATOR_ANSWERS_MAX_AGE = "30D"
+OPERATOR_ANSWERS_MAX_BYTES = 64 * 1024 * 1024
 
 
 MIB: Final = 1024 * 1024
@@ -126,6 +133,15 @@ def legacy_member_queue(member: str) -> str:
     """Protocol version 1's member queue (quorum, delivery limit), which `rex provision`
     drains into the member's log and deletes (rex/member_migration.py)."""
     return f"rex.member.{member}"
+
+
+def operator_answers(operator: str) -> str:
+    """An operator account's answer stream: only that operator may read it."""
+    return f"rex.operator.{operator}.answers"
+
+
+def operator_request_key(operator: str, action: str) -> str:
+    return f"{operator}.{action}"
 
 
 def request_key(member: str, product: str) -> str:
@@ -218,6 +234,13 @@ QUEUE_BOUNDS: Final = (
         "a member's settlement request is refused (its publish nacked), never dropped",
     ),
     QueueBound(
+        GATEWAY_OPERATOR_REQUESTS,
+        10_000,
+        16 * MIB,
+        Overflow.REJECT_PUBLISH,
+        "an operator's request is refused (its publish nacked, `rex halt` says so), never dropped",
+    ),
+    QueueBound(
         SETTLEMENT_TRADES,
         2_000_000,
         1024 * MIB,
@@ -247,6 +270,8 @@ EXCHANGES = Topology(
         Exchange(SETTLEMENT, "topic"),
         Exchange(SETTLEMENT_REQUESTS, "topic"),
         Exchange(DEAD, "fanout"),
+        Exchange(OPERATOR_REQUESTS, "topic"),
+        Exchange(OPERATOR_ANSWERS, "topic"),
     ),
     queues=(Queue(DEAD_LETTERS, {"x-queue-type": "quorum"}),),
     bindings=(Binding(DEAD, DEAD_LETTERS, ""),),
@@ -257,10 +282,12 @@ def for_gateway(products: Iterable[str]) -> Topology:
     return EXCHANGES + Topology(
         queues=(
             work_queue(GATEWAY_REQUESTS),
+            work_queue(GATEWAY_OPERATOR_REQUESTS),
             *(input_log(engine_input_queue(p)) for p in products),
         ),
         bindings=(
             Binding(REQUESTS, GATEWAY_REQUESTS, "#"),
+            Binding(OPERATOR_REQUESTS, GATEWAY_OPERATOR_REQUESTS, "#"),
             *(Binding(ENGINE, engine_input_queue(p), p) for p in products),
         ),
     )
@@ -330,9 +357,31 @@ def for_member(member: str) -> Topology:
     )
 
 
-def full(products: Iterable[str], members: Iterable[str]) -> Topology:
+def for_operator(operator: str) -> Topology:
+    """An operator account's answer stream, bound to its own routing keys only."""
+    answers = operator_answers(operator)
+    return EXCHANGES + Topology(
+        queues=(
+            Queue(
+                answers,
+                {
+                    "x-queue-type": "stream",
+                    "x-max-age": OPERATOR_ANSWERS_MAX_AGE,
+                    "x-max-length-bytes": OPERATOR_ANSWERS_MAX_BYTES,
+                },
+            ),
+        ),
+        bindings=(Binding(OPERATOR_ANSWERS, answers, f"{operator}.#"),),
+    )
+
+
+def full(
+    products: Iterable[str], members: Iterable[str], operators: Iterable[str] = ()
+) -> Topology:
     """Everything: what `rex provision` declares."""
     result = for_engine(products)
     for member in members:
         result = result + for_member(member)
+    for operator in operators:
+        result = result + for_operator(operator)
     return result
