@@ -8,7 +8,7 @@ table per account::
     name = "li-wei"                       # the person's login (rex.identity: <deployment>.<name>)
     display_name = "Li Wei"
     roles = ["market_ops"]
-    password_env = "REX_OPERATOR_LI_WEI_PASSWORD"   # the password is never in the file
+    password_env = "REX_PW_OPERATOR_LI_WEI"   # the password is never in the file
     enabled = true
 
 What each role may do is one table, :data:`ACTION_ROLES`: every check (the gateway's

@@ -596,7 +596,7 @@ def test_rex_finds_the_shipped_configuration_from_any_directory(tmp_path: Path) 
         "config",
         "check",
         REX_PW_BAOTOU_METALS="s3cret",
-        REX_OPERATOR_LI_WEI_PASSWORD="s3cret",
+        REX_PW_OPERATOR_LI_WEI="s3cret",
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"configuration: {SHIPPED} (shipped with REX)\n")

@@ -15,7 +15,7 @@ from rex.environment import VARIABLES
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "config"
 PASSWORD_ENV = "REX_PW_BAOTOU_METALS"  # the shipped members.toml's one password_env
-OPERATOR_PASSWORD_ENV = "REX_OPERATOR_LI_WEI_PASSWORD"  # operators.toml's enabled account's
+OPERATOR_PASSWORD_ENV = "REX_PW_OPERATOR_LI_WEI"  # operators.toml's enabled account's
 PREFIX = "rex config check: "
 
 
