@@ -206,3 +206,20 @@ def check_against_members(
                 entry=f"operator {name!r}",
                 field="name",
             )
+
+
+#: What each role is for, as the docs' table says it.
+ROLE_MEANING: Final[Mapping[Role, str]] = {
+    Role.MARKET_OPS: "a product's trading status; price bands when the engine can change them",
+    Role.SETTLEMENT_OPS: "disputes, manual-review payments, bills",
+    Role.AUDIT: "read-only: may ask for no action",
+}
+
+
+def markdown_roles_table() -> str:
+    """:data:`ACTION_ROLES` as docs/operators/security.md shows it (a test keeps them equal)."""
+    lines = ["| role | may | actions |", "| --- | --- | --- |"]
+    for role in Role:
+        actions = ", ".join(f"`{a}`" for a, r in ACTION_ROLES.items() if r is role) or "none"
+        lines.append(f"| `{role}` | {ROLE_MEANING[role]} | {actions} |")
+    return "\n".join(lines) + "\n"

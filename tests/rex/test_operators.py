@@ -17,6 +17,7 @@ from rex.operators import (
     Role,
     check_against_members,
     load_operators,
+    markdown_roles_table,
     role_needed,
 )
 
@@ -146,3 +147,12 @@ def test_config_check_reports_an_enabled_accounts_unset_password(tmp_path: Path)
         {"REX_PW_BAOTOU_METALS": "x", "REX_PW_OPERATOR_LI_WEI": "y"}, tmp_path
     )
     assert report.problems == [] and list(report.operators) == ["li-wei"]
+
+
+def test_the_security_docs_show_the_role_table() -> None:
+    document = (REPO / "docs" / "operators" / "security.md").read_text(encoding="utf-8")
+    begin = "<!-- roles table: rex.operators.markdown_roles_table() -->\n"
+    end = "<!-- end of roles table -->"
+    assert document[document.index(begin) + len(begin) : document.index(end)] == (
+        markdown_roles_table()
+    ), "docs/operators/security.md's roles table differs from rex.operators.ACTION_ROLES"
