@@ -47,7 +47,7 @@ from rex.operator_requests import (
     split_routing_key,
     usable_request_id,
 )
-from rex.operators import Action, OperatorAccount, role_needed
+from rex.operators import MARKET_ACTIONS, Action, OperatorAccount, role_needed
 from rex.protocol import ENGINE_INPUT, EngineInput, InputKind, encode_inputs
 
 __all__ = ["OperatorDesk"]
@@ -55,7 +55,7 @@ __all__ = ["OperatorDesk"]
 log = logging.getLogger("rex.gateway.operators")
 
 NS_PER_S: Final = 1_000_000_000
-_ACTIONS: Final = frozenset(a.value for a in Action)
+_ACTIONS: Final = frozenset(a.value for a in MARKET_ACTIONS)
 _SHOWN: Final = 64  # characters of an unchecked value in a log line
 
 #: The trading status each market action sets.
@@ -105,7 +105,7 @@ class OperatorDesk:
         self.clock_ns = clock_ns
         metrics.start_at_zero(
             metrics.GATEWAY_OPERATOR_ACTIONS,
-            [*(a.value for a in Action), "unknown"],
+            [*(a.value for a in Action if a in MARKET_ACTIONS), "unknown"],
             ["done", *(r.value for r in Refusal)],
         )
 
@@ -161,6 +161,12 @@ class OperatorDesk:
         if not isinstance(decoded, OperatorRequest):
             return refused(*decoded)
         request = decoded
+        if request.action not in MARKET_ACTIONS:
+            return refused(
+                Refusal.UNKNOWN_ACTION,
+                f"{request.action} is not served here: send it as a settlement request "
+                f"(rex.settlement.requests, kind {request.action!r})",
+            )
         if not account.may(request.action):
             role = role_needed(request.action)
             has = ", ".join(sorted(account.roles))

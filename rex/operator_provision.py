@@ -8,9 +8,11 @@ For each account of ``operators.toml``, on the vhost of ``REX_BROKER_URL``:
   broker checks that a request's ``user_id`` is the login), and::
 
       configure  ^$                                   declare, delete and bind nothing
-      write      ^rex\\.operator\\.requests$           publish operator requests only
+      write      ^(rex\\.operator\\.requests|rex\\.settlement\\.requests)$
+                                                      publish operator and settlement
+                                                      requests only
       read       ^rex\\.operator\\.<name>\\.answers$   read its own answers only
-      topic permission on rex.operator.requests:
+      topic permission on rex.operator.requests and on rex.settlement.requests:
       write      ^<name>\\.[^.]+$                     routing key <name>.<action>, its own
       read       ^$
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Final
 
 from rex import topology
 from rex.identity import login_of
@@ -43,23 +46,40 @@ from rex.provision import (
     password_matches,
 )
 
-__all__ = ["operator_permissions", "operator_topic_permissions", "provision_operators"]
+__all__ = [
+    "OPERATOR_REQUEST_EXCHANGES",
+    "operator_permissions",
+    "operator_topic_permission_set",
+    "operator_topic_permissions",
+    "provision_operators",
+]
+
+
+#: Where operators publish: market actions to the gateway's desk, settlement actions (and
+#: requests for a member) to the settlement worker's.
+OPERATOR_REQUEST_EXCHANGES: Final = (topology.OPERATOR_REQUESTS, topology.SETTLEMENT_REQUESTS)
 
 
 def operator_permissions(name: str) -> Permissions:
-    """Configure nothing, write only to rex.operator.requests, read only its own answers."""
+    """Configure nothing, write only to the operator and settlement request exchanges,
+    read only its own answers."""
+    exchanges = "|".join(re.escape(e) for e in OPERATOR_REQUEST_EXCHANGES)
     return Permissions(
         configure="^$",
-        write=f"^{re.escape(topology.OPERATOR_REQUESTS)}$",
+        write=f"^({exchanges})$",
         read=f"^{re.escape(topology.operator_answers(name))}$",
     )
 
 
-def operator_topic_permissions(name: str) -> TopicPermissions:
-    """On rex.operator.requests, only routing keys ``<name>.<action>``."""
-    return TopicPermissions(
-        exchange=topology.OPERATOR_REQUESTS, write=rf"^{re.escape(name)}\.[^.]+$", read="^$"
-    )
+def operator_topic_permissions(
+    name: str, exchange: str = topology.OPERATOR_REQUESTS
+) -> TopicPermissions:
+    """On a request exchange, only routing keys ``<name>.<action>``."""
+    return TopicPermissions(exchange=exchange, write=rf"^{re.escape(name)}\.[^.]+$", read="^$")
+
+
+def operator_topic_permission_set(name: str) -> tuple[TopicPermissions, ...]:
+    return tuple(operator_topic_permissions(name, e) for e in OPERATOR_REQUEST_EXCHANGES)
 
 
 def provision_operators(
@@ -116,11 +136,11 @@ def _provision_operator(
     permissions_set = current != wanted
     if permissions_set and not dry_run:
         admin.put_permissions(vhost, login, wanted.configure, wanted.write, wanted.read)
-    wanted_topic = operator_topic_permissions(account.name)
     current_topic = [] if user is None else admin.get_topic_permissions(vhost, login)
-    topic_set = wanted_topic not in current_topic
-    if topic_set and not dry_run:
-        admin.put_topic_permissions(
-            vhost, login, wanted_topic.exchange, wanted_topic.write, wanted_topic.read
-        )
-    return MemberResult(account.name, True, action, permissions_set, topic_set, login=login)
+    missing = [t for t in operator_topic_permission_set(account.name) if t not in current_topic]
+    if not dry_run:
+        for wanted_topic in missing:
+            admin.put_topic_permissions(
+                vhost, login, wanted_topic.exchange, wanted_topic.write, wanted_topic.read
+            )
+    return MemberResult(account.name, True, action, permissions_set, bool(missing), login=login)

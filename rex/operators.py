@@ -36,6 +36,7 @@ from rex.fields import FieldError, check_keys, describe_value, matching, text
 
 __all__ = [
     "ACTION_ROLES",
+    "MARKET_ACTIONS",
     "OPERATOR_NAME_RE",
     "Action",
     "OperatorAccount",
@@ -60,11 +61,18 @@ class Role(StrEnum):
 
 
 class Action(StrEnum):
-    """Every action an operator may ask for through the authenticated path."""
+    """Every action an operator may ask for through the authenticated path: the market
+    actions go to the gateway's operator desk (``rex.operator.requests``), the settlement
+    ones are settlement requests of that kind (``rex.settlement.requests``)."""
 
     HALT = "halt"
     RESUME = "resume"
     CLOSE = "close"
+    DISPUTE_RESOLVE = "dispute_resolve"  # uphold or reject an open dispute
+    PAYMENT_RELEASE = "payment_release"  # send a payment in manual review again
+    PAYMENT_RESOLVE = "payment_resolve"  # settle an unknown payment with what its bank said
+    # Any other settlement request sent for a member (receipt limits, payment method, bills).
+    ACT_FOR_MEMBER = "act_for_member"
 
 
 #: Which role each action needs: the one table every check and the docs use.
@@ -72,7 +80,14 @@ ACTION_ROLES: Final[Mapping[Action, Role]] = {
     Action.HALT: Role.MARKET_OPS,
     Action.RESUME: Role.MARKET_OPS,
     Action.CLOSE: Role.MARKET_OPS,
+    Action.DISPUTE_RESOLVE: Role.SETTLEMENT_OPS,
+    Action.PAYMENT_RELEASE: Role.SETTLEMENT_OPS,
+    Action.PAYMENT_RESOLVE: Role.SETTLEMENT_OPS,
+    Action.ACT_FOR_MEMBER: Role.SETTLEMENT_OPS,
 }
+
+#: The actions the gateway's operator desk serves: a product's trading status.
+MARKET_ACTIONS: Final = frozenset({Action.HALT, Action.RESUME, Action.CLOSE})
 
 
 def role_needed(action: Action) -> Role:

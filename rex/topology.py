@@ -371,7 +371,11 @@ def for_operator(operator: str) -> Topology:
                 },
             ),
         ),
-        bindings=(Binding(OPERATOR_ANSWERS, answers, f"{operator}.#"),),
+        bindings=(
+            Binding(OPERATOR_ANSWERS, answers, f"{operator}.#"),
+            # The settlement worker's answers to the operator's settlement requests.
+            Binding(SETTLEMENT, answers, f"{operator}.settlement_answer"),
+        ),
     )
 
 

@@ -19,7 +19,7 @@ from rex import topology
 from rex.config import ProcessConfig
 from rex.environment import REX_BROKER_ADMIN_URL, REX_TEST_AMQP_URL
 from rex.errors import ConfigError
-from rex.operator_provision import operator_permissions, operator_topic_permissions
+from rex.operator_provision import operator_permissions
 from rex.ownership import Owner
 from rex.provision import BrokerAdmin, MemberAction, Permissions, TopicPermissions, provision
 from tests.rex.test_provision import write_config
@@ -100,24 +100,20 @@ def test_an_operator_gets_its_own_user_with_only_its_own_rights(
     ]
     user = admin.get_user(market)
     assert user is not None and user["tags"] == [Owner("", vhost).tag]
+    escaped = market.replace("-", r"\-")
     assert (
         admin.get_permissions(vhost, market)
         == Permissions(
             "^$",
-            r"^rex\.operator\.requests$",
-            rf"^rex\.operator\.{market}\.answers$".replace("-", r"\-"),
+            r"^(rex\.operator\.requests|rex\.settlement\.requests)$",
+            rf"^rex\.operator\.{escaped}\.answers$",
         )
         == operator_permissions(market)
     )
-    assert (
-        admin.get_topic_permissions(vhost, market)
-        == [
-            TopicPermissions(
-                "rex.operator.requests", rf"^{market}\.[^.]+$".replace("-", r"\-"), "^$"
-            )
-        ]
-        == [operator_topic_permissions(market)]
-    )
+    assert sorted(admin.get_topic_permissions(vhost, market), key=str) == [
+        TopicPermissions("rex.operator.requests", rf"^{escaped}\.[^.]+$", "^$"),
+        TopicPermissions("rex.settlement.requests", rf"^{escaped}\.[^.]+$", "^$"),
+    ]
     # Its answer stream exists; a second run changes nothing.
     again = provision(process_config, env, timeout=TIMEOUT)
     assert [o.action for o in again.operators] == [MemberAction.UNCHANGED] * 2
@@ -136,6 +132,7 @@ def test_an_operator_gets_its_own_user_with_only_its_own_rights(
             (topology.ENGINE, "PRND-OX"),
             (topology.REQUESTS, f"{market}.PRND-OX"),
             (topology.OPERATOR_REQUESTS, f"{audit}.halt"),
+            (topology.SETTLEMENT_REQUESTS, f"{audit}.dispute_resolve"),
         ):
             publisher = connection.channel()
             publisher.confirm_delivery()
