@@ -101,8 +101,9 @@ def _provision(process_config: ProcessConfig, dry_run: bool) -> int:
     width = max((len(m.member) for m in report.members), default=0)
     for m in report.members:
         print(f"{m.member:<{width}}  {_user_line(m, dry)}")
+    op_width = max((len(o.member) for o in report.operators), default=0)
     for o in report.operators:
-        print(f"operator {o.member}  {_user_line(o, dry)}")
+        print(f"operator {o.member:<{op_width}}  {_user_line(o, dry)}")
 
     t = report.topology
     print(
@@ -123,6 +124,15 @@ def _provision(process_config: ProcessConfig, dry_run: bool) -> int:
         f"permissions on vhost {report.vhost!r}: configure {p.configure}  write {p.write}  "
         f"read {p.read}; topic on {on}: write {topics[0].write}  read {topics[0].read}"
     )
+    if report.operators:
+        from rex.operator_provision import operator_permissions, operator_topic_permission_set
+
+        op, op_topics = operator_permissions("<name>"), operator_topic_permission_set("<name>")
+        print(
+            f"operators' permissions: configure {op.configure}  write {op.write}  read "
+            f"{op.read}; topic on {', '.join(t.exchange for t in op_topics)}: write "
+            f"{op_topics[0].write}  read {op_topics[0].read}"
+        )
     summary = ", ".join(
         f"{counts[a]} {a.value}"
         for a in (MemberAction.CREATED, MemberAction.UPDATED, MemberAction.UNCHANGED)

@@ -187,6 +187,8 @@ def test_in_a_named_deployment_the_login_carries_its_name() -> None:
         ({}, {"product": "PRND-OX", "actor": "someone-else"}, "bad_request"),
         ({}, {"product": "NO-SUCH"}, "unknown_product"),
         ({"key": "li-wei.delist"}, {"product": "PRND-OX"}, "unknown_action"),
+        # A settlement action is the settlement worker's, not the gateway's.
+        ({"key": "li-wei.dispute_resolve"}, {"product": "PRND-OX"}, "unknown_action"),
         ({}, b"\xc1", "bad_request"),
     ],
 )

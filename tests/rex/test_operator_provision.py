@@ -15,6 +15,7 @@ import pika
 import pika.exceptions
 import pytest
 
+from cli import main as cli
 from rex import topology
 from rex.config import ProcessConfig
 from rex.environment import REX_BROKER_ADMIN_URL, REX_TEST_AMQP_URL
@@ -179,3 +180,26 @@ def test_an_operator_named_like_a_member_is_refused_before_anything_changes(
     with pytest.raises(ConfigError, match="is also a member id"):
         provision(process_config, env_of([member], "x"), timeout=TIMEOUT)
     assert admin.get_user(member) is None
+
+
+def test_rex_provision_says_what_it_did_with_each_account(
+    world: tuple[BrokerAdmin, ProcessConfig, str, str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _admin, process_config, _vhost, prefix, _member = world
+    market, gone = prefix + "market", prefix + "gone"
+    write_operators(process_config.config_dir, [(market, "market_ops", True),
+                                                (gone, "audit", False)])  # fmt: skip
+    for name, value in {
+        **env_of([market], "op-secret"),
+        "REX_BROKER_URL": process_config.broker_url,
+        "REX_BROKER_ADMIN_URL": ADMIN_URL,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("REX_DEPLOYMENT", raising=False)
+    assert cli.main(["provision", "--config-dir", str(process_config.config_dir)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert f"operator {market}  user created, permissions set, topic permissions set" in out
+    assert f"operator {gone}    disabled: no user" in out
+    assert out[-1].endswith("; 2 operator accounts (1 enabled); done")
