@@ -116,16 +116,17 @@ class OperatorDesk:
     def _on_request(self, delivery: Delivery) -> None:
         try:
             judged = self._judge(delivery)
+            if judged.request is None:
+                self._audit(judged)
+                self._answer(delivery, judged)
+            else:
+                self._apply(delivery, judged)
         except Exception:
-            # A bug, not the operator's input: this request is dead-lettered, the desk goes on.
+            # A bug, not the operator's input (every field is checked before use): this
+            # request is dead-lettered and the desk goes on; left to pika, the exception
+            # would close the gateway's connection.
             log.exception("operator request handling failed; dead-lettered")
             delivery.reject(requeue=False)
-            return
-        if judged.request is None:
-            self._audit(judged)
-            self._answer(delivery, judged)
-            return
-        self._apply(delivery, judged)
 
     # ------------------------------------------------------------------ judging
 

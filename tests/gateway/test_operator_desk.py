@@ -222,3 +222,33 @@ def test_the_audit_line_is_one_json_object_with_its_own_keys(
         "bad_request",  # a message_id with a newline is no message_id
     )
     assert entry["level"] == "WARNING" and entry["logger"] == "rex.gateway.operators"
+
+
+def test_a_request_whose_handling_raises_is_dead_lettered_and_the_desk_goes_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import gateway.operator_desk as desk_module
+
+    desk = Desk()
+    real = desk_module.encode_answer
+    calls: list[Any] = []
+
+    def failing_once(answer: Any) -> bytes:
+        calls.append(answer)
+        if len(calls) == 1:
+            raise RuntimeError("a bug in the answer")
+        return real(answer)
+
+    monkeypatch.setattr(desk_module, "encode_answer", failing_once)
+    desk.broker.declare(
+        topology.Topology(
+            queues=(topology.Queue("dead"),),
+            bindings=(topology.Binding(topology.DEAD, "dead", ""),),
+        )  # fmt: skip
+    )
+    with caplog.at_level(logging.ERROR, logger="rex.gateway.operators"):
+        desk.send("chen", "halt", {"product": "PRND-OX"}, message_id="r-1")
+    assert "operator request handling failed" in caplog.text
+    assert [m.envelope.message_id for m in desk.broker.queues["dead"].messages] == ["r-1"]
+    desk.send("chen", "halt", {"product": "PRND-OX"}, message_id="r-2")
+    assert [a.request_id for a in desk.answers["chen"]] == ["r-2"]
