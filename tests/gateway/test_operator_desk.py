@@ -244,7 +244,7 @@ def test_a_request_whose_handling_raises_is_dead_lettered_and_the_desk_goes_on(
         topology.Topology(
             queues=(topology.Queue("dead"),),
             bindings=(topology.Binding(topology.DEAD, "dead", ""),),
-        )  # fmt: skip
+        )
     )
     with caplog.at_level(logging.ERROR, logger="rex.gateway.operators"):
         desk.send("chen", "halt", {"product": "PRND-OX"}, message_id="r-1")
