@@ -282,7 +282,8 @@ REX_BROKER_URL: Final = _define(
     AMQP_URL,
     "amqp://guest:guest@127.0.0.1:5672/%2F",
     meaning="RabbitMQ, vhost included; its user is the services' login and, unless "
-    "`REX_OPERATORS` says otherwise, the operator",
+    "`REX_OPERATORS` says otherwise, the one that may send settlement requests for members "
+    "(`rex halt` logs in with it only when `REX_OPERATOR_URL` is unset)",
     read_by=f"{_SERVICES}, bank simulator, the rex command, loadtest",
 )
 REX_OPERATOR_URL: Final = _define(
