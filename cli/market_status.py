@@ -180,6 +180,13 @@ def configure_status(action: Action) -> Callable[[argparse.ArgumentParser], None
     """`rex halt|resume|close PRODUCT`."""
 
     def configure(parser: argparse.ArgumentParser) -> None:
+        parser.description = (
+            f"{(parser.description or '').rstrip('.')}. Logs in as an operator account with "
+            "the role market_ops ($REX_OPERATOR_URL, else $REX_BROKER_URL) and asks the gateway's "
+            "operator desk, which checks the role, appends the status to the product's input "
+            "log and audits it (docs/operators/accounts.md). Exit status 0 done, 1 refused, "
+            "2 not an operator account or no such product, 3 no answer."
+        ).strip()
         parser.add_argument("product")
         parser.add_argument(
             "--timeout",
