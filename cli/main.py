@@ -22,11 +22,12 @@ import engine.commands
 import gateway.commands
 import loadtest.commands
 import settlement_worker.commands
-from cli import limits, members, my_bills, operators
+from cli import limits, market_status, members, my_bills, operators
 from rex.cli_errors import ExitStatus
 from rex.commands import Command, Group
-from rex.config import ConfigError, TradingStatus
+from rex.config import ConfigError
 from rex.fields import did_you_mean
+from rex.operators import Action
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -52,10 +53,10 @@ COMMANDS: tuple[Command, ...] = (
     Command("provision", _O, "create the members' RabbitMQ users and permissions, declare "
             "the topology", operators.configure_provision),
     Command("halt", _O, "halt trading in a product (cancels still work)",
-            operators.configure_status(TradingStatus.HALTED)),
+            market_status.configure_status(Action.HALT)),
     Command("resume", _O, "open a product for trading again",
-            operators.configure_status(TradingStatus.OPEN)),
-    Command("close", _O, "close a product", operators.configure_status(TradingStatus.CLOSED)),
+            market_status.configure_status(Action.RESUME)),
+    Command("close", _O, "close a product", market_status.configure_status(Action.CLOSE)),
     *gateway.commands.COMMANDS,
     *engine.commands.COMMANDS,
     *demo.commands.COMMANDS,

@@ -1,44 +1,28 @@
-"""`rex` commands for operators: config check, provision, and a product's trading status
-(halt, resume, close)."""
+"""`rex` commands for operators: config check and provision (a product's trading status,
+`rex halt|resume|close`, is cli/market_status.py)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-import time
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pika
-
-from rex import topology
 from rex.cli_errors import ExitStatus, Login, Reaching, guard
 from rex.config import ConfigError, ProcessConfig, TradingStatus
-from rex.fields import did_you_mean
-from rex.protocol import CONTENT_TYPE, ENGINE_INPUT, EngineInput, InputKind, encode_inputs
 from rex.service_users import service_user
 
 if TYPE_CHECKING:
     from rex.member_migration import MemberMigration
-    from rex.provision import ServiceUserResult
+    from rex.provision import MemberResult, ServiceUserResult
 
 Handler = Callable[[argparse.Namespace], int]
 
 EXIT_OK = ExitStatus.OK
 EXIT_REFUSED = ExitStatus.REFUSED
 EXIT_CONFIG_ERROR = ExitStatus.USAGE
-
-#: `rex halt|resume|close` write to the engines' input logs, which only the services' user
-#: may do.
-ENGINE_LOGIN = Login(
-    "the operator's login: the services' RabbitMQ user, which may write to rex.engine (a"
-    " member's may not); set REX_BROKER_URL to amqp://<user>:<password>@<host>:<port>/<vhost>",
-    "check the user and password in $REX_BROKER_URL",
-)
-
 
 #: `rex provision` declares the topology and manages users: the broker's administrator.
 ADMIN_LOGIN = Login(
@@ -80,9 +64,15 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
         these = "1 problem (above); fix it" if count == 1 else f"{count} problems (above); fix them"
         print(f"rex config check: {these} and run it again", file=sys.stderr)
         return EXIT_CONFIG_ERROR
+    accounts = report.operators
+    operators = (
+        f"{len(accounts)} operator accounts ({sum(a.enabled for a in accounts.values())} enabled), "
+        if accounts
+        else ""
+    )
     print(
         f"ok: {len(products)} products, {len(members)} members ({enabled} enabled), "
-        f"{', '.join(report.checked)} and {len(VARIABLES)} environment variables"
+        f"{operators}{', '.join(report.checked)} and {len(VARIABLES)} environment variables"
     )
     return EXIT_OK
 
@@ -113,24 +103,10 @@ def _provision(process_config: ProcessConfig, dry_run: bool, service_users: bool
     dry = report.dry_run
     width = max((len(m.member) for m in report.members), default=0)
     for m in report.members:
-        if m.action is MemberAction.FOREIGN:
-            line = f"refused: user {m.login!r} belongs to {m.owner}; left alone"
-        elif m.enabled:
-            verb = (
-                m.action.value
-                if not dry or m.action is MemberAction.UNCHANGED
-                else ("to create" if m.action is MemberAction.CREATED else "to update")
-            )
-            perms = ("to set" if dry else "set") if m.permissions_set else "unchanged"
-            topic = ("to set" if dry else "set") if m.topic_permissions_set else "unchanged"
-            line = f"user {verb}, permissions {perms}, topic permissions {topic}"
-        elif m.action is MemberAction.DELETED:
-            closed = m.connections_closed
-            conns = f", {closed} connection{'s' if closed != 1 else ''} closed" if closed else ""
-            line = f"disabled: user {'to delete' if dry else 'deleted'}{conns}"
-        else:
-            line = "disabled: no user"
-        print(f"{m.member:<{width}}  {line}")
+        print(f"{m.member:<{width}}  {_user_line(m, dry)}")
+    op_width = max((len(o.member) for o in report.operators), default=0)
+    for o in report.operators:
+        print(f"operator {o.member:<{op_width}}  {_user_line(o, dry)}")
 
     t = report.topology
     print(
@@ -158,6 +134,15 @@ def _provision(process_config: ProcessConfig, dry_run: bool, service_users: bool
         f"permissions on vhost {report.vhost!r}: configure {p.configure}  write {p.write}  "
         f"read {p.read}; topic on {on}: write {topics[0].write}  read {topics[0].read}"
     )
+    if report.operators:
+        from rex.operator_provision import operator_permissions, operator_topic_permission_set
+
+        op, op_topics = operator_permissions("<name>"), operator_topic_permission_set("<name>")
+        print(
+            f"operators' permissions: configure {op.configure}  write {op.write}  read "
+            f"{op.read}; topic on {', '.join(t.exchange for t in op_topics)}: write "
+            f"{op_topics[0].write}  read {op_topics[0].read}"
+        )
     summary = ", ".join(
         f"{counts[a]} {a.value}"
         for a in (MemberAction.CREATED, MemberAction.UPDATED, MemberAction.UNCHANGED)
@@ -169,9 +154,15 @@ def _provision(process_config: ProcessConfig, dry_run: bool, service_users: bool
         else ("dry run: the changes above were not made" if dry else "done")
     )
     refused = f"; {len(report.refused)} refused" if report.refused else ""
+    enabled_ops = sum(1 for o in report.operators if o.enabled)
+    ops = (
+        f"{len(report.operators)} operator accounts ({enabled_ops} enabled); "
+        if report.operators
+        else ""
+    )
     print(
         f"{len(report.members)} members: {summary}; {disabled} disabled "
-        f"({counts[MemberAction.DELETED]} deleted){refused}; {state}"
+        f"({counts[MemberAction.DELETED]} deleted){refused}; {ops}{state}"
     )
     if report.refused:
         print(_refused_advice(report.deployment, len(report.refused)), file=sys.stderr)
@@ -204,6 +195,28 @@ def service_user_lines(services: Sequence[ServiceUserResult], dry: bool) -> list
             line = f"user {verb}, permissions {perms}"
         lines.append(f"service {s.service} ({s.login})  {line}")
     return lines
+
+
+def _user_line(m: MemberResult, dry: bool) -> str:
+    """What `rex provision` did (or would do) with one member's or operator's user."""
+    from rex.provision import MemberAction
+
+    if m.action is MemberAction.FOREIGN:
+        return f"refused: user {m.login!r} belongs to {m.owner}; left alone"
+    if m.enabled:
+        verb = (
+            m.action.value
+            if not dry or m.action is MemberAction.UNCHANGED
+            else ("to create" if m.action is MemberAction.CREATED else "to update")
+        )
+        perms = ("to set" if dry else "set") if m.permissions_set else "unchanged"
+        topic = ("to set" if dry else "set") if m.topic_permissions_set else "unchanged"
+        return f"user {verb}, permissions {perms}, topic permissions {topic}"
+    if m.action is MemberAction.DELETED:
+        closed = m.connections_closed
+        conns = f", {closed} connection{'s' if closed != 1 else ''} closed" if closed else ""
+        return f"disabled: user {'to delete' if dry else 'deleted'}{conns}"
+    return "disabled: no user"
 
 
 def migration_lines(migrations: Sequence[MemberMigration], dry: bool) -> list[str]:
@@ -260,7 +273,8 @@ def configure_config(config: argparse.ArgumentParser) -> None:
         help="validate everything the services read: every configuration file, every "
         "enabled member's password, every REX_* variable",
         description="Load and validate products.toml, members.toml (every enabled member's "
-        "password must resolve), settlement.toml, holidays.toml and every REX_* environment "
+        "password must resolve), operators.toml (every enabled account's password must "
+        "resolve), settlement.toml, holidays.toml and every REX_* environment "
         "variable (docs/operators/configuration.md); report every problem found. Exit status "
         "0, or 2 if there is any.",
     )
@@ -304,60 +318,3 @@ def _help(parser: argparse.ArgumentParser) -> Handler:
         return ExitStatus.USAGE
 
     return show
-
-
-def _status(prog: str, status: str) -> Handler:
-    """Operators set a product's trading status by writing it into its input log."""
-
-    def handler(args: argparse.Namespace) -> int:
-        process_config = ProcessConfig.from_env()
-
-        def run() -> int:
-            products = process_config.products()
-            if args.product not in products:
-                close = did_you_mean(args.product, products)
-                hint = f" ({close})" if close else ""
-                raise ConfigError(
-                    process_config.products_file, f"no product {args.product!r}{hint}"
-                )
-            _publish_status(process_config.broker_url, args.product, status)
-            print(f"{args.product}: {status}")
-            return ExitStatus.OK
-
-        return guard(prog, Reaching(process_config.broker_url, login=ENGINE_LOGIN), run)
-
-    return handler
-
-
-def _publish_status(broker_url: str, product: str, status: str) -> None:
-    entry = EngineInput(InputKind.STATUS, product, time.time_ns(), status=status)
-    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_publish(
-            topology.ENGINE,
-            product,
-            encode_inputs([entry]),
-            pika.BasicProperties(
-                content_type=CONTENT_TYPE,
-                delivery_mode=2,
-                type=ENGINE_INPUT,
-                message_id=f"status-{uuid.uuid4().hex}",
-                timestamp=int(time.time()),
-            ),
-            mandatory=True,
-        )
-    finally:
-        if connection.is_open:
-            connection.close()
-
-
-def configure_status(status: str) -> Callable[[argparse.ArgumentParser], None]:
-    """`rex halt|resume|close PRODUCT`: set the product's trading status to ``status``."""
-
-    def configure(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("product")
-        parser.set_defaults(func=_status(parser.prog, status))
-
-    return configure

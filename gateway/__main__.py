@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         broker_url = broker_url_of(Service.GATEWAY, process_config.broker_url)
         products = process_config.products()
         members = process_config.members()
+        operators = process_config.operators()
         horizon_ns = int(REX_GATEWAY_SEEN_HORIZON.get() * NS_PER_S)
         max_rows_per_member = REX_GATEWAY_SEEN_MAX_ROWS.get()
     except ConfigError as error:
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         seen,
         tick_interval=args.tick_interval,
         deployment=process_config.deployment,
+        operators=operators,
     )
     signal.signal(signal.SIGTERM, lambda *_: bus.call_soon(service.stop))
     signal.signal(signal.SIGINT, lambda *_: bus.call_soon(service.stop))

@@ -26,7 +26,7 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ from rex.bus import Bus, Delivery, Envelope, InOrderAcks, Subscription
 from rex.config import Member, Product
 from rex.environment import MEMBER_ID_RE
 from rex.identity import member_of
+from rex.operators import OperatorAccount
 from rex.protocol import (
     ENGINE_INPUT,
     REQUEST_TYPES,
@@ -49,6 +50,7 @@ from rex.protocol import (
 from rex.vocabulary import REJECT_REASONS, Reason
 
 from .lanes import Lane
+from .operator_desk import OperatorDesk
 from .rate_limits import RateLimits
 from .store import Seen
 from .validation import Forward, Reject, answer_time_ns, judge, usable_message_id
@@ -87,6 +89,7 @@ class GatewayService:
         clock_ns: Callable[[], int] = time.time_ns,
         rate_clock: Callable[[], float] = time.monotonic,
         deployment: str = "",
+        operators: Mapping[str, OperatorAccount] | None = None,
     ) -> None:
         self.bus = bus
         self.deployment = deployment  # members' logins are <deployment>.<id> (rex.identity)
@@ -119,6 +122,8 @@ class GatewayService:
         metrics.start_at_zero(metrics.GATEWAY_FORWARDED, list(self.products))
         metrics.start_at_zero(metrics.GATEWAY_SEEN_PRUNED, ["expired", "cap"])
         metrics.start_at_zero(metrics.GATEWAY_PACED, list(members))
+        # Operators' market actions (gateway/operator_desk.py), on the same bus.
+        self.operator_desk = OperatorDesk(bus, self.products, operators or {}, deployment)
 
     def start(self) -> None:
         self.bus.start(topology.for_gateway(self.products, self.members), self._on_ready)
@@ -138,6 +143,7 @@ class GatewayService:
             prefetch = self.member_prefetch if lane.member else self.prefetch
             handler = functools.partial(self._on_request, lane)
             self.bus.consume(Subscription(lane.queue, handler, prefetch=prefetch))
+        self.operator_desk.on_ready()
         if not self._ticking and self.tick_interval > 0:
             self._ticking = True
             self.bus.call_later(self.tick_interval, self._tick)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -175,7 +176,11 @@ class LocalStack:
         }
         process_config = ProcessConfig(config_dir, self.data, self.url, admin_url, self.deployment)
         self.members = list(process_config.members())
-        self.users = [login_of(m, self.deployment) for m in self.members]
+        operators = process_config.operators()
+        self.users = [login_of(m, self.deployment) for m in (*self.members, *operators)]
+        for account in operators.values():  # a throw-away stack: any password will do
+            if not self.env.get(account.password_env):
+                self.env[account.password_env] = secrets.token_hex(12)
         report = provision(process_config, self.env)
         if report.refused:  # a fresh deployment name: only another run's bug could do this
             taken = ", ".join(m.login for m in report.refused)

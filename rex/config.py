@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from rex import identity
 from rex.environment import (
@@ -51,6 +51,9 @@ from rex.fields import (
     positive_int,
     text,
 )
+
+if TYPE_CHECKING:
+    from rex.operators import OperatorAccount
 
 __all__ = [
     "CURRENCY_MINOR_UNITS",
@@ -504,6 +507,10 @@ class ProcessConfig:
         return self.config_dir / "members.toml"
 
     @property
+    def operators_file(self) -> Path:
+        return self.config_dir / "operators.toml"
+
+    @property
     def settlement_file(self) -> Path:
         return self.config_dir / "settlement.toml"
 
@@ -518,6 +525,12 @@ class ProcessConfig:
     def members(self) -> dict[str, Member]:
         """Load ``<config_dir>/members.toml``."""
         return load_members(self.members_file)
+
+    def operators(self) -> dict[str, OperatorAccount]:
+        """Load ``<config_dir>/operators.toml`` (rex.operators); no file: no accounts."""
+        from rex.operators import load_operators  # it reads TOML with this module's reader
+
+        return load_operators(self.operators_file)
 
     def check_members(self, *member_ids: str | None, also: Iterable[str] = ()) -> None:
         """Raise a ConfigError for the first of ``member_ids`` (None: not given) that is no

@@ -3,9 +3,11 @@ every problem instead of stopping at the first.
 
 What is checked: every variable of :mod:`rex.environment`; the configuration directory;
 ``products.toml``; ``members.toml``; every enabled member's password (its ``password_env``
-must be set); ``REX_MEMBER`` and ``REX_ENGINE_PRODUCTS`` against those files; and the
-checks a caller adds for files of the services above ``rex/`` (the settlement worker's
-``settlement.toml``, ``holidays.toml`` and operators), each run even when another failed.
+must be set); ``operators.toml`` if there is one (rex.operators: every enabled account's
+password set, no account named like a member); ``REX_MEMBER`` and ``REX_ENGINE_PRODUCTS``
+against those files; and the checks a caller adds for files of the services above
+``rex/`` (the settlement worker's ``settlement.toml``, ``holidays.toml`` and operators),
+each run even when another failed.
 Within one file the loader stops at the file's first error; fixing it shows the next.
 """
 
@@ -18,6 +20,7 @@ from typing import TypeVar
 
 from rex.config import ConfigError, Member, ProcessConfig, Product
 from rex.environment import REX_ENGINE_PRODUCTS, REX_MEMBER, VARIABLES, locate_config_dir
+from rex.operators import OperatorAccount, check_against_members
 
 __all__ = ["CheckReport", "Exchange", "ExtraCheck", "NotChecked", "check_configuration"]
 
@@ -59,6 +62,7 @@ class CheckReport:
     found_by: str = ""
     products: dict[str, Product] = field(default_factory=dict)
     members: dict[str, Member] = field(default_factory=dict)
+    operators: dict[str, OperatorAccount] = field(default_factory=dict)
     checked: list[str] = field(default_factory=list)  # names of the added checks that passed
     problems: list[ConfigError] = field(default_factory=list)
     not_checked: list[str] = field(default_factory=list)  # "settlement.toml (needs ...)"
@@ -101,6 +105,10 @@ def check_configuration(
         report.members = members
         _check_passwords(report, env, members)
         _check_member_variable(report, env, process_config, members)
+    operators = _load(report, process_config.operators)
+    if operators is not None:
+        report.operators = operators
+        _check_operators(report, env, process_config, operators, members)
     exchange = Exchange(process_config, env, products, members)
     for name, run in extra:
         try:
@@ -133,6 +141,28 @@ def _check_passwords(
                 member.resolve_password(env)
             except ConfigError as problem:
                 report.add(problem)
+
+
+def _check_operators(
+    report: CheckReport,
+    env: Mapping[str, str],
+    process_config: ProcessConfig,
+    operators: Mapping[str, OperatorAccount],
+    members: Mapping[str, Member] | None,
+) -> None:
+    """Every enabled operator account's password must resolve (`rex provision` sets it),
+    and no account may be named like a member (they would share a broker user)."""
+    for account in operators.values():
+        if account.enabled:
+            try:
+                account.resolve_password(env)
+            except ConfigError as problem:
+                report.add(problem)
+    if members is not None:
+        try:
+            check_against_members(operators, members, process_config.operators_file)
+        except ConfigError as problem:
+            report.add(problem)
 
 
 def _check_member_variable(

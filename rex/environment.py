@@ -283,8 +283,19 @@ REX_BROKER_URL: Final = _define(
     "amqp://guest:guest@127.0.0.1:5672/%2F",
     meaning="RabbitMQ, vhost included; its user declares the topology in `rex provision`, "
     "is the login of each service without a URL of its own (`REX_GATEWAY_BROKER_URL`, ...) "
-    "and, unless `REX_OPERATORS` says otherwise, the operator",
+    "and, unless `REX_OPERATORS` says otherwise, the one that may send settlement requests "
+    "for members (`rex halt` logs in with it only when `REX_OPERATOR_URL` is unset)",
     read_by=f"{_SERVICES}, bank simulator, the rex command, loadtest",
+)
+REX_OPERATOR_URL: Final = _define(
+    "REX_OPERATOR_URL",
+    AMQP_URL,
+    None,
+    unset="`REX_BROKER_URL`",
+    meaning="the operator's own login for `rex halt`, `resume` and `close`: "
+    "amqp://<operator>:<password>@host:port/vhost, an account of `operators.toml` "
+    "(docs/operators/accounts.md)",
+    read_by="the rex command",
 )
 REX_BROKER_ADMIN_URL: Final = _define(
     "REX_BROKER_ADMIN_URL",

@@ -27,6 +27,19 @@ from rex.environment import REX_LOG_LEVEL
 #: The keys of a line, in the order they are written; "exception" only when there is one.
 KEYS: Final = ("time", "level", "service", "logger", "message")
 EXCEPTION_KEY: Final = "exception"
+#: The attribute of a record holding its own keys (`with_fields`), written after KEYS.
+FIELDS_ATTRIBUTE: Final = "rex_fields"
+
+
+def with_fields(**fields: str) -> dict[str, dict[str, str]]:
+    """``extra=`` for a log call whose line carries ``fields`` as keys of their own (an
+    audit line's actor, action, ...), so a reader need not parse the message for them.
+    A field may not replace one of KEYS."""
+    clash = sorted(set(fields) & {*KEYS, EXCEPTION_KEY})
+    if clash:
+        raise ValueError(f"log fields {clash} are keys every line has")
+    return {FIELDS_ATTRIBUTE: fields}
+
 
 # json.dumps escapes U+0000..U+001F inside strings; these it leaves as they are, and each
 # would still end a line for some reader (str.splitlines, a terminal) or not be UTF-8 at all
@@ -64,6 +77,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": _message(record),
         }
+        fields = getattr(record, FIELDS_ATTRIBUTE, None)
+        if isinstance(fields, dict):
+            for key, value in fields.items():
+                if key not in entry and key != EXCEPTION_KEY:
+                    entry[str(key)] = str(value)
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         details = [text for text in (record.exc_text, record.stack_info) if text]

@@ -129,6 +129,13 @@ GATEWAY_DUPLICATES = Counter(
     "Redelivered requests recognised and not reapplied",
     registry=GATEWAY_REGISTRY,
 )
+GATEWAY_OPERATOR_ACTIONS = Counter(
+    "rex_gateway_operator_actions_total",
+    "Operator requests judged by the operator desk, by action and verdict (done, or the"
+    " refusal's reason)",
+    ["action", "verdict"],
+    registry=GATEWAY_REGISTRY,
+)
 GATEWAY_LATENCY = Histogram(
     "rex_gateway_processing_seconds",
     "Request received to forward confirmed (or reject published)",

@@ -75,6 +75,7 @@ from rex import member_migration, topology
 from rex.config import ConfigError, Member, ProcessConfig
 from rex.identity import login_of
 from rex.member_migration import MemberMigration
+from rex.operators import OperatorAccount
 from rex.ownership import Owner, foreign_owner
 from rex.service_users import SERVICE_USERS, Service, ServiceUser
 from rex.topology import Topology
@@ -566,6 +567,8 @@ class ProvisionReport:
     # members' protocol-1 queues migrated to their logs (or, in a dry run, still to migrate)
     migrations: tuple[MemberMigration, ...] = ()
     services: tuple[ServiceUserResult, ...] = ()  # the services' own users
+    # operator accounts' users (rex/operator_provision.py); `member` is the account's name
+    operators: tuple[MemberResult, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -573,14 +576,18 @@ class ProvisionReport:
         return (
             self.topology.changed
             or any(m.changed for m in self.members)
+            or any(o.changed for o in self.operators)
             or any(m.changed or self.dry_run for m in self.migrations)
             or any(s.changed for s in self.services)
         )
 
     @property
     def refused(self) -> tuple[MemberResult, ...]:
-        """The members whose user belongs to another deployment (left alone)."""
-        return tuple(m for m in self.members if m.action is MemberAction.FOREIGN)
+        """The members (and operator accounts) whose user belongs to another deployment
+        (left alone)."""
+        return tuple(
+            m for m in (*self.members, *self.operators) if m.action is MemberAction.FOREIGN
+        )
 
     @property
     def refused_services(self) -> tuple[ServiceUserResult, ...]:
@@ -855,6 +862,7 @@ def provision(
     # Every password first: a missing one must not leave the broker half-provisioned.
     passwords = {m.id: m.resolve_password(env) for m in members.values() if m.enabled}
     service_passwords = service_user_passwords(env, required=require_service_users)
+    operators, operator_passwords = _operator_accounts(process_config, members, env)
 
     admin = BrokerAdmin(process_config.broker_admin_url, timeout=timeout)
     reserved: dict[str, str] = {}
@@ -866,6 +874,7 @@ def provision(
         if name:
             reserved.setdefault(name, role)
     _check_no_clash(members.values(), process_config.deployment, reserved)
+    _check_no_operator_clash(operators, process_config.deployment, reserved)
 
     vhost = vhost_of(process_config.broker_url)
     if admin.get_vhost(vhost) is None:
@@ -880,8 +889,10 @@ def provision(
     )
     services = _provision_service_users(admin, owner, service_passwords, dry_run)
 
+    operator_results = _provision_operators(admin, owner, operators, operator_passwords, dry_run)
+
     # Every member's log, disabled ones too: the engine's messages to them must route.
-    topo = topology.full(products, members)
+    topo = topology.full(products, members, operators)
     queues = admin.list_queues(vhost)
     topo_result = _topology_result(admin, vhost, topo, queues)
     # Before declaring, so a queue made now is bounded from its first message.
@@ -890,5 +901,53 @@ def provision(
         process_config.broker_url, topo, members, queues, timeout, dry_run
     )
     return ProvisionReport(
-        vhost, results, topo_result, dry_run, process_config.deployment, migrations, services
+        vhost,
+        results,
+        topo_result,
+        dry_run,
+        process_config.deployment,
+        migrations,
+        services=services,
+        operators=operator_results,
     )
+
+
+# ------------------------------------------------------------------ operator accounts
+
+
+def _operator_accounts(
+    process_config: ProcessConfig, members: Collection[str], env: Mapping[str, str]
+) -> tuple[dict[str, OperatorAccount], dict[str, str]]:
+    """operators.toml's accounts and every enabled one's password (a ConfigError naming the
+    variable if one is unset), checked before anything is changed."""
+    from rex.operators import check_against_members
+
+    accounts = process_config.operators()
+    check_against_members(accounts, members, process_config.operators_file)
+    passwords = {a.name: a.resolve_password(env) for a in accounts.values() if a.enabled}
+    return accounts, passwords
+
+
+def _check_no_operator_clash(
+    accounts: Mapping[str, OperatorAccount], deployment: str, reserved: Mapping[str, str]
+) -> None:
+    for name in accounts:
+        login = login_of(name, deployment)
+        if login in reserved:
+            raise ProvisionError(
+                f"operator {name!r} (login {login!r}) has the same name as the "
+                f"{reserved[login]} user; provisioning it would change or delete that user "
+                f"(rename the operator account, or set REX_DEPLOYMENT)"
+            )
+
+
+def _provision_operators(
+    admin: BrokerAdmin,
+    owner: Owner,
+    accounts: Mapping[str, OperatorAccount],
+    passwords: Mapping[str, str],
+    dry_run: bool,
+) -> tuple[MemberResult, ...]:
+    from rex.operator_provision import provision_operators  # it builds on this module
+
+    return provision_operators(admin, owner, accounts, passwords, dry_run)

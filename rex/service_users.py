@@ -163,8 +163,12 @@ SERVICE_USERS: Final[tuple[ServiceUser, ...]] = (
         environment.REX_GATEWAY_BROKER_URL,
         environment.REX_GATEWAY_BROKER_PASSWORD,
         declares=topology.for_gateway([_PRODUCT], [_MEMBER]),
-        publishes=(topology.ENGINE, topology.EXECUTIONS),
-        consumes=(topology.GATEWAY_REQUESTS, topology.member_request_queue(_MEMBER)),
+        publishes=(topology.ENGINE, topology.EXECUTIONS, topology.OPERATOR_ANSWERS),
+        consumes=(
+            topology.GATEWAY_REQUESTS,
+            topology.member_request_queue(_MEMBER),
+            topology.GATEWAY_OPERATOR_REQUESTS,
+        ),
         also=(GATEWAY_REQUEST_QUEUES, OPERATOR_NAMES),
     ),
     ServiceUser(

@@ -31,6 +31,8 @@ SETTLEMENT = "rex.settlement"  # topic: <member>.<event>; also <member>.settleme
 SETTLEMENT_REQUESTS = "rex.settlement.requests"  # topic: members publish <member>.<kind>
 DEAD = "rex.dead"  # fanout: dead letters
 BANK = "rex.bank"  # direct: payment requests to the banks, key = bank id
+OPERATOR_REQUESTS = "rex.operator.requests"  # topic: operators publish <operator>.<action>
+OPERATOR_ANSWERS = "rex.operator.answers"  # topic: <operator>.<action>, to its answer stream
 
 # Queues
 # Protocol 2's one shared request queue: no longer bound, drained by the gateway only (a
@@ -41,6 +43,8 @@ SETTLEMENT_TRADES = "rex.settlement.trades"
 # matching a queue's name would also let them bind to that queue.
 SETTLEMENT_REQUEST_QUEUE = "rex.settlement.member-requests"
 DEAD_LETTERS = "rex.dead"
+# Not named like its exchange, as for settlement: operators may write to the exchange.
+GATEWAY_OPERATOR_REQUESTS = "rex.gateway.operator-desk"
 
 # Work queues give up on a message after this many deliveries and dead-letter it, so one
 # poison message cannot loop forever.
@@ -62,6 +66,9 @@ MEMBER_LOG_SEGMENT_BYTES = 16 * 1024 * 1024
 # kept short; RabbitMQ never drops the segment being written, so the latest image stays.
 IMAGE_LOG_MAX_BYTES = 64 * 1024 * 1024
 IMAGE_LOG_SEGMENT_BYTES = 8 * 1024 * 1024
+# An operator's answers: few and small, kept long enough to read again after an incident.
+OPERATOR_ANSWERS_MAX_AGE = "30D"
+OPERATOR_ANSWERS_MAX_BYTES = 64 * 1024 * 1024
 
 
 MIB: Final = 1024 * 1024
@@ -168,6 +175,15 @@ def bank_queue(bank_id: str) -> str:
 def bank_reply_queue(client: str) -> str:
     """A payer's replies from the banks, reached through the default exchange."""
     return f"{BANK}.replies.{client}"
+
+
+def operator_answers(operator: str) -> str:
+    """An operator account's answer stream: only that operator may read it."""
+    return f"rex.operator.{operator}.answers"
+
+
+def operator_request_key(operator: str, action: str) -> str:
+    return f"{operator}.{action}"
 
 
 def request_key(member: str, product: str) -> str:
@@ -279,6 +295,13 @@ QUEUE_BOUNDS: Final = (
         "a member's settlement request is refused (its publish nacked), never dropped",
     ),
     QueueBound(
+        GATEWAY_OPERATOR_REQUESTS,
+        10_000,
+        16 * MIB,
+        Overflow.REJECT_PUBLISH,
+        "an operator's request is refused (its publish nacked, `rex halt` says so), never dropped",
+    ),
+    QueueBound(
         SETTLEMENT_TRADES,
         2_000_000,
         1024 * MIB,
@@ -308,6 +331,8 @@ EXCHANGES = Topology(
         Exchange(SETTLEMENT, "topic"),
         Exchange(SETTLEMENT_REQUESTS, "topic"),
         Exchange(DEAD, "fanout"),
+        Exchange(OPERATOR_REQUESTS, "topic"),
+        Exchange(OPERATOR_ANSWERS, "topic"),
     ),
     queues=(Queue(DEAD_LETTERS, {"x-queue-type": "quorum"}),),
     bindings=(Binding(DEAD, DEAD_LETTERS, ""),),
@@ -360,8 +385,14 @@ def settlement_trades() -> Topology:
 def for_gateway(products: Iterable[str], members: Iterable[str] = ()) -> Topology:
     return (
         Topology(
-            exchanges=(Exchange(REQUESTS, "topic"), Exchange(EXECUTIONS, "topic")),
-            queues=(work_queue(GATEWAY_REQUESTS),),
+            exchanges=(
+                Exchange(REQUESTS, "topic"),
+                Exchange(EXECUTIONS, "topic"),
+                Exchange(OPERATOR_REQUESTS, "topic"),
+                Exchange(OPERATOR_ANSWERS, "topic"),
+            ),
+            queues=(work_queue(GATEWAY_REQUESTS), work_queue(GATEWAY_OPERATOR_REQUESTS)),
+            bindings=(Binding(OPERATOR_REQUESTS, GATEWAY_OPERATOR_REQUESTS, "#"),),
             unbindings=(SHARED_REQUESTS_BINDING,),
         )
         + engine_input_logs(products)
@@ -457,12 +488,36 @@ def for_member(member: str) -> Topology:
     )
 
 
-def full(products: Iterable[str], members: Iterable[str]) -> Topology:
+def for_operator(operator: str) -> Topology:
+    """An operator account's answer stream, bound to its own routing keys only."""
+    answers = operator_answers(operator)
+    return EXCHANGES + Topology(
+        queues=(
+            Queue(
+                answers,
+                {
+                    "x-queue-type": "stream",
+                    "x-max-age": OPERATOR_ANSWERS_MAX_AGE,
+                    "x-max-length-bytes": OPERATOR_ANSWERS_MAX_BYTES,
+                },
+            ),
+        ),
+        bindings=(
+            Binding(OPERATOR_ANSWERS, answers, f"{operator}.#"),
+            # The settlement worker's answers to the operator's settlement requests.
+            Binding(SETTLEMENT, answers, f"{operator}.settlement_answer"),
+        ),
+    )
+
+
+def full(
+    products: Iterable[str], members: Iterable[str], operators: Iterable[str] = ()
+) -> Topology:
     """Everything: what `rex provision` declares."""
     products, members = tuple(products), tuple(members)
-    result = (
-        EXCHANGES + for_gateway(products, members) + for_engine(products) + for_settlement()
-    )
+    result = EXCHANGES + for_gateway(products, members) + for_engine(products) + for_settlement()
     for member in members:
         result = result + for_member(member)
+    for operator in operators:
+        result = result + for_operator(operator)
     return result

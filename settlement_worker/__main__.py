@@ -34,8 +34,10 @@ from settlement_worker.bills.holidays import load_calendar
 from settlement_worker.bills.operations import BillDesk
 from settlement_worker.bills.requests import bill_request_kinds
 from settlement_worker.configuration import load_settlement
+from settlement_worker.disputes.requests import dispute_request_kinds
 from settlement_worker.member_settings.requests import settings_request_kinds
 from settlement_worker.payments.banks.amqp import AmqpBankClient
+from settlement_worker.payments.requests import payment_request_kinds
 from settlement_worker.requests.desk import RequestDesk, RequestKind, operators_from_env
 from settlement_worker.service import SettlementService
 from settlement_worker.store.opening import open_store
@@ -59,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         members = process_config.members()
         config = load_settlement(process_config.settlement_file, products, members)
         operators = operators_from_env(os.environ, process_config.broker_url, members)
+        accounts = process_config.operators()  # operator accounts with roles (operators.toml)
         bill_desk = BillDesk(config, load_calendar(process_config.holidays_file))
         database_url = REX_DATABASE_URL.get()
     except ConfigError as error:
@@ -83,8 +86,17 @@ def main(argv: list[str] | None = None) -> int:
     kinds: dict[str, RequestKind] = {
         **settings_request_kinds(config),
         **bill_request_kinds(bill_desk, enabled),
+        **dispute_request_kinds(),
+        **payment_request_kinds(config.banks),
     }
-    desk = RequestDesk(store, kinds, members, operators, deployment=process_config.deployment)
+    desk = RequestDesk(
+        store,
+        kinds,
+        members,
+        operators,
+        deployment=process_config.deployment,
+        accounts=accounts,
+    )
     if args.no_payer:
         service = SettlementService(bus, store, products.values(), config, desk=desk)
     else:

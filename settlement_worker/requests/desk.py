@@ -50,6 +50,7 @@ from rex.bus import Delivery, Envelope
 from rex.config import ConfigError, Member
 from rex.environment import REX_OPERATORS
 from rex.identity import member_of
+from rex.operators import Action, OperatorAccount, role_needed
 from rex.protocol import unpack
 from rex.settlement_protocol import (
     ACCEPTED,
@@ -138,6 +139,10 @@ class RequestKind:
     changes: bool = True
     members_may_act: bool = True
     operators_may_act: bool = True
+    # An operator action of rex.operators' role table: only an operator account with its
+    # role may send it, for no member (``member`` is not given). None: a member's request,
+    # which an operator may send for a member (rex.operators.Action.ACT_FOR_MEMBER).
+    action: Action | None = None
 
 
 def plain(
@@ -169,12 +174,13 @@ class _Refusal:
 class _Received:
     """What the desk learnt of a delivery before judging it."""
 
-    sender: str  # the operator's login or the member id
+    sender: str  # the operator's login or account name, or the member id
     operator: bool  # the login is an operator's (decided on the login, not the member id)
     request_id: str
     kind: str  # as sent, cut to a label-safe form
     member: str  # whose settings the answer is about (the sender if unknown)
     at: int
+    account: OperatorAccount | None = None  # the operator account (operators.toml) it is
 
 
 def operators_from_env(
@@ -215,8 +221,12 @@ class RequestDesk:
         operators: Collection[str],
         clock: Callable[[], int] = time.time_ns,
         deployment: str = "",
+        accounts: Mapping[str, OperatorAccount] | None = None,
     ) -> None:
         self.store = store
+        # Operator accounts (operators.toml): people with roles, logging in as
+        # <deployment>.<name>; the REX_OPERATORS logins above act for members, with no role.
+        self.accounts = dict(accounts or {})
         self.deployment = deployment  # members' logins are <deployment>.<id> (rex.identity)
         self.kinds = dict(kinds)
         self.members = dict(members)
@@ -237,6 +247,8 @@ class RequestDesk:
         login = delivery.user_id
         operator = bool(login) and login in self.operators
         sender = login if operator else member_of(login or "", self.deployment)
+        account = None if operator or sender is None else self.accounts.get(sender)
+        operator = operator or account is not None
         if sender is None:
             log.warning(
                 "settlement request %s: dead-lettered",
@@ -253,6 +265,7 @@ class RequestDesk:
             _label(delivery.type),
             sender,
             self.clock(),
+            account,
         )
         judged = self._judge(delivery, received)
         if isinstance(judged, SettlementRequest):
@@ -339,10 +352,19 @@ class RequestDesk:
         if received.operator:
             if not kind.operators_may_act:
                 return _Refusal(SettlementCode.NOT_PERMITTED, f"{kind.name} is for members only")
-            if not isinstance(target, str):
+            refused = _role_refusal(kind, sender, received.account)
+            if refused is not None:
+                return refused
+            if kind.action is not None:
+                if target is not None:
+                    return _Refusal(SettlementCode.MALFORMED, f"{kind.name} names no member")
+                target = sender  # the answer goes to the operator only
+            elif not isinstance(target, str):
                 return _Refusal(SettlementCode.MALFORMED, "an operator must name the member")
-            if target not in self.members:
+            elif target not in self.members:
                 return _Refusal(SettlementCode.UNKNOWN_MEMBER, f"no member {target!r}")
+            # From the broker-verified login, never from the body: the store's audit rows
+            # name the person who acted.
             actor = f"operator:{sender}"
         else:
             config = self.members.get(sender)
@@ -373,6 +395,33 @@ class RequestDesk:
             MappingProxyType(params),
             received.at,
         )
+
+
+def _role_refusal(
+    kind: RequestKind, sender: str, account: OperatorAccount | None
+) -> _Refusal | None:
+    """Why an operator may not send ``kind``, or None. An operator account needs the role
+    rex.operators' table gives the kind's action (any other kind: ACT_FOR_MEMBER's); a
+    REX_OPERATORS login has no roles, so it may send no operator action."""
+    action = kind.action or Action.ACT_FOR_MEMBER
+    role = role_needed(action)
+    if account is None:
+        if kind.action is None:
+            return None
+        return _Refusal(
+            SettlementCode.NOT_PERMITTED,
+            f"{kind.name} needs an operator account with the role {role} (operators.toml); "
+            f"{sender!r} is none",
+        )
+    if not account.enabled:
+        return _Refusal(SettlementCode.NOT_PERMITTED, f"operator account {sender!r} is disabled")
+    if not account.may(action):
+        has = ", ".join(sorted(account.roles))
+        return _Refusal(
+            SettlementCode.NOT_PERMITTED,
+            f"{kind.name} needs the role {role}; operator {sender!r} has {has}",
+        )
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,13 +11,18 @@ from pathlib import Path
 import pika.exceptions as px
 import pytest
 
-from cli.operators import ENGINE_LOGIN
-from rex.cli_errors import MEMBER_LOGIN, ExitStatus, Failure, Reaching, classify, guard
+from rex.cli_errors import MEMBER_LOGIN, ExitStatus, Failure, Login, Reaching, classify, guard
 from rex.client import ClientError
 from rex.config import ConfigError
 from rex.provision import ProvisionError
 
 URL = "amqp://guest:guest@broker.example:5672/rex-prod"
+# What `rex halt` said of its login before operator accounts (any Login reads the same way).
+ENGINE_LOGIN = Login(
+    "the operator's login: the services' RabbitMQ user, which may write to rex.engine (a"
+    " member's may not); set REX_BROKER_URL to amqp://<user>:<password>@<host>:<port>/<vhost>",
+    "check the user and password in $REX_BROKER_URL",
+)
 OPERATOR = Reaching(URL, login=ENGINE_LOGIN)
 MEMBER = Reaching(URL, user="ganzhou-magnet", login=MEMBER_LOGIN)
 AT = "the broker at broker.example:5672 (vhost 'rex-prod')"

@@ -591,7 +591,13 @@ def _run_rex(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
 
 
 def test_rex_finds_the_shipped_configuration_from_any_directory(tmp_path: Path) -> None:
-    done = _run_rex(tmp_path, "config", "check", REX_PW_BAOTOU_METALS="s3cret")
+    done = _run_rex(
+        tmp_path,
+        "config",
+        "check",
+        REX_PW_BAOTOU_METALS="s3cret",
+        REX_PW_OPERATOR_LI_WEI="s3cret",
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"configuration: {SHIPPED} (shipped with REX)\n")
     assert "ok: 9 products, 5 members (5 enabled)" in done.stdout

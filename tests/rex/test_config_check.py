@@ -15,6 +15,7 @@ from rex.environment import VARIABLES
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "config"
 PASSWORD_ENV = "REX_PW_BAOTOU_METALS"  # the shipped members.toml's one password_env
+OPERATOR_PASSWORD_ENV = "REX_PW_OPERATOR_LI_WEI"  # operators.toml's enabled account's
 PREFIX = "rex config check: "
 
 
@@ -25,6 +26,7 @@ def no_rex_variables(monkeypatch: pytest.MonkeyPatch) -> None:
         if name.startswith("REX_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv(PASSWORD_ENV, "s3cret")
+    monkeypatch.setenv(OPERATOR_PASSWORD_ENV, "s3cret")
 
 
 @pytest.fixture
@@ -51,8 +53,9 @@ def test_the_shipped_configuration_passes(capsys: pytest.CaptureFixture[str]) ->
     assert out.startswith(f"configuration: {SHIPPED} (shipped with REX)\n")
     assert "band 378000..462000 CNY/t" in out
     assert out.splitlines()[-1] == (
-        "ok: 9 products, 5 members (5 enabled), settlement.toml, holidays.toml, the operators "
-        f"(REX_OPERATORS) and {len(VARIABLES)} environment variables"
+        "ok: 9 products, 5 members (5 enabled), 3 operator accounts (1 enabled), "
+        "settlement.toml, holidays.toml, the operators (REX_OPERATORS) and "
+        f"{len(VARIABLES)} environment variables"
     )
 
 

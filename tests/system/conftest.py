@@ -31,6 +31,20 @@ ADMIN_URL = REX_BROKER_ADMIN_URL.get()
 PASSWORD = "e2e-secret"
 # Members with other than the default limits: "slow" may send 2 requests a second, 2 at once.
 MEMBER_LIMITS: dict[str, dict[str, int]] = {"slow": {"rate_limit": 2, "burst": 2}}
+OPERATOR_PASSWORD = "e2e-operator-secret"
+# Operator accounts (operators.toml): short name -> (roles, enabled). Their passwords are in
+# the environment, REX_PW_E2E_OPERATOR_<SHORT>, as a deployment's would be.
+OPERATOR_ACCOUNTS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "market": (("market_ops",), True),
+    "settle": (("settlement_ops",), True),
+    "audit": (("audit",), True),
+    "gone": (("market_ops",), False),
+}
+
+
+def operator_password_env(short: str) -> str:
+    return f"REX_PW_E2E_OPERATOR_{short.upper()}"
+
 
 PRODUCTS_TOML = """
 [[products]]
@@ -67,6 +81,7 @@ class Exchange:
     url: str
     env: dict[str, str]
     members: dict[str, str]  # short name -> member id
+    operators: dict[str, str] = field(default_factory=dict)  # short name -> account name
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: Path = Path()
 
@@ -85,6 +100,11 @@ class Exchange:
 
     def client(self, short: str) -> Client:
         return Client(self.members[short], PASSWORD, self.url)
+
+    def operator_url(self, short: str, password: str = OPERATOR_PASSWORD) -> str:
+        """The AMQP URL an operator account logs in with (REX_OPERATOR_URL)."""
+        name = self.operators[short]
+        return f"amqp://{name}:{password}@127.0.0.1:5672/{quote(self.vhost, safe='')}"
 
     def rex(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         """Run the `rex` command line with this exchange's environment (not checked)."""
@@ -164,6 +184,16 @@ def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
             for s, m in members.items()
         )
     )
+    operators = {short: f"op{tag}-{short}" for short in OPERATOR_ACCOUNTS}
+    (config / "operators.toml").write_text(
+        "".join(
+            f'[[operators]]\nname = "{operators[short]}"\ndisplay_name = "E2E {short}"\n'
+            f"roles = {list(roles)!r}\n".replace("'", '"')
+            + f'password_env = "{operator_password_env(short)}"\n'
+            + f"enabled = {str(enabled).lower()}\n\n"
+            for short, (roles, enabled) in OPERATOR_ACCOUNTS.items()
+        )
+    )
     data = tmp_path_factory.mktemp("data")
     url = f"amqp://guest:guest@127.0.0.1:5672/{quote(vhost, safe='')}"
     env = {
@@ -174,15 +204,16 @@ def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
         "REX_BROKER_ADMIN_URL": ADMIN_URL,
         "REX_METRICS_PORT": "0",
         "PYTHONUNBUFFERED": "1",
+        **{operator_password_env(short): OPERATOR_PASSWORD for short in OPERATOR_ACCOUNTS},
     }
-    running = Exchange(vhost, url, env, members, logs=tmp_path_factory.mktemp("logs"))
+    running = Exchange(vhost, url, env, members, operators, logs=tmp_path_factory.mktemp("logs"))
     try:  # from here on everything made is removed, also when provisioning fails
         provision(ProcessConfig(config, data, url, ADMIN_URL), env)
         yield running
     finally:
         for name in list(running.processes):
             running.kill(name, signal.SIGTERM)
-        for member in members.values():
-            admin.delete_user(member)
+        for user in (*members.values(), *operators.values()):
+            admin.delete_user(user)
         admin.delete_vhost(vhost)
         shutil.rmtree(data, ignore_errors=True)

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pytest
 
 from rex.provision import BrokerAdmin
-from tests.system.conftest import ADMIN_URL, PASSWORD, ROOT, Exchange
+from tests.system.conftest import ADMIN_URL, OPERATOR_PASSWORD, PASSWORD, ROOT, Exchange
 
 pytestmark = pytest.mark.broker
 
@@ -64,11 +64,14 @@ def test_a_members_wrong_password_names_the_user(exchange: Exchange) -> None:
 
 
 def test_the_operators_wrong_password_says_where_it_is_set(exchange: Exchange) -> None:
-    done = rex(exchange, "halt", "DY-OX", REX_BROKER_URL=url("guest", "wrong", exchange.vhost))
+    operator = exchange.operators["market"]
+    done = rex(exchange, "halt", "DY-OX", REX_OPERATOR_URL=url(operator, "wrong", exchange.vhost))
     assert done.returncode == 5
     assert done.stderr == (
         f"rex halt: the broker at {BROKER} (vhost {exchange.vhost!r}) refused the login of "
-        "user 'guest': check the user and password in $REX_BROKER_URL\n"
+        f"user {operator!r}: check the operator and password in $REX_OPERATOR_URL (or "
+        "$REX_BROKER_URL when it is unset), and that `rex provision` ran since the account "
+        "was added\n"
     )
 
 
@@ -76,21 +79,23 @@ def test_halt_with_a_members_login_says_it_needs_the_operators(exchange: Exchang
     """Before: a pika traceback (ACCESS_REFUSED)."""
     alpha = exchange.members["alpha"]
     done = rex(exchange, "halt", "DY-OX", REX_BROKER_URL=url(alpha, PASSWORD, exchange.vhost))
-    assert done.returncode == 6, done.stderr
+    assert done.returncode == 2, done.stderr
     assert done.stderr.startswith(
-        f"rex halt: the broker at {BROKER} (vhost {exchange.vhost!r}) refused user {alpha!r} "
-        "(403 ACCESS_REFUSED - "
+        f"rex halt: $REX_BROKER_URL: user {alpha!r} is no operator account of "
     )
     assert done.stderr.endswith(
-        "this command needs the operator's login: the services' RabbitMQ user, which may "
-        "write to rex.engine (a member's may not); set REX_BROKER_URL to "
-        "amqp://<user>:<password>@<host>:<port>/<vhost>; check the user and password in "
-        "$REX_BROKER_URL\n"
+        "operators.toml: rex halt needs an operator account's login (operators.toml, "
+        "provisioned by `rex provision`); set REX_OPERATOR_URL to "
+        "amqp://<operator>:<password>@<host>:<port>/<vhost>\n"
     )
-    # The operator's login does it.
-    done = rex(exchange, "halt", "DY-OX")
-    assert (done.returncode, done.stdout, done.stderr) == (0, "DY-OX: halted\n", "")
-    assert rex(exchange, "resume", "DY-OX").stdout == "DY-OX: open\n"
+    # An operator's login gets through to the desk, which here nobody serves.
+    operator = url(exchange.operators["market"], OPERATOR_PASSWORD, exchange.vhost)
+    done = rex(exchange, "halt", "DY-OX", "--timeout", "1", REX_OPERATOR_URL=operator)
+    assert (done.returncode, done.stdout) == (3, ""), done.stderr
+    assert done.stderr == (
+        "rex halt: no answer to halt DY-OX in 1 s (the request was taken by the broker): "
+        "check that the gateway runs: it serves operator requests\n"
+    )
 
 
 def test_a_vhost_that_does_not_exist_is_named(exchange: Exchange) -> None:
@@ -104,13 +109,18 @@ def test_a_vhost_that_does_not_exist_is_named(exchange: Exchange) -> None:
 
 
 def test_a_vhost_not_provisioned_says_run_provision(exchange: Exchange, bare_vhost: str) -> None:
-    done = rex(exchange, "halt", "DY-OX", REX_BROKER_URL=url("guest", "guest", bare_vhost))
+    operator = exchange.operators["market"]
+    # The operator may use the bare vhost (its permissions go with the vhost).
+    BrokerAdmin(ADMIN_URL).put_permissions(bare_vhost, operator, "^$", ".*", ".*")
+    done = rex(
+        exchange, "halt", "DY-OX", REX_OPERATOR_URL=url(operator, OPERATOR_PASSWORD, bare_vhost)
+    )
     assert done.returncode == 7
     assert done.stderr == (
         f"rex halt: the broker at {BROKER} (vhost {bare_vhost!r}) is not set up for this "
-        f"command (404 NOT_FOUND - no exchange 'rex.engine' in vhost '{bare_vhost}'): run "
-        "`rex provision` on that vhost (a queue declared with other arguments must be deleted "
-        "first)\n"
+        f"command (404 NOT_FOUND - no queue 'rex.operator.{operator}.answers' in vhost "
+        f"'{bare_vhost}'): run `rex provision` on that vhost (a queue declared with other "
+        "arguments must be deleted first)\n"
     )
 
 

@@ -168,8 +168,10 @@ def test_halted_product_rejects_new_orders(running: Exchange) -> None:
     import sys
 
     def rex(*args: str) -> None:
+        # As an operator account with market_ops, through the gateway's operator desk.
+        env = {**running.env, "REX_OPERATOR_URL": running.operator_url("market")}
         subprocess.run(
-            [sys.executable, "-m", "cli", *args], env=running.env, check=True, capture_output=True
+            [sys.executable, "-m", "cli", *args], env=env, check=True, capture_output=True
         )
 
     with running.client("alpha") as alpha:
