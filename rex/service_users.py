@@ -44,7 +44,7 @@ from typing import Final
 from rex import environment, topology
 from rex.environment import Variable
 from rex.identity import login_of
-from rex.topology import Topology
+from rex.topology import Binding, Topology
 
 __all__ = [
     "DEFAULT_EXCHANGE",
@@ -75,13 +75,6 @@ _PLACEHOLDERS: Final = {
     _GROUP: NAME_PATTERN,
     _BANK: NAME_PATTERN,
 }
-
-#: The gateway's requests: the shared queue, and (issue 12) one queue per member,
-#: ``rex.gateway.requests.<member>``, the shared one kept for draining.
-GATEWAY_REQUEST_QUEUES: Final = rf"{re.escape(topology.GATEWAY_REQUESTS)}(\..+)?"
-#: The operators' requests (issue 12's one authenticated path for operator actions):
-#: ``rex.operator.*`` exchanges and queues, served by the gateway and the settlement worker.
-OPERATOR_NAMES: Final = r"rex\.operator\..*"
 
 
 class Service(StrEnum):
@@ -126,11 +119,15 @@ class ServiceUser:
             *(topology.lock_queue(name) for name in self.locks),
         )
 
+    def _bound(self) -> tuple[Binding, ...]:
+        # An unbind needs what a bind needs: write on the queue, read on the exchange.
+        return (*self.declares.bindings, *self.declares.unbindings)
+
     def writes(self) -> tuple[str, ...]:
-        return (*self.publishes, *(b.queue for b in self.declares.bindings))
+        return (*self.publishes, *(b.queue for b in self._bound()))
 
     def reads(self) -> tuple[str, ...]:
-        return (*self.consumes, *(b.exchange for b in self.declares.bindings))
+        return (*self.consumes, *(b.exchange for b in self._bound()))
 
     def rights(self) -> Rights:
         return Rights(
@@ -169,7 +166,6 @@ SERVICE_USERS: Final[tuple[ServiceUser, ...]] = (
             topology.member_request_queue(_MEMBER),
             topology.GATEWAY_OPERATOR_REQUESTS,
         ),
-        also=(GATEWAY_REQUEST_QUEUES, OPERATOR_NAMES),
     ),
     ServiceUser(
         Service.ENGINE,
@@ -201,7 +197,6 @@ SERVICE_USERS: Final[tuple[ServiceUser, ...]] = (
             topology.bank_reply_queue(topology.SETTLEMENT_BANK_CLIENT),
         ),
         locks=(topology.PAYER_LOCK,),
-        also=(OPERATOR_NAMES,),
     ),
     ServiceUser(
         Service.BANK_SIM,

@@ -32,9 +32,8 @@ MEMBERS = ("ganzhou-magnet", "xinyu-pvc")
 GROUPS = ("main", "oxides")
 BANKS = ("icbc-baotou", "boc-ganzhou")
 CLIENT = topology.SETTLEMENT_BANK_CLIENT
-# Names other branches of issue 12 add: one request queue per member, the operators' path.
-PER_MEMBER = tuple(f"{topology.GATEWAY_REQUESTS}.{m}" for m in MEMBERS)
-OPERATOR = ("rex.operator.requests", "rex.operator.requests.gateway")
+OPERATORS = ("li-wei", "zhang-min")
+PER_MEMBER = tuple(topology.member_request_queue(m) for m in MEMBERS)
 
 
 def _names(topo: topology.Topology) -> set[str]:
@@ -43,14 +42,13 @@ def _names(topo: topology.Topology) -> set[str]:
 
 #: Every name on the vhost, of any kind, and a few that are not (yet) there.
 UNIVERSE = (
-    _names(topology.full(PRODUCTS, MEMBERS))
+    _names(topology.full(PRODUCTS, MEMBERS, OPERATORS))
     | _names(topology.for_bank_client(BANKS, CLIENT))
     | {topology.lock_queue(topology.engine_lock(g)) for g in GROUPS}
     | {topology.lock_queue(topology.PAYER_LOCK)}
     | {topology.legacy_member_queue(m) for m in MEMBERS}
     | {topology.bank_reply_queue("another-payer"), "amq.default", "rex.engine.images"}
     | set(PER_MEMBER)
-    | set(OPERATOR)
 )
 
 ENGINE_LOGS = {topology.engine_input_queue(p) for p in PRODUCTS}
@@ -71,10 +69,25 @@ EXPECTED: dict[Service, dict[str, set[str]]] = {
             topology.EXECUTIONS,
             *GATEWAY_QUEUES,
             *ENGINE_LOGS,
-            *OPERATOR,
+            topology.OPERATOR_REQUESTS,
+            topology.OPERATOR_ANSWERS,
+            topology.GATEWAY_OPERATOR_REQUESTS,
         },
-        "write": {topology.ENGINE, topology.EXECUTIONS, *GATEWAY_QUEUES, *ENGINE_LOGS, *OPERATOR},
-        "read": {*GATEWAY_QUEUES, topology.REQUESTS, topology.ENGINE, *OPERATOR},
+        "write": {
+            topology.ENGINE,
+            topology.EXECUTIONS,
+            *GATEWAY_QUEUES,
+            *ENGINE_LOGS,
+            topology.OPERATOR_ANSWERS,  # it answers operators
+            topology.GATEWAY_OPERATOR_REQUESTS,  # binds it
+        },
+        "read": {
+            *GATEWAY_QUEUES,
+            topology.REQUESTS,
+            topology.ENGINE,
+            topology.GATEWAY_OPERATOR_REQUESTS,  # consumes it
+            topology.OPERATOR_REQUESTS,  # binds from it
+        },
     },
     Service.ENGINE: {
         "configure": {
@@ -120,7 +133,6 @@ EXPECTED: dict[Service, dict[str, set[str]]] = {
             *BANK_QUEUES,
             REPLIES,
             topology.lock_queue(topology.PAYER_LOCK),
-            *OPERATOR,
         },
         "write": {
             topology.SETTLEMENT,
@@ -128,7 +140,6 @@ EXPECTED: dict[Service, dict[str, set[str]]] = {
             topology.SETTLEMENT_TRADES,
             topology.SETTLEMENT_REQUEST_QUEUE,
             *BANK_QUEUES,
-            *OPERATOR,
         },
         "read": {
             topology.SETTLEMENT_TRADES,
@@ -137,7 +148,6 @@ EXPECTED: dict[Service, dict[str, set[str]]] = {
             topology.TRADES,
             topology.SETTLEMENT_REQUESTS,
             topology.BANK,
-            *OPERATOR,
         },
     },
     Service.BANK_SIM: {

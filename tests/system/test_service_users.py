@@ -93,6 +93,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         "REX_DATA_DIR": str(data),
         "REX_DEPLOYMENT": deployment,
         "REX_PW_BAOTOU_METALS": PASSWORDS[BUYER],
+        "REX_PW_OPERATOR_LI_WEI": f"op-{uuid.uuid4().hex[:12]}",  # config/operators.toml
         "REX_METRICS_PORT": "0",
         "PYTHONUNBUFFERED": "1",
     }
@@ -134,6 +135,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 process.kill()
         for member in process_config.members():
             admin.delete_user(login_of(member, deployment))
+        for operator in process_config.operators():
+            admin.delete_user(login_of(operator, deployment))
         for user in SERVICE_USERS:
             admin.delete_user(user.login(deployment))
         admin.delete_vhost(vhost)
