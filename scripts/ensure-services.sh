@@ -2,7 +2,8 @@
 # Make sure the services the REX test suite needs are up:
 #   RabbitMQ    127.0.0.1:5672  (guest/guest, loopback only - the default)
 #               with its management plugin, HTTP API on port 15672 (`rex provision` uses
-#               it; the plugin is enabled here if it is not)
+#               it), and its Prometheus plugin on port 15692 (the alerts' queue depths);
+#               each plugin is enabled here if it is not
 #   PostgreSQL  127.0.0.1:5432  (trust auth, database "test", role "root")
 #
 # Up already         -> print "<name>: up" and move on (the usual, fast case).
@@ -27,6 +28,7 @@ export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 HOST=127.0.0.1
 RABBITMQ_PORT=5672
 RABBITMQ_MANAGEMENT_PORT=15672
+RABBITMQ_PROMETHEUS_PORT=15692
 POSTGRES_PORT=5432
 
 log() { echo "$*"; }
@@ -94,26 +96,27 @@ ensure_rabbitmq() {
     log "rabbitmq: up (started)"
 }
 
-# The management plugin serves the HTTP API that `rex provision` uses. Probing its port first
+# A plugin of the broker that serves a port: the management plugin's HTTP API, which `rex
+# provision` uses, and the Prometheus plugin's /metrics, which the queue-bound alerts read
+# (docs/operators/metrics.md; tests/system/test_alert_inputs.py). Probing the port first
 # keeps the usual case fast (rabbitmq-plugins takes a second or two to start).
-ensure_rabbitmq_management() {
-    if port_open "$RABBITMQ_MANAGEMENT_PORT"; then
-        log "rabbitmq management: up"
+ensure_rabbitmq_plugin() {
+    local plugin=$1 port=$2 name=$3
+    if port_open "$port"; then
+        log "$name: up"
         return
     fi
     command -v rabbitmq-plugins >/dev/null ||
-        die "rabbitmq management: nothing on $HOST:$RABBITMQ_MANAGEMENT_PORT and no" \
-            "rabbitmq-plugins here; enable rabbitmq_management on the broker"
-    is_root || die "rabbitmq management: not enabled; as root run" \
-        "rabbitmq-plugins enable rabbitmq_management"
+        die "$name: nothing on $HOST:$port and no rabbitmq-plugins here; enable $plugin" \
+            "on the broker"
+    is_root || die "$name: not enabled; as root run rabbitmq-plugins enable $plugin"
     # Idempotent: enabling an enabled plugin is a no-op, and the listener may just be late.
-    if ! rabbitmq-plugins -q is_enabled rabbitmq_management >/dev/null 2>&1; then
-        log "rabbitmq management: enabling the rabbitmq_management plugin"
-        rabbitmq-plugins -q enable rabbitmq_management >/dev/null
+    if ! rabbitmq-plugins -q is_enabled "$plugin" >/dev/null 2>&1; then
+        log "$name: enabling the $plugin plugin"
+        rabbitmq-plugins -q enable "$plugin" >/dev/null
     fi
-    wait_for 60 "rabbitmq management (port $RABBITMQ_MANAGEMENT_PORT)" \
-        port_open "$RABBITMQ_MANAGEMENT_PORT"
-    log "rabbitmq management: up (enabled)"
+    wait_for 60 "$name (port $port)" port_open "$port"
+    log "$name: up (enabled)"
 }
 
 # --- PostgreSQL --------------------------------------------------------------
@@ -191,5 +194,6 @@ ensure_postgres() {
 }
 
 ensure_rabbitmq
-ensure_rabbitmq_management
+ensure_rabbitmq_plugin rabbitmq_management "$RABBITMQ_MANAGEMENT_PORT" "rabbitmq management"
+ensure_rabbitmq_plugin rabbitmq_prometheus "$RABBITMQ_PROMETHEUS_PORT" "rabbitmq prometheus"
 ensure_postgres
