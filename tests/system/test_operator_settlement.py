@@ -13,6 +13,7 @@ is as it was."""
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -423,3 +424,31 @@ def test_the_command_names_no_actor(running: Exchange, subjects: Subjects) -> No
         done = rex_as(running, url, *args)
         assert done.returncode == 2, (args, done.stderr)
     assert state_of(running, subjects) == before
+
+
+def test_with_the_worker_down_the_command_says_so_and_the_request_waits(
+    running: Exchange, subjects: Subjects
+) -> None:
+    """Exit 3 naming the worker; the request stays queued and is applied, as the login,
+    once the worker is back (docs/operators/accounts.md, "From the command line")."""
+    running.kill("settlement", signal.SIGTERM)
+    try:
+        args = COMMANDS["dispute_resolve"](subjects)
+        done = rex_as(running, running.operator_url("settle"), *args, "--timeout", "1")
+        assert (done.returncode, done.stdout) == (3, ""), done.stderr
+        assert done.stderr == (
+            "rex dispute: no answer to dispute_resolve in 1 s (the request was taken by the "
+            "broker): check that the settlement worker runs: it serves operator requests\n"
+        )
+    finally:
+        running.start("settlement", "settlement_worker", "--no-payer")
+    settle = running.operators["settle"]
+    deadline = time.monotonic() + 30
+    while True:
+        shown = running.rex("dispute", "show", subjects.dispute)
+        if f"by operator:{settle}: ok" in shown.stdout or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert "rejected  trade" in shown.stdout and f"by operator:{settle}: ok" in shown.stdout, (
+        shown.stdout + running.log_tail()
+    )
