@@ -12,21 +12,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-import urllib.parse
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-import pika
-from pika.adapters.blocking_connection import BlockingChannel
-
 from rex import topology
-from rex.cli_errors import ExitStatus, Login, Reaching, guard
+from rex.cli_errors import ExitStatus, guard
 from rex.config import ConfigError, ProcessConfig, TradingStatus
-from rex.environment import REX_OPERATOR_URL
 from rex.fields import did_you_mean
-from rex.identity import member_of
+from rex.operator_login import DEFAULT_TIMEOUT_S, OPERATOR_ACCOUNT_LOGIN, OperatorLogin, ask
 from rex.operator_requests import (
     ANSWER_TYPE,
     REQUEST_TYPE,
@@ -37,19 +31,8 @@ from rex.operator_requests import (
     encode_request,
 )
 from rex.operators import Action
-from rex.protocol import CONTENT_TYPE
 
 __all__ = ["DEFAULT_TIMEOUT_S", "OPERATOR_ACCOUNT_LOGIN", "configure_status", "send"]
-
-DEFAULT_TIMEOUT_S = 10.0
-
-#: What `rex halt` says when the broker refuses its login.
-OPERATOR_ACCOUNT_LOGIN = Login(
-    "an operator account's login (operators.toml, provisioned by `rex provision`); set "
-    "REX_OPERATOR_URL to amqp://<operator>:<password>@<host>:<port>/<vhost>",
-    "check the operator and password in $REX_OPERATOR_URL (or $REX_BROKER_URL when it is "
-    "unset), and that `rex provision` ran since the account was added",
-)
 
 #: The trading status each action leaves the product in, as the command prints it.
 STATUS_AFTER = {
@@ -57,11 +40,6 @@ STATUS_AFTER = {
     Action.RESUME: TradingStatus.OPEN,
     Action.CLOSE: TradingStatus.CLOSED,
 }
-
-
-def _login_of(url: str) -> str:
-    name = urllib.parse.urlsplit(url).username
-    return "" if name is None else urllib.parse.unquote(name)
 
 
 def send(
@@ -74,65 +52,34 @@ def send(
     not_an_account: Exception | None = None,
 ) -> OperatorAnswer:
     """Publish ``request`` as ``login`` (operator account ``operator``) and wait for its
-    answer; TimeoutError if none comes in ``timeout_s``. ``operator`` None: the login is no
-    account, and ``not_an_account`` is raised once the broker took the login (so that a
-    broker that is down, or a wrong password, is said first)."""
+    answer (rex.operator_login.ask); TimeoutError if none comes in ``timeout_s``."""
     request_id = f"{request.action}-{uuid.uuid4().hex}"
-    found: list[OperatorAnswer] = []
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        if operator is None:
-            raise not_an_account or ValueError(f"{login!r} is no operator account")
-        reader: BlockingChannel = connection.channel()
-        reader.basic_qos(prefetch_count=50)
 
-        def on_answer(channel: BlockingChannel, method: Any, props: Any, body: bytes) -> None:
-            channel.basic_ack(method.delivery_tag)
-            if props.type != ANSWER_TYPE or props.message_id != f"op-{request_id}":
-                return
-            found.append(decode_answer(body))
+    def answer_of(props: Any, raw: bytes) -> OperatorAnswer | None:
+        if props.type != ANSWER_TYPE or props.message_id != f"op-{request_id}":
+            return None
+        return decode_answer(raw)
 
-        # Reading from "next" before publishing: the answer comes after the consumer is on.
-        reader.basic_consume(
-            topology.operator_answers(operator), on_answer, arguments={"x-stream-offset": "next"}
-        )
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_publish(
-            topology.OPERATOR_REQUESTS,
-            topology.operator_request_key(operator, request.action),
-            encode_request(request),
-            pika.BasicProperties(
-                content_type=CONTENT_TYPE,
-                delivery_mode=2,
-                type=REQUEST_TYPE,
-                message_id=request_id,
-                user_id=login,
-                timestamp=int(time.time()),
-            ),
-            mandatory=True,
-        )
-        deadline = time.monotonic() + timeout_s
-        while not found:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(
-                    f"no answer to {request.action} {request.product} in {timeout_s:g} s "
-                    "(the request was taken by the broker)"
-                )
-            connection.process_data_events(time_limit=min(left, 0.2))
-        return found[0]
-    finally:
-        if connection.is_open:
-            connection.close()
+    return ask(
+        url,
+        login,
+        operator,
+        exchange=topology.OPERATOR_REQUESTS,
+        routing_key=topology.operator_request_key(operator or "", request.action),
+        body=encode_request(request),
+        kind=REQUEST_TYPE,
+        request_id=request_id,
+        answer_of=answer_of,
+        timeout_s=timeout_s,
+        what=f"{request.action} {request.product}",
+        not_an_account=not_an_account,
+    )
 
 
 def _status(prog: str, action: Action) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
         process_config = ProcessConfig.from_env()
-        own_url = REX_OPERATOR_URL.get()
-        url = own_url or process_config.broker_url
-        url_from = "$REX_OPERATOR_URL" if own_url else "$REX_BROKER_URL"
+        login = OperatorLogin.from_env(process_config)
 
         def run() -> int:
             products = process_config.products()
@@ -142,22 +89,13 @@ def _status(prog: str, action: Action) -> Callable[[argparse.Namespace], int]:
                 raise ConfigError(
                     process_config.products_file, f"no product {args.product!r}{hint}"
                 )
-            login = _login_of(url)
-            operator = member_of(login, process_config.deployment) if login else None
-            if operator not in process_config.operators():
-                operator = None
-            not_an_account = ConfigError(
-                url_from,
-                f"user {login!r} is no operator account of {process_config.operators_file}: "
-                f"{prog} needs {OPERATOR_ACCOUNT_LOGIN.needed}",
-            )
             answer = send(
-                url,
-                login,
-                operator,
+                login.url,
+                login.login,
+                login.operator,
                 OperatorRequest(action, args.product),
                 timeout_s=args.timeout,
-                not_an_account=not_an_account,
+                not_an_account=login.not_an_account(prog),
             )
             if answer.verdict is Verdict.DONE:
                 print(f"{args.product}: {STATUS_AFTER[action]}")
@@ -165,12 +103,7 @@ def _status(prog: str, action: Action) -> Callable[[argparse.Namespace], int]:
             print(f"{prog}: refused ({answer.reason}): {answer.text}", file=sys.stderr)
             return ExitStatus.REFUSED
 
-        reaching = Reaching(
-            url,
-            url_from=url_from,
-            login=OPERATOR_ACCOUNT_LOGIN,
-            no_answer="check that the gateway runs: it serves operator requests",
-        )
+        reaching = login.reaching("check that the gateway runs: it serves operator requests")
         return guard(prog, reaching, run)
 
     return handler

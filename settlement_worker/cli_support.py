@@ -1,18 +1,22 @@
 """What the settlement commands (`rex reconcile`, `rex statement`, `rex dispute`, `rex
-bills`, `rex offline`, `rex payments`) share: where the store is, opening it, and their
-exit statuses, those of every `rex` command (rex.cli_errors)."""
+bills`, `rex offline`, `rex payments`) share: where the store is, opening it, their exit
+statuses, those of every `rex` command (rex.cli_errors), and the one way an operator's
+action reaches the store: as a settlement request of the operator's own login
+(:func:`as_operator`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from rex.cli_errors import ExitStatus, Reaching, classify, guard
 from rex.config import ConfigError, ProcessConfig
 from rex.environment import POSTGRES_URL, REX_DATA_DIR, REX_DATABASE_URL
+from rex.operator_login import DEFAULT_TIMEOUT_S, OperatorLogin, settlement_request
+from rex.settlement_protocol import SettlementAnswer
 from settlement_worker.store import Store
 from settlement_worker.store.opening import open_store
 
@@ -20,15 +24,62 @@ __all__ = [
     "EXIT_OK",
     "EXIT_REFUSED",
     "EXIT_USAGE",
+    "as_operator",
     "on_store",
     "open_for_update",
     "open_from_args",
+    "parse",
     "store_arguments",
+    "timeout_argument",
 ]
 
 EXIT_OK = ExitStatus.OK
 EXIT_REFUSED = ExitStatus.REFUSED  # differences found, or a rule refused the request
 EXIT_USAGE = ExitStatus.USAGE
+
+
+#: Who answers an operator's settlement request: what to check when no answer comes.
+ANSWERED_BY_THE_WORKER = "check that the settlement worker runs: it serves operator requests"
+
+
+def as_operator(
+    prog: str,
+    kind: str,
+    body: Mapping[str, object],
+    timeout_s: float,
+    accepted: Callable[[SettlementAnswer], None],
+) -> int:
+    """Send the settlement operator request ``kind`` as the operator account of
+    ``$REX_OPERATOR_URL`` (else ``$REX_BROKER_URL``) and wait for the worker's answer:
+    ``accepted(answer)`` prints an accepted one. The worker checks the account's role and
+    records its login as the actor, so no command line names who acts. Exit status 0
+    accepted, 1 refused, 2 not an operator account, 3 no answer, 4-7 the broker."""
+    try:
+        login = OperatorLogin.from_env(ProcessConfig.from_env())
+    except ConfigError as error:  # a bad REX_DEPLOYMENT or operators.toml
+        print(f"{prog}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+    def run() -> int:
+        answer = settlement_request(login, prog, kind, body, timeout_s=timeout_s)
+        if answer.accepted:
+            accepted(answer)
+            return EXIT_OK
+        print(f"{prog}: refused ({answer.reason}): {answer.text}", file=sys.stderr)
+        return EXIT_REFUSED
+
+    return guard(prog, login.reaching(ANSWERED_BY_THE_WORKER), run)
+
+
+def timeout_argument(parser: argparse.ArgumentParser) -> None:
+    """``--timeout``: how long an operator request waits for its answer."""
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"how long to wait for the worker's answer (default {DEFAULT_TIMEOUT_S:g})",
+    )
 
 
 def store_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,4 +1,5 @@
-"""Settlement's `rex` commands: the worker, and the operators' commands on the store."""
+"""Settlement's `rex` commands: the worker, and the operators' commands (on the store, or sent
+to the worker as the operator's settlement requests)."""
 
 from rex.commands import Command, Group, module_main
 

@@ -1,17 +1,22 @@
 """`rex dispute open|resolve|list|show`: disputes on trades and bills.
 
     rex dispute open --member M (--trade T | --bill B) --reason TEXT
-    rex dispute resolve D-1 --operator NAME (--uphold | --reject) --note TEXT
+    rex dispute resolve D-1 (--uphold | --reject) --note TEXT [--timeout S]
     rex dispute list [--state open|upheld|rejected] [--member M] [--subject ID]
     rex dispute show D-1                  # the dispute and its audit trail
 
-The command writes to the settlement store directly (``--database-url`` /
-``$REX_DATABASE_URL``, else SQLite in ``$REX_DATA_DIR``), so whoever runs it has the
-operator's access to that store: ``--member`` says on whose behalf a dispute is opened, it
-is not a login; it must be a member of members.toml (``$REX_CONFIG_DIR``). Times are shown
-in exchange (Beijing) time. Exit status: 0 done, 1 refused by a rule (the message names
-it), 2 usage (an unknown member among them), 8 the store cannot be opened
-(docs/members/cli.md, "Exit status").
+``resolve`` is an operator's decision: it is sent to the settlement worker as the
+settlement request ``dispute_resolve`` of the operator account of ``$REX_OPERATOR_URL``
+(else ``$REX_BROKER_URL``); the worker checks the role settlement_ops and audits the
+broker-verified login (docs/operators/accounts.md). It never writes the store itself.
+
+``open``, ``list`` and ``show`` work on the settlement store directly (``--database-url`` /
+``$REX_DATABASE_URL``, else SQLite in ``$REX_DATA_DIR``): ``--member`` says on whose behalf a
+dispute is opened, it is not a login; it must be a member of members.toml
+(``$REX_CONFIG_DIR``). Times are shown in exchange (Beijing) time. Exit status: 0 done, 1
+refused by a rule (the message names it), 2 usage (an unknown member among them; for
+resolve, a login that is no operator account), 3 no answer from the worker (resolve), 4-7
+the broker (resolve), 8 the store cannot be opened (docs/members/cli.md, "Exit status").
 """
 
 from __future__ import annotations
@@ -23,12 +28,17 @@ import time
 from collections.abc import Sequence
 
 from rex.exchange_time import format_ns
+from rex.operators import Action
+from rex.settlement_protocol import SettlementAnswer
 from settlement_worker.cli_support import (
     EXIT_OK,
     EXIT_REFUSED,
+    as_operator,
     on_store,
     open_for_update,
+    parse,
     store_arguments,
+    timeout_argument,
 )
 from settlement_worker.codes import RuleViolation
 from settlement_worker.disputes.operations import (
@@ -36,7 +46,6 @@ from settlement_worker.disputes.operations import (
     history,
     list_disputes,
     open_in_store,
-    resolve_in_store,
 )
 from settlement_worker.disputes.rules import Actor, Dispute, DisputeState, SubjectType
 from settlement_worker.ledger.rules import LedgerError
@@ -69,23 +78,19 @@ def _open(store: Store, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _resolve(store: Store, args: argparse.Namespace) -> int:
-    with store.transaction() as tx:
-        result = resolve_in_store(
-            tx,
-            args.dispute_id,
-            Actor.operator(args.operator),
-            args.uphold,
-            args.note,
-            time.time_ns(),
-        )
-    d = result.dispute
-    if d.state is DisputeState.UPHELD:
-        posted = ", ".join(result.reversals) or "no entries to reverse"
-        print(f"{d.dispute_id} upheld: {d.subject_type} {d.subject_id} cancelled; posted {posted}")
-    else:
-        print(f"{d.dispute_id} rejected: {d.subject_type} {d.subject_id} settles again")
-    return EXIT_OK
+def _resolve(args: argparse.Namespace) -> int:
+    """The operator's decision, as the settlement request ``dispute_resolve``."""
+    body = {"dispute_id": args.dispute_id, "uphold": args.uphold, "reason": args.note}
+
+    def accepted(answer: SettlementAnswer) -> None:
+        d = answer.detail
+        if d.get("state") == DisputeState.UPHELD:
+            posted = ", ".join(d.get("reversed_entries") or []) or "no entries to reverse"
+            print(f"{args.dispute_id} upheld: its subject is cancelled; posted {posted}")
+        else:
+            print(f"{args.dispute_id} rejected: its subject settles again")
+
+    return as_operator(PROG, Action.DISPUTE_RESOLVE.value, body, args.timeout, accepted)
 
 
 def _list(store: Store, args: argparse.Namespace) -> int:
@@ -126,14 +131,18 @@ def _parser() -> argparse.ArgumentParser:
     opening.add_argument("--reason", required=True, help="why (kept in the audit log)")
     opening.set_defaults(run=_open)
 
-    resolving = commands.add_parser("resolve", parents=[common], help="an operator decides")
+    resolving = commands.add_parser(
+        "resolve",
+        help="an operator decides, as the operator account of $REX_OPERATOR_URL (role "
+        "settlement_ops); the settlement worker applies and audits it",
+    )
     resolving.add_argument("dispute_id")
-    resolving.add_argument("--operator", required=True, help="the operator's name")
     verdict = resolving.add_mutually_exclusive_group(required=True)
     verdict.add_argument("--uphold", action="store_true", help="reverse and cancel the subject")
     verdict.add_argument("--reject", action="store_true", help="settlement resumes")
     resolving.add_argument("--note", required=True, help="why (kept in the audit log)")
-    resolving.set_defaults(run=_resolve)
+    timeout_argument(resolving)
+    resolving.set_defaults(run=None)
 
     listing = commands.add_parser("list", parents=[common], help="list disputes")
     listing.add_argument("--state", choices=["open", "upheld", "rejected", "all"], default="all")
@@ -148,9 +157,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = None if argv is None else list(argv)
+    parsed = parse(_parser(), arguments)
+    if isinstance(parsed, int):
+        return parsed
+    if parsed.command == "resolve":  # over AMQP, as the operator: no store opened here
+        return _resolve(parsed)
     started = open_for_update(
         _parser(),
-        None if argv is None else list(argv),
+        arguments,
         PROG,
         lambda a: [getattr(a, "member", None)],
     )

@@ -4,7 +4,8 @@
     rex payments --review                         the manual-review queue, and payments
                                                   whose status a bank has not told yet
     rex payments --show PAYMENT_ID                one payment and its whole history
-    rex payments --release PAYMENT_ID --bank B    send a payment in review again, on bank B
+    rex payments --release PAYMENT_ID --bank B --note WHY
+                                                  send a payment in review again, on bank B
     rex payments --mark-paid PAYMENT_ID --reference REF
                                                   it was paid outside REX (bank reference)
     rex payments --resolve PAYMENT_ID (--paid --reference REF | --failed) --note WHY
@@ -12,12 +13,18 @@
                                                   its bank said: it paid, or it did not
                                                   and never will (then it is retried)
 
-Works on the settlement store (--database-url or REX_DATABASE_URL, else SQLite under
---data-dir or REX_DATA_DIR) only: a running payer picks a released payment up on its next
-sweep. Times (the history, a send's deadline, a retry) are shown in exchange (Beijing)
-time; `--json` prints JSON (the history's times as ISO 8601 strings, ``updated_at`` in
-epoch nanoseconds). Exit status: 0 done, 1
-refused, 2 usage, 8 the store cannot be opened (docs/members/cli.md, "Exit status").
+--release and --resolve are an operator's actions: each is sent to the settlement worker
+as a settlement request (payment_release, payment_resolve) of the operator account of
+$REX_OPERATOR_URL (else $REX_BROKER_URL), which needs the role settlement_ops; the worker
+records that login in the payment's history, and never a name given here. The rest reads
+the settlement store (--database-url or REX_DATABASE_URL, else SQLite under --data-dir or
+REX_DATA_DIR); --mark-paid still writes it directly, as --actor (the worker has no request
+for it yet). A running payer picks a released payment up on its next sweep. Times (the
+history, a send's deadline, a retry) are shown in exchange (Beijing) time; `--json` prints
+JSON (the history's times as ISO 8601 strings, ``updated_at`` in epoch nanoseconds). Exit
+status: 0 done, 1 refused, 2 usage (for --release and --resolve also a login that is no
+operator account), 3 no answer from the worker, 4-7 the broker, 8 the store cannot be
+opened (docs/members/cli.md, "Exit status").
 """
 
 from __future__ import annotations
@@ -30,20 +37,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from rex.exchange_time import format_ns
+from rex.operators import Action
+from rex.settlement_protocol import SettlementAnswer
 from settlement_worker.cli_support import (
     EXIT_OK,
     EXIT_REFUSED,
+    as_operator,
     on_store,
     open_from_args,
     store_arguments,
+    timeout_argument,
 )
 from settlement_worker.payments import rules as pm
-from settlement_worker.payments.payer import (
-    mark_paid,
-    release_payment,
-    resolve_payment,
-    review_queue,
-)
+from settlement_worker.payments.payer import mark_paid, review_queue
 from settlement_worker.payments.sql import (
     counts_by_state,
     load_history,
@@ -82,7 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--note", default="", help="with --release: why; with --resolve: what the bank said"
     )
-    parser.add_argument("--actor", default=None, help="who is acting (default: login name)")
+    parser.add_argument(
+        "--actor",
+        default=None,
+        help="with --mark-paid: who is acting (default: login name); --release and "
+        "--resolve act as the login of $REX_OPERATOR_URL",
+    )
+    timeout_argument(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
     store_arguments(parser)
     return parser
@@ -104,6 +116,15 @@ def main(argv: Sequence[str] | None = None, store: Store | None = None) -> int:
         parser.error("--resolve --paid needs --reference")
     if (args.paid or args.failed) and not args.resolve:
         parser.error("--paid and --failed go with --resolve")
+    if args.release and not args.note.strip():
+        parser.error("--release needs --note: why it is sent again (kept in its history)")
+    if (args.release or args.resolve) and args.actor:
+        parser.error(
+            "--actor goes with --mark-paid only: --release and --resolve act as the operator "
+            "account of $REX_OPERATOR_URL, which the settlement worker records"
+        )
+    if args.release or args.resolve:  # over AMQP, as the operator: no store opened here
+        return _as_operator(args)
     own = store is None
     where = "the settlement store"
     if store is None:
@@ -123,17 +144,9 @@ def main(argv: Sequence[str] | None = None, store: Store | None = None) -> int:
 
 def _run(args: argparse.Namespace, store: Store) -> int:
     actor = args.actor or _login()
-    if args.release:
-        payment = release_payment(store, args.release, args.bank, actor, args.note)
-        _out(args, f"released {payment.payment_id} on {payment.bank}", _as_dict(payment))
-    elif args.mark_paid:
+    if args.mark_paid:
         payment = mark_paid(store, args.mark_paid, actor, args.reference)
         _out(args, f"{payment.payment_id} marked paid ({args.reference})", _as_dict(payment))
-    elif args.resolve:
-        payment = resolve_payment(
-            store, args.resolve, args.paid, actor, args.note, args.reference or ""
-        )
-        _out(args, f"{payment.payment_id} resolved: now {payment.state}", _as_dict(payment))
     elif args.show:
         with store.transaction() as tx:
             loaded = load_payment(tx, args.show)
@@ -176,6 +189,29 @@ def _run(args: argparse.Namespace, store: Store) -> int:
         table = "\n".join(f"{state:<14} {n}" for state, n in sorted(counts.items()))
         _out(args, table or "no payments", counts)
     return EXIT_OK
+
+
+def _as_operator(args: argparse.Namespace) -> int:
+    """--release or --resolve, as the settlement request payment_release or payment_resolve."""
+    body: dict[str, object]
+    if args.release:
+        kind = Action.PAYMENT_RELEASE
+        body = {"payment_id": args.release, "bank": args.bank, "reason": args.note}
+    else:
+        kind = Action.PAYMENT_RESOLVE
+        body = {"payment_id": args.resolve, "paid": args.paid, "reason": args.note}
+        if args.paid:
+            body["reference"] = args.reference
+
+    def accepted(answer: SettlementAnswer) -> None:
+        payment, state = answer.detail.get("payment_id"), answer.detail.get("state")
+        if args.release:
+            text = f"released {payment} on {args.bank}: now {state}"
+        else:
+            text = f"{payment} resolved: now {state}"
+        _out(args, text, answer.detail)
+
+    return as_operator(PROG, kind.value, body, args.timeout, accepted)
 
 
 def _login() -> str:

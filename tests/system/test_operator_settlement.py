@@ -3,21 +3,36 @@ on SQLite: `dispute_resolve`, `payment_release` and `payment_resolve` sent as se
 requests by every kind of login -- an operator account with settlement_ops (allowed), with
 market_ops or audit, a disabled account, a member, the services' `guest` (refused) -- each
 answered on the operator's own answer stream; a dispute resolved this way is audited in the
-store with the authenticated operator."""
+store with the authenticated operator.
+
+The same actions through the command line, `rex dispute resolve` and `rex payments
+--release|--resolve` as the login of $REX_OPERATOR_URL: settlement_ops gets them done,
+audited as `operator:<name>`; every other login is refused with what to do, and the store
+is as it was."""
 
 from __future__ import annotations
 
+import dataclasses
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pika
 import pika.exceptions
 import pytest
 
 from rex.protocol import CONTENT_TYPE, ExecutionReport, pack, unpack
+from settlement_worker.payments import rules as pm
+from settlement_worker.payments.sql import insert_payment, load_history, load_payment
+from settlement_worker.store.sqlite import SqliteStore
+from tests.settlement_worker.payments.test_rules import payment
+from tests.settlement_worker.payments.test_unknown_review import in_review
 from tests.system.conftest import OPERATOR_PASSWORD, PASSWORD, ROOT, Exchange, wait_for_answer
 
 pytestmark = pytest.mark.broker
@@ -196,24 +211,29 @@ def settlement_requests(exchange: Exchange, kind: str) -> list[tuple[str, str, s
         time.sleep(0.2)
 
 
-def test_settlement_ops_resolves_a_dispute_audited_as_the_login(running: Exchange) -> None:
-    with running.client("alpha") as alpha, running.client("beta") as beta:
+def open_dispute(exchange: Exchange) -> str:
+    """A trade between alpha and beta, disputed by beta: the dispute's id."""
+    with exchange.client("alpha") as alpha, exchange.client("beta") as beta:
         ask = alpha.place("PRND-OX", "sell", 100, 500_000, wait=10)
         bid = beta.place("PRND-OX", "buy", 100, 500_000, wait=10)
     assert isinstance(ask, ExecutionReport) and isinstance(bid, ExecutionReport)
     trade_id = bid.trade_id
     assert trade_id is not None, bid
-    member = running.members["beta"]
+    member = exchange.members["beta"]
     deadline = time.monotonic() + 20
     while True:  # the trade must be booked before it can be disputed
-        opened = running.rex(
+        opened = exchange.rex(
             "dispute", "open", "--member", member, "--trade", trade_id, "--reason", "wrong grade"
         )
         if opened.returncode == 0 or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     assert opened.returncode == 0, opened.stderr
-    dispute = opened.stdout.split()[1].rstrip(":")
+    return opened.stdout.split()[1].rstrip(":")
+
+
+def test_settlement_ops_resolves_a_dispute_audited_as_the_login(running: Exchange) -> None:
+    dispute = open_dispute(running)
     # A forged actor in the body is refused; the authenticated one resolves it.
     forged_body = {**body_of("dispute_resolve", dispute), "actor": "operator:li"}
     forged = as_operator(running, "settle", "dispute_resolve", forged_body)
@@ -228,3 +248,207 @@ def test_settlement_ops_resolves_a_dispute_audited_as_the_login(running: Exchang
     assert shown.returncode == 0, shown.stderr
     assert f"by operator:{settle}" in shown.stdout
     assert "operator:li" not in shown.stdout
+
+
+# ------------------------------------------------------------ the command line, as the login
+
+
+@dataclasses.dataclass(frozen=True)
+class Subjects:
+    """What an operator acts on: an open dispute, a payment in manual review, one whose
+    outcome the bank has not told (unknown_review)."""
+
+    dispute: str
+    review: str
+    unknown: str
+
+
+def store_of(exchange: Exchange) -> SqliteStore:
+    return SqliteStore(Path(exchange.env["REX_DATA_DIR"]) / "settlement.sqlite3")
+
+
+@pytest.fixture
+def subjects(running: Exchange) -> Subjects:
+    tag = uuid.uuid4().hex[:8]
+    review = dataclasses.replace(
+        payment(), payment_id=f"pay-cli-{tag}-r", state=pm.PaymentState.MANUAL_REVIEW
+    )
+    unknown = dataclasses.replace(in_review(), payment_id=f"pay-cli-{tag}-u")
+    assert unknown.state is pm.PaymentState.UNKNOWN_REVIEW
+    store = store_of(running)
+    try:
+        with store.transaction() as tx:
+            insert_payment(tx, review)
+            insert_payment(tx, unknown)
+    finally:
+        store.close()
+    return Subjects(open_dispute(running), review.payment_id, unknown.payment_id)
+
+
+#: The three commands, by the request kind each sends.
+COMMANDS = {
+    "dispute_resolve": lambda s: ("dispute", "resolve", s.dispute, "--reject", "--note", "ok"),
+    "payment_release": lambda s: (
+        "payments", "--release", s.review, "--bank", "icbc-baotou", "--note", "line back"
+    ),
+    "payment_resolve": lambda s: (
+        "payments", "--resolve", s.unknown, "--failed", "--note", "bank: never arrived"
+    ),
+}  # fmt: skip
+
+
+def rex_as(exchange: Exchange, url: str | None, *args: str) -> subprocess.CompletedProcess[str]:
+    """`rex ARGS` with REX_OPERATOR_URL ``url`` (None: unset, so $REX_BROKER_URL's guest)."""
+    env = {k: v for k, v in exchange.env.items() if k != "REX_OPERATOR_URL"}
+    if url is not None:
+        env["REX_OPERATOR_URL"] = url
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def state_of(exchange: Exchange, s: Subjects) -> tuple[object, ...]:
+    """Everything the three actions could change: the dispute's row and audit, the two
+    payments and their histories."""
+    store = store_of(exchange)
+    try:
+        with store.transaction() as tx:
+            dispute = tx.execute("SELECT * FROM disputes WHERE dispute_id = ?", [s.dispute])
+            audit = tx.execute("SELECT * FROM audit_log ORDER BY seq")
+            payments = [load_payment(tx, p) for p in (s.review, s.unknown)]
+            histories = [load_history(tx, p) for p in (s.review, s.unknown)]
+        return (dispute, audit, payments, histories)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_command_as_settlement_ops_is_done_and_audited_as_the_login(
+    running: Exchange, subjects: Subjects, kind: str
+) -> None:
+    settle = running.operators["settle"]
+    done = rex_as(running, running.operator_url("settle"), *COMMANDS[kind](subjects))
+    assert done.returncode == 0, done.stderr + running.log_tail()
+    assert (
+        done.stdout.strip()
+        == {
+            "dispute_resolve": f"{subjects.dispute} rejected: its subject settles again",
+            "payment_release": f"released {subjects.review} on icbc-baotou: now new",
+            "payment_resolve": f"{subjects.unknown} resolved: now failed",
+        }[kind]
+    )
+    subject = {"dispute_resolve": subjects.dispute, "payment_release": subjects.review}.get(
+        kind, subjects.unknown
+    )
+    store = store_of(running)
+    try:
+        actors = store.query(
+            "SELECT actor, action FROM audit_log WHERE subject_id = ? ORDER BY seq", [subject]
+        )
+    finally:
+        store.close()
+    assert actors[-1][0] == f"operator:{settle}", actors
+    if kind == "dispute_resolve":
+        shown = running.rex("dispute", "show", subjects.dispute)
+        assert f"by operator:{settle}: ok" in shown.stdout, shown.stdout + shown.stderr
+
+
+def member_url(exchange: Exchange) -> str:
+    member = exchange.members["alpha"]
+    return f"amqp://{member}:{PASSWORD}@127.0.0.1:5672/{quote(exchange.vhost, safe='')}"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("short", "role"), [("market", "market_ops"), ("audit", "audit")])
+def test_the_command_without_settlement_ops_is_refused_and_changes_nothing(
+    running: Exchange, subjects: Subjects, kind: str, short: str, role: str
+) -> None:
+    before = state_of(running, subjects)
+    done = rex_as(running, running.operator_url(short), *COMMANDS[kind](subjects))
+    prog = "rex dispute" if kind == "dispute_resolve" else "rex payments"
+    name = running.operators[short]
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1,
+        "",
+        f"{prog}: refused (not_permitted): {kind} needs the role settlement_ops; operator "
+        f"{name!r} has {role}\n",
+    )
+    assert state_of(running, subjects) == before
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("who", ["member", "guest", "disabled"])
+def test_the_command_as_no_usable_operator_account_is_refused_and_changes_nothing(
+    running: Exchange, subjects: Subjects, kind: str, who: str
+) -> None:
+    before = state_of(running, subjects)
+    url = {
+        "member": member_url(running),
+        "guest": None,  # $REX_BROKER_URL: the services' login
+        "disabled": running.operator_url("gone"),
+    }[who]
+    done = rex_as(running, url, *COMMANDS[kind](subjects))
+    prog = "rex dispute" if kind == "dispute_resolve" else "rex payments"
+    if who == "disabled":  # provisioning leaves a disabled account no broker login
+        name = running.operators["gone"]
+        assert done.returncode == 5, done.stderr
+        assert f"refused the login of user {name!r}" in done.stderr
+    else:
+        login, url_from = {
+            "member": (running.members["alpha"], "$REX_OPERATOR_URL"),
+            "guest": ("guest", "$REX_BROKER_URL"),
+        }[who]
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith(
+            f"{prog}: {url_from}: user {login!r} is no operator account of "
+        ), done.stderr
+        assert "set REX_OPERATOR_URL to amqp://<operator>:<password>@" in done.stderr
+    assert done.stdout == ""
+    assert state_of(running, subjects) == before
+
+
+def test_the_command_names_no_actor(running: Exchange, subjects: Subjects) -> None:
+    """Who acts is the login: a name given on the command line is refused, not recorded."""
+    url = running.operator_url("settle")
+    before = state_of(running, subjects)
+    given = [
+        ("dispute", "resolve", subjects.dispute, "--operator", "li", "--reject", "--note", "x"),
+        ("payments", "--resolve", subjects.unknown, "--failed", "--note", "x", "--actor", "li"),
+    ]
+    for args in given:
+        done = rex_as(running, url, *args)
+        assert done.returncode == 2, (args, done.stderr)
+    assert state_of(running, subjects) == before
+
+
+def test_with_the_worker_down_the_command_says_so_and_the_request_waits(
+    running: Exchange, subjects: Subjects
+) -> None:
+    """Exit 3 naming the worker; the request stays queued and is applied, as the login,
+    once the worker is back (docs/operators/accounts.md, "From the command line")."""
+    running.kill("settlement", signal.SIGTERM)
+    try:
+        args = COMMANDS["dispute_resolve"](subjects)
+        done = rex_as(running, running.operator_url("settle"), *args, "--timeout", "1")
+        assert (done.returncode, done.stdout) == (3, ""), done.stderr
+        assert done.stderr == (
+            "rex dispute: no answer to dispute_resolve in 1 s (the request was taken by the "
+            "broker): check that the settlement worker runs: it serves operator requests\n"
+        )
+    finally:
+        running.start("settlement", "settlement_worker", "--no-payer")
+    settle = running.operators["settle"]
+    deadline = time.monotonic() + 30
+    while True:
+        shown = running.rex("dispute", "show", subjects.dispute)
+        if f"by operator:{settle}: ok" in shown.stdout or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert "rejected  trade" in shown.stdout and f"by operator:{settle}: ok" in shown.stdout, (
+        shown.stdout + running.log_tail()
+    )

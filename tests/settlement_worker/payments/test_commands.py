@@ -1,4 +1,5 @@
-"""`rex payments`: the review queue, release, mark-paid and history, on a SQLite store."""
+"""`rex payments`: the review queue, mark-paid and history, on a SQLite store (release and
+resolve go to the worker: tests/system/test_operator_settlement.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from settlement_worker.payments import commands as cli_payments
 from settlement_worker.payments import rules as pm
 from settlement_worker.payments.operations import move_payment
+from settlement_worker.payments.payer import release_payment
 from settlement_worker.payments.sql import insert_payment, load_payment
 from settlement_worker.store import Store
 
@@ -53,17 +55,9 @@ def test_review_lists_the_queue(in_review: Store, capsys: pytest.CaptureFixture[
 
 
 def test_release_and_mark_paid(in_review: Store, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(
-        in_review,
-        capsys,
-        "--release",
-        "pay-obl-PRND-OX-0-0",
-        "--bank",
-        "abc-hohhot",
-        "--actor",
-        "li",
-    )
-    assert code == 0 and out.strip() == "released pay-obl-PRND-OX-0-0 on abc-hohhot"
+    # --release is the worker's, as the operator's login (tests/system/test_operator_settlement.py).
+    released = release_payment(in_review, "pay-obl-PRND-OX-0-0", "abc-hohhot", "li")
+    assert released.state is pm.PaymentState.NEW and released.bank == "abc-hohhot"
     code, out, _ = run(
         in_review,
         capsys,
@@ -89,8 +83,10 @@ def test_release_and_mark_paid(in_review: Store, capsys: pytest.CaptureFixture[s
 def test_operator_mistakes_are_refused(
     in_review: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(in_review, capsys, "--release", "pay-obl-PRND-OX-2-0", "--bank", "x")
-    assert code == 1 and "only a payment in review is released" in err
+    with pytest.raises(pm.PaymentError, match="only a payment in review is released"):
+        release_payment(in_review, "pay-obl-PRND-OX-2-0", "x", "li")
+    code, _, err = run(in_review, capsys, "--mark-paid", "pay-obl-PRND-OX-2-0", "--reference", "R")
+    assert code == 1 and "only a payment in review is marked" in err
     code, _, err = run(in_review, capsys, "--show", "pay-nope")
     assert code == 1 and "no payment pay-nope" in err
     with pytest.raises(SystemExit):

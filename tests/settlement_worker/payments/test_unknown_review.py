@@ -191,21 +191,9 @@ def test_cli_resolve_paid_books_it_once_with_the_operator_on_record(
     code = cli_payments.main(["--review", "--json"], store=store)
     data = json.loads(capsys.readouterr().out)
     assert code == 0 and [x["payment_id"] for x in data["unknown_review"]] == [p.payment_id]
-    code = cli_payments.main(
-        [
-            "--resolve",
-            p.payment_id,
-            "--paid",
-            "--reference",
-            "ICBC-778",
-            "--note",
-            "bank confirms",
-            "--actor",
-            "ops-li",
-        ],
-        store=store,
-    )
-    assert code == 0 and "now confirmed" in capsys.readouterr().out
+    # As the worker applies `rex payments --resolve`'s request (payments/requests.py).
+    resolved = resolve_payment(store, p.payment_id, True, "ops-li", "bank confirms", "ICBC-778")
+    assert resolved.state is PaymentState.CONFIRMED
     entries = store.query(
         "SELECT entry_id FROM journal_entries WHERE reference = ?", [p.payment_id]
     )
@@ -218,15 +206,9 @@ def test_cli_resolve_paid_books_it_once_with_the_operator_on_record(
         [p.payment_id],
     )
     assert audit == [("ops-li", "resolved_paid")]
-    # Resolved once: a second resolution is refused (exit 1), nothing booked twice.
-    assert (
-        cli_payments.main(
-            ["--resolve", p.payment_id, "--failed", "--note", "oops", "--actor", "ops-li"],
-            store=store,
-        )
-        == 1
-    )
-    assert "only an unknown payment" in capsys.readouterr().err
+    # Resolved once: a second resolution is refused, nothing booked twice.
+    with pytest.raises(PaymentError, match="only an unknown payment"):
+        resolve_payment(store, p.payment_id, False, "ops-li", "oops")
 
 
 def test_cli_resolve_failed_makes_it_due_again(
@@ -249,6 +231,10 @@ def test_cli_resolve_failed_makes_it_due_again(
         ["--resolve", "pay-x", "--failed"],  # no note
         ["--resolve", "pay-x", "--paid", "--note", "n"],  # paid without reference
         ["--paid"],  # without --resolve
+        # Who acts is the login of $REX_OPERATOR_URL, never a name on the command line.
+        ["--resolve", "pay-x", "--failed", "--note", "n", "--actor", "ops-li"],
+        ["--release", "pay-x", "--bank", "icbc-baotou", "--note", "n", "--actor", "ops-li"],
+        ["--release", "pay-x", "--bank", "icbc-baotou"],  # no note: its history says why
     ],
 )
 def test_cli_resolve_usage_errors(store: Store, argv: list[str]) -> None:
