@@ -33,17 +33,14 @@ from collections.abc import Mapping
 from typing import Final
 
 from rex import topology
-from rex.identity import login_of
 from rex.operators import OperatorAccount
-from rex.ownership import Owner, foreign_owner
+from rex.ownership import Owner
 from rex.provision import (
     BrokerAdmin,
-    MemberAction,
     MemberResult,
     Permissions,
     TopicPermissions,
-    _tags_of,
-    password_matches,
+    provision_login,
 )
 
 __all__ = [
@@ -104,43 +101,13 @@ def _provision_operator(
     password: str | None,
     dry_run: bool,
 ) -> MemberResult:
-    vhost, login = owner.vhost, login_of(account.name, owner.deployment)
-    user = admin.get_user(login)
-    if user is not None:
-        foreign = foreign_owner(_tags_of(user), owner, lambda: admin.user_vhosts(login))
-        if foreign is not None:
-            return MemberResult(
-                account.name, account.enabled, MemberAction.FOREIGN, login=login, owner=foreign
-            )
-    if not account.enabled:
-        if user is None:
-            return MemberResult(account.name, False, MemberAction.ABSENT, login=login)
-        connections = len(admin.list_user_connections(login))
-        if not dry_run:
-            admin.delete_user(login)
-            admin.close_user_connections(login)
-        return MemberResult(
-            account.name, False, MemberAction.DELETED, connections_closed=connections, login=login
-        )
-    assert password is not None
-    if user is None:
-        action = MemberAction.CREATED
-    elif password_matches(user, password) and _tags_of(user) == {owner.tag}:
-        action = MemberAction.UNCHANGED
-    else:
-        action = MemberAction.UPDATED
-    if action is not MemberAction.UNCHANGED and not dry_run:
-        admin.put_user(login, password, owner.tag)
-    wanted = operator_permissions(account.name)
-    current = None if user is None else admin.get_permissions(vhost, login)
-    permissions_set = current != wanted
-    if permissions_set and not dry_run:
-        admin.put_permissions(vhost, login, wanted.configure, wanted.write, wanted.read)
-    current_topic = [] if user is None else admin.get_topic_permissions(vhost, login)
-    missing = [t for t in operator_topic_permission_set(account.name) if t not in current_topic]
-    if not dry_run:
-        for wanted_topic in missing:
-            admin.put_topic_permissions(
-                vhost, login, wanted_topic.exchange, wanted_topic.write, wanted_topic.read
-            )
-    return MemberResult(account.name, True, action, permissions_set, bool(missing), login=login)
+    return provision_login(
+        admin,
+        owner,
+        account.name,
+        account.enabled,
+        password,
+        operator_permissions(account.name),
+        operator_topic_permission_set(account.name),
+        dry_run,
+    )

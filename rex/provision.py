@@ -658,17 +658,41 @@ def _declare_and_migrate(
 def _provision_member(
     admin: BrokerAdmin, owner: Owner, member: Member, password: str | None, dry_run: bool
 ) -> MemberResult:
-    vhost, login = owner.vhost, login_of(member.id, owner.deployment)
+    return provision_login(
+        admin,
+        owner,
+        member.id,
+        member.enabled,
+        password,
+        member_permissions(member.id),
+        member_topic_permission_set(member.id),
+        dry_run,
+    )
+
+
+def provision_login(
+    admin: BrokerAdmin,
+    owner: Owner,
+    name: str,
+    enabled: bool,
+    password: str | None,
+    permissions: Permissions,
+    topic_permissions: tuple[TopicPermissions, ...],
+    dry_run: bool,
+) -> MemberResult:
+    """A person's user (a member firm's, or an operator's; ``name`` is the member id or
+    the account's name): made or updated with ``password``, the deployment's mark and
+    these permissions when ``enabled``, deleted (its connections closed) when not, and
+    left alone if another deployment owns it. ``password`` is given when ``enabled``."""
+    vhost, login = owner.vhost, login_of(name, owner.deployment)
     user = admin.get_user(login)
     if user is not None:
         foreign = foreign_owner(_tags_of(user), owner, lambda: admin.user_vhosts(login))
         if foreign is not None:
-            return MemberResult(
-                member.id, member.enabled, MemberAction.FOREIGN, login=login, owner=foreign
-            )
-    if not member.enabled:
+            return MemberResult(name, enabled, MemberAction.FOREIGN, login=login, owner=foreign)
+    if not enabled:
         if user is None:
-            return MemberResult(member.id, False, MemberAction.ABSENT, login=login)
+            return MemberResult(name, False, MemberAction.ABSENT, login=login)
         # From the management stats, so a connection opened in the last few seconds may be
         # missing from the count; deleting the user closes it all the same.
         connections = len(admin.list_user_connections(login))
@@ -678,7 +702,7 @@ def _provision_member(
             admin.delete_user(login)
             admin.close_user_connections(login)
         return MemberResult(
-            member.id, False, MemberAction.DELETED, connections_closed=connections, login=login
+            name, False, MemberAction.DELETED, connections_closed=connections, login=login
         )
 
     assert password is not None
@@ -691,20 +715,21 @@ def _provision_member(
     if action is not MemberAction.UNCHANGED and not dry_run:
         admin.put_user(login, password, owner.tag)
 
-    wanted = member_permissions(member.id)
     current = None if user is None else admin.get_permissions(vhost, login)
-    permissions_set = current != wanted
+    permissions_set = current != permissions
     if permissions_set and not dry_run:
-        admin.put_permissions(vhost, login, wanted.configure, wanted.write, wanted.read)
+        admin.put_permissions(
+            vhost, login, permissions.configure, permissions.write, permissions.read
+        )
 
     current_topic = [] if user is None else admin.get_topic_permissions(vhost, login)
-    missing = [t for t in member_topic_permission_set(member.id) if t not in current_topic]
+    missing = [t for t in topic_permissions if t not in current_topic]
     if not dry_run:
         for wanted_topic in missing:
             admin.put_topic_permissions(
                 vhost, login, wanted_topic.exchange, wanted_topic.write, wanted_topic.read
             )
-    return MemberResult(member.id, True, action, permissions_set, bool(missing), login=login)
+    return MemberResult(name, True, action, permissions_set, bool(missing), login=login)
 
 
 def _topology_result(
