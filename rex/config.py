@@ -333,17 +333,9 @@ class Member:
         if self.password is not None:
             return self.password
         assert self.password_env is not None
-        value = env.get(self.password_env)
-        if not value:
-            state = "not set" if value is None else "empty"
-            raise ConfigError(
-                self.source,
-                f"environment variable {self.password_env!r} is {state}; set it to the "
-                "member's RabbitMQ password",
-                entry=f"member {self.id!r}",
-                field="password_env",
-            )
-        return value
+        return password_from_env(
+            env, self.password_env, self.source, f"member {self.id!r}", "member's"
+        )
 
 
 _MEMBER_REQUIRED: Final = ("id", "name")
@@ -370,6 +362,24 @@ def load_members(path: Path) -> dict[str, Member]:
 # -------------------------------------------------------------------------- loading
 
 _T = TypeVar("_T")
+
+
+def password_from_env(
+    env: Mapping[str, str], variable: str, source: Any, entry: str, whose: str
+) -> str:
+    """The password in ``env[variable]`` (a person's: ``whose`` is "member's",
+    "operator's"); a ConfigError naming the entry and the variable if it is unset or empty."""
+    value = env.get(variable)
+    if not value:
+        state = "not set" if value is None else "empty"
+        raise ConfigError(
+            source,
+            f"environment variable {variable!r} is {state}; set it to the {whose} RabbitMQ"
+            " password",
+            entry=entry,
+            field="password_env",
+        )
+    return value
 
 
 def read_toml(path: Path) -> dict[str, Any]:

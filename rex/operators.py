@@ -30,7 +30,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
-from rex.config import read_toml
+from rex.config import password_from_env, read_toml
 from rex.errors import ConfigError
 from rex.fields import FieldError, check_keys, describe_value, matching, text
 
@@ -136,17 +136,9 @@ class OperatorAccount:
     def resolve_password(self, env: Mapping[str, str]) -> str:
         """The password in ``env[password_env]``; a ConfigError naming the variable if it is
         unset or empty."""
-        value = env.get(self.password_env)
-        if not value:
-            state = "not set" if value is None else "empty"
-            raise ConfigError(
-                self.source,
-                f"environment variable {self.password_env!r} is {state}; set it to the "
-                "operator's RabbitMQ password",
-                entry=f"operator {self.name!r}",
-                field="password_env",
-            )
-        return value
+        return password_from_env(
+            env, self.password_env, self.source, f"operator {self.name!r}", "operator's"
+        )
 
 
 def _roles(value: object) -> frozenset[Role]:
