@@ -71,6 +71,7 @@ class Action(StrEnum):
     DISPUTE_RESOLVE = "dispute_resolve"  # uphold or reject an open dispute
     PAYMENT_RELEASE = "payment_release"  # send a payment in manual review again
     PAYMENT_RESOLVE = "payment_resolve"  # settle an unknown payment with what its bank said
+    PAYMENT_MARK_PAID = "payment_mark_paid"  # a payment in review was paid outside REX
     # Any other settlement request sent for a member (receipt limits, payment method, bills).
     ACT_FOR_MEMBER = "act_for_member"
 
@@ -83,6 +84,7 @@ ACTION_ROLES: Final[Mapping[Action, Role]] = {
     Action.DISPUTE_RESOLVE: Role.SETTLEMENT_OPS,
     Action.PAYMENT_RELEASE: Role.SETTLEMENT_OPS,
     Action.PAYMENT_RESOLVE: Role.SETTLEMENT_OPS,
+    Action.PAYMENT_MARK_PAID: Role.SETTLEMENT_OPS,
     Action.ACT_FOR_MEMBER: Role.SETTLEMENT_OPS,
 }
 

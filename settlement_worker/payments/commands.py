@@ -13,24 +13,22 @@
                                                   its bank said: it paid, or it did not
                                                   and never will (then it is retried)
 
---release and --resolve are an operator's actions: each is sent to the settlement worker
-as a settlement request (payment_release, payment_resolve) of the operator account of
-$REX_OPERATOR_URL (else $REX_BROKER_URL), which needs the role settlement_ops; the worker
-records that login in the payment's history, and never a name given here. The rest reads
-the settlement store (--database-url or REX_DATABASE_URL, else SQLite under --data-dir or
-REX_DATA_DIR); --mark-paid still writes it directly, as --actor (the worker has no request
-for it yet). A running payer picks a released payment up on its next sweep. Times (the
-history, a send's deadline, a retry) are shown in exchange (Beijing) time; `--json` prints
-JSON (the history's times as ISO 8601 strings, ``updated_at`` in epoch nanoseconds). Exit
-status: 0 done, 1 refused, 2 usage (for --release and --resolve also a login that is no
-operator account), 3 no answer from the worker, 4-7 the broker, 8 the store cannot be
-opened (docs/members/cli.md, "Exit status").
+--release, --resolve and --mark-paid are an operator's actions: each is sent to the
+settlement worker as a settlement request (payment_release, payment_resolve,
+payment_mark_paid) of the operator account of $REX_OPERATOR_URL (else $REX_BROKER_URL),
+which needs the role settlement_ops; the worker records that login in the payment's
+history, and never a name given here. The rest reads the settlement store (--database-url
+or REX_DATABASE_URL, else SQLite under --data-dir or REX_DATA_DIR). A running payer picks
+a released payment up on its next sweep. Times (the history, a send's deadline, a retry)
+are shown in exchange (Beijing) time; `--json` prints JSON (the history's times as ISO 8601
+strings, ``updated_at`` in epoch nanoseconds). Exit status: 0 done, 1 refused, 2 usage (for
+the three actions also a login that is no operator account), 3 no answer from the worker,
+4-7 the broker, 8 the store cannot be opened (docs/members/cli.md, "Exit status").
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from collections.abc import Sequence
@@ -49,7 +47,7 @@ from settlement_worker.cli_support import (
     timeout_argument,
 )
 from settlement_worker.payments import rules as pm
-from settlement_worker.payments.payer import mark_paid, review_queue
+from settlement_worker.payments.payer import review_queue
 from settlement_worker.payments.sql import (
     counts_by_state,
     load_history,
@@ -86,13 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--reference", help="with --mark-paid or --resolve --paid: the bank's reference"
     )
     parser.add_argument(
-        "--note", default="", help="with --release: why; with --resolve: what the bank said"
+        "--note",
+        default="",
+        help="with --release: why; with --resolve: what the bank said; with --mark-paid: optional",
     )
     parser.add_argument(
         "--actor",
         default=None,
-        help="with --mark-paid: who is acting (default: login name); --release and "
-        "--resolve act as the login of $REX_OPERATOR_URL",
+        help="refused: --release, --resolve and --mark-paid act as the login of $REX_OPERATOR_URL",
     )
     timeout_argument(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
@@ -118,12 +117,12 @@ def main(argv: Sequence[str] | None = None, store: Store | None = None) -> int:
         parser.error("--paid and --failed go with --resolve")
     if args.release and not args.note.strip():
         parser.error("--release needs --note: why it is sent again (kept in its history)")
-    if (args.release or args.resolve) and args.actor:
+    if args.actor:
         parser.error(
-            "--actor goes with --mark-paid only: --release and --resolve act as the operator "
+            "--actor is refused: --release, --resolve and --mark-paid act as the operator "
             "account of $REX_OPERATOR_URL, which the settlement worker records"
         )
-    if args.release or args.resolve:  # over AMQP, as the operator: no store opened here
+    if args.release or args.resolve or args.mark_paid:  # over AMQP, as the operator
         return _as_operator(args)
     own = store is None
     where = "the settlement store"
@@ -143,11 +142,7 @@ def main(argv: Sequence[str] | None = None, store: Store | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, store: Store) -> int:
-    actor = args.actor or _login()
-    if args.mark_paid:
-        payment = mark_paid(store, args.mark_paid, actor, args.reference)
-        _out(args, f"{payment.payment_id} marked paid ({args.reference})", _as_dict(payment))
-    elif args.show:
+    if args.show:
         with store.transaction() as tx:
             loaded = load_payment(tx, args.show)
             history = load_history(tx, args.show)
@@ -192,9 +187,15 @@ def _run(args: argparse.Namespace, store: Store) -> int:
 
 
 def _as_operator(args: argparse.Namespace) -> int:
-    """--release or --resolve, as the settlement request payment_release or payment_resolve."""
+    """--release, --resolve or --mark-paid, as the settlement request of that kind."""
     body: dict[str, object]
-    if args.release:
+    if args.mark_paid:
+        kind = Action.PAYMENT_MARK_PAID
+        # The desk keeps a reason with every request that changes something; the note is
+        # optional here, so the reference stands in for it.
+        note = args.note.strip() or f"paid outside REX, bank reference {args.reference}"
+        body = {"payment_id": args.mark_paid, "reference": args.reference, "reason": note}
+    elif args.release:
         kind = Action.PAYMENT_RELEASE
         body = {"payment_id": args.release, "bank": args.bank, "reason": args.note}
     else:
@@ -205,20 +206,15 @@ def _as_operator(args: argparse.Namespace) -> int:
 
     def accepted(answer: SettlementAnswer) -> None:
         payment, state = answer.detail.get("payment_id"), answer.detail.get("state")
-        if args.release:
+        if args.mark_paid:
+            text = f"{payment} marked paid ({args.reference})"
+        elif args.release:
             text = f"released {payment} on {args.bank}: now {state}"
         else:
             text = f"{payment} resolved: now {state}"
         _out(args, text, answer.detail)
 
     return as_operator(PROG, kind.value, body, args.timeout, accepted)
-
-
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "operator"
 
 
 def _time(ns: int) -> str:

@@ -1,12 +1,16 @@
 """The operator's payment actions as settlement requests: ``payment_release`` (a payment in
-manual review sent again, on a bank) and ``payment_resolve`` (an unknown payment settled
-with what its bank said), as ``rex payments --release|--resolve`` do on the store.
+manual review sent again, on a bank), ``payment_resolve`` (an unknown payment settled
+with what its bank said) and ``payment_mark_paid`` (a payment in review paid outside REX,
+with the bank's reference), as ``rex payments --release|--resolve|--mark-paid`` send them.
 
 Sent by an operator account with the role ``settlement_ops`` (rex.operators.ACTION_ROLES;
 the desk checks it), for no member. Bodies::
 
     {"payment_id": "P-...", "bank": "icbc-baotou", "reason": "bank back up"}
     {"payment_id": "P-...", "paid": true, "reference": "ICBC-889", "reason": "bank said so"}
+    {"payment_id": "P-...", "reference": "ICBC-890", "reason": "paid at the counter"}
+
+(``reason`` is the desk's optional note, kept with the request.)
 
 The payment's history names ``operator:<name>``, the broker-verified login.
 """
@@ -38,8 +42,9 @@ _MAX_REFERENCE: Final = 64
 
 
 def payment_request_kinds(banks: Collection[str]) -> dict[str, RequestKind]:
-    """The two kinds; ``banks``: the banks a payment may be released on."""
+    """The three kinds; ``banks``: the banks a payment may be released on."""
     release, resolve = Action.PAYMENT_RELEASE, Action.PAYMENT_RESOLVE
+    mark_paid = Action.PAYMENT_MARK_PAID
     return {
         release.value: RequestKind(
             release.value, partial(_release, frozenset(banks)), members_may_act=False,
@@ -47,6 +52,9 @@ def payment_request_kinds(banks: Collection[str]) -> dict[str, RequestKind]:
         ),
         resolve.value: RequestKind(
             resolve.value, _resolve, members_may_act=False, action=resolve
+        ),
+        mark_paid.value: RequestKind(
+            mark_paid.value, _mark_paid, members_may_act=False, action=mark_paid
         ),
     }  # fmt: skip
 
@@ -94,6 +102,19 @@ def _resolve(tx: Transaction, request: SettlementRequest) -> Mapping[str, Any]:
 
     def transition(p: pm.Payment, now: int) -> pm.Step:
         return pm.resolve(p, paid, actor, note, now, rules, reference)
+
+    return _operate(tx, payment_id, transition, actor)
+
+
+def _mark_paid(tx: Transaction, request: SettlementRequest) -> Mapping[str, Any]:
+    """The store operation of ``rex payments --mark-paid`` (pm.mark_paid_manually)."""
+    _only(request.params, "payment_id", "reference")
+    payment_id = _text(request.params, "payment_id", _MAX_ID)
+    reference = _text(request.params, "reference", _MAX_REFERENCE)
+    actor = request.actor
+
+    def transition(p: pm.Payment, now: int) -> pm.Step:
+        return pm.mark_paid_manually(p, actor, reference, now)
 
     return _operate(tx, payment_id, transition, actor)
 

@@ -39,7 +39,7 @@ pytestmark = pytest.mark.broker
 
 # The wire contract (docs/operators/accounts.md, docs/members/protocol.md), spelled out.
 SETTLEMENT_REQUESTS = "rex.settlement.requests"
-KINDS = ["dispute_resolve", "payment_release", "payment_resolve"]
+KINDS = ["dispute_resolve", "payment_release", "payment_resolve", "payment_mark_paid"]
 SETTLEMENT_TOML = """
 [fees]
 default = { buyer_bps = 2, seller_bps = 2 }
@@ -136,6 +136,7 @@ def body_of(kind: str, dispute: str = "D-999") -> dict[str, object]:
         "dispute_resolve": {"dispute_id": dispute, "uphold": False, "reason": "assay ok"},
         "payment_release": {"payment_id": "P-none", "bank": "icbc-baotou", "reason": "line back"},
         "payment_resolve": {"payment_id": "P-none", "paid": False, "reason": "bank: no"},
+        "payment_mark_paid": {"payment_id": "P-none", "reference": "R1", "reason": "desk"},
     }[kind]
 
 
@@ -294,6 +295,7 @@ COMMANDS = {
     "payment_resolve": lambda s: (
         "payments", "--resolve", s.unknown, "--failed", "--note", "bank: never arrived"
     ),
+    "payment_mark_paid": lambda s: ("payments", "--mark-paid", s.review, "--reference", "R1"),
 }  # fmt: skip
 
 
@@ -340,11 +342,14 @@ def test_the_command_as_settlement_ops_is_done_and_audited_as_the_login(
             "dispute_resolve": f"{subjects.dispute} rejected: its subject settles again",
             "payment_release": f"released {subjects.review} on icbc-baotou: now new",
             "payment_resolve": f"{subjects.unknown} resolved: now failed",
+            "payment_mark_paid": f"{subjects.review} marked paid (R1)",
         }[kind]
     )
-    subject = {"dispute_resolve": subjects.dispute, "payment_release": subjects.review}.get(
-        kind, subjects.unknown
-    )
+    subject = {
+        "dispute_resolve": subjects.dispute,
+        "payment_release": subjects.review,
+        "payment_mark_paid": subjects.review,
+    }.get(kind, subjects.unknown)
     store = store_of(running)
     try:
         actors = store.query(

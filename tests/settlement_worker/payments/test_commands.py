@@ -10,7 +10,7 @@ import pytest
 from settlement_worker.payments import commands as cli_payments
 from settlement_worker.payments import rules as pm
 from settlement_worker.payments.operations import move_payment
-from settlement_worker.payments.payer import release_payment
+from settlement_worker.payments.payer import mark_paid, release_payment
 from settlement_worker.payments.sql import insert_payment, load_payment
 from settlement_worker.store import Store
 
@@ -58,17 +58,8 @@ def test_release_and_mark_paid(in_review: Store, capsys: pytest.CaptureFixture[s
     # --release is the worker's, as the operator's login (tests/system/test_operator_settlement.py).
     released = release_payment(in_review, "pay-obl-PRND-OX-0-0", "abc-hohhot", "li")
     assert released.state is pm.PaymentState.NEW and released.bank == "abc-hohhot"
-    code, out, _ = run(
-        in_review,
-        capsys,
-        "--mark-paid",
-        "pay-obl-PRND-OX-1-0",
-        "--reference",
-        "R1",
-        "--actor",
-        "li",
-    )
-    assert code == 0
+    # --mark-paid too (payment_mark_paid): here, the store operation it is served with.
+    mark_paid(in_review, "pay-obl-PRND-OX-1-0", "li", "R1")
     assert json.loads(run(in_review, capsys, "--json")[1]) == {"new": 2, "paid_manually": 1}
     code, out, _ = run(in_review, capsys, "--show", "pay-obl-PRND-OX-0-0")
     assert code == 0
@@ -85,8 +76,8 @@ def test_operator_mistakes_are_refused(
 ) -> None:
     with pytest.raises(pm.PaymentError, match="only a payment in review is released"):
         release_payment(in_review, "pay-obl-PRND-OX-2-0", "x", "li")
-    code, _, err = run(in_review, capsys, "--mark-paid", "pay-obl-PRND-OX-2-0", "--reference", "R")
-    assert code == 1 and "only a payment in review is marked" in err
+    with pytest.raises(pm.PaymentError, match="only a payment in review is marked"):
+        mark_paid(in_review, "pay-obl-PRND-OX-2-0", "li", "R")
     code, _, err = run(in_review, capsys, "--show", "pay-nope")
     assert code == 1 and "no payment pay-nope" in err
     with pytest.raises(SystemExit):

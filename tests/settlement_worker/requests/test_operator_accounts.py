@@ -93,10 +93,11 @@ class World:
             "dispute_resolve": {"dispute_id": self.dispute, "uphold": False, "reason": "assay ok"},
             "payment_release": {"payment_id": self.payment, "bank": bank, "reason": "line back"},
             "payment_resolve": {"payment_id": self.payment, "paid": False, "reason": "bank: no"},
+            "payment_mark_paid": {"payment_id": self.payment, "reference": "R1", "reason": "desk"},
         }
 
 
-KINDS = ["dispute_resolve", "payment_release", "payment_resolve"]
+KINDS = ["dispute_resolve", "payment_release", "payment_resolve", "payment_mark_paid"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -191,3 +192,33 @@ def test_an_account_acts_for_a_member_only_with_settlement_ops(tmp_path: Path) -
     assert world.send("audit", "show_settlement_settings", show) == ("rejected", "not_permitted")
     assert world.send("settle", "show_settlement_settings", show) == ("accepted", None)
     assert world.send(LEGACY, "show_settlement_settings", show) == ("accepted", None)  # as before
+
+
+def test_settlement_ops_marks_a_payment_paid_in_its_name(tmp_path: Path) -> None:
+    world = World(tmp_path, deployment="prod")
+    body = world.bodies()["payment_mark_paid"]
+    assert world.send("settle", "payment_mark_paid", body) == ("accepted", None)
+    with world.store.transaction() as tx:
+        payment, _ = load_payment(tx, world.payment)  # type: ignore[misc]
+        history = load_history(tx, world.payment)
+    assert payment.state is pm.PaymentState.PAID_MANUALLY
+    assert (history[-1][0].kind, history[-1][1]) == ("paid_manually", "operator:settle")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"actor": "operator:someone-else"},
+        {"reference": ""},
+        {"reference": "R" * 65},
+        {"reference": 7},
+        {"payment_id": "P" * 65},
+        {"note_extra": "x"},
+    ],
+)
+def test_a_bad_payment_mark_paid_is_refused(tmp_path: Path, extra: dict[str, Any]) -> None:
+    world = World(tmp_path)
+    body = {**world.bodies()["payment_mark_paid"], **extra}
+    assert world.send("settle", "payment_mark_paid", body) == ("rejected", "malformed")
+    with world.store.transaction() as tx:
+        assert load_payment(tx, world.payment)[0].state is pm.PaymentState.MANUAL_REVIEW  # type: ignore[index]
