@@ -293,7 +293,7 @@ REX_OPERATOR_URL: Final = _define(
     None,
     unset="`REX_BROKER_URL`",
     meaning="the operator's own login for `rex halt`, `resume`, `close`, `rex dispute resolve` "
-    "and `rex payments --release/--resolve`: "
+    "and `rex payments --release/--resolve/--mark-paid`: "
     "amqp://<operator>:<password>@host:port/vhost, an account of `operators.toml` "
     "(docs/operators/accounts.md)",
     read_by="the rex command",
