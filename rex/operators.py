@@ -57,7 +57,7 @@ class Role(StrEnum):
 
     MARKET_OPS = "market_ops"  # a product's trading status (halt, resume, close), price bands
     SETTLEMENT_OPS = "settlement_ops"  # disputes, manual-review payments, bills
-    AUDIT = "audit"  # read-only
+    AUDIT = "audit"  # read-only: the audit log
 
 
 class Action(StrEnum):
@@ -72,6 +72,7 @@ class Action(StrEnum):
     PAYMENT_RELEASE = "payment_release"  # send a payment in manual review again
     PAYMENT_RESOLVE = "payment_resolve"  # settle an unknown payment with what its bank said
     PAYMENT_MARK_PAID = "payment_mark_paid"  # a payment in review was paid outside REX
+    AUDIT_SEARCH = "audit_search"  # read the settlement audit log (who changed what, and why)
     # Any other settlement request sent for a member (receipt limits, payment method, bills).
     ACT_FOR_MEMBER = "act_for_member"
 
@@ -86,6 +87,7 @@ ACTION_ROLES: Final[Mapping[Action, Role]] = {
     Action.PAYMENT_RESOLVE: Role.SETTLEMENT_OPS,
     Action.PAYMENT_MARK_PAID: Role.SETTLEMENT_OPS,
     Action.ACT_FOR_MEMBER: Role.SETTLEMENT_OPS,
+    Action.AUDIT_SEARCH: Role.AUDIT,
 }
 
 #: The actions the gateway's operator desk serves: a product's trading status.
@@ -221,7 +223,7 @@ def check_against_members(
 ROLE_MEANING: Final[Mapping[Role, str]] = {
     Role.MARKET_OPS: "a product's trading status; price bands when the engine can change them",
     Role.SETTLEMENT_OPS: "disputes, manual-review payments, bills",
-    Role.AUDIT: "read-only: may ask for no action",
+    Role.AUDIT: "read-only: searches the settlement audit log (`rex audit`), changes nothing",
 }
 
 

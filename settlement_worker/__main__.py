@@ -30,6 +30,7 @@ from rex.config import ConfigError, ProcessConfig
 from rex.environment import REX_DATABASE_URL
 from rex.private_files import keep_created_files_private
 from rex.service_users import Service, broker_url_of
+from settlement_worker.audit.requests import audit_request_kinds
 from settlement_worker.bills.holidays import load_calendar
 from settlement_worker.bills.operations import BillDesk
 from settlement_worker.bills.requests import bill_request_kinds
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         **bill_request_kinds(bill_desk, enabled),
         **dispute_request_kinds(),
         **payment_request_kinds(config.banks),
+        **audit_request_kinds(),
     }
     desk = RequestDesk(
         store,

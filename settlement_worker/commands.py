@@ -18,6 +18,8 @@ COMMANDS = (
             main=module_main("settlement_worker.disputes.commands")),
     Command("offline", _S, "offline (negotiated) trades: report, confirm, decline, list",
             main=module_main("settlement_worker.offline.commands")),
+    Command("audit", _S, "search the settlement audit log, as an auditor (role audit)",
+            main=module_main("settlement_worker.audit.commands")),
     Command("reconcile", _S, "check the settlement store's books add up",
             main=module_main("settlement_worker.reports.reconcile")),
 )  # fmt: skip

@@ -49,7 +49,7 @@ SETTLEMENT_LAYERS: tuple[tuple[str, ...], ...] = (
     ("bills",),
     ("booking",),
     ("disputes", "offline"),
-    ("reports",),
+    ("reports", "audit"),
     ("config_check", "commands"),
     ("service", "bench", "__main__"),
 )

@@ -82,7 +82,8 @@ EVERY_COMMAND = {
         "loadtest",
     ],
     Group.SETTLEMENT: [
-        "settlement", "statement", "payments", "bills", "dispute", "offline", "reconcile",
+        "settlement", "statement", "payments", "bills", "dispute", "offline", "audit",
+        "reconcile",
     ],
 }  # fmt: skip
 
