@@ -57,6 +57,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("resume", _O, "open a product for trading again",
             market_status.configure_status(Action.RESUME)),
     Command("close", _O, "close a product", market_status.configure_status(Action.CLOSE)),
+    Command("band", _O, "set a product's price band (orders outside it are rejected)",
+            market_status.configure_band),
     *gateway.commands.COMMANDS,
     *engine.commands.COMMANDS,
     *demo.commands.COMMANDS,

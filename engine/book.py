@@ -18,10 +18,12 @@ from typing import Any
 from sortedcontainers import SortedDict
 
 from rex.config import Product, TradingStatus
+from rex.price_band import PriceBand
 from rex.rules import order_problem, replace_problem, status_problem
 from rex.vocabulary import OrderType, Reason, SelfTradePrevention, Side, TimeInForce
 
 from .events import (
+    BandChanged,
     LevelChanged,
     OrderAccepted,
     OrderCancelled,
@@ -40,6 +42,7 @@ from .orders import (
     MassCancel,
     Order,
     ReplaceOrder,
+    SetPriceBand,
     SetTradingStatus,
 )
 
@@ -123,6 +126,7 @@ class BookState:
     orders: dict[int, Order]
     expiries: list[tuple[int, int]]
     next_expiry: int
+    band: PriceBand | None = None  # None: products.toml's (an image from before bands)
 
 
 class OrderBook:
@@ -149,6 +153,7 @@ class OrderBook:
             ReplaceOrder: self.replace,
             MassCancel: self.mass_cancel,
             SetTradingStatus: self.set_status,
+            SetPriceBand: self.set_band,
             AdvanceTime: self.advance_time,
         }
 
@@ -333,10 +338,27 @@ class OrderBook:
         events.append((StatusChanged, self.sequence, ts, cmd.status))
         return events
 
+    def set_band(self, cmd: SetPriceBand) -> list[Record]:
+        """Check new orders and replaces against low..high from now on. Orders resting
+        outside the new band stay, as they were accepted: they still trade, and may be
+        cancelled or changed in quantity; a replace that gives a price needs one inside."""
+        ts = cmd.timestamp
+        events = self._expired_by(ts)
+        self._band_low = cmd.low
+        self._band_high = cmd.high
+        self.sequence += 1
+        events.append((BandChanged, self.sequence, ts, cmd.low, cmd.high))
+        return events
+
     def advance_time(self, cmd: AdvanceTime) -> list[Record]:
         return self._expired_by(cmd.timestamp)
 
     # ----------------------------------------------------------------- queries
+
+    @property
+    def band(self) -> PriceBand:
+        """The price band in force: products.toml's until a SetPriceBand."""
+        return PriceBand(self._band_low, self._band_high)
 
     def order(self, order_id: int) -> Order | None:
         """The resting order with that id, if it is in the book."""
@@ -382,6 +404,7 @@ class OrderBook:
             self._orders,
             self._expiries,
             self._next_expiry,
+            self.band,
         )
 
     def restore_state(self, state: BookState) -> None:
@@ -401,6 +424,8 @@ class OrderBook:
         self._orders = state.orders
         self._expiries = state.expiries
         self._next_expiry = state.next_expiry
+        if state.band is not None:
+            self._band_low, self._band_high = state.band.low, state.band.high
 
     # ----------------------------------------------------------------- checks
 
@@ -414,6 +439,7 @@ class OrderBook:
             cmd.expire_time,
             cmd.post_only,
             cmd.timestamp,
+            self.band,
         )
         if reason is not None:
             return reason
@@ -432,7 +458,7 @@ class OrderBook:
         if order is None or order.member != cmd.member:
             return Reason.UNKNOWN_ORDER
         reason = status_problem(self.status) or replace_problem(
-            self.product, cmd.price, cmd.quantity
+            self.product, cmd.price, cmd.quantity, self.band
         )
         if reason is not None:
             return reason

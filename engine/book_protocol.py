@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from rex.config import Product, TradingStatus
+from rex.price_band import PriceBand
 from rex.vocabulary import SelfTradePrevention, Side, TimeInForce
 
 from .events import Record
@@ -60,6 +61,8 @@ class Book(Protocol):
     def product(self) -> Product: ...
     @property
     def status(self) -> TradingStatus: ...
+    @property
+    def band(self) -> PriceBand: ...  # the prices new orders and replaces may have
     @property
     def sequence(self) -> int: ...  # the last record's sequence number; gapless from 1
     @property

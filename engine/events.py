@@ -125,6 +125,16 @@ class StatusChanged(Event):
     status: TradingStatus
 
 
+@dataclass(slots=True)
+class BandChanged(Event):
+    """The price band from this command on: new orders and replaces are checked against
+    it; orders resting outside it stay."""
+
+    kind: ClassVar[str] = "band"
+    low: int
+    high: int
+
+
 Record = tuple[Any, ...]
 """An event as the book emits it: (event class, sequence, timestamp, *other fields)."""
 

@@ -8,7 +8,7 @@ later output, and a restored Market goes on byte for byte as the original would:
 
 The body is one msgpack map, plain values only (no pickle):
 
-    {"format": 2, "product": symbol, "through": offset,
+    {"format": 3, "product": symbol, "through": offset,
      "market": {clock, next_order_id, report_sequence, book_changed, last_snapshot_at,
                 live: [[member, client_order_id, order_id]...]            in dict order,
                 info: [[order_id, member, client_order_id, side, price, quantity]...],
@@ -16,7 +16,8 @@ The body is one msgpack map, plain values only (no pickle):
                 client_id_members: [member...]                       first seen first,
                 used_client_ids: [[member index, [client_order_id...]]...]  arrival order,
                 seen_requests: [[second, [key...]]...]                 arrival order},
-     "book": {status, sequence, trade_sequence, next_expiry, best: [bid key, ask key],
+     "book": {status, band: [low, high], sequence, trade_sequence, next_expiry,
+              best: [bid key, ask key],
               bids / asks: [[price, quantity, order_count, dead, [entry...]]...] best first,
               orders: [order_id...]                          resting, in acceptance order,
               expiries: [[expire_time, order_id]...]         the heap as it is}}
@@ -34,9 +35,11 @@ member as an index into client_id_members), the request ids of one second of inp
 msgpack's 64 bits (a member's far-off GTD expiry, the no-expiry sentinel) are written as
 decimal strings.
 
-Format 1 (before the windows) is still read: its sets, written sorted with no times, all
-count as arriving at the image's clock, in that order (so its request ids are kept a full
-horizon from then, and its client order ids until the end of the image's trading day).
+Formats 2 (before operators set bands: no "band") and 1 are still read; their book has
+the band of products.toml, which was the only band then. Format 1 (before the windows) is
+read so: its sets, written sorted with no times, all count as arriving at the image's
+clock, in that order (so its request ids are kept a full horizon from then, and its client
+order ids until the end of the image's trading day).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from typing import Any, Final
 import msgpack
 
 from rex.config import Product, TradingStatus
+from rex.price_band import PriceBand, band_shape_problem
 from rex.protocol import pack
 from rex.vocabulary import OrderType, SelfTradePrevention, Side, TimeInForce
 
@@ -55,8 +59,10 @@ from .market import NS_PER_S, Market, _OrderInfo, trading_day
 from .orders import Order
 
 IMAGE_KIND: Final = "engine_image"  # AMQP message type the service will use
-IMAGE_FORMAT: Final = 2  # bump when the layout changes
-READABLE_FORMATS: Final = (1, IMAGE_FORMAT)  # 1: sets of ids, sorted, no times
+IMAGE_FORMAT: Final = 3  # bump when the layout changes
+#: 1: sets of ids, sorted, no times; 2: no band. An engine older than format 3 refuses a
+#: format-3 image (rather than drop the band an operator set) and replays instead.
+READABLE_FORMATS: Final = (1, 2, IMAGE_FORMAT)
 
 _SIDES: Final = {side.value: side for side in Side}
 _ORDER_TYPES: Final = {kind.value: kind for kind in OrderType}
@@ -104,6 +110,7 @@ def encode_image(market: Market, through: int) -> bytes:
             },
             "book": {
                 "status": book.status,
+                "band": [market.book.band.low, market.book.band.high],
                 "sequence": book.sequence,
                 "trade_sequence": book.trade_sequence,
                 "next_expiry": _wide(book.next_expiry),
@@ -194,7 +201,7 @@ def decode_image(
     try:
         market = Market(product, snapshot_interval_ns=snapshot_interval_ns)
         _restore_market(market, image["market"], found)
-        market.book.restore_state(_book_state(image["book"]))
+        market.book.restore_state(_book_state(image["book"], product, found))
         return market, _int(image["through"])
     except ImageError:
         raise
@@ -244,7 +251,7 @@ def _restore_market(market: Market, part: dict[str, Any], image_format: int) -> 
     market.seen_requests.restore(runs)
 
 
-def _book_state(part: dict[str, Any]) -> BookState:
+def _book_state(part: dict[str, Any], product: Product, image_format: int) -> BookState:
     resting: dict[int, Order] = {}  # order id -> the object the book's index holds
     bids = [_level(Side.BUY, item, resting) for item in _array(part["bids"])]
     asks = [_level(Side.SELL, item, resting) for item in _array(part["asks"])]
@@ -264,7 +271,19 @@ def _book_state(part: dict[str, Any]) -> BookState:
         orders,
         [(_narrow(time), _int(order_id)) for time, order_id in _array(part["expiries"])],
         _narrow(part["next_expiry"]),
+        _band(part, product, image_format),
     )
+
+
+def _band(part: dict[str, Any], product: Product, image_format: int) -> PriceBand | None:
+    """The band the image's book had; None (products.toml's) for an image from before."""
+    if image_format < 3:
+        return None
+    low, high = _array(part["band"])
+    problem = band_shape_problem(product.tick, low, high)
+    if problem is not None:
+        raise ImageError("malformed", f"the image's band {_show(part['band'])}: {problem}")
+    return PriceBand(low, high)
 
 
 def _level(side: Side, item: Any, resting: dict[int, Order]) -> Level:

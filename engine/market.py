@@ -27,6 +27,7 @@ from typing import Final
 
 from rex.config import Product, TradingStatus
 from rex.exchange_time import EXCHANGE_TIME
+from rex.price_band import band_shape_problem
 from rex.protocol import (
     BookSnapshot,
     CancelRequest,
@@ -36,6 +37,7 @@ from rex.protocol import (
     InputKind,
     MassCancelRequest,
     NewOrderRequest,
+    PriceBandMessage,
     ReplaceRequest,
     TradeMessage,
 )
@@ -53,7 +55,15 @@ from .events import (
     Record,
     Trade,
 )
-from .orders import AdvanceTime, CancelOrder, MassCancel, Order, ReplaceOrder, SetTradingStatus
+from .orders import (
+    AdvanceTime,
+    CancelOrder,
+    MassCancel,
+    Order,
+    ReplaceOrder,
+    SetPriceBand,
+    SetTradingStatus,
+)
 
 NS_PER_MS = 1_000_000
 NS_PER_S: Final = 1_000_000_000
@@ -78,9 +88,9 @@ _EXCHANGE_OFFSET_NS: Final = int(EXCHANGE_TIME.utcoffset(None).total_seconds()) 
 
 MASS_CANCELLED = "mass_cancelled"  # answer to a mass_cancel request (protocol extension)
 
-Result = ExecutionReport | TradeMessage
-"""What an input-log entry gives: a report to a member, or a trade (for settlement, and
-without the members' names for the public tape)."""
+Result = ExecutionReport | TradeMessage | PriceBandMessage
+"""What an input-log entry gives: a report to a member, a trade (for settlement, and
+without the members' names for the public tape), or a new price band (market data)."""
 
 
 def trading_day(timestamp_ns: int) -> int:
@@ -265,6 +275,8 @@ class Market:
             # get `expired` reports, as after a tick.
             status = SetTradingStatus(TradingStatus(entry.status), now)
             return self._reports(self.book.set_status(status), _Request())
+        if entry.kind == InputKind.BAND:
+            return self._set_band(entry, now)
         request = entry.request
         member = entry.member
         if request is None or member is None:
@@ -329,6 +341,20 @@ class Market:
             request.quantity,
         )
         return self._reports(self.book.submit(order), context)
+
+    def _set_band(self, entry: EngineInput, now: int) -> list[Result]:
+        """An operator's new band (the desk checked it; a band of no shape, whoever wrote
+        it, is skipped like a status that is none). As a status change, GTD orders due by
+        its time expire first."""
+        low, high = entry.band_low, entry.band_high
+        if band_shape_problem(self.product.tick, low, high) is not None:
+            return []
+        assert low is not None and high is not None
+        out: list[Result] = []
+        records = self.book.set_band(SetPriceBand(low, high, now))
+        out.extend(self._reports(records, _Request()))
+        out.append(PriceBandMessage(self.product.symbol, low, high, self.book.sequence, now))
+        return out
 
     def _mass_cancel(self, member: str, context: _Request, now: int) -> list[Result]:
         out = self._reports(self.book.mass_cancel(MassCancel(member, now)), context)
@@ -545,5 +571,5 @@ class Market:
             price=context.price,
             quantity=context.quantity,
             reason=reason,
-            text=reject_text(self.product, reason),
+            text=reject_text(self.product, reason, self.book.band),
         )

@@ -75,10 +75,22 @@ class SetTradingStatus:
 
 
 @dataclass(slots=True)
+class SetPriceBand:
+    """Prices low..high (both included) from now on; the caller checked the band's shape
+    (rex.price_band.band_shape_problem)."""
+
+    low: int
+    high: int
+    timestamp: int = 0
+
+
+@dataclass(slots=True)
 class AdvanceTime:
     """Move the book's clock forward: GTD orders due by `timestamp` expire."""
 
     timestamp: int
 
 
-Command = Order | CancelOrder | ReplaceOrder | MassCancel | SetTradingStatus | AdvanceTime
+Command = (
+    Order | CancelOrder | ReplaceOrder | MassCancel | SetTradingStatus | SetPriceBand | AdvanceTime
+)

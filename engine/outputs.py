@@ -8,7 +8,9 @@ topology wants it (rex/topology.py):
 * a trade goes to `rex.trades` under the product, id its trade id, and must be routed (the
   settlement queue is bound: an unroutable trade stops the engine); its public view, without
   the members' names, goes to `rex.marketdata` under `<product>.trade`;
-* a snapshot goes to `rex.marketdata` under `<product>.book`.
+* a snapshot goes to `rex.marketdata` under `<product>.book`;
+* a new price band (an operator set it) goes to `rex.marketdata` under `<product>.band`,
+  id `<product>-band-<book sequence>`.
 
 Those of one input-log message going to the same exchange and routing key -- one member's
 reports for one product, the product's trades, its public tape -- travel as one batch
@@ -33,6 +35,7 @@ from rex.protocol import (
     BookSnapshot,
     ExecStatus,
     ExecutionReport,
+    PriceBandMessage,
     PublicTrade,
     TradeMessage,
     batch_kind,
@@ -86,6 +89,8 @@ def outputs(results: list[Result], snapshot: BookSnapshot | None = None) -> Outp
                 key = (status, reason)
                 reasons[key] = reasons.get(key, 0) + 1
             add(execution_envelope(result))
+        elif isinstance(result, PriceBandMessage):
+            add(band_envelope(result))
         else:
             tally.trades += 1
             add(trade_envelope(result))
@@ -152,6 +157,18 @@ def book_envelope(snapshot: BookSnapshot) -> Envelope:
         snapshot.kind,
         f"{snapshot.product}-book-{snapshot.sequence}",
         snapshot.timestamp // NS_PER_S,
+        mandatory=False,
+    )
+
+
+def band_envelope(band: PriceBandMessage) -> Envelope:
+    return Envelope(
+        topology.MARKETDATA,
+        f"{band.product}.band",
+        encode(band),
+        band.kind,
+        f"{band.product}-band-{band.sequence}",
+        band.timestamp // NS_PER_S,
         mandatory=False,
     )
 

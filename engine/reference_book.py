@@ -33,9 +33,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rex.config import Product, TradingStatus
+from rex.price_band import PriceBand, configured_band
 from rex.vocabulary import OrderType, Reason, SelfTradePrevention, Side, TimeInForce
 
 from .events import (
+    BandChanged,
     Event,
     LevelChanged,
     OrderAccepted,
@@ -56,6 +58,7 @@ from .orders import (
     MassCancel,
     Order,
     ReplaceOrder,
+    SetPriceBand,
     SetTradingStatus,
 )
 
@@ -93,6 +96,9 @@ class ReferenceBook:
     def __init__(self, product: Product) -> None:
         self.product = product
         self.status: TradingStatus = product.status
+        # The prices new orders and replaces may have; resting orders outside a new band
+        # stay where they are.
+        self.band: PriceBand = configured_band(product)
         self.resting: list[RefOrder] = []
         self.sequence = 0  # events so far; the next event is number sequence + 1
         self.trade_sequence = 0  # trades so far
@@ -156,6 +162,9 @@ class ReferenceBook:
         elif isinstance(command, SetTradingStatus):
             self.status = command.status
             events.append(StatusChanged(0, command.timestamp, command.status))
+        elif isinstance(command, SetPriceBand):
+            self.band = PriceBand(command.low, command.high)
+            events.append(BandChanged(0, command.timestamp, command.low, command.high))
         else:
             assert isinstance(command, AdvanceTime)  # nothing to do beyond expiring
         for event in events:  # numbered last: every event of the book has its number
@@ -284,7 +293,7 @@ class ReferenceBook:
     def _price_reason(self, price: int) -> Reason | None:
         if price % self.product.tick != 0:
             return Reason.PRICE_NOT_ON_TICK
-        if not self.product.band_low <= price <= self.product.band_high:
+        if not self.band.low <= price <= self.band.high:
             return Reason.OUTSIDE_PRICE_BAND
         return None
 

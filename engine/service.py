@@ -547,7 +547,7 @@ class EngineService:
 
 def _start_metrics_at_zero(symbols: list[str]) -> None:
     """Every series whose labels are known in advance, at 0 (docs/operators/metrics.md)."""
-    kinds = [*REQUEST_TYPES, InputKind.TICK, InputKind.STATUS]
+    kinds = [*REQUEST_TYPES, InputKind.TICK, InputKind.STATUS, InputKind.BAND]
     metrics.start_at_zero(metrics.ENGINE_INPUTS, symbols, kinds)
     for counter in (metrics.ENGINE_TRADES, metrics.ENGINE_REPORTS, metrics.ENGINE_IMAGES):
         metrics.start_at_zero(counter, symbols)

@@ -5,13 +5,16 @@ contract); the gateway serves the queue bound to it, ``rex.gateway.operator-desk
 broker vouches for the request's ``user_id``; the desk maps it to an account of
 ``operators.toml`` (rex/operators.py) and checks, in this order: an operator account of
 this deployment, enabled, the routing key its own, a request it can read, the role the
-action needs (rex.operators.ACTION_ROLES), a product of this exchange. Allowed, the action
-is appended to the product's engine input log as a STATUS entry, exactly as ``rex halt``
-did before it came through here; the answer goes to the operator's answer stream.
+action needs (rex.operators.ACTION_ROLES), a product of this exchange, and for set_band a
+band the product may have (rex.operator_requests.band_refusal). Allowed, the action is
+appended to the product's engine input log -- a STATUS entry for halt, resume and close, a
+BAND entry for set_band, which the engine applies in log order -- and the answer goes to the
+operator's answer stream.
 
 Every request, allowed or refused, writes one audit line (INFO when done, WARNING when
-refused) whose keys ``actor``, ``action``, ``product``, ``verdict`` come from the login the
-broker verified and the checked request, never from a field the operator wrote; and counts
+refused) whose keys ``actor``, ``action``, ``product``, ``verdict`` (and ``band``,
+``low..high``, for a set_band that could be read) come from the login the broker verified
+and the checked request, never from a field the operator wrote; and counts
 in ``rex_gateway_operator_actions_total{action, verdict}``. A request from a login that is
 no account gets no answer (there is no stream of its to answer on) but is logged and
 counted all the same.
@@ -42,12 +45,14 @@ from rex.operator_requests import (
     OperatorRequest,
     Refusal,
     Verdict,
+    band_refusal,
     decode_request,
     encode_answer,
     split_routing_key,
     usable_request_id,
 )
 from rex.operators import MARKET_ACTIONS, Action, OperatorAccount, role_needed
+from rex.price_band import PriceBand
 from rex.protocol import ENGINE_INPUT, EngineInput, InputKind, encode_inputs
 
 __all__ = ["OperatorDesk"]
@@ -78,6 +83,7 @@ class _Judged:
     request: OperatorRequest | None  # allowed
     refusal: Refusal | None = None
     text: str = ""
+    band: PriceBand | None = None  # set_band's, as asked (read, not necessarily allowed)
 
     @property
     def actor(self) -> str:
@@ -140,9 +146,12 @@ class OperatorDesk:
         decoded = decode_request(action_word, delivery.body)
         # What the request asks for, checked, so that even a refusal's audit line names it.
         asked = decoded.product if isinstance(decoded, OperatorRequest) else ""
+        band = decoded.band if isinstance(decoded, OperatorRequest) else None
 
         def refused(refusal: Refusal, text: str) -> _Judged:
-            return _Judged(login, account, request_id, action_word, asked, None, refusal, text)
+            return _Judged(
+                login, account, request_id, action_word, asked, None, refusal, text, band
+            )
 
         if account is None:
             who = repr(login[:_SHOWN]) if login else "a sender with no user_id"
@@ -175,12 +184,19 @@ class OperatorDesk:
                 Refusal.ROLE_REQUIRED,
                 f"{request.action} needs the role {role}; operator {account.name!r} has {has}",
             )
-        if request.product not in self.products:
+        product = self.products.get(request.product)
+        if product is None:
             return refused(
                 Refusal.UNKNOWN_PRODUCT,
                 f"{REFUSALS[Refusal.UNKNOWN_PRODUCT]}: {request.product!r}",
             )
-        return _Judged(login, account, request_id, action_word, request.product, request)
+        if request.band is not None:
+            problem = band_refusal(product, request.band)
+            if problem is not None:
+                return refused(*problem)
+        return _Judged(
+            login, account, request_id, action_word, request.product, request, band=request.band
+        )
 
     # ------------------------------------------------------------------ acting
 
@@ -188,9 +204,18 @@ class OperatorDesk:
         request = judged.request
         assert request is not None and judged.account is not None
         now = self.clock_ns()
-        entry = EngineInput(
-            InputKind.STATUS, request.product, now, status=str(STATUS_OF[request.action])
-        )
+        if request.band is not None:
+            entry = EngineInput(
+                InputKind.BAND,
+                request.product,
+                now,
+                band_low=request.band.low,
+                band_high=request.band.high,
+            )
+        else:
+            entry = EngineInput(
+                InputKind.STATUS, request.product, now, status=str(STATUS_OF[request.action])
+            )
         envelope = Envelope(
             topology.ENGINE,
             request.product,
@@ -222,11 +247,13 @@ class OperatorDesk:
         action = judged.action if judged.action in _ACTIONS else "unknown"
         metrics.GATEWAY_OPERATOR_ACTIONS.labels(action, verdict).inc()
         level = logging.INFO if judged.refusal is None else logging.WARNING
+        band = {} if judged.band is None else {"band": str(judged.band)}
         log.log(
             level,
-            "operator action %s %s by %s: %s",
+            "operator action %s %s%s by %s: %s",
             judged.action[:_SHOWN],
             judged.product[:_SHOWN] or "-",
+            "" if judged.band is None else f" band {judged.band}",
             judged.actor,
             verdict if judged.refusal is None else f"refused ({verdict}: {judged.text})",
             extra=with_fields(
@@ -235,6 +262,7 @@ class OperatorDesk:
                 product=judged.product[:_SHOWN],
                 verdict=verdict,
                 request_id=judged.request_id,
+                **band,
             ),
         )
 

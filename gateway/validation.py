@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rex.config import Product
+from rex.price_band import ANY_PRICE
 from rex.protocol import (
     MAX_TIMESTAMP_S,
     MESSAGE_ID,
@@ -135,6 +136,9 @@ def judge(
 
 
 def _static_problem(product: Product, request: Request, now: int) -> Reason | None:
+    """The rules the gateway can check alone. Not the price band: it is market state that
+    operators change through the engine's input log (rex/price_band.py), so the engine,
+    which follows that log, rejects a price outside it."""
     if isinstance(request, NewOrderRequest):
         expire_ns = None if request.expire_time is None else request.expire_time * NS_PER_MS
         return status_problem(product.status) or order_problem(
@@ -146,9 +150,10 @@ def _static_problem(product: Product, request: Request, now: int) -> Reason | No
             expire_ns,
             request.post_only,
             now,
+            ANY_PRICE,
         )
     if isinstance(request, ReplaceRequest):
-        return replace_problem(product, request.price, request.quantity)
+        return replace_problem(product, request.price, request.quantity, ANY_PRICE)
     return None
 
 

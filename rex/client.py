@@ -71,6 +71,7 @@ from rex.protocol import (
     ExecutionReport,
     MassCancelRequest,
     NewOrderRequest,
+    PriceBandMessage,
     PublicTrade,
     ReplaceRequest,
     Request,
@@ -624,6 +625,16 @@ class Client:
                 return latest
         return None
 
+    def band(self, product: str, timeout: float = 1.0) -> PriceBandMessage | None:
+        """The latest price band an operator set for the product that the public stream
+        still holds (a day's worth); None if none: the band is then products.toml's, or
+        one set more than a day ago (a rejected order's text names the band in force)."""
+        latest: PriceBandMessage | None = None
+        for kind, body in self._tail(product, "first", timeout):
+            if kind == PriceBandMessage.kind:
+                latest = decode_message(kind, body, PriceBandMessage)
+        return latest
+
     def trades(self, product: str, timeout: float = 1.0) -> list[PublicTrade]:
         """The public trade tape of the product (what the stream still holds)."""
         return [
@@ -635,8 +646,9 @@ class Client:
 
     def marketdata(
         self, product: str, offset: str | int = "next", timeout: float | None = None
-    ) -> Iterator[PublicTrade | BookSnapshot]:
-        """Subscribe to a product's public trades and book snapshots as they are published
+    ) -> Iterator[PublicTrade | BookSnapshot | PriceBandMessage]:
+        """Subscribe to a product's public trades, book snapshots and price bands as they are
+        published
         (`offset`: "next" for new ones only, "first", "last", or a stream offset). Stops after
         `timeout` quiet seconds, or never if None."""
         for kind, body in self._tail(product, offset, timeout):
@@ -644,6 +656,8 @@ class Client:
                 yield from decode_messages(kind, body, PublicTrade)
             elif kind == BookSnapshot.kind:
                 yield decode_message(kind, body, BookSnapshot)
+            elif kind == PriceBandMessage.kind:
+                yield decode_message(kind, body, PriceBandMessage)
 
     def _tail(
         self, product: str, offset: str | int, timeout: float | None

@@ -20,7 +20,7 @@ class Group(StrEnum):
     """Who uses a command; ``rex --help`` lists the commands by group."""
 
     MEMBER = "members: trading, and their own settlement settings and bills"
-    OPERATOR = "operators: configuration, the broker, trading status, the services"
+    OPERATOR = "operators: configuration, the broker, trading status and bands, the services"
     SETTLEMENT = "settlement: the settlement store (statements, payments, bills, disputes)"
 
 

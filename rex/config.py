@@ -51,6 +51,7 @@ from rex.fields import (
     positive_int,
     text,
 )
+from rex.price_band import band_around
 
 if TYPE_CHECKING:
     from rex.operators import OperatorAccount
@@ -162,7 +163,9 @@ class Product:
     this is a whole number of minor units (fen) for every on-tick price and on-lot quantity.
 
     ``band_low`` and ``band_high`` are the lowest and highest prices of the daily band
-    around ``reference_price``; they are computed exactly at construction.
+    around ``reference_price``; they are computed exactly at construction. They are the
+    product's first band: an operator may set another (rex/price_band.py), which the engine
+    then keeps as market state.
 
     ``max_quantity`` defaults to ``lot * 100_000``.
     """
@@ -237,10 +240,9 @@ class Product:
         object.__setattr__(self, "status", _to_status("status", self.status))
 
         # Exact band: band = n/d percent, so the limits are ref * (100d +- n) / (100d).
-        n, d = band.as_integer_ratio()
-        den = 100 * d * tick
-        object.__setattr__(self, "band_high", ref * (100 * d + n) // den * tick)
-        object.__setattr__(self, "band_low", -(-ref * (100 * d - n) // den) * tick)
+        first = band_around(ref, band, tick)
+        object.__setattr__(self, "band_high", first.high)
+        object.__setattr__(self, "band_low", first.low)
 
 
 _PRODUCT_REQUIRED: Final = (

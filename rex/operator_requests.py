@@ -4,7 +4,9 @@ An operator publishes to the topic exchange ``rex.operator.requests`` with routi
 ``<operator>.<action>`` (the broker's topic permissions allow an operator its own name
 only), AMQP ``user_id`` its login (the broker refuses any other), ``type``
 ``operator_request``, a ``message_id`` it chose, and a msgpack map body: ``{"product":
-"PRND-OX"}`` for the market actions. The answer comes on the operator's own answer stream,
+"PRND-OX"}`` for halt, resume and close; ``{"product": "PRND-OX", "band_low": 380000,
+"band_high": 460000}`` for set_band (integer prices in the product's price units, both
+included). The answer comes on the operator's own answer stream,
 ``rex.operator.<operator>.answers``, through ``rex.operator.answers`` with the same routing
 key: type ``operator_answer``, message_id ``op-<request message_id>``, body ``{"request_id",
 "action", "product", "verdict", "reason", "text"}``.
@@ -21,7 +23,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
+from rex.config import Product
 from rex.operators import OPERATOR_NAME_RE, Action
+from rex.price_band import MAX_BAND_FACTOR, MAX_PRICE, PriceBand
 from rex.protocol import MESSAGE_ID, PRODUCT_FIELD, pack, unpack
 
 __all__ = [
@@ -33,6 +37,7 @@ __all__ = [
     "OperatorRequest",
     "Refusal",
     "Verdict",
+    "band_refusal",
     "decode_answer",
     "decode_request",
     "encode_answer",
@@ -59,6 +64,9 @@ class Refusal(StrEnum):
     UNKNOWN_ACTION = "unknown_action"
     UNKNOWN_PRODUCT = "unknown_product"
     BAD_REQUEST = "bad_request"
+    BAND_NOT_ON_TICK = "band_not_on_tick"
+    BAND_INVERTED = "band_inverted"
+    BAND_OUT_OF_RANGE = "band_out_of_range"
 
 
 #: What each refusal means, as the answer says it (ROLE_REQUIRED names the role as well).
@@ -70,15 +78,27 @@ REFUSALS: Final[Mapping[Refusal, str]] = {
     Refusal.UNKNOWN_ACTION: "no such operator action",
     Refusal.UNKNOWN_PRODUCT: "no such product on this exchange",
     Refusal.BAD_REQUEST: "the request is malformed",
+    Refusal.BAND_NOT_ON_TICK: "band_low and band_high must be multiples of the product's tick",
+    Refusal.BAND_INVERTED: "band_low must be below band_high",
+    Refusal.BAND_OUT_OF_RANGE: f"the band must lie within 1/{MAX_BAND_FACTOR} and"
+    f" {MAX_BAND_FACTOR} times the product's reference_price (products.toml)",
 }
+
+#: The fields of each action's body.
+_FIELDS: Final[Mapping[Action, tuple[str, ...]]] = {
+    Action.SET_BAND: ("product", "band_low", "band_high"),
+}
+_PRODUCT_ONLY: Final = ("product",)
 
 
 @dataclass(frozen=True, slots=True)
 class OperatorRequest:
-    """A checked request: the action and the product it is for."""
+    """A checked request: the action, the product it is for and, for set_band, the band
+    (its shape read; :func:`band_refusal` judges it against the product)."""
 
     action: Action
     product: str
+    band: PriceBand | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +112,10 @@ class OperatorAnswer:
 
 
 def encode_request(request: OperatorRequest) -> bytes:
-    return pack({"product": request.product})
+    body: dict[str, Any] = {"product": request.product}
+    if request.band is not None:
+        body["band_low"], body["band_high"] = request.band.low, request.band.high
+    return pack(body)
 
 
 def decode_request(action_word: str, body: bytes) -> OperatorRequest | tuple[Refusal, str]:
@@ -111,7 +134,8 @@ def decode_request(action_word: str, body: bytes) -> OperatorRequest | tuple[Ref
         return Refusal.BAD_REQUEST, "the body is not msgpack"
     if not isinstance(data, dict):
         return Refusal.BAD_REQUEST, "the body must be a msgpack map"
-    unknown = sorted(str(k)[:32] for k in data if k != "product")
+    fields = _FIELDS.get(action, _PRODUCT_ONLY)
+    unknown = sorted(str(k)[:32] for k in data if k not in fields)
     if unknown:
         # An "actor" or "operator" field in particular: who acts is the login, never a field.
         return Refusal.BAD_REQUEST, f"unknown fields {', '.join(map(repr, unknown[:5]))}"
@@ -121,7 +145,39 @@ def decode_request(action_word: str, body: bytes) -> OperatorRequest | tuple[Ref
             Refusal.BAD_REQUEST,
             "'product' must be 1-32 printable ASCII characters without spaces or dots",
         )
-    return OperatorRequest(action, product)
+    if action is not Action.SET_BAND:
+        return OperatorRequest(action, product)
+    limits = []
+    for name in ("band_low", "band_high"):
+        value = data.get(name)
+        if type(value) is not int or not 0 < value <= MAX_PRICE:  # bool is not a price
+            return Refusal.BAD_REQUEST, f"{name!r} must be a positive integer price"
+        limits.append(value)
+    return OperatorRequest(action, product, PriceBand(*limits))
+
+
+def band_refusal(product: Product, band: PriceBand) -> tuple[Refusal, str] | None:
+    """Why ``band`` may not be ``product``'s (code, text), or None. Both limits on the
+    tick, low below high, and both within 1/MAX_BAND_FACTOR .. MAX_BAND_FACTOR times
+    products.toml's reference price (a digit too many or too few is refused)."""
+    unit = product.price_unit
+    if band.low % product.tick or band.high % product.tick:
+        return (
+            Refusal.BAND_NOT_ON_TICK,
+            f"{REFUSALS[Refusal.BAND_NOT_ON_TICK]} ({product.tick} {unit}), got {band}",
+        )
+    if band.low >= band.high:
+        return Refusal.BAND_INVERTED, f"{REFUSALS[Refusal.BAND_INVERTED]}, got {band}"
+    reference = product.reference_price
+    lowest = -(-reference // MAX_BAND_FACTOR)
+    highest = reference * MAX_BAND_FACTOR
+    if band.low < lowest or band.high > highest:
+        return (
+            Refusal.BAND_OUT_OF_RANGE,
+            f"{REFUSALS[Refusal.BAND_OUT_OF_RANGE]}: {lowest}..{highest} {unit} for "
+            f"{product.symbol}, got {band}",
+        )
+    return None
 
 
 def split_routing_key(routing_key: str) -> tuple[str, str] | None:

@@ -17,8 +17,8 @@ read it. The store is kept general -- an account is a login, a name, roles and a
 from the environment -- so that issue 14's portal users can live in it with roles of their
 own.
 
-A missing ``operators.toml`` means no operator accounts: nobody may halt or resume a
-product until one is made (``rex config check`` says so).
+A missing ``operators.toml`` means no operator accounts: nobody may halt, resume or set the
+band of a product until one is made (``rex config check`` says so).
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ class Action(StrEnum):
     HALT = "halt"
     RESUME = "resume"
     CLOSE = "close"
+    SET_BAND = "set_band"  # a product's price band from now on
     DISPUTE_RESOLVE = "dispute_resolve"  # uphold or reject an open dispute
     PAYMENT_RELEASE = "payment_release"  # send a payment in manual review again
     PAYMENT_RESOLVE = "payment_resolve"  # settle an unknown payment with what its bank said
@@ -82,6 +83,7 @@ ACTION_ROLES: Final[Mapping[Action, Role]] = {
     Action.HALT: Role.MARKET_OPS,
     Action.RESUME: Role.MARKET_OPS,
     Action.CLOSE: Role.MARKET_OPS,
+    Action.SET_BAND: Role.MARKET_OPS,
     Action.DISPUTE_RESOLVE: Role.SETTLEMENT_OPS,
     Action.PAYMENT_RELEASE: Role.SETTLEMENT_OPS,
     Action.PAYMENT_RESOLVE: Role.SETTLEMENT_OPS,
@@ -90,8 +92,9 @@ ACTION_ROLES: Final[Mapping[Action, Role]] = {
     Action.AUDIT_SEARCH: Role.AUDIT,
 }
 
-#: The actions the gateway's operator desk serves: a product's trading status.
-MARKET_ACTIONS: Final = frozenset({Action.HALT, Action.RESUME, Action.CLOSE})
+#: The actions the gateway's operator desk serves: a product's trading status and its
+#: price band.
+MARKET_ACTIONS: Final = frozenset({Action.HALT, Action.RESUME, Action.CLOSE, Action.SET_BAND})
 
 
 def role_needed(action: Action) -> Role:
@@ -221,7 +224,7 @@ def check_against_members(
 
 #: What each role is for, as the docs' table says it.
 ROLE_MEANING: Final[Mapping[Role, str]] = {
-    Role.MARKET_OPS: "a product's trading status; price bands when the engine can change them",
+    Role.MARKET_OPS: "a product's trading status and its price band",
     Role.SETTLEMENT_OPS: "disputes, manual-review payments, bills",
     Role.AUDIT: "read-only: searches the settlement audit log (`rex audit`), changes nothing",
 }

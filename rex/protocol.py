@@ -188,9 +188,23 @@ class BookSnapshot:
     timestamp: int
 
 
-Message = ExecutionReport | TradeMessage | PublicTrade | BookSnapshot
+@dataclass(slots=True, frozen=True)
+class PriceBandMessage:
+    """The product's price band from now on (an operator set it): the lowest and highest
+    price a new order or a replace may have, both included. Orders resting outside it
+    stay (docs/members/protocol.md#price-band)."""
+
+    kind: ClassVar[str] = "price_band"
+    product: str
+    band_low: int
+    band_high: int
+    sequence: int  # the book's event sequence of the change
+    timestamp: int
+
+
+Message = ExecutionReport | TradeMessage | PublicTrade | BookSnapshot | PriceBandMessage
 MESSAGE_TYPES: dict[str, type[Message]] = {
-    t.kind: t for t in (ExecutionReport, TradeMessage, PublicTrade, BookSnapshot)
+    t.kind: t for t in (ExecutionReport, TradeMessage, PublicTrade, BookSnapshot, PriceBandMessage)
 }
 
 M = TypeVar("M", bound=Message)
@@ -411,6 +425,7 @@ class InputKind:
     MASS_CANCEL = "mass_cancel"
     TICK = "tick"  # the clock: GTD orders due by `received` expire
     STATUS = "status"  # an operator opens, halts or closes the product
+    BAND = "band"  # an operator sets the product's price band
     CHECKPOINT = "checkpoint"  # an engine: outputs of every entry up to `through` are out
     FENCE = "fence"  # an engine taking over marks where its replay catches up
 
@@ -433,6 +448,8 @@ class EngineInput:
     request_id: str | None = None  # the member's AMQP message_id: a forward counts once
     request: Request | None = None
     status: str | None = None  # STATUS: open | halted | closed
+    band_low: int | None = None  # BAND: the new band's lowest price
+    band_high: int | None = None  # BAND: its highest
     through: int | None = None  # CHECKPOINT: last input-log offset whose output is out
     fence: str | None = None  # FENCE: the taking-over engine's token
 
@@ -445,7 +462,7 @@ def encode_inputs(entries: list[EngineInput]) -> bytes:
             "product": entry.product,
             "received": entry.received,
         }
-        for name in ("member", "request_id", "status", "through", "fence"):
+        for name in ("member", "request_id", "status", "band_low", "band_high", "through", "fence"):
             value = getattr(entry, name)
             if value is not None:
                 item[name] = value
@@ -485,6 +502,8 @@ def decode_inputs(body: bytes) -> list[EngineInput]:
                 request_id=item.get("request_id"),
                 request=request,
                 status=item.get("status"),
+                band_low=item.get("band_low"),
+                band_high=item.get("band_high"),
                 through=item.get("through"),
                 fence=item.get("fence"),
             )

@@ -26,7 +26,7 @@ ENGINE = "rex.engine"  # direct: validated input for the engines, routing key = 
 ENGINE_IMAGES = "rex.engine.images"  # direct: the engines' market images, key = product
 EXECUTIONS = "rex.executions"  # topic: <member>.<product>
 TRADES = "rex.trades"  # topic: <product>
-MARKETDATA = "rex.marketdata"  # topic: <product>.trade, <product>.book
+MARKETDATA = "rex.marketdata"  # topic: <product>.trade, <product>.book, <product>.band
 SETTLEMENT = "rex.settlement"  # topic: <member>.<event>; also <member>.settlement_answer
 SETTLEMENT_REQUESTS = "rex.settlement.requests"  # topic: members publish <member>.<kind>
 DEAD = "rex.dead"  # fanout: dead letters

@@ -78,7 +78,7 @@ EVERY_COMMAND = {
         "limits", "my-bills",
     ],
     Group.OPERATOR: [
-        "config", "provision", "halt", "resume", "close", "gateway", "engine", "demo",
+        "config", "provision", "halt", "resume", "close", "band", "gateway", "engine", "demo",
         "loadtest",
     ],
     Group.SETTLEMENT: [

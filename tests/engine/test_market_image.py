@@ -79,9 +79,9 @@ def busy_market(session: Session) -> Market:
 
 
 def test_an_image_says_its_kind_and_format() -> None:
-    assert (IMAGE_KIND, IMAGE_FORMAT) == ("engine_image", 2)
+    assert (IMAGE_KIND, IMAGE_FORMAT) == ("engine_image", 3)
     image = msgpack.unpackb(encode_image(Market(PRODUCT), 42), raw=False)
-    assert (image["format"], image["product"], image["through"]) == (2, SYMBOL, 42)
+    assert (image["format"], image["product"], image["through"]) == (3, SYMBOL, 42)
 
 
 def test_an_empty_market_round_trips() -> None:
@@ -303,7 +303,7 @@ def test_a_malformed_image_is_refused(change: Callable[[dict[str, Any]], None]) 
     assert refused.value.code == "malformed"
 
 
-@pytest.mark.parametrize("found", [3, 0, "1", "2", True, None, 1.0, 2.0])
+@pytest.mark.parametrize("found", [4, 0, "1", "3", True, None, 1.0, 3.0])
 def test_an_image_of_another_format_is_refused(found: Any) -> None:
     image = _image()
     image["format"] = found

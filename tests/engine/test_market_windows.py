@@ -299,7 +299,7 @@ def test_the_image_keeps_the_ids_in_their_order_with_their_seconds_and_the_day()
     market.handle(ioc("alpha", "a0", T0 + 2 * NS_PER_S))
     image = msgpack.unpackb(encode_image(market, 3), raw=False)
     part = image["market"]
-    assert image["format"] == IMAGE_FORMAT == 2
+    assert image["format"] == IMAGE_FORMAT == 3
     assert part["client_ids_day"] == trading_day(T0)
     assert part["client_id_members"] == ["beta", "alpha"]
     assert part["used_client_ids"] == [[0, ["b1"]], [1, ["a1", "a0"]]]
@@ -337,7 +337,7 @@ def test_an_image_of_format_1_is_read_its_ids_kept_until_the_day_ends() -> None:
     ]
     assert statuses(market, new("alpha", "a1", MIDNIGHT + 1)) == REJECTED_DUPLICATE  # rests
     again = msgpack.unpackb(encode_image(market, 5), raw=False)
-    assert again["format"] == 2
+    assert again["format"] == 3
 
 
 # ----------------------------------------------------------------------- staying flat

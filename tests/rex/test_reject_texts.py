@@ -1,6 +1,8 @@
 """A reject says the product's figure the member must meet: the band of
 `outside_price_band`, the tick, the lot, the largest quantity. The gateway and the engine
-(which checks again) say the same, from the configuration alone."""
+(which checks again) say the same, from the configuration alone -- but for the band, which
+is market state only the engine follows (rex/price_band.py): the engine names the band in
+force (tests/engine/test_market_band.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import pytest
 
 from engine.market import Market
 from engine.outputs import outputs
-from gateway.validation import Reject, judge
+from gateway.validation import Forward, Reject, judge
 from rex.protocol import NewOrderRequest, ReplaceRequest, Request, encode, unpack
 from rex.vocabulary import Side
 from tests.engine.helpers import PRODUCT, Session
@@ -50,7 +52,7 @@ def at_the_gateway(request: Request) -> Reject:
     return verdict
 
 
-@pytest.mark.parametrize(("fields", "reason", "text"), CASES)
+@pytest.mark.parametrize(("fields", "reason", "text"), CASES[1:])
 def test_the_gateway_names_the_figure(fields: dict[str, int], reason: str, text: str) -> None:
     verdict = at_the_gateway(order(**fields))
     assert (verdict.reason, verdict.text) == (reason, text)
@@ -67,8 +69,11 @@ def test_the_engine_says_the_same(fields: dict[str, int], reason: str, text: str
     assert [(r["status"], r["reason"], r["text"]) for r in reports] == [("rejected", reason, text)]
 
 
-def test_a_replace_outside_the_band_names_it() -> None:
-    verdict = at_the_gateway(ReplaceRequest("c-2", "c-1", "PRND-OX", 400_000, None))
-    assert (
-        verdict.text == "The price is outside today's band, 450000..550000 CNY/t (both included)."
-    )
+def test_the_gateway_leaves_the_band_to_the_engine() -> None:
+    """An operator may have set another band: the gateway, which does not follow the
+    engine's input log, forwards a price outside products.toml's band."""
+    for request in (order(price=600_000), ReplaceRequest("c-2", "c-1", "PRND-OX", 400_000, None)):
+        verdict = judge(
+            "alpha", request.kind, "alpha.PRND-OX", "m-1", encode(request), {"PRND-OX": PRODUCT}, 1
+        )
+        assert isinstance(verdict, Forward), verdict
