@@ -137,7 +137,7 @@ def state(book: Book) -> tuple[Any, ...]:
         (o.order_id, o.member, o.side, o.price, o.quantity, o.remaining, o.filled)
         for o in book.orders()
     )
-    return depth.bids, depth.asks, orders, queues, book.status
+    return depth.bids, depth.asks, orders, queues, book.status, book.band
 
 
 # ----------------------------------------------------------------------- streams
@@ -272,3 +272,15 @@ class Session:
     def status(self, status: str) -> EngineInput:
         self.now += NS_PER_MS
         return EngineInput(InputKind.STATUS, SYMBOL, self.now, status=status)
+
+    def band(self, low: object, high: object) -> EngineInput:
+        """An operator's band entry, as the operator desk writes it (any values: the
+        engine checks them again)."""
+        self.now += NS_PER_MS
+        return EngineInput(
+            InputKind.BAND,
+            SYMBOL,
+            self.now,
+            band_low=low,  # type: ignore[arg-type]
+            band_high=high,  # type: ignore[arg-type]
+        )

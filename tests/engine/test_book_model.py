@@ -55,6 +55,7 @@ from engine.orders import (
     MassCancel,
     Order,
     ReplaceOrder,
+    SetPriceBand,
     SetTradingStatus,
 )
 from engine.reference_book import ReferenceBook, RefOrder
@@ -195,7 +196,9 @@ def command_sequences(draw: st.DrawFn, max_size: int = 60) -> list[Command]:
 
     for _ in range(size):
         ts += pick(draw, [0, 1, 0, 2, 5, 1, 10])
-        kind = weighted(draw, order=20, cancel=2, replace=5, burst=2, mass=1, status=1, advance=2)
+        kind = weighted(
+            draw, order=20, cancel=2, replace=5, burst=2, mass=1, status=1, band=1, advance=2
+        )
         command: Command
         if kind == "order":
             member = pick(draw, members)
@@ -285,6 +288,12 @@ def command_sequences(draw: st.DrawFn, max_size: int = 60) -> list[Command]:
             command = burst[-1]
         elif kind == "mass":
             command = MassCancel(pick(draw, members), timestamp=ts)
+        elif kind == "band":
+            # Narrower, wider or moved: resting orders end up outside it, and later orders
+            # and replaces meet its limits.
+            low = pick(draw, [900, 950, 980, 1000, 1020])
+            high = pick(draw, [1000, 1020, 1050, 1100])
+            command = SetPriceBand(low, max(high, low + 10), timestamp=ts)
         elif kind == "status":
             status = TradingStatus(weighted(draw, open=2, halted=2, closed=1))
             command = SetTradingStatus(status, timestamp=ts)
@@ -467,6 +476,7 @@ def check_same_state(book: OrderBook, model: ReferenceBook) -> None:
     in_book, in_model = resting_view(book, model)
     assert in_book == in_model, "resting orders differ"
     assert book.status is model.status
+    assert book.band == model.band
 
 
 def check_book_invariants(book: OrderBook) -> None:
