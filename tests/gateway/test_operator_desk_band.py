@@ -95,7 +95,11 @@ def test_a_login_that_is_no_account_is_refused(
         desk.send(login, "set_band", BAND, key="li-wei.set_band")
     assert bands(desk) == []
     [line] = audit(caplog)
-    assert (line["actor"], line["verdict"]) == (f"login:{login}", "not_an_operator")
+    assert (line["actor"], line["verdict"], line["band"]) == (
+        f"login:{login}",
+        "not_an_operator",
+        "520000..600000",  # as asked
+    )
 
 
 @pytest.mark.parametrize(
