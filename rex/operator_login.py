@@ -1,5 +1,5 @@
 """An operator command's login and its one request: what `rex halt` and the settlement
-operator commands (`rex dispute resolve`, `rex payments --release|--resolve`) share.
+operator commands (`rex dispute`, `rex payments`, `rex bills`, `rex offline`) share.
 
 The command logs in as the operator account of ``REX_OPERATOR_URL`` (else
 ``REX_BROKER_URL``), starts reading that account's own answer stream from "next", publishes
@@ -166,8 +166,9 @@ def settlement_request(
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> SettlementAnswer:
-    """Send the settlement operator request ``kind`` (rex.operators.Action's value) with
-    ``body`` as ``login``'s account, for no member, and return the worker's answer."""
+    """Send the settlement request ``kind`` with ``body`` as ``login``'s account and return
+    the worker's answer: an operator action (rex.operators.Action's value) for no member,
+    or a member's request for the member ``body["member"]`` names."""
     request_id = f"{kind}-{uuid.uuid4().hex}"
 
     def answer_of(props: Any, raw: bytes) -> SettlementAnswer | None:

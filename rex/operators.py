@@ -73,8 +73,11 @@ class Action(StrEnum):
     PAYMENT_RELEASE = "payment_release"  # send a payment in manual review again
     PAYMENT_RESOLVE = "payment_resolve"  # settle an unknown payment with what its bank said
     PAYMENT_MARK_PAID = "payment_mark_paid"  # a payment in review was paid outside REX
+    BILL_MATURE = "bill_mature"  # pay every outstanding bill due by a business date
+    BILL_DISHONOUR = "bill_dishonour"  # a bill was not paid at maturity: recourse
     AUDIT_SEARCH = "audit_search"  # read the settlement audit log (who changed what, and why)
-    # Any other settlement request sent for a member (receipt limits, payment method, bills).
+    # Any other settlement request sent for a member (receipt limits, payment method, a
+    # member's bill steps, opening a dispute, offline trades).
     ACT_FOR_MEMBER = "act_for_member"
 
 
@@ -88,6 +91,8 @@ ACTION_ROLES: Final[Mapping[Action, Role]] = {
     Action.PAYMENT_RELEASE: Role.SETTLEMENT_OPS,
     Action.PAYMENT_RESOLVE: Role.SETTLEMENT_OPS,
     Action.PAYMENT_MARK_PAID: Role.SETTLEMENT_OPS,
+    Action.BILL_MATURE: Role.SETTLEMENT_OPS,
+    Action.BILL_DISHONOUR: Role.SETTLEMENT_OPS,
     Action.ACT_FOR_MEMBER: Role.SETTLEMENT_OPS,
     Action.AUDIT_SEARCH: Role.AUDIT,
 }

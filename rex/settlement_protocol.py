@@ -34,11 +34,16 @@ __all__ = [
     "BILL_ENDORSED",
     "BILL_ISSUED",
     "BILL_PAID",
+    "CANCEL_OFFLINE_TRADE",
+    "CONFIRM_OFFLINE_TRADE",
+    "DECLINE_OFFLINE_TRADE",
     "DISCOUNT_BILL",
     "ENDORSE_BILL",
     "MAX_MESSAGE_ID_BYTES",
     "OBLIGATION_CREATED",
+    "OPEN_DISPUTE",
     "REJECTED",
+    "REPORT_OFFLINE_TRADE",
     "SETTLEMENT_EVENTS",
     "SET_PAYMENT_METHOD",
     "SET_RECEIPT_LIMITS",
@@ -66,6 +71,20 @@ ENDORSE_BILL: Final = "endorse_bill"
 DISCOUNT_BILL: Final = "discount_bill"
 #: The member's bills with their chains: optional ``include_closed`` (bool), ``bill_id``.
 SHOW_BILLS: Final = "show_bills"
+#: A party disputes a trade or a bill, which freezes it until an operator resolves the
+#: dispute: body ``trade_id`` or ``bill_id`` (one of them); the ``reason`` is the dispute's.
+OPEN_DISPUTE: Final = "open_dispute"
+#: Report a trade agreed off the book: body ``counterparty``, ``product``, ``side`` (the
+#: sender's, ``buy`` or ``sell``), ``price`` and ``quantity`` (integers, in the product's
+#: units), ``ref`` (the sender's reference: sent again, the same report is answered).
+REPORT_OFFLINE_TRADE: Final = "report_offline_trade"
+#: The counterparty confirms a reported offline trade, which books it: body ``offline_id``,
+#: ``price`` and ``quantity`` (as agreed: they must equal the report's).
+CONFIRM_OFFLINE_TRADE: Final = "confirm_offline_trade"
+#: The counterparty declines a reported offline trade: body ``offline_id``.
+DECLINE_OFFLINE_TRADE: Final = "decline_offline_trade"
+#: The reporter withdraws its report before it is confirmed: body ``offline_id``.
+CANCEL_OFFLINE_TRADE: Final = "cancel_offline_trade"
 
 #: The longest ``message_id`` a settlement request may have, in bytes of UTF-8. The answer's
 #: id is ``answer/<sender>/<message_id>/<recipient>`` (ids of 1-32 characters), so it stays

@@ -7,9 +7,11 @@ workers), talking to the configured banks over AMQP (`python -m settlement_worke
 --bank <id>` per bank, or a real bank's gateway); `--no-payer` books without paying.
 
 It also answers settlement requests (docs/members/protocol.md): members change their own receipt
-limits and payment method, endorse and discount the bills they hold and list their bills;
-operators -- the RabbitMQ users in REX_OPERATORS (comma-separated), by default the user of
-REX_BROKER_URL -- do the same for any member.
+limits and payment method, endorse and discount the bills they hold and list their bills,
+open disputes, report, confirm, decline and cancel offline trades; operators -- the RabbitMQ
+users in REX_OPERATORS (comma-separated), by default the user of REX_BROKER_URL, and the
+operator accounts of operators.toml with settlement_ops -- do the same for any member, and
+the accounts the operator actions (disputes, payments, bill maturity and dishonour).
 
 Exit status 2: the configuration is wrong; 5: the metrics port asked for is taken; 8: the
 store cannot be opened (the log says why; docs/operators/operations.md). A broker that is down is
@@ -33,10 +35,12 @@ from rex.service_users import Service, broker_url_of
 from settlement_worker.audit.requests import audit_request_kinds
 from settlement_worker.bills.holidays import load_calendar
 from settlement_worker.bills.operations import BillDesk
+from settlement_worker.bills.operator_requests import bill_operator_kinds
 from settlement_worker.bills.requests import bill_request_kinds
 from settlement_worker.configuration import load_settlement
 from settlement_worker.disputes.requests import dispute_request_kinds
 from settlement_worker.member_settings.requests import settings_request_kinds
+from settlement_worker.offline.requests import offline_request_kinds
 from settlement_worker.payments.banks.amqp import AmqpBankClient
 from settlement_worker.payments.requests import payment_request_kinds
 from settlement_worker.requests.desk import RequestDesk, RequestKind, operators_from_env
@@ -87,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     kinds: dict[str, RequestKind] = {
         **settings_request_kinds(config),
         **bill_request_kinds(bill_desk, enabled),
+        **bill_operator_kinds(bill_desk),
         **dispute_request_kinds(),
+        **offline_request_kinds(products, config, enabled),
         **payment_request_kinds(config.banks),
         **audit_request_kinds(),
     }

@@ -1,8 +1,8 @@
 """What the settlement commands (`rex reconcile`, `rex statement`, `rex dispute`, `rex
-bills`, `rex offline`, `rex payments`) share: where the store is, opening it, their exit
-statuses, those of every `rex` command (rex.cli_errors), and the one way an operator's
-action reaches the store: as a settlement request of the operator's own login
-(:func:`as_operator`)."""
+bills`, `rex offline`, `rex payments`) share: where the store is, opening it (to read),
+their exit statuses, those of every `rex` command (rex.cli_errors), and the one way an
+operator's action reaches the store: as a settlement request of the operator's own login
+(:func:`as_operator`), for no member or for the member the request names."""
 
 from __future__ import annotations
 
@@ -24,7 +24,10 @@ __all__ = [
     "EXIT_OK",
     "EXIT_REFUSED",
     "EXIT_USAGE",
+    "actor_arguments",
     "as_operator",
+    "check_members",
+    "named_actor",
     "on_store",
     "open_for_update",
     "open_from_args",
@@ -49,9 +52,11 @@ def as_operator(
     timeout_s: float,
     accepted: Callable[[SettlementAnswer], None],
 ) -> int:
-    """Send the settlement operator request ``kind`` as the operator account of
+    """Send the settlement request ``kind`` as the operator account of
     ``$REX_OPERATOR_URL`` (else ``$REX_BROKER_URL``) and wait for the worker's answer:
-    ``accepted(answer)`` prints an accepted one. The worker checks the account's role and
+    ``accepted(answer)`` prints an accepted one. An operator action names no member; a
+    member's request sent for a member names it in ``body["member"]`` (the account needs
+    settlement_ops either way). The worker checks the account's role and
     records its login as the actor, so no command line names who acts. Exit status 0
     accepted, 1 refused, 2 not an operator account, 3 no answer, 4-7 the broker."""
     try:
@@ -65,10 +70,51 @@ def as_operator(
         if answer.accepted:
             accepted(answer)
             return EXIT_OK
-        print(f"{prog}: refused ({answer.reason}): {answer.text}", file=sys.stderr)
+        rule = answer.detail.get("rule")  # bill_rule, offline_rule_violation: which rule
+        code = f"{answer.reason}: {rule}" if rule else answer.reason
+        print(f"{prog}: refused ({code}): {answer.text}", file=sys.stderr)
         return EXIT_REFUSED
 
     return guard(prog, login.reaching(ANSWERED_BY_THE_WORKER), run)
+
+
+def actor_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--operator`` and ``--actor``, which earlier versions took as who acts: refused now
+    (:func:`named_actor`), so that a name typed by hand is never what is recorded."""
+    for flag in ("--operator", "--actor"):
+        parser.add_argument(
+            flag,
+            nargs="?",
+            const="",
+            default=None,
+            help="refused: the command acts as the operator account of $REX_OPERATOR_URL",
+        )
+
+
+def named_actor(prog: str, args: argparse.Namespace) -> int | None:
+    """EXIT_USAGE, saying why, if the command line names who acts (:func:`actor_arguments`);
+    None if it does not."""
+    for flag in ("operator", "actor"):
+        if getattr(args, flag, None) is not None:
+            print(
+                f"{prog}: --{flag} is refused: {prog} {args.command} acts as the operator "
+                "account of $REX_OPERATOR_URL (else $REX_BROKER_URL), which the settlement "
+                "worker checks and records; set REX_OPERATOR_URL to your own account's login",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+    return None
+
+
+def check_members(prog: str, *member_ids: str | None) -> int | None:
+    """EXIT_USAGE, naming the closest ids, if one of ``member_ids`` is no member of
+    members.toml; None if all are (a typo is said before anything is sent)."""
+    try:
+        ProcessConfig.from_env().check_members(*member_ids)
+    except ConfigError as error:
+        print(f"{prog}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    return None
 
 
 def timeout_argument(parser: argparse.ArgumentParser) -> None:
@@ -161,18 +207,16 @@ def open_for_update(
     prog: str,
     member_ids: Callable[[argparse.Namespace], Sequence[str | None]] = lambda _: (),
 ) -> tuple[argparse.Namespace, Store, str] | int:
-    """The start of a command that writes: parse, check that the ``member_ids`` the
+    """The start of a command on the store: parse, check that the ``member_ids`` the
     arguments name are members, open the store and bring its schema up to date; the
     arguments, the store and its description. An exit status instead if any of that
     fails; the caller closes the store."""
     args = parse(parser, argv)
     if isinstance(args, int):
         return args
-    try:
-        ProcessConfig.from_env().check_members(*member_ids(args))
-    except ConfigError as error:
-        print(f"{prog}: {error}", file=sys.stderr)
-        return EXIT_USAGE
+    refused = check_members(prog, *member_ids(args))
+    if refused is not None:
+        return refused
     opened = open_from_args(args, prog)
     if isinstance(opened, int):
         return opened

@@ -43,6 +43,7 @@ class SettlementCode(StrEnum):
     UNKNOWN_SUBJECT = "unknown_subject"
     UNKNOWN_OFFLINE_TRADE = "unknown_offline_trade"
     NOT_TODAY = "not_today"
+    DATE_OUT_OF_RANGE = "date_out_of_range"
     # -- bills: the bill's own data
     INVALID_BILL = "invalid_bill"
     INVALID_PARTY = "invalid_party"

@@ -2,23 +2,31 @@
 
     ... list --member M [--all]                  # the member's bills (outstanding unless --all)
     ... show BILL --member M                      # the bill, its chain (parties only), its audit
-    ... endorse BILL --member M --to N [--on D]   # the holder endorses the whole bill to N
-    ... discount BILL --member M --bank K --rate 0.0135 [--on D]   # sells it to bank K
-    ... mature --operator NAME [--on D]           # pay every bill due on or before D
-    ... dishonour BILL --operator NAME [--on D] [--recourse-to P] [--reason TEXT]
+    ... endorse BILL --member M --to N [--reason WHY]   # for the holder M: the bill to N
+    ... discount BILL --member M --bank K --rate 0.0135 [--reason WHY]   # sells it to bank K
+    ... mature [--on D]                           # pay every bill due on or before D
+    ... dishonour BILL [--on D] [--recourse-to P] [--reason TEXT]
 
-Dates are business dates YYYY-MM-DD, by default today in Beijing; ``--rate`` is a fraction
-(0.0135 is 1.35 %). Banks, members' banks and receipt limits come from the configuration
-directory (``$REX_CONFIG_DIR``) as for the worker, the calendar from its ``holidays.toml``.
-Like ``rex dispute`` the command writes the store directly, so whoever runs it has the
-operator's access: ``--member`` says on whose behalf, it is not a login; the member's
-requests over AMQP (``rex my-bills``, settlement_worker.bills.requests) reach the same
-:class:`~settlement_worker.bills.operations.BillDesk` methods, dated today only.
-Recourse payments a dishonour creates are sent by the running payer on its next sweep.
+``endorse``, ``discount``, ``mature`` and ``dishonour`` change bills: each is sent to the
+settlement worker as a settlement request of the operator account of ``$REX_OPERATOR_URL``
+(else ``$REX_BROKER_URL``), which needs the role settlement_ops. ``endorse`` and
+``discount`` are the member's requests (``endorse_bill``, ``discount_bill``, as ``rex
+my-bills`` sends them) sent for ``--member``, dated today only (``--on``, if given, must be
+today); ``mature`` and ``dishonour`` are operator actions (``bill_mature``,
+``bill_dishonour``), dated today or up to 31 days earlier. The worker records the login as
+who acted, never a name given here: ``--operator`` and ``--actor`` are refused. Recourse
+payments a dishonour creates are sent by the running payer on its next sweep.
 
-Times are shown in exchange (Beijing) time. Exit status: 0 done, 1 refused by a rule (the
-message names its code), 2 usage (an unknown member among them), 8 the store cannot be
-opened (docs/members/cli.md, "Exit status").
+``list`` and ``show`` only read the settlement store (``--database-url`` /
+``$REX_DATABASE_URL``, else SQLite in ``$REX_DATA_DIR``); they change nothing.
+
+Dates are business dates YYYY-MM-DD in Beijing; ``--rate`` is a fraction (0.0135 is 1.35 %),
+sent as written. ``--member`` and ``--to`` must be members of members.toml
+(``$REX_CONFIG_DIR``). Times are shown in exchange (Beijing) time. Exit status: 0 done, 1
+refused (the reason and the bill rule are printed), 2 usage (an unknown member among them;
+for the four changes also a login that is no operator account, or ``--operator``), 3 no
+answer from the worker, 4-7 the broker (5: it refused the login), 8 the store cannot be
+opened (list, show) (docs/members/cli.md, "Exit status").
 """
 
 from __future__ import annotations
@@ -27,39 +35,45 @@ import argparse
 import datetime as dt
 import json
 import sys
-import time
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
+from typing import Any, Final
 
 from rex.config import ConfigError, ProcessConfig
 from rex.exchange_time import format_ns
 from rex.money import Money
+from rex.operators import Action
+from rex.settlement_protocol import DISCOUNT_BILL, ENDORSE_BILL, SettlementAnswer
 from settlement_worker.bills.holidays import load_calendar
-from settlement_worker.bills.operations import (
-    BillDesk,
-    DiscountParams,
-    DishonourParams,
-    EndorseParams,
-    MatureParams,
-)
+from settlement_worker.bills.operations import BillDesk
+from settlement_worker.bills.operator_requests import MAX_DAYS_BACK
 from settlement_worker.bills.rules import Bill, is_live, roles, visible_chain
 from settlement_worker.bills.sql import load_bill
 from settlement_worker.cli_support import (
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_USAGE,
+    actor_arguments,
+    as_operator,
+    check_members,
+    named_actor,
     on_store,
     open_for_update,
+    parse,
     store_arguments,
+    timeout_argument,
 )
 from settlement_worker.codes import RuleViolation, SettlementCode
 from settlement_worker.configuration import load_settlement
-from settlement_worker.obligations.settle import trade_date
-from settlement_worker.store import ConcurrentUpdate, Store
+from settlement_worker.store import Store
 
 __all__ = ["main"]
 
 PROG = "rex bills"
+#: The subcommands that only read the store.
+_READING: Final = frozenset({"list", "show"})
+#: The audit's why when an operator endorses or discounts for a member without --reason.
+AT_REQUEST: Final = "at the member's request"
 
 
 def _line(bill: Bill, member: str | None = None) -> str:
@@ -71,7 +85,7 @@ def _line(bill: Bill, member: str | None = None) -> str:
     )
 
 
-def _list(store: Store, desk: BillDesk, args: argparse.Namespace, now: int) -> int:
+def _list(store: Store, desk: BillDesk, args: argparse.Namespace) -> int:
     with store.transaction() as tx:
         bills = desk.bills_of(tx, args.member)
     shown = [b for b in bills if args.all or is_live(b.state)]
@@ -81,7 +95,7 @@ def _list(store: Store, desk: BillDesk, args: argparse.Namespace, now: int) -> i
     return EXIT_OK
 
 
-def _show(store: Store, desk: BillDesk, args: argparse.Namespace, now: int) -> int:
+def _show(store: Store, desk: BillDesk, args: argparse.Namespace) -> int:
     with store.transaction() as tx:
         stored = load_bill(tx, args.bill_id)
         if stored is None:
@@ -103,49 +117,100 @@ def _show(store: Store, desk: BillDesk, args: argparse.Namespace, now: int) -> i
     return EXIT_OK
 
 
-def _endorse(store: Store, desk: BillDesk, args: argparse.Namespace, now: int) -> int:
-    with store.transaction() as tx:
-        done = desk.endorse(tx, args.member, EndorseParams(args.bill_id, args.to, args.on), now)
-    print(f"endorsed {done.bill.bill_id} to {args.to}: {_line(done.bill)}")
-    return EXIT_OK
+def _send(args: argparse.Namespace, kind: str, body: dict[str, object]) -> int:
+    """``kind`` with ``body`` as the operator account of $REX_OPERATOR_URL; an accepted
+    answer printed by the subcommand's printer."""
+    if args.on is not None:
+        body["on"] = args.on.isoformat()
+    return as_operator(PROG, kind, body, args.timeout, lambda answer: args.printer(args, answer))
 
 
-def _discount(store: Store, desk: BillDesk, args: argparse.Namespace, now: int) -> int:
-    params = DiscountParams(args.bill_id, args.bank, args.rate, args.on)
-    with store.transaction() as tx:
-        done = desk.discount(tx, args.member, params, now)
-    r = done.result
+def _endorse(args: argparse.Namespace) -> int:
+    body: dict[str, object] = {
+        "member": args.member,
+        "bill_id": args.bill_id,
+        "to": args.to,
+        "reason": args.reason,
+    }
+    return _send(args, ENDORSE_BILL, body)
+
+
+def _discount(args: argparse.Namespace) -> int:
+    body: dict[str, object] = {
+        "member": args.member,
+        "bill_id": args.bill_id,
+        "bank": args.bank,
+        "annual_rate": args.rate,
+        "reason": args.reason,
+    }
+    return _send(args, DISCOUNT_BILL, body)
+
+
+def _mature(args: argparse.Namespace) -> int:
+    return _send(args, Action.BILL_MATURE.value, {"reason": args.reason})
+
+
+def _dishonour(args: argparse.Namespace) -> int:
+    body: dict[str, object] = {"bill_id": args.bill_id, "reason": args.reason}
+    if args.recourse_to is not None:
+        body["recourse_to"] = args.recourse_to
+    return _send(args, Action.BILL_DISHONOUR.value, body)
+
+
+def _print_endorsed(args: argparse.Namespace, answer: SettlementAnswer) -> None:
+    bill = answer.detail.get("bill") or {}
+    print(f"endorsed {bill.get('bill_id')} to {args.to}: {_answer_line(bill)}")
+
+
+def _print_discounted(args: argparse.Namespace, answer: SettlementAnswer) -> None:
+    bill, r = answer.detail.get("bill") or {}, answer.detail.get("discount") or {}
     print(
-        f"discounted {done.bill.bill_id} at {args.bank} on {r.discount_date}: {r.days} days at"
-        f" {r.annual_rate}, interest {r.interest}, proceeds {r.proceeds}"
+        f"discounted {bill.get('bill_id')} at {args.bank} on {r.get('on')}: {r.get('days')} days"
+        f" at {r.get('annual_rate')}, interest {_money(r.get('interest'), r.get('currency'))},"
+        f" proceeds {_money(r.get('proceeds'), r.get('currency'))}"
     )
-    return EXIT_OK
 
 
-def _mature(store: Store, desk: BillDesk, args: argparse.Namespace, now: int) -> int:
-    with store.transaction() as tx:
-        run = desk.mature(tx, args.operator, MatureParams(args.on), now)
-    for bill in run.paid:
-        print(f"paid {_line(bill)}")
-    for bill_id in run.frozen:
+def _print_matured(args: argparse.Namespace, answer: SettlementAnswer) -> None:
+    d = answer.detail
+    for bill in d.get("paid") or []:
+        money = _money(bill.get("face"), bill.get("currency"))
+        print(f"paid {bill.get('bill_id')}  {money}  to {bill.get('holder')}")
+    for bill_id in d.get("frozen") or []:
         print(f"not paid: {bill_id} is frozen by an open dispute")
-    print(f"{len(run.paid)} bill{'s' if len(run.paid) != 1 else ''} paid on {args.on}")
-    return EXIT_OK
+    paid = int(d.get("paid_count") or 0)
+    listed = len(d.get("paid") or [])
+    more = f" ({paid - listed} not listed)" if paid > listed else ""
+    print(f"{paid} bill{'s' if paid != 1 else ''} paid on {d.get('on')}{more}")
 
 
-def _dishonour(store: Store, desk: BillDesk, args: argparse.Namespace, now: int) -> int:
-    params = DishonourParams(args.bill_id, args.on, args.recourse_to, args.reason)
-    with store.transaction() as tx:
-        done = desk.dishonour(tx, args.operator, params, now)
-    print(f"dishonoured {_line(done.bill)}")
-    for claim in done.claims:
+def _print_dishonoured(args: argparse.Namespace, answer: SettlementAnswer) -> None:
+    bill, claims = answer.detail.get("bill") or {}, answer.detail.get("claims") or []
+    print(f"dishonoured {bill.get('bill_id')}: {_answer_line(bill)}")
+    for claim in claims:
         print(
-            f"  recourse {claim.recourse_id}: {claim.debtor} pays {claim.creditor}"
-            f" {Money(claim.amount.minor, claim.amount.currency)} (payment {claim.payment_id})"
+            f"  recourse {claim.get('recourse_id')}: {claim.get('debtor')} pays"
+            f" {claim.get('creditor')} {_money(claim.get('amount'), claim.get('currency'))}"
+            f" (payment {claim.get('payment_id')})"
         )
-    if not done.claims:
+    if not claims:
         print("  no recourse: the drawer holds its own bill")
-    return EXIT_OK
+
+
+def _answer_line(bill: dict[str, Any]) -> str:
+    """A bill of an answer's detail, as :func:`_line` shows a stored one."""
+    face = _money(bill.get("face"), bill.get("currency"))
+    return (
+        f"{bill.get('bill_id')}  {bill.get('state')}  {face}"
+        f"  {bill.get('kind')} by {bill.get('acceptor')}  issued {bill.get('issue_date')} due"
+        f" {bill.get('due_date')}  held by {bill.get('holder')}"
+    )
+
+
+def _money(minor: object, currency: object) -> str:
+    if not isinstance(minor, int) or not isinstance(currency, str):
+        return "-"
+    return str(Money(minor, currency))
 
 
 def _date(text: str) -> dt.date:
@@ -155,56 +220,78 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
 
 
-def _rate(text: str) -> Decimal:
+def _rate(text: str) -> str:
+    """The rate as written (sent as a decimal string: never a float)."""
     try:
-        return Decimal(text)
+        Decimal(text)
     except InvalidOperation:
         raise argparse.ArgumentTypeError(
             f"not a rate (a fraction, e.g. 0.0135): {text!r}"
         ) from None
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     store_arguments(common)
-    dated = argparse.ArgumentParser(add_help=False)
-    dated.add_argument("--on", type=_date, default=None, help="business date (default: today)")
-    parser = argparse.ArgumentParser(prog=PROG, description="Bills: list, endorse, discount, pay.")
+    acting = argparse.ArgumentParser(add_help=False)
+    timeout_argument(acting)
+    actor_arguments(acting)
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="ACTION")
 
-    listing = commands.add_parser("list", parents=[common], help="a member's bills")
+    listing = commands.add_parser(
+        "list", parents=[common], help="a member's bills (reads the store; changes nothing)"
+    )
     listing.add_argument("--member", required=True)
     listing.add_argument("--all", action="store_true", help="paid, dishonoured, cancelled too")
     listing.set_defaults(run=_list)
 
-    showing = commands.add_parser("show", parents=[common], help="a bill and its chain")
+    showing = commands.add_parser(
+        "show", parents=[common], help="a bill, its chain and audit (reads the store)"
+    )
     showing.add_argument("bill_id")
     showing.add_argument("--member", required=True, help="a party to the bill")
     showing.set_defaults(run=_show)
 
-    endorsing = commands.add_parser("endorse", parents=[common, dated], help="endorse a bill")
+    today = "the business date meant: refused unless it is today (default today)"
+    endorsing = commands.add_parser(
+        "endorse", parents=[acting], help="for the holder: endorse a bill to another member"
+    )
     endorsing.add_argument("bill_id")
-    endorsing.add_argument("--member", required=True, help="the holder")
+    endorsing.add_argument("--member", required=True, help="the holder, for whom")
     endorsing.add_argument("--to", required=True, help="the member it is endorsed to")
-    endorsing.set_defaults(run=_endorse)
+    endorsing.add_argument("--on", type=_date, default=None, help=today)
+    endorsing.add_argument("--reason", default=AT_REQUEST, help="kept in the audit")
+    endorsing.set_defaults(run=_endorse, printer=_print_endorsed)
 
-    selling = commands.add_parser("discount", parents=[common, dated], help="sell to a bank")
+    selling = commands.add_parser(
+        "discount", parents=[acting], help="for the holder: sell a bill to a bank"
+    )
     selling.add_argument("bill_id")
-    selling.add_argument("--member", required=True, help="the holder")
+    selling.add_argument("--member", required=True, help="the holder, for whom")
     selling.add_argument("--bank", required=True, help="a bank of [[banks]]")
     selling.add_argument("--rate", required=True, type=_rate, help="annual rate, a fraction")
-    selling.set_defaults(run=_discount)
+    selling.add_argument("--on", type=_date, default=None, help=today)
+    selling.add_argument("--reason", default=AT_REQUEST, help="kept in the audit")
+    selling.set_defaults(run=_discount, printer=_print_discounted)
 
-    maturing = commands.add_parser("mature", parents=[common, dated], help="pay bills due")
-    maturing.add_argument("--operator", required=True, help="the operator's name")
-    maturing.set_defaults(run=_mature)
+    back = f"business date: today or up to {MAX_DAYS_BACK} days earlier (default today)"
+    maturing = commands.add_parser("mature", parents=[acting], help="pay the bills due")
+    maturing.add_argument("--on", type=_date, default=None, help=back)
+    maturing.add_argument("--reason", default="maturity run", help="kept with the request")
+    maturing.set_defaults(run=_mature, printer=_print_matured)
 
-    refusing = commands.add_parser("dishonour", parents=[common, dated], help="not paid")
+    refusing = commands.add_parser("dishonour", parents=[acting], help="not paid at maturity")
     refusing.add_argument("bill_id")
-    refusing.add_argument("--operator", required=True, help="the operator's name")
+    refusing.add_argument("--on", type=_date, default=None, help=back)
     refusing.add_argument("--recourse-to", default=None, help="an earlier party (default: drawer)")
     refusing.add_argument("--reason", default="not paid at maturity", help="kept in the audit")
-    refusing.set_defaults(run=_dishonour)
+    refusing.set_defaults(run=_dishonour, printer=_print_dishonoured)
     return parser
 
 
@@ -216,39 +303,33 @@ def _desk(process_config: ProcessConfig) -> BillDesk:
     return BillDesk(config, load_calendar(process_config.config_dir / "holidays.toml"))
 
 
-def _members(args: argparse.Namespace) -> tuple[str | None, ...]:
-    """The member ids the command names: each must be a member of members.toml (an
-    earlier party, --recourse-to, may be a bank)."""
-    return getattr(args, "member", None), getattr(args, "to", None)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = None if argv is None else list(argv)
+    parsed = parse(_parser(), arguments)
+    if isinstance(parsed, int):
+        return parsed
+    if parsed.command not in _READING:  # over AMQP, as the operator: no store opened here
+        refused = named_actor(PROG, parsed)
+        if refused is None:
+            named = (getattr(parsed, "member", None), getattr(parsed, "to", None))
+            refused = check_members(PROG, *named)
+        if refused is not None:
+            return refused
+        return int(parsed.run(parsed))
     process_config = ProcessConfig.from_env()
     try:
         desk = _desk(process_config)
     except ConfigError as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         return EXIT_USAGE
-    started = open_for_update(_parser(), None if argv is None else list(argv), PROG, _members)
+    started = open_for_update(_parser(), arguments, PROG, lambda a: [a.member])
     if isinstance(started, int):
         return started
     args, store, where = started
-    now = time.time_ns()
-    if getattr(args, "on", None) is None:
-        args.on = trade_date(now)  # today on the exchange's (Beijing) calendar
-
     try:
-        return on_store(PROG, where, lambda: int(args.run(store, desk, args, now)))
+        return on_store(PROG, where, lambda: int(args.run(store, desk, args)))
     except RuleViolation as error:
         print(f"{PROG}: refused ({error.code}): {error}", file=sys.stderr)
-        return EXIT_REFUSED
-    except ConcurrentUpdate as error:
-        # Another writer (the worker, or a member's request) moved the bill meanwhile;
-        # nothing of this command was kept. Running it again reads the bill afresh.
-        print(
-            f"{PROG}: the bill changed while this ran, nothing done; try again: {error}",
-            file=sys.stderr,
-        )
         return EXIT_REFUSED
     finally:
         store.close()

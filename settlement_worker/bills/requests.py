@@ -28,11 +28,12 @@ it as ``invalid_limits`` has its ``field``. Two codes are the requests' own:
 * ``not_today``: a request is dated by the exchange, on its business date (Beijing) when
   the desk takes it, never earlier or later. ``on`` names the date the sender means, so a
   discount priced before midnight is refused rather than booked the next day with other
-  days of interest. Back-dated steps are an operator's, by ``rex bills``.
+  days of interest. An operator acting for a member (``rex bills endorse|discount``, as an
+  operator account with ``settlement_ops``) sends these same requests, dated today too.
 
 A ``to`` that is not an enabled member is ``unknown_member`` (a bank gets bills by
-discount only). Maturity and dishonour stay operators' steps in ``rex bills``: they are
-about no one member, which every settlement request is.
+discount only). Maturity and dishonour are operators' actions about no one member:
+settlement_worker.bills.operator_requests (``bill_mature``, ``bill_dishonour``).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ from settlement_worker.requests.desk import (
 )
 from settlement_worker.store import ConcurrentUpdate, Transaction
 
-__all__ = ["MAX_SHOWN", "bill_request_kinds"]
+__all__ = ["MAX_SHOWN", "bill_request_kinds", "bill_rules", "check_fields", "date_field"]
 
 #: The most bills one ``show_bills`` answer lists (earliest due first); ``truncated`` says
 #: when there were more. Keeps an answer a few hundred kB at most.
@@ -90,10 +91,10 @@ def bill_request_kinds(desk: BillDesk, enabled: Collection[str]) -> dict[str, Re
 def _endorse(
     desk: BillDesk, members: frozenset[str], tx: Transaction, request: SettlementRequest
 ) -> dict[str, Any]:
-    _fields(request.params, required=("bill_id", "to"), optional=("on",))
+    check_fields(request.params, required=("bill_id", "to"), optional=("on",))
     bill_id = _bill_id(request.params)
     to = _text(request.params, "to")
-    with _bill_rules(bill_id):
+    with bill_rules(bill_id):
         on = _today(request)
         _party_to(tx, request.member, bill_id)
         if to not in members:
@@ -104,11 +105,11 @@ def _endorse(
 
 
 def _discount(desk: BillDesk, tx: Transaction, request: SettlementRequest) -> dict[str, Any]:
-    _fields(request.params, required=("bill_id", "bank", "annual_rate"), optional=("on",))
+    check_fields(request.params, required=("bill_id", "bank", "annual_rate"), optional=("on",))
     bill_id = _bill_id(request.params)
     bank = _text(request.params, "bank")
     rate = _rate(request.params)
-    with _bill_rules(bill_id):
+    with bill_rules(bill_id):
         on = _today(request)
         _party_to(tx, request.member, bill_id)
         params = DiscountParams(bill_id, bank, rate, on, request.reason)
@@ -120,12 +121,12 @@ def _discount(desk: BillDesk, tx: Transaction, request: SettlementRequest) -> di
 
 
 def _show(desk: BillDesk, tx: Transaction, request: SettlementRequest) -> dict[str, Any]:
-    _fields(request.params, required=(), optional=("include_closed", "bill_id"))
+    check_fields(request.params, required=(), optional=("include_closed", "bill_id"))
     closed = request.params.get("include_closed", False)
     if not isinstance(closed, bool):
         raise RequestRefused(SettlementCode.MALFORMED, "include_closed must be true or false")
     wanted = _bill_id(request.params) if "bill_id" in request.params else None
-    with _bill_rules(wanted):
+    with bill_rules(wanted):
         bills = desk.bills_of(tx, request.member)
         if wanted is not None:
             bills = [b for b in bills if b.bill_id == wanted]
@@ -141,7 +142,7 @@ def _show(desk: BillDesk, tx: Transaction, request: SettlementRequest) -> dict[s
 
 
 @contextmanager
-def _bill_rules(bill_id: str | None) -> Iterator[None]:
+def bill_rules(bill_id: str | None) -> Iterator[None]:
     """A rule's refusal as the answer ``bill_rule`` naming it; a bill another writer moved
     meanwhile as a conflict, which the desk runs again on fresh reads."""
     try:
@@ -162,7 +163,7 @@ def _party_to(tx: Transaction, member: str, bill_id: str) -> None:
         raise RuleViolation(SettlementCode.UNKNOWN_BILL, f"no bill {bill_id} of yours")
 
 
-def _fields(
+def check_fields(
     params: Mapping[str, Any], *, required: tuple[str, ...], optional: tuple[str, ...]
 ) -> None:
     extra = sorted(str(k) for k in params if k not in required and k not in optional)
@@ -202,20 +203,27 @@ def _today(request: SettlementRequest) -> dt.date:
     """The exchange's business date when the desk took the request; ``on``, if given, must
     be it (see the module docstring)."""
     today = trade_date(request.at)
-    on = request.params.get("on")
-    if on is None:
+    day = date_field(request.params)
+    if day is None:
         return today
-    if not isinstance(on, str) or _DATE_RE.fullmatch(on) is None:
-        raise RequestRefused(SettlementCode.MALFORMED, "on must be a date YYYY-MM-DD")
-    try:
-        day = dt.date.fromisoformat(on)
-    except ValueError:
-        raise RequestRefused(SettlementCode.MALFORMED, f"no such date {on!r}") from None
     if day != today:
         raise RuleViolation(
             SettlementCode.NOT_TODAY, f"requests are dated today, {today}, not {day}"
         )
     return day
+
+
+def date_field(params: Mapping[str, Any]) -> dt.date | None:
+    """The request's ``on``, a date ``YYYY-MM-DD``; None if it gives none."""
+    on = params.get("on")
+    if on is None:
+        return None
+    if not isinstance(on, str) or _DATE_RE.fullmatch(on) is None:
+        raise RequestRefused(SettlementCode.MALFORMED, "on must be a date YYYY-MM-DD", "on")
+    try:
+        return dt.date.fromisoformat(on)
+    except ValueError:
+        raise RequestRefused(SettlementCode.MALFORMED, f"no such date {on!r}", "on") from None
 
 
 def _view(bill: Bill, member: str) -> dict[str, Any]:

@@ -1,22 +1,24 @@
 """`rex dispute open|resolve|list|show`: disputes on trades and bills.
 
-    rex dispute open --member M (--trade T | --bill B) --reason TEXT
+    rex dispute open --member M (--trade T | --bill B) --reason TEXT [--timeout S]
     rex dispute resolve D-1 (--uphold | --reject) --note TEXT [--timeout S]
     rex dispute list [--state open|upheld|rejected] [--member M] [--subject ID]
     rex dispute show D-1                  # the dispute and its audit trail
 
-``resolve`` is an operator's decision: it is sent to the settlement worker as the
-settlement request ``dispute_resolve`` of the operator account of ``$REX_OPERATOR_URL``
-(else ``$REX_BROKER_URL``); the worker checks the role settlement_ops and audits the
-broker-verified login (docs/operators/accounts.md). It never writes the store itself.
+``open`` and ``resolve`` change the store, and never from here: each is sent to the
+settlement worker as a settlement request of the operator account of ``$REX_OPERATOR_URL``
+(else ``$REX_BROKER_URL``), which needs the role settlement_ops. ``open`` is the member's
+request ``open_dispute``, sent for ``--member`` (a party to the subject, a member of
+members.toml, ``$REX_CONFIG_DIR``; a member may send it itself); ``resolve`` is the
+operator's decision ``dispute_resolve``. The worker audits the broker-verified login
+(docs/operators/accounts.md); ``--operator`` and ``--actor`` are refused.
 
-``open``, ``list`` and ``show`` work on the settlement store directly (``--database-url`` /
-``$REX_DATABASE_URL``, else SQLite in ``$REX_DATA_DIR``): ``--member`` says on whose behalf a
-dispute is opened, it is not a login; it must be a member of members.toml
-(``$REX_CONFIG_DIR``). Times are shown in exchange (Beijing) time. Exit status: 0 done, 1
-refused by a rule (the message names it), 2 usage (an unknown member among them; for
-resolve, a login that is no operator account), 3 no answer from the worker (resolve), 4-7
-the broker (resolve), 8 the store cannot be opened (docs/members/cli.md, "Exit status").
+``list`` and ``show`` only read the settlement store (``--database-url`` /
+``$REX_DATABASE_URL``, else SQLite in ``$REX_DATA_DIR``); they change nothing. Times are
+shown in exchange (Beijing) time. Exit status: 0 done, 1 refused (the message names the
+rule), 2 usage (an unknown member among them; for open and resolve also a login that is no
+operator account), 3 no answer from the worker, 4-7 the broker (5: it refused the login),
+8 the store cannot be opened (list, show) (docs/members/cli.md, "Exit status").
 """
 
 from __future__ import annotations
@@ -24,16 +26,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Sequence
 
 from rex.exchange_time import format_ns
 from rex.operators import Action
-from rex.settlement_protocol import SettlementAnswer
+from rex.settlement_protocol import OPEN_DISPUTE, SettlementAnswer
 from settlement_worker.cli_support import (
     EXIT_OK,
     EXIT_REFUSED,
+    actor_arguments,
     as_operator,
+    check_members,
+    named_actor,
     on_store,
     open_for_update,
     parse,
@@ -41,14 +45,8 @@ from settlement_worker.cli_support import (
     timeout_argument,
 )
 from settlement_worker.codes import RuleViolation
-from settlement_worker.disputes.operations import (
-    get_dispute,
-    history,
-    list_disputes,
-    open_in_store,
-)
-from settlement_worker.disputes.rules import Actor, Dispute, DisputeState, SubjectType
-from settlement_worker.ledger.rules import LedgerError
+from settlement_worker.disputes.operations import get_dispute, history, list_disputes
+from settlement_worker.disputes.rules import Dispute, DisputeState
 from settlement_worker.store import Store
 
 __all__ = ["main"]
@@ -68,14 +66,19 @@ def _line(d: Dispute) -> str:
     )
 
 
-def _open(store: Store, args: argparse.Namespace) -> int:
-    kind, subject = (SubjectType.TRADE, args.trade) if args.trade else (SubjectType.BILL, args.bill)
-    with store.transaction() as tx:
-        dispute = open_in_store(
-            tx, kind, subject, Actor.member(args.member), args.reason, time.time_ns()
+def _open(args: argparse.Namespace) -> int:
+    """For the member, the settlement request ``open_dispute``."""
+    field, subject = ("trade_id", args.trade) if args.trade else ("bill_id", args.bill)
+    body = {"member": args.member, field: subject, "reason": args.reason}
+
+    def accepted(answer: SettlementAnswer) -> None:
+        d = answer.detail
+        print(
+            f"opened {d.get('dispute_id')}: {d.get('subject_type')} {d.get('subject_id')} is "
+            "frozen until an operator resolves it"
         )
-    print(f"opened {dispute.dispute_id}: {kind} {subject} is frozen until an operator resolves it")
-    return EXIT_OK
+
+    return as_operator(PROG, OPEN_DISPUTE, body, args.timeout, accepted)
 
 
 def _resolve(args: argparse.Namespace) -> int:
@@ -123,13 +126,18 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Disputes on trades and bills.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="ACTION")
 
-    opening = commands.add_parser("open", parents=[common], help="a party disputes a subject")
+    opening = commands.add_parser(
+        "open",
+        help="for a party: dispute a subject, as the operator account of $REX_OPERATOR_URL",
+    )
     opening.add_argument("--member", required=True, help="the member opening it (a party)")
     subject = opening.add_mutually_exclusive_group(required=True)
     subject.add_argument("--trade", help="trade id")
     subject.add_argument("--bill", help="bill id")
     opening.add_argument("--reason", required=True, help="why (kept in the audit log)")
-    opening.set_defaults(run=_open)
+    timeout_argument(opening)
+    actor_arguments(opening)
+    opening.set_defaults(run=None)
 
     resolving = commands.add_parser(
         "resolve",
@@ -144,13 +152,17 @@ def _parser() -> argparse.ArgumentParser:
     timeout_argument(resolving)
     resolving.set_defaults(run=None)
 
-    listing = commands.add_parser("list", parents=[common], help="list disputes")
+    listing = commands.add_parser(
+        "list", parents=[common], help="list disputes (reads the store; changes nothing)"
+    )
     listing.add_argument("--state", choices=["open", "upheld", "rejected", "all"], default="all")
     listing.add_argument("--member", default=None, help="opened by, or party to, this member")
     listing.add_argument("--subject", default=None, help="a trade or bill id")
     listing.set_defaults(run=_list)
 
-    showing = commands.add_parser("show", parents=[common], help="a dispute and its audit trail")
+    showing = commands.add_parser(
+        "show", parents=[common], help="a dispute and its audit trail (reads the store)"
+    )
     showing.add_argument("dispute_id")
     showing.set_defaults(run=_show)
     return parser
@@ -163,6 +175,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return parsed
     if parsed.command == "resolve":  # over AMQP, as the operator: no store opened here
         return _resolve(parsed)
+    if parsed.command == "open":
+        refused = named_actor(PROG, parsed)
+        if refused is None:
+            refused = check_members(PROG, parsed.member)
+        return _open(parsed) if refused is None else refused
     started = open_for_update(
         _parser(),
         arguments,
@@ -175,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return on_store(PROG, where, lambda: int(args.run(store, args)))
-    except (RuleViolation, LedgerError) as error:
+    except RuleViolation as error:
         code = getattr(error, "code", type(error).__name__)
         print(f"{PROG}: refused ({code}): {error}", file=sys.stderr)
         return EXIT_REFUSED

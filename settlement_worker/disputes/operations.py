@@ -146,10 +146,20 @@ def list_disputes(
 
 
 def open_in_store(
-    tx: Transaction, subject_type: SubjectType, subject_id: str, by: Actor, reason: str, at: int
+    tx: Transaction,
+    subject_type: SubjectType,
+    subject_id: str,
+    by: Actor,
+    reason: str,
+    at: int,
+    *,
+    actor: str | None = None,
 ) -> Dispute:
     """A party opens a dispute; the subject is frozen from this commit on. A refusal raises,
-    and the caller's transaction rolls back (the dispute number with it)."""
+    and the caller's transaction rolls back (the dispute number with it). ``actor`` (audit):
+    who acted, by default ``by``; an operator opening it for the party is
+    ``operator:<name>`` (the dispute is still the party's: ``opened_by``)."""
+    audited = actor or str(by)
     subject = load_subject(tx, subject_type, subject_id)
     # The number first: it locks the dispute series until commit, so a concurrent opener of
     # the same subject waits here and then reads this dispute below (already_disputed),
@@ -179,11 +189,11 @@ def open_in_store(
     tx.audit_many(
         [
             AuditRow(
-                at, str(by), "dispute", dispute.dispute_id, "opened", {**about, "reason": reason}
+                at, audited, "dispute", dispute.dispute_id, "opened", {**about, "reason": reason}
             ),
             AuditRow(
                 at,
-                str(by),
+                audited,
                 subject_type.value,
                 subject_id,
                 "frozen",

@@ -107,9 +107,12 @@ def report_in_store(
     *,
     at: int,
     members: Collection[str],
+    actor: str | None = None,
 ) -> OfflineTrade:
     """Record a PENDING report. The reporter's ``ref`` is its idempotency key: the same
-    report again returns the first one; other terms under the same ref are refused."""
+    report again returns the first one; other terms under the same ref are refused.
+    ``actor`` (audit): who acted, by default ``member:<reporter>``; an operator acting for
+    the member is ``operator:<name>`` (here and in the other steps)."""
     # Checked with a provisional id: the rules come before the reference's idempotency.
     trade = report_offline_trade(
         reporter,
@@ -152,7 +155,7 @@ def report_in_store(
     )
     tx.audit(
         at,
-        f"member:{reporter}",
+        actor or f"member:{reporter}",
         _SUBJECT,
         trade.offline_id,
         "reported",
@@ -211,6 +214,7 @@ def confirm_in_store(
     products: Mapping[str, Product],
     config: SettlementConfig,
     at: int,
+    actor: str | None = None,
 ) -> tuple[OfflineTrade, TradeMessage]:
     """The counterparty confirms; the trade ``OTC-<product>-<n>`` is booked in this
     transaction and returned."""
@@ -230,7 +234,7 @@ def confirm_in_store(
         )
     tx.audit(
         at,
-        f"member:{by}",
+        actor or f"member:{by}",
         _SUBJECT,
         offline_id,
         "confirmed",
@@ -240,7 +244,14 @@ def confirm_in_store(
 
 
 def withdraw_in_store(
-    tx: Transaction, offline_id: str, by: str, reason: str, *, at: int, cancelling: bool
+    tx: Transaction,
+    offline_id: str,
+    by: str,
+    reason: str,
+    *,
+    at: int,
+    cancelling: bool,
+    actor: str | None = None,
 ) -> OfflineTrade:
     """The counterparty declines (``cancelling`` false), or the reporter cancels, a pending
     report."""
@@ -249,7 +260,7 @@ def withdraw_in_store(
     _close(tx, before, after)
     tx.audit(
         at,
-        f"member:{by}",
+        actor or f"member:{by}",
         _SUBJECT,
         offline_id,
         after.state.value,

@@ -213,7 +213,8 @@ def settlement_requests(exchange: Exchange, kind: str) -> list[tuple[str, str, s
 
 
 def open_dispute(exchange: Exchange) -> str:
-    """A trade between alpha and beta, disputed by beta: the dispute's id."""
+    """A trade between alpha and beta, disputed for beta by the settlement_ops account (`rex
+    dispute open` goes through the authenticated path too): the dispute's id."""
     with exchange.client("alpha") as alpha, exchange.client("beta") as beta:
         ask = alpha.place("PRND-OX", "sell", 100, 500_000, wait=10)
         bid = beta.place("PRND-OX", "buy", 100, 500_000, wait=10)
@@ -223,9 +224,10 @@ def open_dispute(exchange: Exchange) -> str:
     member = exchange.members["beta"]
     deadline = time.monotonic() + 20
     while True:  # the trade must be booked before it can be disputed
-        opened = exchange.rex(
-            "dispute", "open", "--member", member, "--trade", trade_id, "--reason", "wrong grade"
-        )
+        opened = rex_as(
+            exchange, exchange.operator_url("settle"),
+            "dispute", "open", "--member", member, "--trade", trade_id, "--reason", "wrong grade",
+        )  # fmt: skip
         if opened.returncode == 0 or time.monotonic() > deadline:
             break
         time.sleep(0.5)

@@ -38,6 +38,8 @@ from settlement_worker.bills.operations import (
     EndorseParams,
     MatureParams,
 )
+from settlement_worker.bills.operator_requests import bill_operator_kinds
+from settlement_worker.bills.requests import bill_request_kinds
 from settlement_worker.codes import RuleViolation
 from settlement_worker.disputes.operations import open_in_store, resolve_in_store
 from settlement_worker.disputes.rules import Actor, SubjectType
@@ -47,11 +49,13 @@ from settlement_worker.payments.operations import move_payment
 from settlement_worker.payments.sql import load_payment
 from settlement_worker.reports.reconcile import reconcile
 from settlement_worker.reports.statement import build_statement, write_csv
+from settlement_worker.requests.desk import RequestKind
 from settlement_worker.store import ConcurrentUpdate, Store
 from tests.settlement_worker.helpers import (
     BACKENDS,
     BUYER,
     CONFIG,
+    MEMBERS,
     SELLER,
     SETTINGS,
     T0,
@@ -60,6 +64,7 @@ from tests.settlement_worker.helpers import (
     run_worker,
     trade,
 )
+from tests.settlement_worker.operator_cli import as_account, noon
 
 DESK = BillDesk(CONFIG, load_calendar(SETTINGS.config_dir / "holidays.toml"))
 TRADE_DAY = dt.date(2026, 11, 18)
@@ -458,13 +463,24 @@ def test_the_statement_lists_the_members_bills(opened: Opened, tmp_path: Path) -
     ]
 
 
+def bill_kinds() -> dict[str, RequestKind]:
+    enabled = [m.id for m in MEMBERS.values() if m.enabled]
+    return {**bill_request_kinds(DESK, enabled), **bill_operator_kinds(DESK)}
+
+
 def test_rex_bills_command(
     opened: Opened, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """list and show read the store; the four changes go to the worker's desk as the
+    operator account (here `settle`), dated by the desk: the account is what the audit
+    names."""
     monkeypatch.delenv("REX_DATABASE_URL", raising=False)
+    today = [dt.date(2026, 11, 20)]
+    sent = as_account(monkeypatch, opened.store, bill_kinds(), clock=lambda: noon(today[0]))
 
     def run(*args: str) -> tuple[int, str, str]:
-        status = bills_cli([*args, *opened.cli])
+        reading = args[0] in ("list", "show")  # the others open no store
+        status = bills_cli([*args, *(opened.cli if reading else [])])
         out = capsys.readouterr()
         return status, out.out, out.err
 
@@ -475,55 +491,121 @@ def test_rex_bills_command(
     assert re.search(r"\n  \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00  ", out)  # audit, exchange time
     status, _, err = run("show", BILL, "--member", "ningbo-alloy")
     assert status == 1 and "not_a_party" in err
-    status, out, _ = run(
+    status, out, err = run(
         "endorse", BILL, "--member", SELLER, "--to", "xinyu-pvc", "--on", "2026-11-20"
     )
-    assert status == 0 and "endorsed" in out
-    status, out, _ = run(
-        "discount",
-        BILL,
-        "--member",
-        "xinyu-pvc",
-        "--bank",
-        "icbc-baotou",
-        "--rate",
-        "0.015",
-        "--on",
-        "2026-12-01",
+    assert status == 0 and out.startswith(f"endorsed {BILL} to xinyu-pvc: "), err
+    assert sent[-1] == (
+        "endorse_bill",
+        {
+            "member": SELLER,
+            "bill_id": BILL,
+            "to": "xinyu-pvc",
+            "on": "2026-11-20",
+            "reason": "at the member's request",
+        },
     )
-    assert status == 0 and "proceeds" in out
-    status, _, err = run("dishonour", BILL, "--operator", "li", "--on", "2026-12-02")
-    assert status == 1 and "not_due" in err
-    status, out, _ = run("mature", "--operator", "li", "--on", DUE.isoformat())
-    assert status == 0 and "1 bill paid" in out
+    assert audit(opened.store, BILL)[-1] == ("operator:settle", "endorsed")
+    # A step dated another day than the desk's today is refused, as for the member.
+    status, out, err = run(
+        "discount", BILL, "--member", "xinyu-pvc", "--bank", "icbc-baotou", "--rate", "0.015",
+        "--on", "2026-12-01",
+    )  # fmt: skip
+    assert (status, out) == (1, "") and "refused (bill_rule: not_today)" in err
+    today[0] = dt.date(2026, 12, 1)
+    status, out, err = run(
+        "discount", BILL, "--member", "xinyu-pvc", "--bank", "icbc-baotou", "--rate", "0.015"
+    )
+    assert status == 0 and "proceeds" in out and "days at 0.015" in out, err
+    assert audit(opened.store, BILL)[-1] == ("operator:settle", "discounted")
+    today[0] = dt.date(2026, 12, 2)
+    status, _, err = run("dishonour", BILL)
+    assert status == 1 and "refused (bill_rule: not_due)" in err
+    status, _, err = run("dishonour", BILL, "--on", "2026-12-03")  # after the desk's today
+    assert status == 1 and "refused (bill_rule: date_out_of_range)" in err
+    today[0] = DUE
+    status, out, _ = run("mature", "--on", (DUE - dt.timedelta(days=1)).isoformat())
+    assert status == 0 and out.endswith(f"0 bills paid on {DUE - dt.timedelta(days=1)}\n")
+    status, out, _ = run("mature")
+    assert status == 0 and out.startswith(f"paid {BILL}  ") and "1 bill paid" in out
+    assert audit(opened.store, BILL)[-1] == ("operator:settle", "paid")
+    assert sent[-1] == ("bill_mature", {"reason": "maturity run"})
     assert run("discount", BILL, "--member", SELLER, "--bank", "b", "--rate", "x")[0] == 2
-    assert run("mature", "--operator", "li", "--on", "2027-02-30")[0] == 2
+    assert run("mature", "--on", "2027-02-30")[0] == 2
     clean(opened.store)
 
 
-def test_rex_bills_reports_a_bill_moved_meanwhile_and_keeps_nothing(
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["mature", "--operator", "li"],
+        ["dishonour", BILL, "--operator", "li"],
+        ["dishonour", BILL, "--operator"],
+        ["endorse", BILL, "--member", SELLER, "--to", "xinyu-pvc", "--actor", "li"],
+        ["discount", BILL, "--member", SELLER, "--bank", "icbc-baotou", "--rate", "0.01",
+         "--operator", "li"],
+    ],
+)  # fmt: skip
+def test_rex_bills_refuses_a_named_actor_and_sends_nothing(
+    opened: Opened,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+) -> None:
+    """Before: `--operator li` was what the audit recorded. Now who acts is the login."""
+    sent = as_account(monkeypatch, opened.store, bill_kinds())
+    before = opened.store.query("SELECT * FROM audit_log ORDER BY seq")
+    assert bills_cli(argv) == 2
+    err = capsys.readouterr().err
+    assert "is refused: rex bills" in err and "$REX_OPERATOR_URL" in err
+    assert sent == []
+    assert opened.store.query("SELECT * FROM audit_log ORDER BY seq") == before
+
+
+@pytest.mark.parametrize("account", ["market", "audit", "gone"])
+def test_rex_bills_as_an_account_without_settlement_ops_changes_nothing(
+    opened: Opened,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    account: str,
+) -> None:
+    as_account(monkeypatch, opened.store, bill_kinds(), account)
+    before = opened.store.query("SELECT * FROM bills")
+    for argv in (
+        ["endorse", BILL, "--member", SELLER, "--to", "xinyu-pvc"],
+        ["discount", BILL, "--member", SELLER, "--bank", "icbc-baotou", "--rate", "0.01"],
+        ["mature"],
+        ["dishonour", BILL],
+    ):
+        assert bills_cli(argv) == 1, argv
+        assert "refused (not_permitted): " in capsys.readouterr().err
+    assert opened.store.query("SELECT * FROM bills") == before
+
+
+def test_a_bill_moved_meanwhile_is_tried_again_on_fresh_reads(
     opened: Opened, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Another writer moved the bill between this command's read and its write: the command
-    says so, exits refused and writes nothing (running it again reads afresh)."""
-    monkeypatch.delenv("REX_DATABASE_URL", raising=False)
+    """Another writer moved the bill between the request's read and its write: the desk
+    rolls that attempt back and runs the request again (before, `rex bills` wrote the store
+    itself and said so)."""
+    as_account(monkeypatch, opened.store, bill_kinds(), clock=lambda: noon(TRADE_DAY))
     real_save = bill_store.save_bill
+    raced = []
 
-    def raced(*args: Any) -> None:
+    def save_once_raced(*args: Any) -> None:
         real_save(*args)  # written, then found moved: the transaction must roll it back
-        raise ConcurrentUpdate(f"{BILL} changed since it was read")
+        if not raced:
+            raced.append(args)
+            raise ConcurrentUpdate(f"{BILL} changed since it was read")
 
-    before = opened.store.query("SELECT holder, state FROM bills WHERE bill_id = ?", (BILL,))
-    monkeypatch.setattr(bill_ops, "save_bill", raced)
-    endorse = ["endorse", BILL, "--member", SELLER, "--to", "xinyu-pvc", "--on", "2026-11-20"]
-    status = bills_cli([*endorse, *opened.cli])
-    err = capsys.readouterr().err
-    assert status == 1 and "changed while this ran" in err
-    after = opened.store.query("SELECT holder, state FROM bills WHERE bill_id = ?", (BILL,))
-    assert after == before
+    monkeypatch.setattr(bill_ops, "save_bill", save_once_raced)
+    endorse = ["endorse", BILL, "--member", SELLER, "--to", "xinyu-pvc"]
+    assert bills_cli(endorse) == 0, capsys.readouterr().err
+    assert raced
     assert opened.store.query(
         "SELECT COUNT(*) FROM bill_endorsements WHERE bill_id = ?", (BILL,)
-    ) == [(0,)]
+    ) == [(1,)]
+    assert bills(opened.store) == [(BILL, "xinyu-pvc", "endorsed")]
 
 
 def test_rex_bills_runs_through_the_rex_command(

@@ -19,6 +19,7 @@ from settlement_worker.disputes.operations import (
     open_in_store,
     resolve_in_store,
 )
+from settlement_worker.disputes.requests import dispute_request_kinds
 from settlement_worker.disputes.rules import Actor, DisputeState, SubjectType
 from settlement_worker.reports.reconcile import reconcile
 from settlement_worker.store import EntryRow, PostingRow, Store
@@ -32,6 +33,7 @@ from tests.settlement_worker.helpers import (
     run_worker,
     trade,
 )
+from tests.settlement_worker.operator_cli import as_account
 
 OPERATOR = Actor.operator("li")
 
@@ -215,17 +217,36 @@ def test_a_bill_dispute_reverses_the_bills_entries(opened: Opened) -> None:
 
 
 def run(opened: Opened, *args: str) -> int:
-    return rex(["dispute", *args, *opened.cli])
+    """`rex dispute ARGS`; list and show read the store the test opened."""
+    return rex(["dispute", *args, *(opened.cli if args[0] in ("list", "show") else [])])
 
 
 def test_rex_dispute_open_resolve_list_show(
     opened: Opened, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("REX_DATABASE_URL", raising=False)
+    sent = as_account(monkeypatch, opened.store, dispute_request_kinds())
     assert run(opened, "open", "--member", BUYER, "--trade", "PRND-OX-1", "--reason", "grade") == 0
-    assert "opened D-1" in capsys.readouterr().out
+    assert capsys.readouterr().out == (
+        "opened D-1: trade PRND-OX-1 is frozen until an operator resolves it\n"
+    )
+    assert sent == [("open_dispute", {"member": BUYER, "trade_id": "PRND-OX-1", "reason": "grade"})]
     assert run(opened, "open", "--member", SELLER, "--trade", "PRND-OX-1", "--reason", "x") == 1
     assert "refused (already_disputed)" in capsys.readouterr().err
+    # The dispute is the member's; the audit names the account that sent it.
+    with opened.store.transaction() as tx:
+        assert list_disputes(tx)[0].opened_by == BUYER
+    assert audit(opened.store)[:2] == [
+        ("operator:settle", "dispute", "D-1", "opened"),
+        ("operator:settle", "trade", "PRND-OX-1", "frozen"),
+    ]
+    # Nobody is named by hand: --operator is refused, and nothing is sent.
+    assert run(opened, "open", "--member", BUYER, "--trade", "PRND-OX-2", "--reason", "x",
+               "--operator", "li") == 2  # fmt: skip
+    assert "--operator is refused: rex dispute open acts as the operator account" in (
+        capsys.readouterr().err
+    )
+    assert len(sent) == 2
     # Resolving is the worker's, as the operator's login (tests/system/test_operator_settlement.py):
     # the command takes no name of who acts.
     assert run(opened, "resolve", "D-1", "--operator", "li", "--uphold", "--note", "x") == 2
@@ -241,3 +262,16 @@ def test_rex_dispute_open_resolve_list_show(
     assert re.search(r"  \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00  ", shown)  # exchange time
     assert run(opened, "resolve", "D-1", "--note", "x") == 2  # no verdict
     assert rex(["reconcile", *opened.cli]) == 0
+
+
+@pytest.mark.parametrize("account", ["market", "audit", "gone"])
+def test_rex_dispute_open_without_settlement_ops_changes_nothing(
+    opened: Opened,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    account: str,
+) -> None:
+    as_account(monkeypatch, opened.store, dispute_request_kinds(), account)
+    assert run(opened, "open", "--member", BUYER, "--trade", "PRND-OX-1", "--reason", "x") == 1
+    assert "refused (not_permitted): " in capsys.readouterr().err
+    assert opened.store.query("SELECT COUNT(*) FROM disputes") == [(0,)]

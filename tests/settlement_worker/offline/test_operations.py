@@ -18,8 +18,10 @@ from settlement_worker.offline.operations import (
     report_in_store,
     withdraw_in_store,
 )
+from settlement_worker.offline.requests import offline_request_kinds
 from settlement_worker.offline.rules import OfflineState, OfflineTrade
 from settlement_worker.reports.reconcile import reconcile
+from settlement_worker.requests.desk import RequestKind
 from settlement_worker.store import Store
 from tests.settlement_worker.helpers import (
     BACKENDS,
@@ -33,6 +35,7 @@ from tests.settlement_worker.helpers import (
     opened_store,
     run_worker,
 )
+from tests.settlement_worker.operator_cli import as_account
 
 
 @pytest.fixture(params=BACKENDS)
@@ -156,27 +159,50 @@ def test_declined_and_cancelled_reports_are_audited_and_not_booked(opened: Opene
     assert reconcile(store, max_unpublished_age_s=None).clean
 
 
+def offline_kinds() -> dict[str, RequestKind]:
+    return offline_request_kinds(PRODUCTS, CONFIG, ENABLED)
+
+
 def test_the_offline_command_reports_and_confirms(
     opened: Opened, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The steps go to the worker's desk as the operator account (`settle`) for the member;
+    list reads the store."""
     monkeypatch.delenv("REX_DATABASE_URL", raising=False)
     run_worker(opened.store, [])  # a store the worker has migrated
+    sent = as_account(monkeypatch, opened.store, offline_kinds())
     common = opened.cli
     args = ["--product", "PRND-OX", "--side", "buy", "--price", "415000", "--quantity", "1000"]
     assert (
         cli_offline.main(
-            ["report", "--member", BUYER, "--counterparty", SELLER, *args, "--ref", "r1", *common]
+            ["report", "--member", BUYER, "--counterparty", SELLER, *args, "--ref", "r1"]
         )
         == 0
     )
-    assert "OFF-1" in capsys.readouterr().out
-    confirm_args = ["--price", "415000", "--quantity", "1000", *common]
+    assert capsys.readouterr().out.startswith(f"reported OFF-1  pending    {BUYER} buy 1000 ")
+    assert sent[-1] == (
+        "report_offline_trade",
+        {
+            "member": BUYER,
+            "counterparty": SELLER,
+            "product": "PRND-OX",
+            "side": "buy",
+            "price": 415000,
+            "quantity": 1000,
+            "ref": "r1",
+            "reason": "agreed off the book",
+        },
+    )
+    confirm_args = ["--price", "415000", "--quantity", "1000"]
     assert cli_offline.main(["confirm", "OFF-1", "--member", BUYER, *confirm_args]) == 1
-    assert "not_counterparty" in capsys.readouterr().err
+    assert "refused (not_counterparty)" in capsys.readouterr().err
     assert cli_offline.main(["confirm", "OFF-1", "--member", SELLER, *confirm_args]) == 0
     assert "owes baotou-metals 415,000.00 CNY" in capsys.readouterr().out
     assert cli_offline.main(["list", "--state", "confirmed", *common]) == 0
     assert "OTC-PRND-OX-1" in capsys.readouterr().out
+    assert opened.store.query(
+        "SELECT actor, action FROM audit_log WHERE subject_type = 'offline_trade' ORDER BY seq"
+    ) == [("operator:settle", "reported"), ("operator:settle", "confirmed")]
 
 
 def test_rex_offline_runs_the_offline_command(
@@ -184,15 +210,54 @@ def test_rex_offline_runs_the_offline_command(
 ) -> None:
     """`rex offline ...` hands its arguments to the offline command, options included."""
     monkeypatch.delenv("REX_DATABASE_URL", raising=False)
+    as_account(monkeypatch, opened.store, offline_kinds())
     common = opened.cli
     args = ["--product", "PRND-OX", "--side", "sell", "--price", "415000", "--quantity", "1300"]
     report = ["offline", "report", "--member", SELLER, "--counterparty", BUYER, *args]
-    assert rex_cli.main([*report, "--ref", "r1", *common]) == 0
+    assert rex_cli.main([*report, "--ref", "r1"]) == 0
     assert "reported OFF-1" in capsys.readouterr().out
     confirm = ["offline", "confirm", "OFF-1", "--member", BUYER, "--price", "415000"]
-    assert rex_cli.main([*confirm, "--quantity", "1300", *common]) == 0
+    assert rex_cli.main([*confirm, "--quantity", "1300"]) == 0
     assert "booked" in capsys.readouterr().out
     assert rex_cli.main(["offline", "list", "--member", SELLER, *common]) == 0
     assert "OTC-PRND-OX-1" in capsys.readouterr().out
-    assert rex_cli.main(["offline", "confirm", "OFF-1", "--member", BUYER, *common]) == 2
+    assert rex_cli.main(["offline", "confirm", "OFF-1", "--member", BUYER]) == 2
     assert "--price" in capsys.readouterr().err  # argparse: a required option is missing
+
+
+@pytest.mark.parametrize("step", ["report", "confirm", "decline", "cancel"])
+@pytest.mark.parametrize("account", ["market", "audit", "gone", "named"])
+def test_rex_offline_as_no_settlement_ops_account_changes_nothing(
+    opened: Opened,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    step: str,
+    account: str,
+) -> None:
+    """Refused by the desk for the account's role, or (`named`: `--operator li` given) by
+    the command before anything is sent; nothing changes either way."""
+    with opened.store.transaction() as tx:
+        report_in_store(
+            tx, SELLER, BUYER, PRODUCTS["PRND-OX"], Side.SELL, 415_000, 1_000, "r1",
+            at=T0, members=ENABLED,
+        )  # fmt: skip
+    sent = as_account(
+        monkeypatch, opened.store, offline_kinds(), "settle" if account == "named" else account
+    )
+    before = opened.store.query("SELECT * FROM offline_trades")
+    member = {"report": SELLER, "cancel": SELLER}.get(step, BUYER)
+    argv = {
+        "report": ["report", "--counterparty", BUYER, "--product", "PRND-OX", "--side", "sell",
+                   "--price", "415000", "--quantity", "1000", "--ref", "r2"],
+        "confirm": ["confirm", "OFF-1", "--price", "415000", "--quantity", "1000"],
+        "decline": ["decline", "OFF-1", "--reason", "no"],
+        "cancel": ["cancel", "OFF-1", "--reason", "no"],
+    }[step] + ["--member", member]  # fmt: skip
+    if account == "named":
+        assert cli_offline.main([*argv, "--operator", "li"]) == 2
+        assert "--operator is refused" in capsys.readouterr().err
+        assert sent == []
+    else:
+        assert cli_offline.main(argv) == 1
+        assert "refused (not_permitted): " in capsys.readouterr().err
+    assert opened.store.query("SELECT * FROM offline_trades") == before
