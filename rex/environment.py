@@ -292,8 +292,8 @@ REX_OPERATOR_URL: Final = _define(
     AMQP_URL,
     None,
     unset="`REX_BROKER_URL`",
-    meaning="the operator's own login for `rex halt`, `resume`, `close`, `band` and every settlement "
-    "command that changes something (`rex dispute open/resolve`, `rex payments "
+    meaning="the operator's own login for `rex halt`, `resume`, `close`, `band` and every "
+    "settlement command that changes something (`rex dispute open/resolve`, `rex payments "
     "--release/--resolve/--mark-paid`, `rex bills endorse/discount/mature/dishonour`, "
     "`rex offline report/confirm/decline/cancel`), and `rex audit`: "
     "amqp://<operator>:<password>@host:port/vhost, an account of `operators.toml` "
