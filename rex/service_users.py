@@ -19,9 +19,10 @@ against exchange and queue names alike, so every pattern is checked against both
 name (tests/rex/test_service_users.py).
 
 What this keeps out, at the broker: the gateway cannot publish trades or read what
-settlement reads (the members' settlement request queues included); the engine reads no member's request (neither the queues nor, by binding
-a queue of its own, the request exchanges); settlement cannot write engine input; none may
-read the dead letters, which hold members' requests.
+settlement reads (the members' settlement request queues included); the engine reads no
+member's request (neither the queues nor, by binding a queue of its own, the request
+exchanges); settlement cannot write engine input; none may read the dead letters, which
+hold members' requests.
 
 RabbitMQ's configure permission covers delete as well as declare, so a service may delete
 what it declares (the gateway, the engines' input logs it declares so that its input waits

@@ -218,9 +218,7 @@ class RequestDesk:
         if sender is None:
             log.warning(
                 "settlement request %s: dead-lettered",
-                f"from {login!r}, not a login of this deployment"
-                if login
-                else "without user_id",
+                f"from {login!r}, not a login of this deployment" if login else "without user_id",
             )
             metrics.SETTLEMENT_REQUESTS.labels("none", "dead_lettered").inc()
             return Outcome.DEAD_LETTER

@@ -19,7 +19,9 @@ SHOW = "show_settlement_settings"
 def test_each_members_requests_route_to_its_own_queue_and_the_operators_to_the_shared() -> None:
     topo = topology.for_settlement([BUYER, SELLER], [OPERATOR])
     routes = {
-        (b.queue, b.routing_key) for b in topo.bindings if b.exchange == topology.SETTLEMENT_REQUESTS
+        (b.queue, b.routing_key)
+        for b in topo.bindings
+        if b.exchange == topology.SETTLEMENT_REQUESTS
     }
     assert routes == {
         (topology.member_settlement_queue(BUYER), f"{BUYER}.*"),
