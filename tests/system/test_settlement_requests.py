@@ -231,6 +231,22 @@ def test_rex_limits_shows_and_refuses_an_invalid_change(site: Site) -> None:
     assert '"accepted_acceptors": ["icbc-baotou"]' in changed.stdout
 
 
+def test_rex_limits_operator_as_the_services_login_is_refused(site: Site) -> None:
+    """Without REX_OPERATOR_URL the login is $REX_BROKER_URL's guest, which is no operator
+    account: it may no longer act for a member (it did while REX_OPERATORS existed)."""
+    env = {k: v for k, v in site.env.items() if k != "REX_OPERATOR_URL"}
+    refused = subprocess.run(
+        [sys.executable, "-m", "cli", "limits", "show", "--member", site.a, "--operator"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "user 'guest' is no operator account" in refused.stderr
+
+
 def test_a_request_without_user_id_is_dead_lettered(site: Site) -> None:
     connection = pika.BlockingConnection(pika.URLParameters(site.url))
     try:
