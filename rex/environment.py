@@ -280,8 +280,8 @@ REX_OPERATOR_URL: Final = _define(
     AMQP_URL,
     None,
     unset="`REX_BROKER_URL`",
-    meaning="the operator's own login for `rex halt`, `resume`, `close`, `rex dispute resolve` "
-    "and `rex payments --release/--resolve/--mark-paid`: "
+    meaning="the operator's own login for `rex halt`, `resume`, `close`, `rex dispute resolve`, "
+    "`rex payments --release/--resolve/--mark-paid` and `rex limits|my-bills --operator`: "
     "amqp://<operator>:<password>@host:port/vhost, an account of `operators.toml` "
     "(docs/operators/accounts.md)",
     read_by="the rex command",
