@@ -447,7 +447,7 @@ def test_a_members_full_settlement_queue_nacks_its_publishes_only(
         # The SDK says so in words.
         with (
             Client(world.a, world.passwords[world.a], world.broker_url) as client,
-            pytest.raises(ClientError, match="settlement refused .* its request queue is full"),
+            pytest.raises(ClientError, match=r"settlement refused .* its request queue is full"),
         ):
             client.send_settlement_request("show_settlement_settings", {})
         with service_channel(world) as channel:

@@ -1,8 +1,9 @@
 """Settlement requests on the real RabbitMQ, against `python -m settlement_worker` on SQLite
 and on PostgreSQL: provisioned members change their own receipt limits through the SDK and
 `rex limits`, the broker vouching for who sent each request (user_id); an operator account
-with settlement_ops changes a member's; the member is answered on its own queue; a request with no user_id is
-dead-lettered; a bill that paid a trade is endorsed on by its holder and seen by the next.
+with settlement_ops changes a member's (and guest, no account, may not); the member is
+answered on its own queue; a request with no user_id is dead-lettered; a bill that paid a
+trade is endorsed on by its holder and seen by the next.
 A vhost, members and a store of their own per backend, removed afterwards."""
 
 from __future__ import annotations
