@@ -52,7 +52,7 @@ log = logging.getLogger("rex.settlement")
 #: broker hands each consumer at most this many, so however long one member's queue is,
 #: at most this many of its requests come before the next member's; more buys nothing, as
 #: the worker answers one request at a time.
-REQUEST_PREFETCH = 4
+REQUEST_PREFETCH = 2
 
 
 @dataclass(slots=True)
