@@ -9,15 +9,15 @@ configuration, 3 no answer in time, 4-7 the broker).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 from cli.members import member_client, member_reaching
-from rex.cli_errors import OPERATOR_LOGIN, Reaching, guard
+from rex.cli_errors import Reaching, guard
 from rex.client import Client, OperatorClient
 from rex.config import ConfigError, ProcessConfig
 from rex.environment import REX_MEMBER
+from rex.operator_login import OperatorLogin
 from rex.settlement_protocol import SettlementAnswer
 
 Handler = Callable[[argparse.Namespace], int]
@@ -26,15 +26,18 @@ Printer = Callable[[SettlementAnswer, bool], int]
 
 
 def connect(args: argparse.Namespace) -> Client:
-    """The member's connection, or with ``--operator`` the operator's (acting for
-    ``--member``)."""
+    """The member's connection, or with ``--operator`` the operator account's of
+    $REX_OPERATOR_URL (acting for ``--member``)."""
     if args.operator:
         if not args.member:
             raise ConfigError("(command line)", "--operator needs --member: for whom")
         process_config = ProcessConfig.from_env()
         if process_config.members_file.exists():
             process_config.check_members(args.member)
-        return OperatorClient(process_config.broker_url)
+        login = OperatorLogin.from_env(process_config)
+        return OperatorClient(
+            login.url, login.operator, not_an_account=login.not_an_account("--operator")
+        )
     return member_client(args)
 
 
@@ -44,10 +47,13 @@ ANSWERED_BY_SETTLEMENT = "check that the settlement worker runs (ask the operato
 
 def reaching(args: argparse.Namespace) -> Reaching:
     """What a request command reaches: the broker, as the member or as the operator."""
-    member = member_reaching(args, ANSWERED_BY_SETTLEMENT)
     if args.operator:
-        return dataclasses.replace(member, user=None, login=OPERATOR_LOGIN)
-    return member
+        try:
+            login = OperatorLogin.from_env(ProcessConfig.from_env())
+        except ConfigError:  # connect() says what is wrong, inside the guard
+            return Reaching(no_answer=ANSWERED_BY_SETTLEMENT)
+        return login.reaching(ANSWERED_BY_SETTLEMENT)
+    return member_reaching(args, ANSWERED_BY_SETTLEMENT)
 
 
 def acting_for(args: argparse.Namespace) -> str | None:
@@ -96,7 +102,8 @@ def action_adder(
         sub.add_argument(
             "--operator",
             action="store_true",
-            help="act as the operator user of $REX_BROKER_URL, for --member",
+            help="act for --member as the operator account of $REX_OPERATOR_URL (role "
+            "settlement_ops)",
         )
         sub.add_argument("--timeout", type=float, default=10.0, help="seconds to wait")
         sub.add_argument("--json", action="store_true", help="print the answer as JSON")

@@ -9,6 +9,12 @@ second, 1,000 at once). "calm" trades at 10 orders a second throughout and times
 - ``garbage``: 20,000 undecodable messages at 8,000 a second;
 
 each after a quiet phase, `--rounds` times (default 5), the rounds' samples pooled.
+
+``--mode settlement`` floods settlement requests instead, with the settlement worker
+running too (SQLite, no payer): "calm" asks for its settlement settings
+(``show_settlement_settings``) every 100 ms and times each answer (publish to answer, at the
+member); "flood" sends 10,000 of the same at 2,000 a second. A phase of it lasts until its
+requests are all published and none waits in a settlement request queue.
 Published without confirms, as a flooder would: the broker drops
 (or, with confirms, would nack) what its queue has no room for. A flood's phase lasts until
 its messages are all published and no request waits in any gateway queue.
@@ -17,7 +23,7 @@ Printed: calm's p50/p99 in each quiet phase and each flood, their ratio (the tar
 a flood under 3x the quiet p99 of the same run), and the CPU the broker, gateway and engine
 used in each phase, in cores.
 
-    python -m loadtest.flood [--json flood.json]
+    python -m loadtest.flood [--mode orders|settlement] [--json flood.json]
 
 Exit status 0 when every flood's p99 is under 3x its quiet p99, 1 when not.
 """
@@ -34,7 +40,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pika
 import pika.exceptions
@@ -56,6 +62,23 @@ FLOOD_COUNT = 20_000
 FLOOD_RATE_PER_S = 8_000
 QUIET_S = 5.0
 TARGET_RATIO = 3.0
+SETTLEMENT_CALM_RATE_PER_S = 10
+SETTLEMENT_FLOOD_COUNT = 10_000
+SETTLEMENT_FLOOD_RATE_PER_S = 2_000
+SHOW = "show_settlement_settings"
+# The settlement worker's configuration: no bills, one bank, the members' defaults.
+SETTLEMENT_TOML = """
+[fees]
+default = { buyer_bps = 2, seller_bps = 2 }
+
+[[banks]]
+id = "icbc-baotou"
+name = "Industrial and Commercial Bank of China, Baotou Branch"
+city = "Baotou"
+
+[payment]
+bank = "icbc-baotou"
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +95,8 @@ class Phase:
 
 def write_config(directory: Path, source: Path) -> None:
     (directory / "products.toml").write_text((source / "products.toml").read_text())
+    (directory / "holidays.toml").write_text((source / "holidays.toml").read_text())
+    (directory / "settlement.toml").write_text(SETTLEMENT_TOML)
     (directory / "members.toml").write_text(
         "\n".join(
             f'[[members]]\nid = "{m}"\nname = "Member {m}"\npassword = "{PASSWORD}"\n'
@@ -89,24 +114,30 @@ class Calm(threading.Thread):
     """Places an IOC bid far below any ask every 1/CALM_RATE_PER_S seconds; records
     (time sent, latency) of each answer."""
 
-    def __init__(self, url: str, login: str) -> None:
+    def __init__(self, url: str, login: str, settlement: bool = False) -> None:
+        """``settlement``: ask for its settlement settings instead of placing orders."""
         super().__init__(daemon=True)
         self.client = Client(CALM, PASSWORD, url, login=login)
+        self.settlement = settlement
         self.samples: list[tuple[float, float]] = []
         self.failures = 0
         self.stopping = threading.Event()
 
     def run(self) -> None:
+        rate = SETTLEMENT_CALM_RATE_PER_S if self.settlement else CALM_RATE_PER_S
         with self.client as client:
             next_at = time.monotonic()
             while not self.stopping.is_set():
                 sent = time.monotonic()
                 try:
-                    client.place(PRODUCT, "buy", 100, 455_000, time_in_force="IOC", wait=30)
+                    if self.settlement:
+                        client.settlement_settings(wait=60)
+                    else:
+                        client.place(PRODUCT, "buy", 100, 455_000, time_in_force="IOC", wait=30)
                     self.samples.append((sent, time.monotonic() - sent))
                 except (TimeoutError, Exception):  # counted, not fatal: the figures say so
                     self.failures += 1
-                next_at += 1 / CALM_RATE_PER_S
+                next_at += 1 / rate
                 time.sleep(max(0.0, next_at - time.monotonic()))
 
     def between(self, start: float, end: float) -> list[float]:
@@ -139,35 +170,68 @@ def flood_message(kind: str, n: int, login: str) -> tuple[bytes, pika.BasicPrope
     return pack(body), props
 
 
+def settlement_message(n: int, login: str) -> tuple[bytes, pika.BasicProperties]:
+    props = pika.BasicProperties(
+        content_type=CONTENT_TYPE,
+        type=SHOW,
+        message_id=f"flood-settlement-{n}",
+        timestamp=int(time.time()),
+        user_id=login,
+        delivery_mode=2,
+    )
+    return pack({}), props
+
+
 def send_flood(url: str, login: str, kind: str) -> None:
     params = pika.URLParameters(url)
     params.credentials = pika.PlainCredentials(login, PASSWORD)
     connection = pika.BlockingConnection(params)
+    settlement = kind == "settlement"
+    count = SETTLEMENT_FLOOD_COUNT if settlement else FLOOD_COUNT
+    rate = SETTLEMENT_FLOOD_RATE_PER_S if settlement else FLOOD_RATE_PER_S
     try:
         channel = connection.channel()
         started = time.monotonic()
-        step = FLOOD_RATE_PER_S // 100  # a chunk each 10 ms
-        for first in range(0, FLOOD_COUNT, step):
-            for n in range(first, min(first + step, FLOOD_COUNT)):
-                body, props = flood_message(kind, n, login)
-                channel.basic_publish(topology.REQUESTS, f"{FLOOD}.{PRODUCT}", body, props)
-            due = started + (first + step) / FLOOD_RATE_PER_S
+        step = rate // 100  # a chunk each 10 ms
+        for first in range(0, count, step):
+            for n in range(first, min(first + step, count)):
+                if settlement:
+                    body, props = settlement_message(n, login)
+                    key = topology.settlement_request_key(FLOOD, SHOW)
+                    channel.basic_publish(topology.SETTLEMENT_REQUESTS, key, body, props)
+                else:
+                    body, props = flood_message(kind, n, login)
+                    channel.basic_publish(topology.REQUESTS, f"{FLOOD}.{PRODUCT}", body, props)
+            due = started + (first + step) / rate
             connection.sleep(max(0.0, due - time.monotonic()))
     finally:
         connection.close()
 
 
-def waiting_requests(connection: Any) -> int:
-    """Requests waiting in the gateway's queues: the flooder's own, or (before member
-    request queues) the shared one. A passive declare, so the count is the broker's now,
-    not the management API's last statistics (up to 5 s old)."""
-    for queue in (f"{topology.GATEWAY_REQUESTS}.{FLOOD}", topology.GATEWAY_REQUESTS):
+#: Where each kind of flood waits: the flooder's own queue, or (before member queues) the
+#: shared one. Names, not rex.topology's functions, so the same harness measures a version
+#: without them.
+WAITING_QUEUES = {
+    "requests": (f"{topology.GATEWAY_REQUESTS}.{FLOOD}", topology.GATEWAY_REQUESTS),
+    "settlement": (
+        f"{topology.SETTLEMENT_REQUEST_QUEUE}.{FLOOD}",
+        topology.SETTLEMENT_REQUEST_QUEUE,
+    ),
+}
+
+
+def waiting_requests(connection: Any, where: str = "requests") -> int:
+    """Requests waiting in the gateway's (or settlement's) queues: the flooder's own, or
+    the shared one. A passive declare, so the count is the broker's now, not the management
+    API's last statistics (up to 5 s old)."""
+    found = 0
+    for queue in WAITING_QUEUES[where]:
         try:
             declared = connection.channel().queue_declare(queue, passive=True)
-            return int(declared.method.message_count)
+            found += int(declared.method.message_count)
         except pika.exceptions.ChannelClosedByBroker:  # no such queue in this version
             continue
-    return 0
+    return found
 
 
 @dataclass(slots=True)
@@ -197,8 +261,8 @@ class Pooled:
 
 
 def measure(stack: LocalStack, calm: Calm, pooled: Pooled, run: Callable[[], None]) -> None:
-    gateway, engine = stack.pids()
-    pids = {"gateway": gateway, "engine": engine}
+    names = {"settlement_worker": "settlement"}
+    pids = {names.get(n, n): pid for n, pid in zip(stack.services, stack.pids(), strict=True)}
     broker = broker_pid()
     if broker is not None:
         pids["broker"] = broker
@@ -217,29 +281,45 @@ def measure(stack: LocalStack, calm: Calm, pooled: Pooled, run: Callable[[], Non
 def flood_run(url: str, login: str, kind: str) -> None:
     """The flood, then until no request of it waits in the gateway's queues."""
     send_flood(url, login, kind)
+    where = "settlement" if kind == "settlement" else "requests"
     connection = pika.BlockingConnection(pika.URLParameters(url))
     try:
         deadline = time.monotonic() + 120
-        while waiting_requests(connection) > 0 and time.monotonic() < deadline:
+        while waiting_requests(connection, where) > 0 and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
         connection.close()
 
 
-def bench(broker_url: str, admin_url: str, rounds: int, out: Any = sys.stderr) -> list[Phase]:
+#: The floods of each mode, in turn.
+MODES: Final = {"orders": ("orders", "garbage"), "settlement": ("settlement",)}
+
+
+def bench(
+    broker_url: str, admin_url: str, rounds: int, out: Any = sys.stderr, mode: str = "orders"
+) -> list[Phase]:
     """Per kind of flood: quiet, flood, ``rounds`` times, pooled into two phases."""
     repo_config = Path(__file__).resolve().parents[1] / "config"
+    settlement = mode == "settlement"
     with tempfile.TemporaryDirectory(prefix="rex-flood-") as config:
         write_config(Path(config), repo_config)
-        stack = LocalStack(broker_url, admin_url, Path(config), out=out)
+        stack = LocalStack(
+            broker_url,
+            admin_url,
+            Path(config),
+            # SQLite in the throw-away data directory: an empty variable is unset.
+            extra_env={"REX_DATABASE_URL": ""},
+            settlement_args=("--no-payer", "--metrics-port", "0") if settlement else None,
+            out=out,
+        )
         try:
             url = stack.url
-            calm = Calm(url, login_of(CALM, stack.deployment))
+            calm = Calm(url, login_of(CALM, stack.deployment), settlement)
             calm.start()
-            time.sleep(3.0)  # connected, first answers in
+            time.sleep(5.0 if settlement else 3.0)  # connected, first answers in
             flood_login = login_of(FLOOD, stack.deployment)
             phases = []
-            for kind in ("orders", "garbage"):
+            for kind in MODES[mode]:
                 quiet, flood = Pooled(f"quiet ({kind} run)"), Pooled(f"flood of {kind}")
 
                 def flood_once(kind: str = kind) -> None:
@@ -271,16 +351,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtest.flood", description=__doc__)
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--rounds", type=int, default=5, help="quiet + flood, per kind")
+    parser.add_argument(
+        "--mode",
+        choices=sorted(MODES),
+        default="orders",
+        help="flood orders and garbage (default), or settlement requests",
+    )
     args = parser.parse_args(argv)
     process_config = ProcessConfig.from_env()
 
     def run() -> int:
-        phases = bench(process_config.broker_url, process_config.broker_admin_url, args.rounds)
+        phases = bench(
+            process_config.broker_url,
+            process_config.broker_admin_url,
+            args.rounds,
+            mode=args.mode,
+        )
         found = ratios(phases)
         for p in phases:
             cores = ", ".join(f"{k} {v:.2f}" for k, v in sorted(p.cores.items()))
             print(
-                f"{p.name:<22} {p.seconds:6.1f} s  {p.samples:4d} orders  "
+                f"{p.name:<22} {p.seconds:6.1f} s  {p.samples:4d} requests  "
                 f"p50 {p.p50_ms:7.1f} ms  p99 {p.p99_ms:7.1f} ms  cores: {cores}"
             )
         for name, ratio in found:

@@ -117,8 +117,10 @@ class LocalStack:
         extra_env: dict[str, str] | None = None,
         engine_args: tuple[str, ...] = (),
         gateway_args: tuple[str, ...] = (),
+        settlement_args: tuple[str, ...] | None = None,
         out: IO[str] = sys.stderr,
     ) -> None:
+        """``settlement_args``: also run the settlement worker with them (None: not)."""
         self.admin = BrokerAdmin(admin_url)
         self.out = out
         self.names = Names.new()
@@ -126,6 +128,7 @@ class LocalStack:
         self.url = ""
         self.users: list[str] = []  # every login provisioning may have made, recorded first
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.services: list[str] = []  # the processes' modules, in order
         self.members: list[str] = []
         self.data: Path | None = None
         self._made_vhost = False
@@ -134,6 +137,8 @@ class LocalStack:
             self._start(broker_url, admin_url, config_dir, extra_env or {})
             self._spawn("gateway", gateway_args)
             self._spawn("engine", engine_args)
+            if settlement_args is not None:
+                self._spawn("settlement_worker", settlement_args)
         except BaseException:
             self.close()
             raise
@@ -198,6 +203,7 @@ class LocalStack:
                 stderr=log,
             )
         self.processes.append(process)
+        self.services.append(module)
 
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes]
@@ -206,7 +212,7 @@ class LocalStack:
         """The services that have stopped, with their exit status."""
         return {
             name: process.returncode
-            for name, process in zip(SERVICES, self.processes, strict=False)
+            for name, process in zip(self.services, self.processes, strict=False)
             if process.poll() is not None
         }
 
@@ -253,6 +259,7 @@ class LocalStack:
                 process.kill()
                 process.wait()
         self.processes = []
+        self.services = []
 
     def _remove(self, what: str, delete: Callable[[str], bool], name: str) -> None:
         try:

@@ -71,7 +71,7 @@ MEMBER_LOGIN: Final = Login(
     "and that `rex provision` ran since the member was added",
 )
 OPERATOR_LOGIN: Final = Login(
-    "the operator's login (the services' RabbitMQ user, or one REX_OPERATORS names)",
+    "an operator account's login (operators.toml)",
     "check the user and password in $REX_BROKER_URL",
 )
 

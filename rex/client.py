@@ -82,7 +82,6 @@ from rex.protocol import (
     unpack,
 )
 from rex.settlement_protocol import (
-    ANSWER_ROUTING_WORD,
     DISCOUNT_BILL,
     ENDORSE_BILL,
     SET_PAYMENT_METHOD,
@@ -703,34 +702,41 @@ class Client:
 
 
 class OperatorClient(Client):
-    """An operator's connection, for settlement requests on members' behalf.
+    """An operator account's connection, for settlement requests on members' behalf.
 
-    It logs in as the operator user of ``url`` (``REX_BROKER_URL``: the services' login is
-    an operator unless ``REX_OPERATORS`` names others). An operator has no member log, so
-    its answers come to a private queue of its own, bound to ``rex.settlement`` with
-    ``<operator>.settlement_answer`` before anything is sent (the user needs configure and
-    write on ``amq.gen-.*`` and read on ``rex.settlement``). The member acted for receives
-    the same answer in its own log."""
+    It logs in as the user of ``url`` (``REX_OPERATOR_URL``), which must be the login of
+    the operator account ``operator`` (operators.toml; rex.identity: ``<deployment>.<name>``),
+    and publishes under the account's name; the settlement worker lets it act for a member
+    with the role ``settlement_ops``. The answers come to the account's own answer stream
+    (``rex.operator.<name>.answers``), read from "next"; the member acted for receives the
+    same answer in its own log. ``operator`` None (the login is no account):
+    ``not_an_account`` is raised once the broker took the login, so that a broker that is
+    down, or a wrong password, is said first."""
 
-    def __init__(self, url: str = DEFAULT_BROKER_URL, *, prefetch: int = 100) -> None:
+    def __init__(
+        self,
+        url: str,
+        operator: str | None,
+        *,
+        not_an_account: Exception | None = None,
+        prefetch: int = 100,
+    ) -> None:
         credentials = pika.URLParameters(url).credentials
         super().__init__(
-            credentials.username,
+            operator or credentials.username,
             credentials.password,
             url,
+            login=credentials.username,
             cursor=MemoryCursorStore(),
             prefetch=prefetch,
         )
-        declared = self._channel.queue_declare("", exclusive=True, auto_delete=True)
-        self._answers_queue = declared.method.queue
-        self._channel.queue_bind(
-            self._answers_queue,
-            topology.SETTLEMENT,
-            routing_key=f"{self.member}.{ANSWER_ROUTING_WORD}",
-        )
+        if operator is None:
+            self.close()
+            raise not_an_account or ClientError(f"{self.login!r} is no operator account")
+        self._answers_stream = topology.operator_answers(operator)
 
     def _answer_reader(self) -> StreamReader:
-        return self._reader(None, self._answers_queue)
+        return self._reader("next", self._answers_stream)
 
     def entries(
         self, kinds: LogKind | Collection[LogKind], timeout: float | None = None

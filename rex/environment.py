@@ -131,15 +131,6 @@ def _secret(_text: str) -> str:
     return "a value (not shown: it is a secret)"
 
 
-def _id_list(text: str) -> tuple[str, ...]:
-    names = tuple(name.strip() for name in text.split(",") if name.strip())
-    if not names:
-        raise ValueError(text)
-    for name in names:
-        _match(MEMBER_ID_RE.pattern, name)
-    return names
-
-
 def _int_list(text: str) -> tuple[int, ...]:
     return tuple(int(_match("[0-9]{1,18}", n.strip())) for n in text.split(","))
 
@@ -200,9 +191,6 @@ MEMBER_ID: Final = Kind(
 GROUP_NAME: Final = Kind(
     "an engine group name: 1-32 letters, digits, '_' or '-'",
     lambda text: _match(MEMBER_ID_RE.pattern, text.strip()),
-)
-ID_LIST: Final = Kind(
-    "comma-separated RabbitMQ user names (1-32 letters, digits, '_' or '-')", _id_list
 )
 SYMBOL_LIST: Final = Kind("comma-separated product symbols, e.g. PRND-OX,ND-OX", _symbol_list)
 SECRET: Final = Kind("a non-empty password", str, _secret)
@@ -282,9 +270,9 @@ REX_BROKER_URL: Final = _define(
     AMQP_URL,
     "amqp://guest:guest@127.0.0.1:5672/%2F",
     meaning="RabbitMQ, vhost included; its user declares the topology in `rex provision`, "
-    "is the login of each service without a URL of its own (`REX_GATEWAY_BROKER_URL`, ...) "
-    "and, unless `REX_OPERATORS` says otherwise, the one that may send settlement requests "
-    "for members (`rex halt` logs in with it only when `REX_OPERATOR_URL` is unset)",
+    "and is the login of each service without a URL of its own (`REX_GATEWAY_BROKER_URL`, "
+    "...); not an operator: it may send no settlement request (`rex halt` logs in with it "
+    "only when `REX_OPERATOR_URL` is unset, and is refused)",
     read_by=f"{_SERVICES}, bank simulator, the rex command, loadtest",
 )
 REX_OPERATOR_URL: Final = _define(
@@ -295,7 +283,8 @@ REX_OPERATOR_URL: Final = _define(
     meaning="the operator's own login for `rex halt`, `resume`, `close`, `band` and every "
     "settlement command that changes something (`rex dispute open/resolve`, `rex payments "
     "--release/--resolve/--mark-paid`, `rex bills endorse/discount/mature/dishonour`, "
-    "`rex offline report/confirm/decline/cancel`), and `rex audit`: "
+    "`rex offline report/confirm/decline/cancel`, `rex limits|my-bills --operator`), and "
+    "`rex audit`: "
     "amqp://<operator>:<password>@host:port/vhost, an account of `operators.toml` "
     "(docs/operators/accounts.md)",
     read_by="the rex command",
@@ -355,15 +344,6 @@ REX_DATABASE_URL: Final = _define(
     unset="SQLite: `settlement.sqlite3` in `REX_DATA_DIR`",
     meaning="the settlement store on PostgreSQL",
     read_by=f"settlement worker, {_STORE_COMMANDS}, settlement bench",
-)
-REX_OPERATORS: Final = _define(
-    "REX_OPERATORS",
-    ID_LIST,
-    None,
-    unset="the user of `REX_BROKER_URL`",
-    meaning="RabbitMQ users who may send settlement requests for any member (none may be "
-    "a member id). docs/operators/operations.md",
-    read_by="settlement worker",
 )
 REX_METRICS_PORT: Final = _define(
     "REX_METRICS_PORT",

@@ -19,9 +19,10 @@ against exchange and queue names alike, so every pattern is checked against both
 name (tests/rex/test_service_users.py).
 
 What this keeps out, at the broker: the gateway cannot publish trades or read what
-settlement reads; the engine reads no member's request (neither the queues nor, by binding
-a queue of its own, the request exchanges); settlement cannot write engine input; none may
-read the dead letters, which hold members' requests.
+settlement reads (the members' settlement request queues included); the engine reads no
+member's request (neither the queues nor, by binding a queue of its own, the request
+exchanges); settlement cannot write engine input; none may read the dead letters, which
+hold members' requests.
 
 RabbitMQ's configure permission covers delete as well as declare, so a service may delete
 what it declares (the gateway, the engines' input logs it declares so that its input waits
@@ -188,12 +189,15 @@ SERVICE_USERS: Final[tuple[ServiceUser, ...]] = (
         "rex-settlement",
         environment.REX_SETTLEMENT_BROKER_URL,
         environment.REX_SETTLEMENT_BROKER_PASSWORD,
-        declares=topology.for_settlement()
+        # An operator's name appears in routing keys only (its binding is to the shared
+        # queue), never in a queue's or exchange's name: it needs no pattern.
+        declares=topology.for_settlement([_MEMBER], ["operator"])
         + topology.for_bank_client([_BANK], topology.SETTLEMENT_BANK_CLIENT),
         publishes=(topology.SETTLEMENT, topology.BANK),
         consumes=(
             topology.SETTLEMENT_TRADES,
             topology.SETTLEMENT_REQUEST_QUEUE,
+            topology.member_settlement_queue(_MEMBER),
             topology.bank_reply_queue(topology.SETTLEMENT_BANK_CLIENT),
         ),
         locks=(topology.PAYER_LOCK,),

@@ -40,7 +40,8 @@ OPERATOR_ANSWERS = "rex.operator.answers"  # topic: <operator>.<action>, to its 
 GATEWAY_REQUESTS = "rex.gateway.requests"
 SETTLEMENT_TRADES = "rex.settlement.trades"
 # Not named like its exchange: members may write to the exchange, and a write permission
-# matching a queue's name would also let them bind to that queue.
+# matching a queue's name would also let them bind to that queue. Since member settlement
+# queues, the operator accounts' requests only (each member's are on a queue of its own).
 SETTLEMENT_REQUEST_QUEUE = "rex.settlement.member-requests"
 DEAD_LETTERS = "rex.dead"
 # Not named like its exchange, as for settlement: operators may write to the exchange.
@@ -151,6 +152,14 @@ def member_request_queue(member: str) -> str:
     anyone else (its topic permission allows only routing keys ``<member>.<word>``), so a
     flood fills this queue alone and the gateway takes from each member's queue fairly."""
     return f"{GATEWAY_REQUESTS}.{member}"
+
+
+def member_settlement_queue(member: str) -> str:
+    """The member's own settlement request queue: what it publishes to
+    rex.settlement.requests (its topic permission allows only routing keys
+    ``<member>.<kind>``), so a member's flood of settlement requests fills this queue alone
+    and the settlement worker takes from each member's queue in turn."""
+    return f"{SETTLEMENT_REQUEST_QUEUE}.{member}"
 
 
 def lock_queue(name: str) -> str:
@@ -269,6 +278,12 @@ def input_log(name: str) -> Queue:
 #: takes from it no faster, gateway/lanes.py); beyond it the broker refuses the publish.
 MEMBER_REQUESTS_MAX = 2_000
 MEMBER_REQUESTS_MAX_BYTES = 8 * MIB
+#: A member's settlement request queue: settlement requests are a person's or a back
+#: office's, a few a second; each is one database transaction, so 1,000 of them are
+#: seconds of the worker's time, and the member's alone (each member's queue is taken in
+#: turn, service.py).
+MEMBER_SETTLEMENT_REQUESTS_MAX = 1_000
+MEMBER_SETTLEMENT_REQUESTS_MAX_BYTES = 4 * MIB
 
 QUEUE_BOUNDS: Final = (
     QueueBound(
@@ -292,7 +307,16 @@ QUEUE_BOUNDS: Final = (
         100_000,
         128 * MIB,
         Overflow.REJECT_PUBLISH,
-        "a member's settlement request is refused (its publish nacked), never dropped",
+        "an operator's settlement request is refused (its publish nacked), never dropped",
+    ),
+    QueueBound(
+        member_settlement_queue("*"),
+        MEMBER_SETTLEMENT_REQUESTS_MAX,
+        MEMBER_SETTLEMENT_REQUESTS_MAX_BYTES,
+        Overflow.REJECT_PUBLISH,
+        "a member flooding settlement requests fills its own queue, and then its own"
+        " publishes are refused (nacked); no other member's request waits behind them",
+        pattern=rf"^{re.escape(SETTLEMENT_REQUEST_QUEUE)}\.[^.]+$",
     ),
     QueueBound(
         GATEWAY_OPERATOR_REQUESTS,
@@ -435,11 +459,38 @@ def for_engine(products: Iterable[str]) -> Topology:
     )
 
 
-def for_settlement() -> Topology:
-    return settlement_trades() + Topology(
-        exchanges=(Exchange(SETTLEMENT, "topic"), Exchange(SETTLEMENT_REQUESTS, "topic")),
-        queues=(work_queue(SETTLEMENT_REQUEST_QUEUE),),
-        bindings=(Binding(SETTLEMENT_REQUESTS, SETTLEMENT_REQUEST_QUEUE, "#"),),
+#: Before member settlement queues, every settlement request went to the one shared queue.
+#: Each service that declares settlement's part removes it, so no member's request lands
+#: twice (there and in its own queue) and the shared queue holds operators' requests only.
+SHARED_SETTLEMENT_BINDING: Final = Binding(SETTLEMENT_REQUESTS, SETTLEMENT_REQUEST_QUEUE, "#")
+
+
+def for_members_settlement(members: Iterable[str]) -> Topology:
+    """Each member's settlement request queue, bound to its own routing keys only."""
+    members = tuple(members)
+    return Topology(
+        queues=tuple(work_queue(member_settlement_queue(m)) for m in members),
+        bindings=tuple(
+            Binding(SETTLEMENT_REQUESTS, member_settlement_queue(m), f"{m}.*") for m in members
+        ),
+    )
+
+
+def for_settlement(members: Iterable[str] = (), operators: Iterable[str] = ()) -> Topology:
+    """``members``: whose settlement request queues; ``operators``: the operator accounts
+    (operators.toml), whose requests the shared queue takes (``<name>.*``). A request
+    under any other routing key routes nowhere: the broker returns it (mandatory)."""
+    return (
+        settlement_trades()
+        + Topology(
+            exchanges=(Exchange(SETTLEMENT, "topic"), Exchange(SETTLEMENT_REQUESTS, "topic")),
+            queues=(work_queue(SETTLEMENT_REQUEST_QUEUE),),
+            bindings=tuple(
+                Binding(SETTLEMENT_REQUESTS, SETTLEMENT_REQUEST_QUEUE, f"{o}.*") for o in operators
+            ),
+            unbindings=(SHARED_SETTLEMENT_BINDING,),
+        )
+        + for_members_settlement(members)
     )
 
 
@@ -514,8 +565,13 @@ def full(
     products: Iterable[str], members: Iterable[str], operators: Iterable[str] = ()
 ) -> Topology:
     """Everything: what `rex provision` declares."""
-    products, members = tuple(products), tuple(members)
-    result = EXCHANGES + for_gateway(products, members) + for_engine(products) + for_settlement()
+    products, members, operators = tuple(products), tuple(members), tuple(operators)
+    result = (
+        EXCHANGES
+        + for_gateway(products, members)
+        + for_engine(products)
+        + for_settlement(members, operators)
+    )
     for member in members:
         result = result + for_member(member)
     for operator in operators:

@@ -8,10 +8,11 @@ workers), talking to the configured banks over AMQP (`python -m settlement_worke
 
 It also answers settlement requests (docs/members/protocol.md): members change their own receipt
 limits and payment method, endorse and discount the bills they hold and list their bills,
-open disputes, report, confirm, decline and cancel offline trades; operators -- the RabbitMQ
-users in REX_OPERATORS (comma-separated), by default the user of REX_BROKER_URL, and the
-operator accounts of operators.toml with settlement_ops -- do the same for any member, and
-the accounts the operator actions (disputes, payments, bill maturity and dishonour).
+open disputes, report, confirm, decline and cancel offline trades; operators -- the operator
+accounts of operators.toml -- do the same for any member (role settlement_ops), and the
+operator actions (disputes, payments, bill maturity and dishonour; the audit search). Each
+member's requests come from a queue of its own, the operators' from a shared one
+(settlement_worker/service.py).
 
 Exit status 2: the configuration is wrong; 5: the metrics port asked for is taken; 8: the
 store cannot be opened (the log says why; docs/operators/operations.md). A broker that is down is
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 
 from rex import logs, metrics, topology
@@ -43,7 +43,7 @@ from settlement_worker.member_settings.requests import settings_request_kinds
 from settlement_worker.offline.requests import offline_request_kinds
 from settlement_worker.payments.banks.amqp import AmqpBankClient
 from settlement_worker.payments.requests import payment_request_kinds
-from settlement_worker.requests.desk import RequestDesk, RequestKind, operators_from_env
+from settlement_worker.requests.desk import RequestDesk, RequestKind
 from settlement_worker.service import SettlementService
 from settlement_worker.store.opening import open_store
 
@@ -65,7 +65,6 @@ def main(argv: list[str] | None = None) -> int:
         products = process_config.products()
         members = process_config.members()
         config = load_settlement(process_config.settlement_file, products, members)
-        operators = operators_from_env(os.environ, process_config.broker_url, members)
         accounts = process_config.operators()  # operator accounts with roles (operators.toml)
         bill_desk = BillDesk(config, load_calendar(process_config.holidays_file))
         database_url = REX_DATABASE_URL.get()
@@ -97,14 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         **payment_request_kinds(config.banks),
         **audit_request_kinds(),
     }
-    desk = RequestDesk(
-        store,
-        kinds,
-        members,
-        operators,
-        deployment=process_config.deployment,
-        accounts=accounts,
-    )
+    desk = RequestDesk(store, kinds, members, accounts, deployment=process_config.deployment)
     if args.no_payer:
         service = SettlementService(bus, store, products.values(), config, desk=desk)
     else:

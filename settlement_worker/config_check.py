@@ -6,10 +6,8 @@ from __future__ import annotations
 from typing import Final
 
 from rex.config_check import Exchange, ExtraCheck
-from rex.environment import REX_BROKER_URL
 from settlement_worker.bills.holidays import load_calendar
 from settlement_worker.configuration import load_settlement
-from settlement_worker.requests.desk import operators_from_env
 
 
 def _settlement(exchange: Exchange) -> object:
@@ -21,13 +19,7 @@ def _holidays(exchange: Exchange) -> object:
     return load_calendar(exchange.process_config.holidays_file)
 
 
-def _operators(exchange: Exchange) -> object:
-    env = exchange.env
-    return operators_from_env(env, REX_BROKER_URL.get(env), exchange.members())
-
-
 CHECKS: Final[tuple[ExtraCheck, ...]] = (
     ("settlement.toml", _settlement),
     ("holidays.toml", _holidays),
-    ("the operators (REX_OPERATORS)", _operators),
 )

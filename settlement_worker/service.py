@@ -12,9 +12,12 @@ lock ``payer``: in each process the worker books, but only the lock's holder pay
 standby takes over when the holder's connection dies. Without banks (``--no-payer``) the
 payments wait in the store for a process that pays.
 
-With a request desk (settlement_worker.requests.desk) the service also consumes members' and
-operators' settlement requests from ``rex.settlement.member-requests``, one transaction
-each, acked after the commit; their answers go out through the outbox. Booking uses the
+With a request desk (settlement_worker.requests.desk) the service also consumes settlement
+requests: each member's from its own queue (``rex.settlement.member-requests.<member>``),
+the operator accounts' from the shared ``rex.settlement.member-requests``, each queue with a
+prefetch of `REQUEST_PREFETCH`, so one member's backlog has at most that many requests
+ahead of another member's; one transaction each, acked after the commit; their answers go
+out through the outbox. Booking uses the
 settings in force: the file's, with the run-time changes in the store
 (settlement_worker.member_settings.operations), looked up once per batch, so a change made through
 any worker process applies from the next batch on.
@@ -44,6 +47,12 @@ from settlement_worker.requests.desk import Outcome, RequestDesk
 from settlement_worker.store import Store, Transaction
 
 log = logging.getLogger("rex.settlement")
+
+#: Unacked settlement requests per request queue (a member's, or the operators'). The
+#: broker hands each consumer at most this many, so however long one member's queue is,
+#: at most this many of its requests come before the next member's; more buys nothing, as
+#: the worker answers one request at a time.
+REQUEST_PREFETCH = 2
 
 
 @dataclass(slots=True)
@@ -99,7 +108,7 @@ class SettlementService:
 
     def start(self) -> None:
         self.store.migrate()
-        wanted = topology.for_settlement()
+        wanted = topology.for_settlement(*self._request_senders())
         if self.bank_client is not None:
             wanted = wanted + self.bank_client.topology
         self.bus.start(wanted, self._on_ready)
@@ -116,14 +125,24 @@ class SettlementService:
         self.bus.consume(
             Subscription(topology.SETTLEMENT_TRADES, self._on_trade, prefetch=self.prefetch)
         )
+        members, _ = self._request_senders()
         if self.desk is not None:
-            self.bus.consume(
-                Subscription(topology.SETTLEMENT_REQUEST_QUEUE, self._on_request, prefetch=50)
-            )
+            for queue in (
+                topology.SETTLEMENT_REQUEST_QUEUE,
+                *(topology.member_settlement_queue(m) for m in members),
+            ):
+                self.bus.consume(Subscription(queue, self._on_request, prefetch=REQUEST_PREFETCH))
         self.outbox.start()
         if self.payer is not None:
             self.payer.stop()  # the lock went with the old connection: pay once held again
             self.bus.hold_lock(topology.PAYER_LOCK, self._on_payer_lock)
+
+    def _request_senders(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The members and operator accounts whose settlement requests this worker takes
+        (none without a desk): each member's queue, and the operators' bindings."""
+        if self.desk is None:
+            return (), ()
+        return tuple(self.desk.members), tuple(self.desk.accounts)
 
     def _on_payer_lock(self) -> None:
         assert self.payer is not None

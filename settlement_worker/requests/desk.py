@@ -1,15 +1,18 @@
-"""The settlement request desk: members' (and operators') requests in, one answer each out.
+"""The settlement request desk: members' and operator accounts' requests in, one answer each out.
 
-Requests arrive on the quorum queue ``rex.settlement.member-requests`` (exchange
-``rex.settlement.requests``, routing key ``<sender>.<kind>``; docs/members/protocol.md). For each,
-:meth:`RequestDesk.handle`:
+Requests arrive on quorum queues (exchange ``rex.settlement.requests``, routing key
+``<sender>.<kind>``; docs/members/protocol.md): each member's on its own,
+``rex.settlement.member-requests.<member>``, the operator accounts' on the shared
+``rex.settlement.member-requests``. For each, :meth:`RequestDesk.handle`:
 
 1. **Who.** The sender is the broker-verified ``user_id`` (RabbitMQ refuses any other), as
-   for trading requests: never a field of the body. It is an operator's login
-   (``REX_OPERATORS``), acting for the member its body names, or a member's login
-   (:mod:`rex.identity`: ``<REX_DEPLOYMENT>.<id>``), acting for that member only; from here
-   on the sender is that member's id. A request without ``user_id``, or from a login that
-   is neither, cannot be answered and is dead-lettered.
+   for trading requests: never a field of the body. It is an operator account's login
+   (operators.toml, :mod:`rex.operators`: ``<REX_DEPLOYMENT>.<name>``), acting with its
+   roles, or a member's login (:mod:`rex.identity`: ``<REX_DEPLOYMENT>.<id>``), acting for
+   that member only; from here on the sender is that account's name or member's id. A
+   request without ``user_id``, or from a login of no deployment's shape, cannot be
+   answered and is dead-lettered; one from a login of this deployment that is neither
+   (``guest``, say) is refused as ``unknown_member``.
 2. **What.** The request is checked (a ``message_id`` of at most
    ``MAX_MESSAGE_ID_BYTES``, a msgpack map, the kind known, the routing key
    ``<sender>.<kind>``, ``member`` and ``reason`` well formed) before any handler runs.
@@ -38,8 +41,7 @@ import hashlib
 import logging
 import re
 import time
-import urllib.parse
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
@@ -47,8 +49,7 @@ from typing import Any, Final
 
 from rex import metrics, topology
 from rex.bus import Delivery, Envelope
-from rex.config import ConfigError, Member
-from rex.environment import REX_OPERATORS
+from rex.config import Member
 from rex.identity import member_of
 from rex.operators import Action, OperatorAccount, role_needed
 from rex.protocol import unpack
@@ -73,7 +74,6 @@ __all__ = [
     "RequestRefused",
     "SettlementRequest",
     "answer_id",
-    "operators_from_env",
     "plain",
 ]
 
@@ -92,7 +92,7 @@ class SettlementRequest:
 
     kind: str
     request_id: str  # the AMQP message_id
-    sender: str  # from the broker-verified user_id: the operator's login, or the member id
+    sender: str  # from the broker-verified user_id: the operator account's name, or the member id
     member: str  # on whose behalf: the sender, or the member an operator named
     actor: str  # for audit rows: "member:<id>" or "operator:<user>"
     reason: str | None  # why, for the audit log (required when the kind changes something)
@@ -174,42 +174,12 @@ class _Refusal:
 class _Received:
     """What the desk learnt of a delivery before judging it."""
 
-    sender: str  # the operator's login or account name, or the member id
-    operator: bool  # the login is an operator's (decided on the login, not the member id)
+    sender: str  # the operator account's name, or the member id (any other: unknown)
     request_id: str
     kind: str  # as sent, cut to a label-safe form
     member: str  # whose settings the answer is about (the sender if unknown)
     at: int
-    account: OperatorAccount | None = None  # the operator account (operators.toml) it is
-
-
-def operators_from_env(
-    env: Mapping[str, str], broker_url: str, members: Collection[str]
-) -> frozenset[str]:
-    """The RabbitMQ users who act as operators: ``REX_OPERATORS`` (comma-separated), or else
-    the user of ``broker_url`` (``REX_BROKER_URL``) -- the login operator commands such as
-    ``rex halt`` already use. An operator named like a member (its id; a member's login
-    in a named deployment has a '.', which no operator name has) would receive that
-    member's answers, and the member the operator's, so that is a configuration error."""
-    names = REX_OPERATORS.get(env)
-    source = "REX_OPERATORS"
-    if names is None:
-        broker_user = urllib.parse.unquote(urllib.parse.urlsplit(broker_url).username or "")
-        names, source = ((broker_user,) if broker_user else ()), "REX_BROKER_URL"
-        if broker_user and _ID_RE.fullmatch(broker_user) is None:
-            raise ConfigError(
-                source,
-                f"its user {broker_user!r} is the operator (REX_OPERATORS is not set) and must "
-                "be 1-32 letters, digits, '_' or '-'; set REX_OPERATORS to the operators' users",
-            )
-    for name in names:
-        if name in members:
-            raise ConfigError(
-                source,
-                f"operator {name!r} is also a member; operators act for members, so give them "
-                "users of their own",
-            )
-    return frozenset(names)
+    account: OperatorAccount | None = None  # the operator account (operators.toml), if one
 
 
 class RequestDesk:
@@ -218,19 +188,17 @@ class RequestDesk:
         store: Store,
         kinds: Mapping[str, RequestKind],
         members: Mapping[str, Member],
-        operators: Collection[str],
+        accounts: Mapping[str, OperatorAccount] | None = None,
         clock: Callable[[], int] = time.time_ns,
         deployment: str = "",
-        accounts: Mapping[str, OperatorAccount] | None = None,
     ) -> None:
         self.store = store
-        # Operator accounts (operators.toml): people with roles, logging in as
-        # <deployment>.<name>; the REX_OPERATORS logins above act for members, with no role.
+        # The operators: operator accounts (operators.toml), people with roles, logging in
+        # as <deployment>.<name>. No other login acts for a member.
         self.accounts = dict(accounts or {})
         self.deployment = deployment  # members' logins are <deployment>.<id> (rex.identity)
         self.kinds = dict(kinds)
         self.members = dict(members)
-        self.operators = frozenset(operators)
         self.clock = clock
         # Every series whose labels are known in advance starts at 0 (docs/operators/metrics.md).
         requests = metrics.SETTLEMENT_REQUESTS
@@ -245,22 +213,17 @@ class RequestDesk:
         """Judge, apply and answer one delivery; commits before returning. Raises only for
         trouble outside the request (the store), which the caller retries."""
         login = delivery.user_id
-        operator = bool(login) and login in self.operators
-        sender = login if operator else member_of(login or "", self.deployment)
-        account = None if operator or sender is None else self.accounts.get(sender)
-        operator = operator or account is not None
+        sender = member_of(login or "", self.deployment)
+        account = None if sender is None else self.accounts.get(sender)
         if sender is None:
             log.warning(
                 "settlement request %s: dead-lettered",
-                f"from {login!r}, not a member login of this deployment nor an operator"
-                if login
-                else "without user_id",
+                f"from {login!r}, not a login of this deployment" if login else "without user_id",
             )
             metrics.SETTLEMENT_REQUESTS.labels("none", "dead_lettered").inc()
             return Outcome.DEAD_LETTER
         received = _Received(
             sender,
-            operator,
             delivery.message_id or _body_id(delivery.body),
             _label(delivery.type),
             sender,
@@ -349,7 +312,7 @@ class RequestDesk:
         params = dict(body)
         target = params.pop("member", None)
         reason = params.pop("reason", None)
-        if received.operator:
+        if received.account is not None:  # an operator: an operator account, nothing else
             if not kind.operators_may_act:
                 return _Refusal(SettlementCode.NOT_PERMITTED, f"{kind.name} is for members only")
             refused = _role_refusal(kind, sender, received.account)
@@ -397,22 +360,11 @@ class RequestDesk:
         )
 
 
-def _role_refusal(
-    kind: RequestKind, sender: str, account: OperatorAccount | None
-) -> _Refusal | None:
-    """Why an operator may not send ``kind``, or None. An operator account needs the role
-    rex.operators' table gives the kind's action (any other kind: ACT_FOR_MEMBER's); a
-    REX_OPERATORS login has no roles, so it may send no operator action."""
+def _role_refusal(kind: RequestKind, sender: str, account: OperatorAccount) -> _Refusal | None:
+    """Why an operator may not send ``kind``, or None: an operator account needs the role
+    rex.operators' table gives the kind's action (any other kind: ACT_FOR_MEMBER's)."""
     action = kind.action or Action.ACT_FOR_MEMBER
     role = role_needed(action)
-    if account is None:
-        if kind.action is None:
-            return None
-        return _Refusal(
-            SettlementCode.NOT_PERMITTED,
-            f"{kind.name} needs an operator account with the role {role} (operators.toml); "
-            f"{sender!r} is none",
-        )
     if not account.enabled:
         return _Refusal(SettlementCode.NOT_PERMITTED, f"operator account {sender!r} is disabled")
     if not account.may(action):

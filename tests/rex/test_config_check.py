@@ -54,7 +54,7 @@ def test_the_shipped_configuration_passes(capsys: pytest.CaptureFixture[str]) ->
     assert "band 378000..462000 CNY/t" in out
     assert out.splitlines()[-1] == (
         "ok: 9 products, 5 members (5 enabled), 3 operator accounts (1 enabled), "
-        "settlement.toml, holidays.toml, the operators (REX_OPERATORS) and "
+        "settlement.toml, holidays.toml and "
         f"{len(VARIABLES)} environment variables"
     )
 
@@ -167,12 +167,6 @@ def test_a_missing_holidays_toml_is_reported(
             f"REX_ENGINE_PRODUCTS: no product 'XX-OX' in {SHIPPED / 'products.toml'}; list "
             "symbols of PRND-OX, ND-OX, DY-OX, TB-OX, LA-OX, CE-OX, RE-STAB, RE-FR, "
             "PRND-OX-USD, or unset it for all",
-        ),
-        (
-            "REX_OPERATORS",
-            "ops,ganzhou-magnet",
-            "REX_OPERATORS: operator 'ganzhou-magnet' is also a member; operators act for "
-            "members, so give them users of their own",
         ),
     ],
 )

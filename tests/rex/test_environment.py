@@ -22,7 +22,6 @@ from rex.environment import (
     REX_ENGINE_IMAGE_INTERVAL,
     REX_LOG_LEVEL,
     REX_METRICS_PORT,
-    REX_OPERATORS,
     VARIABLES,
     markdown_table,
     with_table,
@@ -55,7 +54,6 @@ def test_the_variables_the_issue_names_do_not_crash_when_empty() -> None:
         (REX_METRICS_PORT, " 9300 ", 9300),
         (REX_ENGINE_IMAGE_INTERVAL, "0.5", 0.5),
         (REX_LOG_LEVEL, "debug", "DEBUG"),
-        (REX_OPERATORS, " li , wang ", ("li", "wang")),
     ],
 )
 def test_values_parse(variable: environment.Variable[object], text: str, value: object) -> None:
@@ -89,13 +87,6 @@ def test_values_parse(variable: environment.Variable[object], text: str, value: 
             "loud",
             "REX_LOG_LEVEL: must be DEBUG, INFO, WARNING, ERROR or CRITICAL (any case), got "
             "'loud'; fix it, or unset it for the default (INFO)",
-        ),
-        (
-            REX_OPERATORS,
-            "li,ops.wang",
-            "REX_OPERATORS: must be comma-separated RabbitMQ user names (1-32 letters, digits, "
-            "'_' or '-'), got 'li,ops.wang'; fix it, or unset it for the default (the user of "
-            "REX_BROKER_URL)",
         ),
     ],
 )

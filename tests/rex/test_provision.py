@@ -304,7 +304,10 @@ def bounded_queues(world: World, bound: topology.QueueBound) -> list[str]:
     """The queues of ``world`` a bound applies to: its own, or each member's of a family."""
     if not bound.pattern:
         return [bound.queue]
-    return [topology.member_request_queue(m) for m in (world.a, world.b)]
+    members = (world.a, world.b)
+    if bound.queue == topology.member_settlement_queue("*"):
+        return [topology.member_settlement_queue(m) for m in members]
+    return [topology.member_request_queue(m) for m in members]
 
 
 def test_provision_bounds_every_quorum_queue_by_a_policy(world: World, admin: BrokerAdmin) -> None:
@@ -408,6 +411,64 @@ def test_provision_removes_the_old_shared_request_binding(world: World) -> None:
             channel.queue_declare(topology.GATEWAY_REQUESTS, passive=True).method.message_count == 0
         )
         own = topology.member_request_queue(world.a)
+        assert channel.queue_declare(own, passive=True).method.message_count == 1
+        channel.queue_purge(own)
+    assert not provision(world.process_config(), {}, timeout=TIMEOUT).topology.old_bindings
+
+
+def publish_settlement_requests(world: World, member: str, count: int) -> list[str]:
+    """``count`` settlement requests published as ``member`` with confirms."""
+    outcomes = []
+    with member_channel(world, member, confirm=True) as channel:
+        for n in range(count):
+            try:
+                channel.basic_publish(
+                    topology.SETTLEMENT_REQUESTS,
+                    topology.settlement_request_key(member, "show_settlement_settings"),
+                    b"\x80",
+                    pika.BasicProperties(user_id=member, message_id=f"s-{n}"),
+                    mandatory=True,
+                )
+                outcomes.append("confirmed")
+            except pika.exceptions.NackError:
+                outcomes.append("nacked")
+    return outcomes
+
+
+def test_a_members_full_settlement_queue_nacks_its_publishes_only(
+    world: World, admin: BrokerAdmin
+) -> None:
+    family = topology.member_settlement_queue("*")
+    with shrunk(admin, world, family, 3):
+        # A quorum queue applies its bound after taking a message: one over, then refused.
+        assert publish_settlement_requests(world, world.a, 6) == ["confirmed"] * 4 + ["nacked"] * 2
+        # The other member's requests go to its own queue, which has room.
+        assert publish_settlement_requests(world, world.b, 2) == ["confirmed"] * 2
+        # The SDK says so in words.
+        with (
+            Client(world.a, world.passwords[world.a], world.broker_url) as client,
+            pytest.raises(ClientError, match=r"settlement refused .* its request queue is full"),
+        ):
+            client.send_settlement_request("show_settlement_settings", {})
+        with service_channel(world) as channel:
+            for member in (world.a, world.b):
+                channel.queue_purge(topology.member_settlement_queue(member))
+
+
+def test_provision_removes_the_old_shared_settlement_binding(world: World) -> None:
+    """Before member settlement queues every settlement request went to the one shared
+    queue with "#"; left there, each member's request would arrive twice, and the shared
+    queue would take anyone's."""
+    shared = topology.SHARED_SETTLEMENT_BINDING
+    with service_channel(world) as channel:
+        channel.queue_bind(shared.queue, shared.exchange, shared.routing_key)
+    report = provision(world.process_config(), {}, timeout=TIMEOUT)
+    assert report.topology.old_bindings == ((shared.exchange, shared.queue, shared.routing_key),)
+    assert publish_settlement_requests(world, world.a, 1) == ["confirmed"]
+    with service_channel(world) as channel:
+        shared_count = channel.queue_declare(shared.queue, passive=True).method.message_count
+        assert shared_count == 0
+        own = topology.member_settlement_queue(world.a)
         assert channel.queue_declare(own, passive=True).method.message_count == 1
         channel.queue_purge(own)
     assert not provision(world.process_config(), {}, timeout=TIMEOUT).topology.old_bindings

@@ -34,6 +34,7 @@ BANKS = ("icbc-baotou", "boc-ganzhou")
 CLIENT = topology.SETTLEMENT_BANK_CLIENT
 OPERATORS = ("li-wei", "zhang-min")
 PER_MEMBER = tuple(topology.member_request_queue(m) for m in MEMBERS)
+SETTLEMENT_PER_MEMBER = tuple(topology.member_settlement_queue(m) for m in MEMBERS)
 
 
 def _names(topo: topology.Topology) -> set[str]:
@@ -49,6 +50,7 @@ UNIVERSE = (
     | {topology.legacy_member_queue(m) for m in MEMBERS}
     | {topology.bank_reply_queue("another-payer"), "amq.default", "rex.engine.images"}
     | set(PER_MEMBER)
+    | set(SETTLEMENT_PER_MEMBER)
 )
 
 ENGINE_LOGS = {topology.engine_input_queue(p) for p in PRODUCTS}
@@ -57,6 +59,7 @@ MARKETDATA_LOGS = {topology.marketdata_log(p) for p in PRODUCTS}
 BANK_QUEUES = {topology.bank_queue(b) for b in BANKS}
 REPLIES = topology.bank_reply_queue(CLIENT)
 GATEWAY_QUEUES = {topology.GATEWAY_REQUESTS, *PER_MEMBER}
+SETTLEMENT_REQUEST_QUEUES = {topology.SETTLEMENT_REQUEST_QUEUE, *SETTLEMENT_PER_MEMBER}
 
 # By hand, from what each service does (its __main__ and service modules): configure what it
 # declares, write where it publishes and the queues it binds, read what it consumes and the
@@ -128,7 +131,7 @@ EXPECTED: dict[Service, dict[str, set[str]]] = {
             topology.SETTLEMENT,
             topology.SETTLEMENT_REQUESTS,
             topology.SETTLEMENT_TRADES,
-            topology.SETTLEMENT_REQUEST_QUEUE,
+            *SETTLEMENT_REQUEST_QUEUES,
             topology.BANK,
             *BANK_QUEUES,
             REPLIES,
@@ -138,12 +141,12 @@ EXPECTED: dict[Service, dict[str, set[str]]] = {
             topology.SETTLEMENT,
             topology.BANK,
             topology.SETTLEMENT_TRADES,
-            topology.SETTLEMENT_REQUEST_QUEUE,
+            *SETTLEMENT_REQUEST_QUEUES,
             *BANK_QUEUES,
         },
         "read": {
             topology.SETTLEMENT_TRADES,
-            topology.SETTLEMENT_REQUEST_QUEUE,
+            *SETTLEMENT_REQUEST_QUEUES,
             REPLIES,
             topology.TRADES,
             topology.SETTLEMENT_REQUESTS,
@@ -178,7 +181,7 @@ def test_each_regex_matches_exactly_the_names_the_service_uses(
         (Service.ENGINE, topology.for_engine(PRODUCTS)),
         (
             Service.SETTLEMENT,
-            topology.for_settlement() + wire.for_client(BANKS, CLIENT),
+            topology.for_settlement(MEMBERS, OPERATORS) + wire.for_client(BANKS, CLIENT),
         ),
         (Service.BANK_SIM, wire.for_banks(BANKS)),
     ],
@@ -188,7 +191,8 @@ def test_each_service_may_declare_and_bind_what_it_declares_at_start_up(
 ) -> None:
     rights = service_permissions(service_user(service))
     assert all(re.fullmatch(rights.configure, n) for n in _names(declared))
-    for binding in declared.bindings:  # queue.bind: write on the queue, read on the exchange
+    # queue.bind and queue.unbind: write on the queue, read on the exchange
+    for binding in (*declared.bindings, *declared.unbindings):
         assert re.fullmatch(rights.write, binding.queue), binding
         assert re.fullmatch(rights.read, binding.exchange), binding
 
@@ -198,7 +202,7 @@ REQUESTS_AND_DEAD_LETTERS = {
     topology.SETTLEMENT_REQUESTS,
     topology.DEAD,
     *GATEWAY_QUEUES,
-    topology.SETTLEMENT_REQUEST_QUEUE,
+    *SETTLEMENT_REQUEST_QUEUES,
 }
 
 

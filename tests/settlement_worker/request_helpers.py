@@ -10,6 +10,7 @@ from typing import Any
 from rex import topology
 from rex.bus import Delivery, Envelope, Subscription
 from rex.bus.memory import MemoryBroker, MemoryBus
+from rex.operators import OperatorAccount, Role
 from rex.protocol import pack
 from rex.settlement_protocol import SettlementAnswer
 from settlement_worker.member_settings.requests import settings_request_kinds
@@ -19,6 +20,12 @@ from settlement_worker.store import Store
 from tests.settlement_worker.helpers import CONFIG, MEMBERS, PRODUCTS, trade_envelope
 
 OPERATOR = "rex-operator"
+#: The operator: an operator account (operators.toml) with the role settlement_ops.
+ACCOUNTS = {
+    OPERATOR: OperatorAccount(
+        OPERATOR, "REX operator", frozenset({Role.SETTLEMENT_OPS}), "REX_PW_OPERATOR"
+    )
+}
 
 
 class Worker:
@@ -40,7 +47,7 @@ class Worker:
             store,
             settings_request_kinds(CONFIG) if kinds is None else kinds,
             MEMBERS,
-            {OPERATOR},
+            ACCOUNTS,
             clock or time.time_ns,
         )
         self.service = SettlementService(

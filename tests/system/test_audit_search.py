@@ -41,8 +41,7 @@ def running(exchange: Exchange) -> Iterator[Exchange]:
     config = Path(exchange.env["REX_CONFIG_DIR"])
     (config / "settlement.toml").write_text(SETTLEMENT_TOML)
     (config / "holidays.toml").write_text((ROOT / "config" / "holidays.toml").read_text())
-    for unset in ("REX_DATABASE_URL", "REX_OPERATORS"):
-        exchange.env.pop(unset, None)
+    exchange.env.pop("REX_DATABASE_URL", None)  # SQLite
     exchange.start("settlement", "settlement_worker", "--no-payer")
     with exchange.client("alpha") as alpha:
         try:

@@ -94,7 +94,6 @@ def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
             "PYTHONUNBUFFERED": "1",
         }
         env.pop("REX_DATABASE_URL", None)
-        env.pop("REX_OPERATORS", None)
         provision(ProcessConfig(config, data, url, ADMIN_URL), env)
         running = Exchange(vhost, url, env, members, logs=tmp_path_factory.mktemp("logs"))
         running.start("gateway", "gateway", "--tick-interval", "0.5")

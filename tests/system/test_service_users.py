@@ -97,8 +97,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         "REX_METRICS_PORT": "0",
         "PYTHONUNBUFFERED": "1",
     }
-    for name in ("REX_DATABASE_URL", "REX_OPERATORS"):
-        base.pop(name, None)
+    base.pop("REX_DATABASE_URL", None)
     # What only `rex provision` gets: the administrator, and the passwords to give.
     provision_env = {
         **base,
@@ -237,6 +236,7 @@ def _delete(queue: str) -> Callable[[Any], object]:
 
 
 PRODUCT_LOG = topology.engine_input_queue("PRND-OX")
+BUYERS_SETTLEMENT_QUEUE = topology.member_settlement_queue(BUYER)
 FORBIDDEN: dict[Service, list[tuple[str, Callable[[Any], object]]]] = {
     Service.GATEWAY: [
         ("publish a trade", _publish(topology.TRADES, "PRND-OX")),
@@ -244,6 +244,7 @@ FORBIDDEN: dict[Service, list[tuple[str, Callable[[Any], object]]]] = {
         ("read the trades settlement books", _get(topology.SETTLEMENT_TRADES)),
         ("read an engine input log", _get(PRODUCT_LOG)),
         ("read the dead letters", _get(topology.DEAD_LETTERS)),
+        ("read a member's settlement requests", _get(BUYERS_SETTLEMENT_QUEUE)),
         ("bind its queue to the trades", _bind(topology.GATEWAY_REQUESTS, topology.TRADES)),
         ("declare a queue of another name", _declare("rex.gateway-copy")),
         ("delete settlement's queue", _delete(topology.SETTLEMENT_TRADES)),
@@ -251,6 +252,7 @@ FORBIDDEN: dict[Service, list[tuple[str, Callable[[Any], object]]]] = {
     Service.ENGINE: [
         ("read the members' requests", _get(topology.GATEWAY_REQUESTS)),
         ("read the members' settlement requests", _get(topology.SETTLEMENT_REQUEST_QUEUE)),
+        ("read a member's settlement requests", _get(BUYERS_SETTLEMENT_QUEUE)),
         ("bind its log to the requests", _bind(PRODUCT_LOG, topology.REQUESTS)),
         ("bind its log to settlement requests", _bind(PRODUCT_LOG, topology.SETTLEMENT_REQUESTS)),
         ("read the dead letters", _get(topology.DEAD_LETTERS)),
@@ -286,6 +288,14 @@ def test_a_service_user_is_refused_what_it_does_not_need(
 ) -> None:
     action = dict(FORBIDDEN[service])[what]
     assert _refusal(running.url(service), action) == ACCESS_REFUSED, what
+
+
+def test_settlement_takes_and_answers_a_members_request_from_the_members_own_queue(
+    running: Site,
+) -> None:
+    assert _refusal(running.url(Service.SETTLEMENT), _get(BUYERS_SETTLEMENT_QUEUE)) is None
+    with running.client(BUYER) as buyer:
+        assert buyer.settlement_settings(wait=30).accepted
 
 
 @pytest.mark.parametrize("service", list(Service))

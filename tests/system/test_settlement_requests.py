@@ -1,8 +1,9 @@
 """Settlement requests on the real RabbitMQ, against `python -m settlement_worker` on SQLite
 and on PostgreSQL: provisioned members change their own receipt limits through the SDK and
-`rex limits`, the broker vouching for who sent each request (user_id); an operator changes
-a member's; the member is answered on its own queue; a request with no user_id is
-dead-lettered; a bill that paid a trade is endorsed on by its holder and seen by the next.
+`rex limits`, the broker vouching for who sent each request (user_id); an operator account
+with settlement_ops changes a member's (and guest, no account, may not); the member is
+answered on its own queue; a request with no user_id is dead-lettered; a bill that paid a
+trade is endorsed on by its holder and seen by the next.
 A vhost, members and a store of their own per backend, removed afterwards."""
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ pytestmark = pytest.mark.broker
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = REX_BROKER_ADMIN_URL.get()
 PASSWORD = "req-secret"
+OPERATOR_PASSWORD = "req-operator-secret"
+OPERATOR_PASSWORD_ENV = "REX_PW_REQ_OPERATOR"
 # Member a pays with 90-day ICBC bills; c and d (the bill test's alone) take them.
 SETTLEMENT_TOML = """
 [fees]
@@ -73,6 +76,8 @@ class Site:
     c: str
     d: str
     logs: Path
+    operator: str  # an operator account with the role settlement_ops
+    operator_url: str  # its login (REX_OPERATOR_URL)
 
     def client(self, member: str) -> Client:
         return Client(member, PASSWORD, self.url)
@@ -124,17 +129,24 @@ def site(
         )
     )
     (config / "settlement.toml").write_text(SETTLEMENT_TOML.format(a=a, c=c, d=d))
+    operator = f"ops{tag}"
+    (config / "operators.toml").write_text(
+        f'[[operators]]\nname = "{operator}"\ndisplay_name = "Settlement desk"\n'
+        f'roles = ["settlement_ops"]\npassword_env = "{OPERATOR_PASSWORD_ENV}"\n'
+    )
     url = f"amqp://guest:guest@127.0.0.1:5672/{quote(vhost, safe='')}"
+    operator_url = url.replace("guest:guest", f"{operator}:{OPERATOR_PASSWORD}")
     env = {
         **os.environ,
         "REX_BROKER_URL": url,
+        "REX_OPERATOR_URL": operator_url,
+        OPERATOR_PASSWORD_ENV: OPERATOR_PASSWORD,
         "REX_CONFIG_DIR": str(config),
         "REX_DATA_DIR": str(data),
         "REX_METRICS_PORT": "0",
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("REX_DATABASE_URL", None)
-    env.pop("REX_OPERATORS", None)  # the operator is guest, the user of REX_BROKER_URL
     schema = None
     if request.param == "postgres":
         schema = f"rex_test_{tag}"
@@ -150,15 +162,15 @@ def site(
             stdout=log,
             stderr=log,
         )
-    running = Site(url, env, a, b, c, d, logs)
+    running = Site(url, env, a, b, c, d, logs, operator, operator_url)
     try:
         wait_until_answering(running)
         yield running
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=20)
-        for member in (a, b, c, d):
-            admin.delete_user(member)
+        for user in (a, b, c, d, operator):
+            admin.delete_user(user)
         admin.delete_vhost(vhost)
         if schema is not None:
             cleanup = PostgresStore(DATABASE_URL, schema=schema)
@@ -192,12 +204,12 @@ def test_a_member_may_not_change_another_members_limits(site: Site) -> None:
 
 
 def test_an_operator_changes_a_members_limits_and_the_member_is_told(site: Site) -> None:
-    with OperatorClient(site.url) as operator:
+    with OperatorClient(site.operator_url, site.operator) as operator:
         answer = operator.set_receipt_limits(
             {"max_tenor_days": 30}, reason="risk: acceptor downgraded", member=site.b
         )
     assert isinstance(answer, SettlementAnswer)
-    assert answer.accepted and answer.sender == "guest" and answer.member == site.b
+    assert answer.accepted and answer.sender == site.operator and answer.member == site.b
     with site.client(site.b) as client:
         told = client.await_settlement_answer(answer.request_id, timeout=10)
     assert told.accepted and told.detail["receives"]["max_tenor_days"] == 30
@@ -218,6 +230,22 @@ def test_rex_limits_shows_and_refuses_an_invalid_change(site: Site) -> None:
     )  # fmt: skip
     assert changed.returncode == 0, changed.stderr + changed.stdout
     assert '"accepted_acceptors": ["icbc-baotou"]' in changed.stdout
+
+
+def test_rex_limits_operator_as_the_services_login_is_refused(site: Site) -> None:
+    """Without REX_OPERATOR_URL the login is $REX_BROKER_URL's guest, which is no operator
+    account: it may no longer act for a member (it did while REX_OPERATORS existed)."""
+    env = {k: v for k, v in site.env.items() if k != "REX_OPERATOR_URL"}
+    refused = subprocess.run(
+        [sys.executable, "-m", "cli", "limits", "show", "--member", site.a, "--operator"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "user 'guest' is no operator account" in refused.stderr
 
 
 def test_a_request_without_user_id_is_dead_lettered(site: Site) -> None:

@@ -58,7 +58,7 @@ def store(tmp_path: Path) -> Store:
 
 def ask(store: Store, login: str, body: dict[str, Any]) -> dict[str, Any]:
     """The answer the desk wrote for one request from ``login``."""
-    desk = RequestDesk(store, audit_request_kinds(), MEMBERS, set(), accounts=ACCOUNTS)
+    desk = RequestDesk(store, audit_request_kinds(), MEMBERS, ACCOUNTS)
     ask.n = getattr(ask, "n", 0) + 1  # type: ignore[attr-defined]
     n = ask.n  # type: ignore[attr-defined]
     assert desk.handle(Stub(body, login, n)) is Outcome.ANSWERED

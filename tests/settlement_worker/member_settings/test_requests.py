@@ -241,12 +241,12 @@ REJECTIONS: list[tuple[str, str, str, Any, dict[str, Any], str, str | None]] = [
     ),
     ("unknown kind", SELLER, "discount_everything", {"reason": "x"}, {}, "unknown_request", None),
     (
-        "not a member",
+        "not a member, under a member's key",
         "stranger",
         "set_receipt_limits",
         limits_request({"accept_bills": True}),
-        {},
-        "unknown_member",
+        {"routing_key": f"{SELLER}.set_receipt_limits"},
+        "malformed",
         None,
     ),
     (
@@ -469,7 +469,7 @@ def test_each_bad_request_is_rejected_with_its_reason_and_changes_nothing(
     assert store.query("SELECT COUNT(*) FROM member_settings_history") == [(0,)]
     assert store.query("SELECT COUNT(*) FROM audit_log") == [(0,)]
     if listener is None:
-        return  # "stranger" has no queue; its answer went to the outbox all the same
+        return  # "stranger" has no log; its answer went to the outbox all the same
     (answer,) = worker.answers(listener)
     assert answer.request_id == (request_id or answer.request_id)
     assert (answer.status, answer.reason, answer.field) == ("rejected", reason, field)

@@ -1,5 +1,6 @@
-"""The request desk's pure parts: who the operators are, the answer's wire form, and a
-new request kind plugged in with `plain` (the way bill requests are to be added)."""
+"""The request desk's pure parts: who the operators are (operator accounts, nothing else),
+the answer's wire form, and a new request kind plugged in with `plain` (the way bill
+requests are to be added)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from rex.bus import MAX_SHORT_STRING_BYTES, Delivery, Envelope, envelope_problem
-from rex.config import ConfigError
+from rex.operators import OperatorAccount, Role
 from rex.protocol import pack
 from rex.settlement_protocol import MAX_MESSAGE_ID_BYTES, SettlementAnswer
 from settlement_worker.codes import SettlementCode
@@ -24,27 +25,14 @@ from settlement_worker.requests.desk import (
     RequestKind,
     RequestRefused,
     answer_id,
-    operators_from_env,
     plain,
 )
 from settlement_worker.store import Transaction
 from settlement_worker.store.sqlite import SqliteStore
 from tests.settlement_worker.helpers import CONFIG, MEMBERS
 
-URL = "amqp://rex-svc:pw@127.0.0.1:5672/%2F"
-
-
-def test_the_broker_user_is_the_operator_unless_rex_operators_names_others() -> None:
-    assert operators_from_env({}, URL, MEMBERS) == {"rex-svc"}
-    assert operators_from_env({"REX_OPERATORS": " li , wang "}, URL, MEMBERS) == {"li", "wang"}
-    assert operators_from_env({"REX_OPERATORS": ""}, URL, MEMBERS) == {"rex-svc"}
-    assert operators_from_env({}, "amqp://127.0.0.1/", MEMBERS) == frozenset()
-
-
-@pytest.mark.parametrize("name", ["ganzhou-magnet", "ops.li", "x" * 33])
-def test_an_operator_named_like_a_member_or_not_an_id_is_a_config_error(name: str) -> None:
-    with pytest.raises(ConfigError):
-        operators_from_env({"REX_OPERATORS": name}, URL, MEMBERS)
+#: The operator: an operator account with the role settlement_ops (operators.toml).
+OPS = {"ops": OperatorAccount("ops", "Ops", frozenset({Role.SETTLEMENT_OPS}), "REX_PW_OPS")}
 
 
 def test_an_answer_survives_the_wire() -> None:
@@ -87,7 +75,7 @@ def test_a_new_kind_is_a_function_of_tx_member_params_now(tmp_path: Path) -> Non
     store = SqliteStore(tmp_path / "settlement.sqlite3")
     store.migrate()
     kinds = {"endorse_bill": RequestKind("endorse_bill", plain(endorse), operators_may_act=False)}
-    desk = RequestDesk(store, kinds, MEMBERS, {"ops"}, clock=lambda: 42)
+    desk = RequestDesk(store, kinds, MEMBERS, OPS, clock=lambda: 42)
     member = "xinyu-pvc"
     good = Stub("endorse_bill", {"bill": "B-1", "to": "ganzhou-magnet", "reason": "pay"}, member)
     assert desk.handle(good) is Outcome.ANSWERED
@@ -120,7 +108,7 @@ def test_settings_the_file_no_longer_admits_give_way_to_the_file(
     store.migrate()
     member = "inner-mongolia-trading"
     listed = {"changes": {"accepted_acceptors": ["ccb-ningbo"]}, "reason": "ok", "member": member}
-    before = RequestDesk(store, settings_request_kinds(CONFIG), MEMBERS, {"ops"})
+    before = RequestDesk(store, settings_request_kinds(CONFIG), MEMBERS, OPS)
     assert before.handle(Stub("set_receipt_limits", listed, "ops")) is Outcome.ANSWERED
     banks = {k: v for k, v in CONFIG.banks.items() if k != "ccb-ningbo"}
     smaller = dataclasses.replace(CONFIG, banks=MappingProxyType(banks))
@@ -128,7 +116,7 @@ def test_settings_the_file_no_longer_admits_give_way_to_the_file(
         in_force = current_config(tx, smaller)
     assert in_force.limits_for(member) == smaller.limits_for(member)
     assert "no longer valid" in caplog.text
-    after = RequestDesk(store, settings_request_kinds(smaller), MEMBERS, {"ops"})
+    after = RequestDesk(store, settings_request_kinds(smaller), MEMBERS, OPS)
     change = {"changes": {"max_tenor_days": 30}, "reason": "risk", "member": member}
     request = Stub("set_receipt_limits", change, "ops")
     request.message_id = "second"
@@ -156,7 +144,7 @@ def _desk_of(tmp_path: Path, deployment: str) -> tuple[RequestDesk, SqliteStore,
     store = SqliteStore(tmp_path / "settlement.sqlite3")
     store.migrate()
     kinds = {"note": RequestKind("note", plain(note), changes=False)}
-    return RequestDesk(store, kinds, MEMBERS, {"ops"}, deployment=deployment), store, acted
+    return RequestDesk(store, kinds, MEMBERS, OPS, deployment=deployment), store, acted
 
 
 def test_a_members_scoped_login_acts_as_its_member_id(tmp_path: Path) -> None:
@@ -185,27 +173,36 @@ def test_a_login_not_of_this_deployment_is_dead_lettered_unrecorded(
     store.close()
 
 
-def test_an_operator_keeps_its_plain_login_in_a_named_deployment(tmp_path: Path) -> None:
+def test_an_operator_account_logs_in_as_deployment_dot_name(tmp_path: Path) -> None:
     desk, store, acted = _desk_of(tmp_path, "prod")
-    assert desk.handle(Stub("note", {"member": "xinyu-pvc"}, "ops")) is Outcome.ANSWERED
+    request = Stub("note", {"member": "xinyu-pvc"}, "prod.ops")
+    request.routing_key = "ops.note"  # routing keys carry the account's name
+    assert desk.handle(request) is Outcome.ANSWERED
     assert acted == ["xinyu-pvc"]
     assert store.query("SELECT sender, member FROM settlement_requests") == [("ops", "xinyu-pvc")]
     store.close()
 
 
-def test_a_member_with_an_operators_id_is_not_an_operator(tmp_path: Path) -> None:
-    """Operator rights go with the login: member "ops" of deployment "prod" logs in as
-    prod.ops, which is no operator, so it may not act for another member."""
-    members = {**MEMBERS, "ops": dataclasses.replace(MEMBERS["xinyu-pvc"], id="ops")}
-    desk, store, acted = _desk_of(tmp_path, "prod")
-    desk.members = members
-    request = Stub("note", {"member": "xinyu-pvc"}, "prod.ops")
-    request.routing_key = "ops.note"
-    assert desk.handle(request) is Outcome.ANSWERED
+@pytest.mark.parametrize("login", ["guest", "rex-svc"])
+def test_a_login_that_is_no_account_nor_member_may_not_act_for_a_member(
+    tmp_path: Path, login: str
+) -> None:
+    """The broker's user (guest), or a login REX_OPERATORS used to name: no operator
+    account, so no operator; refused as a member unknown to this exchange."""
+    desk, store, acted = _desk_of(tmp_path, "")
+    assert desk.handle(Stub("note", {"member": "xinyu-pvc"}, login)) is Outcome.ANSWERED
     assert acted == []
     assert store.query("SELECT sender, status, reason FROM settlement_requests") == [
-        ("ops", "rejected", "not_permitted")
+        (login, "rejected", "unknown_member")
     ]
+    store.close()
+
+
+def test_in_a_named_deployment_such_a_login_is_dead_lettered(tmp_path: Path) -> None:
+    desk, store, acted = _desk_of(tmp_path, "prod")
+    assert desk.handle(Stub("note", {"member": "xinyu-pvc"}, "guest")) is Outcome.DEAD_LETTER
+    assert acted == []
+    assert store.query("SELECT COUNT(*) FROM settlement_requests") == [(0,)]
     store.close()
 
 

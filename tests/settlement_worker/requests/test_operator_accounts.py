@@ -1,7 +1,7 @@
 """Settlement's operator actions through the request desk (the authenticated path):
 ``dispute_resolve``, ``payment_release`` and ``payment_resolve``, each tried by every kind of
 sender -- an operator account with ``settlement_ops`` (allowed), with ``market_ops`` or
-``audit``, a disabled account, a ``REX_OPERATORS`` login with no account, a member -- and the
+``audit``, a disabled account, a login with no account (the broker's user), a member -- and the
 store's audit naming the authenticated login, never a field of the request."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ ACCOUNTS = {
     "audit": OperatorAccount("audit", "A", frozenset({Role.AUDIT}), "E3"),
     "gone": OperatorAccount("gone", "G", frozenset({Role.SETTLEMENT_OPS}), "E4", enabled=False),
 }
-LEGACY = "rex-svc"  # a REX_OPERATORS login: acts for members, has no role
+LEGACY = "rex-svc"  # a login with no account (REX_OPERATORS named such logins): no operator
 
 
 class Stub(Delivery):
@@ -71,9 +71,7 @@ class World:
             **payment_request_kinds(CONFIG.banks),
         }
         self.deployment = deployment
-        self.desk = RequestDesk(
-            self.store, kinds, MEMBERS, {LEGACY}, deployment=deployment, accounts=ACCOUNTS
-        )
+        self.desk = RequestDesk(self.store, kinds, MEMBERS, ACCOUNTS, deployment=deployment)
         self.n = 0
 
     def send(self, sender: str, kind: str, body: dict[str, Any]) -> tuple[str, str | None]:
@@ -107,7 +105,6 @@ KINDS = ["dispute_resolve", "payment_release", "payment_resolve", "payment_mark_
         ("market", "{kind} needs the role settlement_ops; operator 'market' has market_ops"),
         ("audit", "{kind} needs the role settlement_ops; operator 'audit' has audit"),
         ("gone", "operator account 'gone' is disabled"),
-        (LEGACY, "{kind} needs an operator account with the role settlement_ops"),
         (BUYER, "{kind} is for operators only"),
     ],
 )
@@ -191,7 +188,17 @@ def test_an_account_acts_for_a_member_only_with_settlement_ops(tmp_path: Path) -
     show = {"member": BUYER}
     assert world.send("audit", "show_settlement_settings", show) == ("rejected", "not_permitted")
     assert world.send("settle", "show_settlement_settings", show) == ("accepted", None)
-    assert world.send(LEGACY, "show_settlement_settings", show) == ("accepted", None)  # as before
+    # A login with no account is no operator, whatever REX_OPERATORS used to say.
+    assert world.send(LEGACY, "show_settlement_settings", show) == ("rejected", "unknown_member")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_login_with_no_account_may_send_no_settlement_action(tmp_path: Path, kind: str) -> None:
+    world = World(tmp_path)
+    assert world.send(LEGACY, kind, world.bodies()[kind]) == ("rejected", "unknown_member")
+    with world.store.transaction() as tx:
+        assert get_dispute(tx, world.dispute).state is DisputeState.OPEN
+        assert load_payment(tx, world.payment)[0].state is pm.PaymentState.MANUAL_REVIEW  # type: ignore[index]
 
 
 def test_settlement_ops_marks_a_payment_paid_in_its_name(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rex.bus import Delivery
+from rex.operators import OperatorAccount, Role
 from rex.protocol import pack
 from settlement_worker.member_settings.operations import effective, load_settings
 from settlement_worker.member_settings.requests import settings_request_kinds
@@ -26,6 +27,7 @@ from tests.settlement_worker.helpers import CONFIG, MEMBERS
 pytestmark = pytest.mark.property
 
 OPERATOR = "rex-operator"
+ACCOUNTS = {OPERATOR: OperatorAccount(OPERATOR, "Ops", frozenset({Role.SETTLEMENT_OPS}), "PW")}
 LIMIT_FIELDS = [
     "accept_bills",
     "max_bill_face_minor",
@@ -145,7 +147,7 @@ def test_no_request_crashes_the_desk_or_stores_invalid_settings() -> None:
     with tempfile.TemporaryDirectory() as directory:
         store = SqliteStore(Path(directory) / "settlement.sqlite3")
         store.migrate()
-        desk = RequestDesk(store, settings_request_kinds(CONFIG), MEMBERS, {OPERATOR})
+        desk = RequestDesk(store, settings_request_kinds(CONFIG), MEMBERS, ACCOUNTS)
         ids = (f"m-{n}" for n in itertools.count())
 
         @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
