@@ -65,7 +65,7 @@ def desk_for(
 ) -> RequestDesk:
     """The worker's desk on ``store`` with :data:`ACCOUNTS`; ``clock``: when it takes each
     request (a request is dated by it)."""
-    return RequestDesk(store, kinds, MEMBERS, (), clock, accounts=ACCOUNTS)
+    return RequestDesk(store, kinds, MEMBERS, ACCOUNTS, clock)
 
 
 def noon(day: dt.date) -> int:
