@@ -93,13 +93,16 @@ class Phase:
     slowest: list[tuple[float, float]] = field(default_factory=list)
 
 
-def write_config(directory: Path, source: Path) -> None:
+def write_config(directory: Path, source: Path, burst: int | None = None) -> None:
+    """The two members on members.toml's default limits; ``burst``: both members' burst
+    instead of the default (to weigh the burst's part in a flood's first moments)."""
     (directory / "products.toml").write_text((source / "products.toml").read_text())
     (directory / "holidays.toml").write_text((source / "holidays.toml").read_text())
     (directory / "settlement.toml").write_text(SETTLEMENT_TOML)
+    extra = "" if burst is None else f"burst = {burst}\n"
     (directory / "members.toml").write_text(
         "\n".join(
-            f'[[members]]\nid = "{m}"\nname = "Member {m}"\npassword = "{PASSWORD}"\n'
+            f'[[members]]\nid = "{m}"\nname = "Member {m}"\npassword = "{PASSWORD}"\n{extra}'
             for m in (CALM, FLOOD)
         )
     )
@@ -296,13 +299,18 @@ MODES: Final = {"orders": ("orders", "garbage"), "settlement": ("settlement",)}
 
 
 def bench(
-    broker_url: str, admin_url: str, rounds: int, out: Any = sys.stderr, mode: str = "orders"
+    broker_url: str,
+    admin_url: str,
+    rounds: int,
+    out: Any = sys.stderr,
+    mode: str = "orders",
+    burst: int | None = None,
 ) -> list[Phase]:
     """Per kind of flood: quiet, flood, ``rounds`` times, pooled into two phases."""
     repo_config = Path(__file__).resolve().parents[1] / "config"
     settlement = mode == "settlement"
     with tempfile.TemporaryDirectory(prefix="rex-flood-") as config:
-        write_config(Path(config), repo_config)
+        write_config(Path(config), repo_config, burst)
         stack = LocalStack(
             broker_url,
             admin_url,
@@ -357,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
         default="orders",
         help="flood orders and garbage (default), or settlement requests",
     )
+    parser.add_argument(
+        "--burst", type=int, help="both members' burst (default: members.toml's default)"
+    )
     args = parser.parse_args(argv)
     process_config = ProcessConfig.from_env()
 
@@ -366,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
             process_config.broker_admin_url,
             args.rounds,
             mode=args.mode,
+            burst=args.burst,
         )
         found = ratios(phases)
         for p in phases:
