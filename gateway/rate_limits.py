@@ -6,39 +6,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
-#: The shortest wait for a token: a millisecond, a timer's granularity on the loop.
-MIN_WAIT_S = 0.001
+from rex.token_bucket import TokenBucket
 
-
-@dataclass(slots=True)
-class TokenBucket:
-    rate: float  # tokens per second
-    burst: float  # bucket size
-    tokens: float = field(init=False)
-    updated: float = field(init=False, default=0.0)
-
-    def __post_init__(self) -> None:
-        self.tokens = self.burst
-
-    def take(self, now: float) -> bool:
-        """Spend one token if there is one."""
-        elapsed = now - self.updated
-        self.updated = now
-        if elapsed > 0:
-            self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
-
-    def wait_s(self, now: float) -> float:
-        """Seconds from ``now`` until there is a token (0 if there is one); never less than
-        `MIN_WAIT_S`, so a wait that rounding makes tiny still lets the clock move on."""
-        tokens = min(self.burst, self.tokens + max(0.0, now - self.updated) * self.rate)
-        return 0.0 if tokens >= 1 else max(MIN_WAIT_S, (1 - tokens) / self.rate)
-
+__all__ = ["UNATTRIBUTED_BURST", "UNATTRIBUTED_RATE_PER_S", "RateLimits", "TokenBucket"]
 
 #: Requests that name no member, per second and at once, across all senders: within it
 #: they are dead-lettered to rex.dead (for an operator to look at), beyond it dropped and

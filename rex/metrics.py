@@ -266,6 +266,13 @@ SETTLEMENT_REQUESTS = Counter(
     ["kind", "status"],
     registry=SETTLEMENT_REGISTRY,
 )
+SETTLEMENT_REQUESTS_PACED = Counter(
+    "rex_settlement_requests_paced_total",
+    "Settlement requests that waited in the worker for their member's settlement rate"
+    " (settlement_worker/requests/pacing.py); one label per configured member",
+    ["member"],
+    registry=SETTLEMENT_REGISTRY,
+)
 SETTLEMENT_REQUEST_REJECTS = Counter(
     "rex_settlement_request_rejects_total",
     "Settlement requests rejected, by reason",

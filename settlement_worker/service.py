@@ -25,6 +25,7 @@ any worker process applies from the next batch on.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -44,6 +45,7 @@ from settlement_worker.payments.banks import BankAdapter
 from settlement_worker.payments.banks.amqp import AmqpBankClient
 from settlement_worker.payments.payer import Payer
 from settlement_worker.requests.desk import Outcome, RequestDesk
+from settlement_worker.requests.pacing import Pacing
 from settlement_worker.store import Store, Transaction
 
 log = logging.getLogger("rex.settlement")
@@ -76,10 +78,12 @@ class SettlementService:
         prefetch: int = 2000,
         max_batch: int = 500,
         desk: RequestDesk | None = None,
+        rate_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``banks``: the payer's bank adapters (None: no payer in this process);
         ``bank_client``: the AMQP client owning them, whose reply queue the service
-        declares and consumes; ``desk``: answers settlement requests (None: not here)."""
+        declares and consumes; ``desk``: answers settlement requests (None: not here);
+        ``rate_clock``: seconds, for pacing members' settlement requests."""
         self.bus = bus
         self.store = store
         self.products = {p.symbol: p for p in products}
@@ -89,6 +93,11 @@ class SettlementService:
         self.config = config
         self._settings_mark = -1  # none seen yet: the first batch loads them
         self.desk = desk
+        self.rate_clock = rate_clock
+        members, _ = self._request_senders()
+        self.pacing: Pacing[Delivery] = Pacing(members)
+        self._release_scheduled: set[str] = set()
+        metrics.start_at_zero(metrics.SETTLEMENT_REQUESTS_PACED, members)
         self.fees = config.fees
         self.prefetch = prefetch
         self.max_batch = max_batch
@@ -126,12 +135,22 @@ class SettlementService:
             Subscription(topology.SETTLEMENT_TRADES, self._on_trade, prefetch=self.prefetch)
         )
         members, _ = self._request_senders()
+        self.pacing.reset()
+        self._release_scheduled.clear()
         if self.desk is not None:
-            for queue in (
-                topology.SETTLEMENT_REQUEST_QUEUE,
-                *(topology.member_settlement_queue(m) for m in members),
-            ):
-                self.bus.consume(Subscription(queue, self._on_request, prefetch=REQUEST_PREFETCH))
+            self.bus.consume(
+                Subscription(
+                    topology.SETTLEMENT_REQUEST_QUEUE, self._on_request, prefetch=REQUEST_PREFETCH
+                )
+            )
+            for member in members:
+                self.bus.consume(
+                    Subscription(
+                        topology.member_settlement_queue(member),
+                        functools.partial(self._on_member_request, member),
+                        prefetch=REQUEST_PREFETCH,
+                    )
+                )
         self.outbox.start()
         if self.payer is not None:
             self.payer.stop()  # the lock went with the old connection: pay once held again
@@ -169,6 +188,29 @@ class SettlementService:
         elif not self._flush_scheduled:
             self._flush_scheduled = True
             self.bus.call_soon(self._scheduled_flush)
+
+    def _on_member_request(self, member: str, delivery: Delivery) -> None:
+        """A request from ``member``'s own queue: handled now if the member's rate allows,
+        else when its turn comes (settlement_worker/requests/pacing.py)."""
+        if self.pacing.offer(member, delivery, self.rate_clock()):
+            self._on_request(delivery)
+            return
+        metrics.SETTLEMENT_REQUESTS_PACED.labels(member).inc()
+        self._schedule_release(member)
+
+    def _schedule_release(self, member: str) -> None:
+        if member in self._release_scheduled:
+            return
+        self._release_scheduled.add(member)
+        wait_s = self.pacing.wait_s(member, self.rate_clock())
+        self.bus.call_later(wait_s, functools.partial(self._release, member))
+
+    def _release(self, member: str) -> None:
+        self._release_scheduled.discard(member)
+        for delivery in self.pacing.release(member, self.rate_clock()):
+            self._on_request(delivery)
+        if self.pacing.waiting(member):
+            self._schedule_release(member)
 
     def _on_request(self, delivery: Delivery) -> None:
         """One settlement request: committed with its answer, then acked. Trouble outside

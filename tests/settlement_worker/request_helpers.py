@@ -51,7 +51,12 @@ class Worker:
             clock or time.time_ns,
         )
         self.service = SettlementService(
-            MemoryBus(self.broker, "rex-settlement"), store, PRODUCTS.values(), CONFIG, desk=desk
+            MemoryBus(self.broker, "rex-settlement"),
+            store,
+            PRODUCTS.values(),
+            CONFIG,
+            desk=desk,
+            rate_clock=lambda: self.broker.now,  # pacing on the loop's clock, as its timers
         )
         self.service.start()
         self.broker.run_until_idle()
@@ -99,7 +104,9 @@ class Worker:
         message_id: str | None = None,
         routing_key: str | None = None,
         user_id: str | None = "sender",
+        run: bool = True,
     ) -> str:
+        """Publish one request; with ``run``, run the loop until everything is answered."""
         self._n += 1
         message_id = f"req-{self._n}" if message_id is None else message_id
         self.bus(sender).publish(
@@ -113,8 +120,16 @@ class Worker:
                 user_id=sender if user_id == "sender" else user_id,
             )
         )
-        self.broker.run_until_idle()
+        if run:
+            self.run()
         return message_id
+
+    def run(self) -> None:
+        """Run the loop until every request is answered, those waiting for their member's
+        settlement rate too (they are unacked, which the idle loop does not wait for)."""
+        self.broker.run_until_idle()
+        while any(self.service.pacing.waiting(m) for m in MEMBERS):
+            self.broker.run_until_idle(max_time=1.0)
 
     def answers(self, who: str) -> list[SettlementAnswer]:
         return [
