@@ -185,7 +185,12 @@ def settlement_message(n: int, login: str) -> tuple[bytes, pika.BasicProperties]
     return pack({}), props
 
 
-def send_flood(url: str, login: str, kind: str) -> None:
+def send_flood(url: str, login: str, kind: str, nice: int = 0) -> None:
+    """The flood, at its rate; with ``nice``, from a thread of that niceness (Linux: per
+    thread), so that the flooder's own CPU, which a real attacker spends on its own machine,
+    yields to the exchange's on these shared cores."""
+    if nice:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
     params = pika.URLParameters(url)
     params.credentials = pika.PlainCredentials(login, PASSWORD)
     connection = pika.BlockingConnection(params)
@@ -269,6 +274,7 @@ def measure(stack: LocalStack, calm: Calm, pooled: Pooled, run: Callable[[], Non
     broker = broker_pid()
     if broker is not None:
         pids["broker"] = broker
+    pids["loadtest"] = os.getpid()  # this harness: the flooder and calm, on the same cores
     meter = CpuMeter(pids)
     meter.start()
     start = time.monotonic()
@@ -281,9 +287,11 @@ def measure(stack: LocalStack, calm: Calm, pooled: Pooled, run: Callable[[], Non
     pooled.timed.extend((sent - start, latency) for sent, latency in calm.timed(start, end))
 
 
-def flood_run(url: str, login: str, kind: str) -> None:
+def flood_run(url: str, login: str, kind: str, nice: int = 0) -> None:
     """The flood, then until no request of it waits in the gateway's queues."""
-    send_flood(url, login, kind)
+    sender = threading.Thread(target=send_flood, args=(url, login, kind, nice))
+    sender.start()
+    sender.join()
     where = "settlement" if kind == "settlement" else "requests"
     connection = pika.BlockingConnection(pika.URLParameters(url))
     try:
@@ -305,6 +313,7 @@ def bench(
     out: Any = sys.stderr,
     mode: str = "orders",
     burst: int | None = None,
+    flooder_nice: int = 0,
 ) -> list[Phase]:
     """Per kind of flood: quiet, flood, ``rounds`` times, pooled into two phases."""
     repo_config = Path(__file__).resolve().parents[1] / "config"
@@ -331,7 +340,7 @@ def bench(
                 quiet, flood = Pooled(f"quiet ({kind} run)"), Pooled(f"flood of {kind}")
 
                 def flood_once(kind: str = kind) -> None:
-                    flood_run(url, flood_login, kind)
+                    flood_run(url, flood_login, kind, flooder_nice)
 
                 for n in range(rounds):
                     measure(stack, calm, quiet, lambda: time.sleep(QUIET_S))
@@ -368,6 +377,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--burst", type=int, help="both members' burst (default: members.toml's default)"
     )
+    parser.add_argument(
+        "--flooder-nice",
+        type=int,
+        default=0,
+        choices=range(20),
+        metavar="0-19",
+        help="run the flooder at this niceness, as if its CPU were its own machine's",
+    )
     args = parser.parse_args(argv)
     process_config = ProcessConfig.from_env()
 
@@ -378,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
             args.rounds,
             mode=args.mode,
             burst=args.burst,
+            flooder_nice=args.flooder_nice,
         )
         found = ratios(phases)
         for p in phases:
