@@ -34,6 +34,29 @@ MEMBER_LIMITS: dict[str, dict[str, int]] = {"slow": {"rate_limit": 2, "burst": 2
 OPERATOR_PASSWORD = "e2e-operator-secret"
 # Operator accounts (operators.toml): short name -> (roles, enabled). Their passwords are in
 # the environment, REX_PW_E2E_OPERATOR_<SHORT>, as a deployment's would be.
+#: A settlement.toml the worker can start on: fees and one bank, which every member pays
+#: through.
+SETTLEMENT_TOML = """
+[fees]
+default = { buyer_bps = 2, seller_bps = 2 }
+
+[[banks]]
+id = "icbc-baotou"
+name = "Industrial and Commercial Bank of China, Baotou Branch"
+city = "Baotou"
+
+[payment]
+bank = "icbc-baotou"
+"""
+
+
+def write_settlement_config(config: Path, settlement_toml: str = SETTLEMENT_TOML) -> None:
+    """``settlement_toml`` and the shipped holidays.toml into the configuration directory
+    ``config``: what the settlement worker reads besides members.toml and products.toml."""
+    (config / "settlement.toml").write_text(settlement_toml)
+    shutil.copy(ROOT / "config" / "holidays.toml", config / "holidays.toml")
+
+
 OPERATOR_ACCOUNTS: dict[str, tuple[tuple[str, ...], bool]] = {
     "market": (("market_ops",), True),
     "settle": (("settlement_ops",), True),

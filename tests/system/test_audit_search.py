@@ -18,29 +18,15 @@ from urllib.parse import quote
 import pytest
 
 from rex.settlement_protocol import SettlementAnswer
-from tests.system.conftest import PASSWORD, ROOT, Exchange
+from tests.system.conftest import PASSWORD, ROOT, Exchange, write_settlement_config
 
 pytestmark = pytest.mark.broker
-
-SETTLEMENT_TOML = """
-[fees]
-default = { buyer_bps = 2, seller_bps = 2 }
-
-[[banks]]
-id = "icbc-baotou"
-name = "Industrial and Commercial Bank of China, Baotou Branch"
-city = "Baotou"
-
-[payment]
-bank = "icbc-baotou"
-"""
 
 
 @pytest.fixture(scope="module")
 def running(exchange: Exchange) -> Iterator[Exchange]:
     config = Path(exchange.env["REX_CONFIG_DIR"])
-    (config / "settlement.toml").write_text(SETTLEMENT_TOML)
-    (config / "holidays.toml").write_text((ROOT / "config" / "holidays.toml").read_text())
+    write_settlement_config(config)
     exchange.env.pop("REX_DATABASE_URL", None)  # SQLite
     exchange.start("settlement", "settlement_worker", "--no-payer")
     with exchange.client("alpha") as alpha:

@@ -19,7 +19,7 @@ import pytest
 from rex import topology
 from rex.protocol import CONTENT_TYPE, pack
 from rex.settlement_protocol import SET_RECEIPT_LIMITS, SHOW_SETTLEMENT_SETTINGS
-from tests.system.conftest import PASSWORD, Exchange, wait_for_answer
+from tests.system.conftest import PASSWORD, Exchange, wait_for_answer, write_settlement_config
 
 pytestmark = pytest.mark.broker
 
@@ -39,19 +39,6 @@ FORGED_JSON = json.dumps(
 # text that has none.
 FORGED_WORDS = "2026-11-23T14:05:00Z ERROR service=gateway rex-gateway all members suspended"
 BREAKS = ("\n", "\r\n", "\u2028")
-
-SETTLEMENT_TOML = """
-[fees]
-default = { buyer_bps = 2, seller_bps = 2 }
-
-[[banks]]
-id = "icbc-baotou"
-name = "Industrial and Commercial Bank of China, Baotou Branch"
-city = "Baotou"
-
-[payment]
-bank = "icbc-baotou"
-"""
 
 
 def publish(
@@ -113,10 +100,7 @@ def test_member_input_cannot_forge_a_line_of_the_gateway_or_settlement_log(
     exchange: Exchange,
 ) -> None:
     config = Path(exchange.env["REX_CONFIG_DIR"])
-    (config / "settlement.toml").write_text(SETTLEMENT_TOML)
-    (config / "holidays.toml").write_text(
-        (Path(__file__).resolve().parents[2] / "config" / "holidays.toml").read_text()
-    )
+    write_settlement_config(config)
     exchange.env.pop("REX_DATABASE_URL", None)  # SQLite
     exchange.start("gateway", "gateway", "--tick-interval", "0.5")
     exchange.start("engine", "engine", "--group", "main")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -44,22 +43,11 @@ from tests.system.conftest import (
     ROOT,
     Exchange,
     wait_for_answer,
+    write_settlement_config,
 )
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
-SETTLEMENT_TOML = """
-[fees]
-default = { buyer_bps = 2, seller_bps = 2 }
-
-[[banks]]
-id = "icbc-baotou"
-name = "Industrial and Commercial Bank of China, Baotou Branch"
-city = "Baotou"
-
-[payment]
-bank = "icbc-baotou"
-"""
 TAP = "rex.test.tap"  # the test's own record of what was sent to the member
 
 
@@ -80,8 +68,7 @@ def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
                 for s, m in members.items()
             )
         )
-        (config / "settlement.toml").write_text(SETTLEMENT_TOML)
-        shutil.copy(ROOT / "config" / "holidays.toml", config / "holidays.toml")
+        write_settlement_config(config)
         data = tmp_path_factory.mktemp("data")
         url = f"amqp://guest:guest@127.0.0.1:5672/{quote(vhost, safe='')}"
         env = {

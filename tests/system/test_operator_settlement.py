@@ -33,32 +33,26 @@ from settlement_worker.payments.sql import insert_payment, load_history, load_pa
 from settlement_worker.store.sqlite import SqliteStore
 from tests.settlement_worker.payments.test_rules import payment
 from tests.settlement_worker.payments.test_unknown_review import in_review
-from tests.system.conftest import OPERATOR_PASSWORD, PASSWORD, ROOT, Exchange, wait_for_answer
+from tests.system.conftest import (
+    OPERATOR_PASSWORD,
+    PASSWORD,
+    ROOT,
+    Exchange,
+    wait_for_answer,
+    write_settlement_config,
+)
 
 pytestmark = pytest.mark.broker
 
 # The wire contract (docs/operators/accounts.md, docs/members/protocol.md), spelled out.
 SETTLEMENT_REQUESTS = "rex.settlement.requests"
 KINDS = ["dispute_resolve", "payment_release", "payment_resolve", "payment_mark_paid"]
-SETTLEMENT_TOML = """
-[fees]
-default = { buyer_bps = 2, seller_bps = 2 }
-
-[[banks]]
-id = "icbc-baotou"
-name = "Industrial and Commercial Bank of China, Baotou Branch"
-city = "Baotou"
-
-[payment]
-bank = "icbc-baotou"
-"""
 
 
 @pytest.fixture(scope="module")
 def running(exchange: Exchange) -> Iterator[Exchange]:
     config = Path(exchange.env["REX_CONFIG_DIR"])
-    (config / "settlement.toml").write_text(SETTLEMENT_TOML)
-    (config / "holidays.toml").write_text((ROOT / "config" / "holidays.toml").read_text())
+    write_settlement_config(config)
     exchange.env.pop("REX_DATABASE_URL", None)  # SQLite
     exchange.start("gateway", "gateway", "--tick-interval", "0.5")
     exchange.start("engine", "engine", "--group", "main")
