@@ -107,6 +107,13 @@ def _provision(process_config: ProcessConfig, dry_run: bool, service_users: bool
     op_width = max((len(o.member) for o in report.operators), default=0)
     for o in report.operators:
         print(f"operator {o.member:<{op_width}}  {_user_line(o, dry)}")
+    for stray in report.strays:
+        closed = stray.connections_closed
+        conns = f", {closed} connection{'s' if closed != 1 else ''} closed" if closed else ""
+        print(
+            f"user {stray.login}  in no file any more (members.toml, operators.toml): "
+            f"{'to delete' if dry else 'deleted'}{conns}"
+        )
 
     t = report.topology
     print(

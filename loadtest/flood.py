@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import multiprocessing.connection
 import os
 import sys
 import tempfile
@@ -268,13 +270,21 @@ class Pooled:
         )
 
 
-def measure(stack: LocalStack, calm: Calm, pooled: Pooled, run: Callable[[], None]) -> None:
+def measure(
+    stack: LocalStack,
+    calm: Calm,
+    pooled: Pooled,
+    run: Callable[[], None],
+    flooder: Flooder | None = None,
+) -> None:
     names = {"settlement_worker": "settlement"}
     pids = {names.get(n, n): pid for n, pid in zip(stack.services, stack.pids(), strict=True)}
     broker = broker_pid()
     if broker is not None:
         pids["broker"] = broker
-    pids["loadtest"] = os.getpid()  # this harness: the flooder and calm, on the same cores
+    pids["loadtest"] = os.getpid()  # this harness: calm (and a flooder thread), same cores
+    if flooder is not None and flooder.pid is not None:
+        pids["flooder"] = flooder.pid
     meter = CpuMeter(pids)
     meter.start()
     start = time.monotonic()
@@ -287,11 +297,57 @@ def measure(stack: LocalStack, calm: Calm, pooled: Pooled, run: Callable[[], Non
     pooled.timed.extend((sent - start, latency) for sent, latency in calm.timed(start, end))
 
 
-def flood_run(url: str, login: str, kind: str, nice: int = 0) -> None:
+def _flooder_main(url: str, login: str, nice: int, orders: Any) -> None:
+    """The flooder process: one flood per kind it is sent, "done" after each."""
+    while (kind := orders.recv()) is not None:
+        send_flood(url, login, kind, nice)
+        orders.send("done")
+
+
+class Flooder:
+    """Where the flood comes from: its own process (the default; a real flooder is another
+    machine, and certainly not another thread of calm's interpreter, whose GIL would make
+    calm wait for the flooder's Python), or a thread of the harness, as before."""
+
+    def __init__(self, url: str, login: str, nice: int = 0, own_process: bool = True) -> None:
+        self.url, self.login, self.nice = url, login, nice
+        self.process: multiprocessing.process.BaseProcess | None = None
+        self._orders: multiprocessing.connection.Connection | None = None
+        if own_process:
+            ours, theirs = multiprocessing.Pipe()
+            self.process = multiprocessing.get_context("spawn").Process(
+                target=_flooder_main, args=(url, login, nice, theirs), daemon=True
+            )
+            self.process.start()
+            self._orders = ours
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def flood(self, kind: str) -> None:
+        if self._orders is None:
+            sender = threading.Thread(
+                target=send_flood, args=(self.url, self.login, kind, self.nice)
+            )
+            sender.start()
+            sender.join()
+            return
+        self._orders.send(kind)
+        if not self._orders.poll(600) or self._orders.recv() != "done":
+            raise RuntimeError("the flooder process did not finish its flood in 10 minutes")
+
+    def close(self) -> None:
+        if self._orders is not None and self.process is not None:
+            self._orders.send(None)
+            self.process.join(timeout=10)
+            if self.process.is_alive():
+                self.process.kill()
+
+
+def flood_run(url: str, flooder: Flooder, kind: str) -> None:
     """The flood, then until no request of it waits in the gateway's queues."""
-    sender = threading.Thread(target=send_flood, args=(url, login, kind, nice))
-    sender.start()
-    sender.join()
+    flooder.flood(kind)
     where = "settlement" if kind == "settlement" else "requests"
     connection = pika.BlockingConnection(pika.URLParameters(url))
     try:
@@ -314,6 +370,7 @@ def bench(
     mode: str = "orders",
     burst: int | None = None,
     flooder_nice: int = 0,
+    flooder_thread: bool = False,
 ) -> list[Phase]:
     """Per kind of flood: quiet, flood, ``rounds`` times, pooled into two phases."""
     repo_config = Path(__file__).resolve().parents[1] / "config"
@@ -335,18 +392,22 @@ def bench(
             calm.start()
             time.sleep(5.0 if settlement else 3.0)  # connected, first answers in
             flood_login = login_of(FLOOD, stack.deployment)
+            flooder = Flooder(url, flood_login, flooder_nice, own_process=not flooder_thread)
             phases = []
-            for kind in MODES[mode]:
-                quiet, flood = Pooled(f"quiet ({kind} run)"), Pooled(f"flood of {kind}")
+            try:
+                for kind in MODES[mode]:
+                    quiet, flood = Pooled(f"quiet ({kind} run)"), Pooled(f"flood of {kind}")
 
-                def flood_once(kind: str = kind) -> None:
-                    flood_run(url, flood_login, kind, flooder_nice)
+                    def flood_once(kind: str = kind) -> None:
+                        flood_run(url, flooder, kind)
 
-                for n in range(rounds):
-                    measure(stack, calm, quiet, lambda: time.sleep(QUIET_S))
-                    measure(stack, calm, flood, flood_once)
-                    print(f"{kind} round {n + 1}: {flood.phase()}", file=out, flush=True)
-                phases += [quiet.phase(), flood.phase()]
+                    for n in range(rounds):
+                        measure(stack, calm, quiet, lambda: time.sleep(QUIET_S), flooder)
+                        measure(stack, calm, flood, flood_once, flooder)
+                        print(f"{kind} round {n + 1}: {flood.phase()}", file=out, flush=True)
+                    phases += [quiet.phase(), flood.phase()]
+            finally:
+                flooder.close()
             calm.stopping.set()
             calm.join(timeout=35)
             if calm.failures:
@@ -385,6 +446,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="0-19",
         help="run the flooder at this niceness, as if its CPU were its own machine's",
     )
+    parser.add_argument(
+        "--flooder-thread",
+        action="store_true",
+        help="flood from a thread of this process, beside calm (as before), not from a process",
+    )
     args = parser.parse_args(argv)
     process_config = ProcessConfig.from_env()
 
@@ -396,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
             mode=args.mode,
             burst=args.burst,
             flooder_nice=args.flooder_nice,
+            flooder_thread=args.flooder_thread,
         )
         found = ratios(phases)
         for p in phases:

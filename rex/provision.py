@@ -36,6 +36,10 @@ set (``REX_GATEWAY_BROKER_PASSWORD``, ...) gets its own user, ``rex-gateway`` ..
 deployment's prefix), marked like a member's, with only the permissions its service needs
 (:mod:`rex.service_users`); ``require_service_users`` makes an unset one an error.
 
+A user marked only for this deployment and vhost that no file names any more (a member or
+an operator account taken out of its file) is deleted and its connections closed
+(:mod:`rex.stray_users`), so leaving a file is like ``enabled = false``.
+
 Then each quorum queue's length bound (:data:`rex.topology.QUEUE_BOUNDS`) is set as a
 policy ``rex-bound-<queue>`` through the API, and the whole topology
 (:func:`rex.topology.full`) is declared as the ``REX_BROKER_URL`` user, members' queues
@@ -78,6 +82,7 @@ from rex.member_migration import MemberMigration
 from rex.operators import OperatorAccount
 from rex.ownership import Owner, foreign_owner
 from rex.service_users import SERVICE_USERS, Service, ServiceUser
+from rex.stray_users import StrayUser, remove_stray_users
 from rex.topology import Topology
 
 __all__ = [
@@ -569,6 +574,8 @@ class ProvisionReport:
     services: tuple[ServiceUserResult, ...] = ()  # the services' own users
     # operator accounts' users (rex/operator_provision.py); `member` is the account's name
     operators: tuple[MemberResult, ...] = ()
+    # this deployment's users that no file names any more (rex/stray_users.py): deleted
+    strays: tuple[StrayUser, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -579,6 +586,7 @@ class ProvisionReport:
             or any(o.changed for o in self.operators)
             or any(m.changed or self.dry_run for m in self.migrations)
             or any(s.changed for s in self.services)
+            or bool(self.strays)
         )
 
     @property
@@ -915,6 +923,12 @@ def provision(
     services = _provision_service_users(admin, owner, service_passwords, dry_run)
 
     operator_results = _provision_operators(admin, owner, operators, operator_passwords, dry_run)
+    known = {
+        *reserved,
+        *(login_of(m, process_config.deployment) for m in members),
+        *(login_of(a, process_config.deployment) for a in operators),
+    }
+    strays = remove_stray_users(admin, owner, known, dry_run)
 
     # Every member's log, disabled ones too: the engine's messages to them must route.
     topo = topology.full(products, members, operators)
@@ -934,6 +948,7 @@ def provision(
         migrations,
         services=services,
         operators=operator_results,
+        strays=strays,
     )
 
 

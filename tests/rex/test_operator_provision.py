@@ -203,3 +203,59 @@ def test_rex_provision_says_what_it_did_with_each_account(
     assert f"operator {market}  user created, permissions set, topic permissions set" in out
     assert f"operator {gone}    disabled: no user" in out
     assert out[-1].endswith("; 2 operator accounts (1 enabled); done")
+
+
+def test_an_account_taken_out_of_its_file_loses_its_user_and_its_connection(
+    world: tuple[BrokerAdmin, ProcessConfig, str, str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Before rex/stray_users.py, an operator (or member) removed from its file kept a
+    working broker login for good."""
+    admin, process_config, vhost, prefix, member = world
+    market, gone = prefix + "market", prefix + "gone"
+    write_operators(process_config.config_dir, [(market, "market_ops", True),
+                                                (gone, "audit", True)])  # fmt: skip
+    left_member = prefix + "left"
+    write_config(process_config.config_dir, [(member, "pw", True), (left_member, "pw", True)])
+    provision(process_config, env_of([market, gone], "op-secret"), timeout=TIMEOUT)
+    # Users this deployment did not make: another vhost's mark, a second tag, no mark.
+    other_mark, tagged, unmarked = prefix + "other", prefix + "tagged", prefix + "unmarked"
+    admin.put_user(other_mark, "x", Owner("", vhost + "-elsewhere").tag)
+    admin.put_user(tagged, "x", f"{Owner('', vhost).tag},monitoring")
+    admin.put_user(unmarked, "x")
+
+    write_operators(process_config.config_dir, [(market, "market_ops", True)])
+    write_config(process_config.config_dir, [(member, "pw", True)])
+    with login(vhost, gone, "op-secret") as connection:
+        dry = provision(process_config, env_of([market], "op-secret"), dry_run=True,
+                        timeout=TIMEOUT)  # fmt: skip
+        assert sorted(s.login for s in dry.strays) == [gone, left_member]
+        assert dry.changed and admin.get_user(gone) is not None  # a dry run deletes nothing
+
+        for name, value in {
+            **env_of([market], "op-secret"),
+            "REX_BROKER_URL": process_config.broker_url,
+            "REX_BROKER_ADMIN_URL": ADMIN_URL,
+        }.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("REX_DEPLOYMENT", raising=False)
+        assert cli.main(["provision", "--config-dir", str(process_config.config_dir)]) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert any(
+            line.startswith(f"user {gone}  in no file any more") and "deleted" in line
+            for line in out
+        ), out
+        # Its open connection was closed with the user.
+        with pytest.raises(pika.exceptions.AMQPError):
+            for _ in range(50):
+                connection.process_data_events(time_limit=0.1)
+    assert admin.get_user(gone) is None and admin.get_user(left_member) is None
+    for kept in (market, member, other_mark, tagged, unmarked):
+        assert admin.get_user(kept) is not None, kept
+    with (
+        pytest.raises(pika.exceptions.ProbableAuthenticationError),
+        login(vhost, gone, "op-secret"),
+    ):
+        pass
+    assert provision(process_config, env_of([market], "op-secret"), timeout=TIMEOUT).strays == ()
