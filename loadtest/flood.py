@@ -8,7 +8,10 @@ second, 1,000 at once). "calm" trades at 10 orders a second throughout and times
 - ``orders``: 20,000 well-formed new orders at 8,000 a second;
 - ``garbage``: 20,000 undecodable messages at 8,000 a second;
 
-each after a quiet phase, `--rounds` times (default 5), the rounds' samples pooled.
+each after a quiet phase, `--rounds` times (default 5), the rounds' samples pooled. The
+flood comes from a process of its own, as from another machine (``--flooder-thread``: from
+a thread beside calm's client instead, as before 2026-12-04). ``--rate`` and ``--burst``
+give both members other limits than members.toml's defaults.
 
 ``--mode settlement`` floods settlement requests instead, with the settlement worker
 running too (SQLite, no payer): "calm" asks for its settlement settings
@@ -95,13 +98,16 @@ class Phase:
     slowest: list[tuple[float, float]] = field(default_factory=list)
 
 
-def write_config(directory: Path, source: Path, burst: int | None = None) -> None:
-    """The two members on members.toml's default limits; ``burst``: both members' burst
-    instead of the default (to weigh the burst's part in a flood's first moments)."""
+def write_config(
+    directory: Path, source: Path, burst: int | None = None, rate: int | None = None
+) -> None:
+    """The two members on members.toml's default limits; ``burst``, ``rate``: both members'
+    burst and rate instead of the default (to weigh the allowance's part in a flood)."""
     (directory / "products.toml").write_text((source / "products.toml").read_text())
     (directory / "holidays.toml").write_text((source / "holidays.toml").read_text())
     (directory / "settlement.toml").write_text(SETTLEMENT_TOML)
     extra = "" if burst is None else f"burst = {burst}\n"
+    extra += "" if rate is None else f"rate_limit = {rate}\n"
     (directory / "members.toml").write_text(
         "\n".join(
             f'[[members]]\nid = "{m}"\nname = "Member {m}"\npassword = "{PASSWORD}"\n{extra}'
@@ -371,12 +377,13 @@ def bench(
     burst: int | None = None,
     flooder_nice: int = 0,
     flooder_thread: bool = False,
+    rate: int | None = None,
 ) -> list[Phase]:
     """Per kind of flood: quiet, flood, ``rounds`` times, pooled into two phases."""
     repo_config = Path(__file__).resolve().parents[1] / "config"
     settlement = mode == "settlement"
     with tempfile.TemporaryDirectory(prefix="rex-flood-") as config:
-        write_config(Path(config), repo_config, burst)
+        write_config(Path(config), repo_config, burst, rate)
         stack = LocalStack(
             broker_url,
             admin_url,
@@ -439,6 +446,9 @@ def main(argv: list[str] | None = None) -> int:
         "--burst", type=int, help="both members' burst (default: members.toml's default)"
     )
     parser.add_argument(
+        "--rate", type=int, help="both members' rate_limit (default: members.toml's default)"
+    )
+    parser.add_argument(
         "--flooder-nice",
         type=int,
         default=0,
@@ -461,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
             args.rounds,
             mode=args.mode,
             burst=args.burst,
+            rate=args.rate,
             flooder_nice=args.flooder_nice,
             flooder_thread=args.flooder_thread,
         )

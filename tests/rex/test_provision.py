@@ -524,11 +524,12 @@ def test_disabled_members_user_is_deleted_and_its_connection_closed(
 ) -> None:
     c = world.prefix + "c"
     password = secrets.token_urlsafe(12)
-    members = [(world.a, world.passwords[world.a], True), (c, password, True)]
+    # b too: a member left out of the file would lose its user (rex/stray_users.py)
+    members = [(m, world.passwords[m], True) for m in (world.a, world.b)] + [(c, password, True)]
     report = provision(world.process_config(write_config(tmp_path / "on", members)), {})
     assert [m.action for m in report.members if m.member == c] == [MemberAction.CREATED]
     with connect(world, c, password) as connection:
-        members[1] = (c, password, False)
+        members[2] = (c, password, False)
         report = provision(world.process_config(write_config(tmp_path / "off", members)), {})
         (result,) = (m for m in report.members if m.member == c)
         assert (result.enabled, result.action) == (False, MemberAction.DELETED)
