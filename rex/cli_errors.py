@@ -21,6 +21,7 @@ import pika
 import pika.exceptions
 from pika.adapters.utils import connection_workflow as workflow
 
+from rex.broker_addresses import parse_addresses
 from rex.client import ClientError
 from rex.config import ConfigError
 from rex.provision import BrokerAdminError, BrokerAdminUnreachable, ProvisionError
@@ -147,7 +148,7 @@ class _Broker:
     @classmethod
     def of(cls, reaching: Reaching) -> _Broker:
         try:
-            params = pika.URLParameters(reaching.broker_url or "amqp://")
+            params = parse_addresses(reaching.broker_url or "amqp://").parameters()[0]
         except Exception:  # pika's own parse errors are ValueErrors and worse
             where = "(an unreadable URL)"
             return cls(where, "?", reaching.user or "?", reaching.url_from, reaching.login)

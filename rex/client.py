@@ -43,6 +43,7 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
 from rex import topology
+from rex.broker_addresses import BrokerAddressError, parse_addresses
 from rex.bus.pika_io import coalesce_writes
 from rex.config import DEFAULT_BROKER_URL
 from rex.log_reader import LogReaderError, Offset, StreamReader
@@ -143,11 +144,17 @@ class Client:
         scopes logins, docs/operators/runbook.md) and read the member's log with ``cursor``
         (default: the file for this broker, vhost and login). ``on_gap`` hears of entries
         lost to retention before they were read (default: a logged warning)."""
-        params = pika.URLParameters(url)
+        try:
+            # One node, or a cluster's (rex.broker_addresses): the first that answers.
+            nodes = parse_addresses(url).parameters()
+        except BrokerAddressError as error:
+            raise ClientError(str(error)) from None
+        params = nodes[0]
         self.member = member
         self.login = login or member
-        params.credentials = pika.PlainCredentials(self.login, password)
-        self._connection = pika.BlockingConnection(params)
+        for node in nodes:
+            node.credentials = pika.PlainCredentials(self.login, password)
+        self._connection = pika.BlockingConnection(nodes)
         self._channel: BlockingChannel = self._connection.channel()
         self._channel.confirm_delivery()
         self._prefetch = prefetch
@@ -721,7 +728,7 @@ class OperatorClient(Client):
         not_an_account: Exception | None = None,
         prefetch: int = 100,
     ) -> None:
-        credentials = pika.URLParameters(url).credentials
+        credentials = parse_addresses(url).parameters()[0].credentials
         super().__init__(
             operator or credentials.username,
             credentials.password,

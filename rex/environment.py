@@ -115,6 +115,29 @@ def _url(*schemes: str) -> Callable[[str], str]:
     return parse
 
 
+def _amqp_urls(text: str) -> str:
+    """One AMQP URL or a list of them (rex.broker_addresses), each a URL ``_url`` takes."""
+    from rex.broker_addresses import BrokerAddressError, parse_addresses
+
+    try:
+        addresses = parse_addresses(text)
+    except BrokerAddressError:
+        raise ValueError(text) from None
+    for url in addresses.urls:
+        _url("amqp", "amqps")(url)
+    return text.strip()
+
+
+def _without_passwords(text: str) -> str:
+    """A list of URLs as an error may show it: every password replaced by ``***``."""
+    from rex.broker_addresses import split_urls
+
+    urls = split_urls(text)
+    if len(urls) <= 1:
+        return _without_password(text)
+    return repr(", ".join(_without_password(u).strip("'\"") for u in urls))
+
+
 def _without_password(text: str) -> str:
     """A URL as an error may show it: the password replaced by ``***``."""
     try:
@@ -161,6 +184,12 @@ AMQP_URL: Final = Kind(
     "an AMQP URL, amqp://user:password@host:port/vhost (vhost %2F is /)",
     _url("amqp", "amqps"),
     _without_password,
+)
+AMQP_URLS: Final = Kind(
+    "an AMQP URL, amqp://user:password@host:port/vhost (vhost %2F is /), or a cluster's nodes "
+    "as a list of such URLs separated by commas or spaces, all with the same user and vhost",
+    _amqp_urls,
+    _without_passwords,
 )
 HTTP_URL: Final = Kind(
     "an HTTP URL, http://user:password@host:port", _url("http", "https"), _without_password
@@ -267,7 +296,7 @@ REX_DATA_DIR: Final = _define(
 )
 REX_BROKER_URL: Final = _define(
     "REX_BROKER_URL",
-    AMQP_URL,
+    AMQP_URLS,
     "amqp://guest:guest@127.0.0.1:5672/%2F",
     meaning="RabbitMQ, vhost included; its user declares the topology in `rex provision`, "
     "and is the login of each service without a URL of its own (`REX_GATEWAY_BROKER_URL`, "
@@ -277,7 +306,7 @@ REX_BROKER_URL: Final = _define(
 )
 REX_OPERATOR_URL: Final = _define(
     "REX_OPERATOR_URL",
-    AMQP_URL,
+    AMQP_URLS,
     None,
     unset="`REX_BROKER_URL`",
     meaning="the operator's own login for `rex halt`, `resume`, `close`, `band` and every "
@@ -301,7 +330,7 @@ REX_BROKER_ADMIN_URL: Final = _define(
 def _service_broker_url(name: str, service: str, login: str) -> Variable[str | None]:
     return _define(
         f"REX_{name}_BROKER_URL",
-        AMQP_URL,
+        AMQP_URLS,
         None,
         unset="`REX_BROKER_URL`",
         meaning=f"RabbitMQ as the {service}'s own user `{login}` (`<REX_DEPLOYMENT>.{login}` "

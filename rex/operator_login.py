@@ -22,6 +22,7 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
 from rex import topology
+from rex.broker_addresses import parse_addresses
 from rex.cli_errors import Login, Reaching
 from rex.config import ConfigError, ProcessConfig
 from rex.environment import REX_OPERATOR_URL
@@ -111,7 +112,7 @@ def ask(
     None: ``not_an_account`` is raised once the broker took the login, so that a broker
     that is down, or a wrong password, is said first."""
     found: list[T] = []
-    connection = pika.BlockingConnection(pika.URLParameters(url))
+    connection = pika.BlockingConnection(parse_addresses(url).parameters())
     try:
         if operator is None:
             raise not_an_account or ValueError(f"{login!r} is no operator account")

@@ -76,6 +76,7 @@ import pika
 import pika.exceptions
 
 from rex import member_migration, topology
+from rex.broker_addresses import parse_addresses, split_urls
 from rex.config import ConfigError, Member, ProcessConfig
 from rex.identity import login_of
 from rex.member_migration import MemberMigration
@@ -196,7 +197,10 @@ def member_topic_permission_set(member_id: str) -> tuple[TopicPermissions, ...]:
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for messages."""
+    """``url`` (or each of a list's) with any password replaced by ``***``, for messages."""
+    urls = split_urls(url)
+    if len(urls) > 1:
+        return ", ".join(redact_url(u) for u in urls)
     parts = urllib.parse.urlsplit(url)
     if parts.password is None:
         return url
@@ -210,12 +214,13 @@ def redact_url(url: str) -> str:
 
 
 def vhost_of(broker_url: str) -> str:
-    """The vhost of an AMQP URL, decoded as pika decodes it (``%2F`` and no path are "/")."""
-    return str(pika.URLParameters(broker_url).virtual_host)
+    """The vhost of an AMQP URL (or list, rex.broker_addresses), decoded as pika decodes it
+    (``%2F`` and no path are "/")."""
+    return parse_addresses(broker_url).vhost
 
 
 def _user_of(url: str) -> str | None:
-    name = urllib.parse.urlsplit(url).username
+    name = urllib.parse.urlsplit(split_urls(url)[0] if split_urls(url) else url).username
     return None if name is None else urllib.parse.unquote(name)
 
 
@@ -634,14 +639,15 @@ def _declare_and_migrate(
 ) -> tuple[MemberMigration, ...]:
     """Declare ``topo`` (unless a dry run), then migrate the members' protocol-1 queues
     (rex/member_migration.py; a dry run only finds them)."""
-    params = pika.URLParameters(broker_url)
-    params.connection_attempts = 1
-    params.socket_timeout = timeout
-    params.stack_timeout = timeout
-    params.blocked_connection_timeout = timeout
+    nodes = parse_addresses(broker_url).parameters()  # a cluster's: the first that answers
+    for params in nodes:
+        params.connection_attempts = 1
+        params.socket_timeout = timeout
+        params.stack_timeout = timeout
+        params.blocked_connection_timeout = timeout
     where = redact_url(broker_url)
     try:
-        connection = pika.BlockingConnection(params)
+        connection = pika.BlockingConnection(nodes)
     except pika.exceptions.AMQPError as exc:
         raise ProvisionError(f"cannot connect to the broker at {where}: {exc!r}") from None
     step = "declaring the topology"

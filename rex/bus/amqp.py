@@ -47,7 +47,9 @@ confirm is called with False: the message may or may not be on the broker, so th
 republishes and consumers de-duplicate by message_id.
 
 Reconnect. When the connection is lost the bus logs it, fails outstanding confirms, and
-tries again every `reconnect_delay` seconds, for ever. Once connected it opens the
+tries again every `reconnect_delay` seconds, for ever. Given a cluster's nodes (a list of
+URLs, rex.broker_addresses), each attempt after a loss or a refused connect goes to the
+next node of the list, so a node that died costs one `reconnect_delay`. Once connected it opens the
 channels, declares the topology again (idempotent) and calls `on_ready` again: consumers
 and locks died with the old connection and `on_ready` sets them up. A topology the broker
 refuses (403/404/406: a queue that exists with other arguments, a binding to an exchange
@@ -89,6 +91,7 @@ import pika.exceptions
 from pika import spec
 from pika.adapters.select_connection import IOLoop, SelectConnection
 
+from rex.broker_addresses import parse_addresses
 from rex.topology import Binding, Exchange, Queue, Topology, lock_queue
 
 from . import (
@@ -259,13 +262,16 @@ class AmqpBus(Bus):
         heartbeat: int = 30,
         reconnect_delay: float = 1.0,
     ) -> None:
-        params = pika.URLParameters(url)
-        params.heartbeat = heartbeat
-        params.client_properties = {"connection_name": name}
-        self._params = params
+        # One node or a cluster's (rex.broker_addresses): tried in turn, the next one first
+        # after a loss.
+        self._addresses = parse_addresses(url)
+        self._nodes = self._addresses.parameters()
+        for params in self._nodes:
+            params.heartbeat = heartbeat
+            params.client_properties = {"connection_name": name}
+        self._node = 0  # the node of the current (or next) connection attempt
         self.name = name
-        self.login: str = params.credentials.username
-        self._where = f"{params.host}:{params.port}{params.virtual_host}"
+        self.login: str = self._addresses.username
         self._reconnect_delay = reconnect_delay
         self._ioloop = IOLoop()
         self._soon = SoonQueue(self._ioloop)
@@ -486,6 +492,15 @@ class AmqpBus(Bus):
 
     # --- connecting ----------------------------------------------------------------------
 
+    @property
+    def _where(self) -> str:
+        return self._addresses.where(self._node)
+
+    def _next_node(self) -> None:
+        """The next connection attempt goes to the next node of the list (if it has more
+        than one): the one just lost or refused is the likeliest to be down."""
+        self._node = (self._node + 1) % len(self._nodes)
+
     def _connect(self) -> None:
         self._reconnect_timer = None
         if self._stopping:
@@ -495,7 +510,7 @@ class AmqpBus(Bus):
             "bus connecting name=%s broker=%s attempt=%d", self.name, self._where, self._attempt
         )
         self._conn = SelectConnection(
-            self._params,
+            self._nodes[self._node],
             on_open_callback=self._on_open,
             on_open_error_callback=self._on_open_error,
             on_close_callback=self._on_closed,
@@ -537,6 +552,7 @@ class AmqpBus(Bus):
             _reason(error),
             self._reconnect_delay,
         )
+        self._next_node()
         self._schedule_reconnect()
 
     def _on_closed(self, conn: Any, reason: BaseException) -> None:
@@ -564,12 +580,14 @@ class AmqpBus(Bus):
             )
         else:  # an ERROR with its cause: what the broker or the network did
             log.error(
-                "bus connection lost name=%s reason=%s retry_in=%s",
+                "bus connection lost name=%s broker=%s reason=%s retry_in=%s",
                 self.name,
+                self._where,
                 _reason(reason),
                 self._reconnect_delay,
                 exc_info=reason,
             )
+            self._next_node()
         self._schedule_reconnect()
 
     def _recycle(self, why: str) -> None:
