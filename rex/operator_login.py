@@ -12,7 +12,6 @@ an operator account) only makes the common mistake say so at once.
 from __future__ import annotations
 
 import time
-import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -65,8 +64,7 @@ class OperatorLogin:
     def from_env(cls, process_config: ProcessConfig) -> OperatorLogin:
         own_url = REX_OPERATOR_URL.get()
         url = own_url or process_config.broker_url
-        name = urllib.parse.urlsplit(url).username
-        login = "" if name is None else urllib.parse.unquote(name)
+        login = parse_addresses(url).username  # a cluster's list: one login
         operator = member_of(login, process_config.deployment) if login else None
         if operator not in process_config.operators():
             operator = None
