@@ -2,6 +2,7 @@
 #
 #   make test          venv + local services, then the whole pytest suite
 #   make test-unit     tests not marked broker/database; needs no services
+#   make test-cluster  the tests on a three-node RabbitMQ cluster of their own (tests/cluster)
 #   make lint          ruff check + mypy (config in pyproject.toml)
 #   make bench         engine benchmark on $(WORKLOAD)
 #   make demo          a scripted trading session on the embedded exchange
@@ -22,7 +23,7 @@ STAMP    := $(VENV)/.installed
 PYTEST_ARGS ?=
 WORKLOAD    ?= ../shared/workloads/book-1m.msgpack
 
-.PHONY: venv services test test-unit lint bench demo clean
+.PHONY: venv services test test-unit test-cluster lint bench demo clean
 
 # --- environment -------------------------------------------------------------
 
@@ -54,6 +55,9 @@ services:
 
 test: venv services
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+test-cluster: venv services
+	$(PY) -m pytest tests/cluster -m cluster $(PYTEST_ARGS)
 
 test-unit: venv
 	$(PY) -m pytest tests -m "not broker and not database" $(PYTEST_ARGS)

@@ -16,7 +16,7 @@ from rex.service_users import service_user
 
 if TYPE_CHECKING:
     from rex.member_migration import MemberMigration
-    from rex.provision import MemberResult, ServiceUserResult
+    from rex.provision import MemberResult, ProvisionReport, ServiceUserResult
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -123,6 +123,8 @@ def _provision(process_config: ProcessConfig, dry_run: bool, service_users: bool
         f"{len(t.bounds_set)} queue bounds {'to set' if dry else 'set'}"
         + (" - dry run, not declared" if dry else " declared")
     )
+    for line in replication_lines(report):
+        print(line)
     for exchange, queue, key in t.old_bindings:
         print(
             f"topology: old binding {exchange} -> {queue} ({key!r})"
@@ -224,6 +226,22 @@ def _user_line(m: MemberResult, dry: bool) -> str:
         conns = f", {closed} connection{'s' if closed != 1 else ''} closed" if closed else ""
         return f"disabled: user {'to delete' if dry else 'deleted'}{conns}"
     return "disabled: no user"
+
+
+def replication_lines(report: ProvisionReport) -> list[str]:
+    """How many copies each queue gets, on which nodes, and the queues that have fewer."""
+    nodes = report.running_nodes
+    copies = f"{report.replication} cop{'y' if report.replication == 1 else 'ies'}"
+    lines = [
+        f"replication: {copies} of each new quorum queue and stream; "
+        f"{len(nodes)} running node{'s' if len(nodes) != 1 else ''} ({', '.join(nodes)})"
+    ]
+    for q in report.under_replicated:
+        lines.append(
+            f"replication: {q.kind} {q.queue} has {len(q.members)} of {report.replication} "
+            f"members ({', '.join(q.members) or 'none'}); add one: {q.fix(report.vhost, nodes)}"
+        )
+    return lines
 
 
 def migration_lines(migrations: Sequence[MemberMigration], dry: bool) -> list[str]:

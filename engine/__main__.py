@@ -22,10 +22,12 @@ from rex.environment import (
     GROUP_NAME,
     POSITIVE_INT,
     POSITIVE_SECONDS,
+    REX_BUS_CONFIRM_TIMEOUT,
     REX_ENGINE_GROUP,
     REX_ENGINE_IMAGE_EVERY,
     REX_ENGINE_IMAGE_INTERVAL,
     REX_ENGINE_PRODUCTS,
+    REX_REPLICATION,
     SYMBOL_LIST,
 )
 from rex.private_files import keep_created_files_private
@@ -72,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         process_config = ProcessConfig.from_env()
         broker_url = broker_url_of(Service.ENGINE, process_config.broker_url)
         products = process_config.products()
+        confirm_timeout_s = REX_BUS_CONFIRM_TIMEOUT.get()
+        replication = REX_REPLICATION.get()
     except ConfigError as error:
         log.error("config: %s", error)
         return 2
@@ -89,7 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     except metrics.ExporterError as error:
         log.error("%s", error)
         return error.exit_status
-    bus = AmqpBus(broker_url, name=f"rex-engine-{group}")
+    bus = AmqpBus(
+        broker_url,
+        name=f"rex-engine-{group}",
+        confirm_timeout=confirm_timeout_s,
+        replication=replication,
+    )
+    metrics.export_bus(metrics.ENGINE_EXPORTER, bus)
     service = EngineService(
         bus,
         [products[s] for s in wanted],

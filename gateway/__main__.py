@@ -12,7 +12,12 @@ import signal
 from rex import logs, metrics
 from rex.bus.amqp import AmqpBus
 from rex.config import ConfigError, ProcessConfig
-from rex.environment import REX_GATEWAY_SEEN_HORIZON, REX_GATEWAY_SEEN_MAX_ROWS
+from rex.environment import (
+    REX_BUS_CONFIRM_TIMEOUT,
+    REX_GATEWAY_SEEN_HORIZON,
+    REX_GATEWAY_SEEN_MAX_ROWS,
+    REX_REPLICATION,
+)
 from rex.private_files import keep_created_files_private
 from rex.service_users import Service, broker_url_of
 
@@ -35,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         operators = process_config.operators()
         horizon_ns = int(REX_GATEWAY_SEEN_HORIZON.get() * NS_PER_S)
         max_rows_per_member = REX_GATEWAY_SEEN_MAX_ROWS.get()
+        confirm_timeout_s = REX_BUS_CONFIRM_TIMEOUT.get()
+        replication = REX_REPLICATION.get()
     except ConfigError as error:
         logging.getLogger("rex.gateway").error("config: %s", error)
         return 2
@@ -43,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     except metrics.ExporterError as error:
         logging.getLogger("rex.gateway").error("%s", error)
         return error.exit_status
-    bus = AmqpBus(broker_url, name="rex-gateway")
+    bus = AmqpBus(
+        broker_url, name="rex-gateway", confirm_timeout=confirm_timeout_s, replication=replication
+    )
+    metrics.export_bus(metrics.GATEWAY_EXPORTER, bus)
     seen = SqliteSeen(
         process_config.data_dir / "gateway.sqlite3",
         horizon_ns=horizon_ns,

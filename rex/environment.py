@@ -96,6 +96,13 @@ def _positive_int(text: str) -> int:
     return count
 
 
+def _replication_factor(text: str) -> int:
+    factor = _positive_int(text)
+    if factor > 7:  # rex.replication.MAX_FACTOR
+        raise ValueError(text)
+    return factor
+
+
 def _positive_seconds(text: str) -> float:
     # Durations, not money: a float is exact enough for "every 600 s of log time".
     seconds = float(_match(r"[0-9]+(\.[0-9]+)?", text.strip()))
@@ -206,6 +213,9 @@ IP_ADDRESS: Final = Kind(
     _ip_address,
 )
 POSITIVE_INT: Final = Kind("a whole number, 1 or more", _positive_int)
+REPLICATION_FACTOR: Final = Kind(
+    "a number of copies from 1 to 7 (at most the cluster's nodes)", _replication_factor
+)
 POSITIVE_SECONDS: Final = Kind(
     "a number of seconds greater than 0, e.g. 600 or 0.5", _positive_seconds
 )
@@ -304,6 +314,17 @@ REX_BROKER_URL: Final = _define(
     "only when `REX_OPERATOR_URL` is unset, and is refused)",
     read_by=f"{_SERVICES}, bank simulator, the rex command, loadtest",
 )
+REX_REPLICATION: Final = _define(
+    "REX_REPLICATION",
+    REPLICATION_FACTOR,
+    None,
+    unset="3 when the broker URL lists several nodes (a cluster), 1 when it names one",
+    meaning="copies RabbitMQ keeps of each quorum queue and stream REX declares "
+    "(x-quorum-initial-group-size, x-initial-cluster-size), set when a queue is created; "
+    "`rex provision` refuses a factor the cluster's running nodes cannot meet. "
+    "docs/operators/operations.md",
+    read_by=f"{_SERVICES}, bank simulator, rex provision",
+)
 REX_OPERATOR_URL: Final = _define(
     "REX_OPERATOR_URL",
     AMQP_URLS,
@@ -399,6 +420,16 @@ REX_LOG_LEVEL: Final = _define(
     "INFO",
     meaning="the lowest level of log line written",
     read_by=f"{_SERVICES}, bank simulator",
+)
+REX_BUS_CONFIRM_TIMEOUT: Final = _define(
+    "REX_BUS_CONFIRM_TIMEOUT",
+    POSITIVE_SECONDS,
+    10.0,
+    unset="`10`",
+    meaning="seconds a service waits for the broker to confirm a publish before it counts "
+    "as failed (logged, counted as rex_<service>_bus_confirm_timeouts_total, sent again); "
+    "docs/operators/operations.md",
+    read_by="gateway, engine, settlement worker, bank simulator",
 )
 REX_GATEWAY_SEEN_HORIZON: Final = _define(
     "REX_GATEWAY_SEEN_HORIZON",

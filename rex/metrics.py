@@ -17,7 +17,7 @@ import errno
 import itertools
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from wsgiref.simple_server import WSGIServer
 
@@ -31,7 +31,10 @@ from prometheus_client import (
     Histogram,
     start_http_server,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
+from rex.bus import Bus
 from rex.environment import IP_ADDRESS, PORT, REX_METRICS_ADDRESS, REX_METRICS_PORT
 from rex.errors import ConfigError
 
@@ -432,3 +435,61 @@ def start_at_zero(metric: Counter, *label_values: Iterable[str]) -> None:
     counts the first event too."""
     for values in itertools.product(*label_values):
         metric.labels(*values)
+
+
+class BusCollector(Collector):
+    """A service's bus, read at scrape time: ``rex_<service>_bus_*``. Confirms that time out
+    and connections lost say the broker (or a node of its cluster) is failing the service;
+    the oldest unconfirmed publish says it is failing now."""
+
+    def __init__(self, service: str, bus: Bus) -> None:
+        self._prefix = f"rex_{service}_bus"
+        self._bus = bus
+
+    def collect(self) -> Iterator[Metric]:
+        stats, prefix = self._bus.stats, self._prefix
+        counts = (
+            ("published", "Messages published", stats.published),
+            ("nacked", "Publishes the broker refused (Basic.Nack)", stats.nacked),
+            (
+                "confirm_timeouts",
+                "Publishes failed because their confirm did not come within the bound"
+                " (republished by their publisher)",
+                stats.confirm_timeouts,
+            ),
+            (
+                "connections_lost",
+                "Broker connections lost (not closed on purpose); each reconnects, to the"
+                " next node of a cluster",
+                stats.connections_lost,
+            ),
+        )
+        for name, meaning, value in counts:
+            yield CounterMetricFamily(f"{prefix}_{name}", meaning, value=value)
+        yield GaugeMetricFamily(
+            f"{prefix}_unconfirmed", "Publishes waiting for their confirm", self._bus.unconfirmed
+        )
+        yield GaugeMetricFamily(
+            f"{prefix}_oldest_unconfirmed_seconds",
+            "How long the oldest publish waiting for its confirm has waited",
+            self._bus.oldest_unconfirmed_s,
+        )
+
+
+#: The series a service's bus adds (BusCollector): counters, then gauges.
+BUS_COUNTERS = ("published", "nacked", "confirm_timeouts", "connections_lost")
+BUS_GAUGES = ("unconfirmed", "oldest_unconfirmed_seconds")
+BUS_SERVICES = tuple(e.service for e in (GATEWAY_EXPORTER, ENGINE_EXPORTER, SETTLEMENT_EXPORTER))
+
+
+def bus_series(service: str) -> tuple[str, ...]:
+    """The names Prometheus sees for ``service``'s bus (counters with ``_total``)."""
+    return (
+        *(f"rex_{service}_bus_{name}_total" for name in BUS_COUNTERS),
+        *(f"rex_{service}_bus_{name}" for name in BUS_GAUGES),
+    )
+
+
+def export_bus(exporter: Exporter, bus: Bus) -> None:
+    """Add ``bus``'s series to ``exporter``'s registry (once per process)."""
+    exporter.registry.register(BusCollector(exporter.service, bus))

@@ -64,6 +64,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -77,11 +78,14 @@ import pika.exceptions
 
 from rex import member_migration, topology
 from rex.broker_addresses import parse_addresses, split_urls
+from rex.cluster_replication import UnderReplicated, too_few_nodes, under_replicated
 from rex.config import ConfigError, Member, ProcessConfig
+from rex.environment import REX_REPLICATION
 from rex.identity import login_of
 from rex.member_migration import MemberMigration
 from rex.operators import OperatorAccount
 from rex.ownership import Owner, foreign_owner
+from rex.replication import as_it_exists, existing_copies, factor_for, replicated
 from rex.service_users import SERVICE_USERS, Service, ServiceUser
 from rex.stray_users import StrayUser, remove_stray_users
 from rex.topology import Topology
@@ -111,6 +115,7 @@ __all__ = [
     "vhost_of",
 ]
 
+_MEMBERS_WAIT_S: Final = 10.0  # for the members of streams just made to be listed
 #: Seconds to wait for the management API or the broker before giving up.
 DEFAULT_TIMEOUT: Final = 10.0
 
@@ -478,6 +483,21 @@ class BrokerAdmin:
     def list_queues(self, vhost: str) -> set[str]:
         return self._names("queues", vhost)
 
+    def list_running_nodes(self) -> list[str]:
+        """The names of the cluster's running nodes (one, on a single broker)."""
+        found = self.request("GET", "nodes?columns=name,running") or ()
+        return sorted(str(n["name"]) for n in found if n.get("running"))
+
+    def list_replicated_queues(self, vhost: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Each quorum queue and stream of ``vhost``: its type and the nodes it has members
+        on. (The full listing: with ``columns`` RabbitMQ 3.10 leaves out a stream's members.)"""
+        found = self.request("GET", f"queues/{_q(vhost)}") or ()
+        return {
+            str(q["name"]): (str(q["type"]), tuple(str(m) for m in q.get("members") or ()))
+            for q in found
+            if q.get("type") in ("quorum", "stream")
+        }
+
     def list_queue_bindings(self, vhost: str) -> set[tuple[str, str, str]]:
         """(exchange, queue, routing key) of every exchange-to-queue binding on ``vhost``."""
         found = self.request("GET", f"bindings/{_q(vhost)}") or ()
@@ -581,6 +601,10 @@ class ProvisionReport:
     operators: tuple[MemberResult, ...] = ()
     # this deployment's users that no file names any more (rex/stray_users.py): deleted
     strays: tuple[StrayUser, ...] = ()
+    replication: int = 1  # copies of each quorum queue and stream (rex.replication)
+    running_nodes: tuple[str, ...] = ()  # the cluster's, as the management API listed them
+    # the deployment's quorum queues and streams with fewer members than `replication`
+    under_replicated: tuple[UnderReplicated, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -611,14 +635,16 @@ class ProvisionReport:
 # ------------------------------------------------------------------------ provision
 
 
-def declare_blocking(channel: Any, topo: Topology) -> None:
+def declare_blocking(channel: Any, topo: Topology, replication: int = 1) -> Any:
     """Declare ``topo`` on a pika ``BlockingChannel``: durable exchanges, durable queues
-    with the table's arguments, then the bindings. Idempotent while arguments never change;
-    a queue that exists with other arguments makes the broker close the channel (406)."""
+    with the table's arguments and ``replication`` copies (rex.replication), then the
+    bindings. Idempotent while arguments never change; a queue that exists with other
+    arguments makes the broker close the channel (406) -- except one made with other copies,
+    declared again as it is. Returns the channel it ended on (a new one after such a 406)."""
     for exchange in topo.exchanges:
         channel.exchange_declare(exchange=exchange.name, exchange_type=exchange.type, durable=True)
-    for queue in topo.queues:
-        channel.queue_declare(queue=queue.name, durable=True, arguments=dict(queue.arguments))
+    for queue in replicated(topo, replication).queues:
+        channel = _declare_queue_blocking(channel, queue)
     for binding in topo.bindings:
         channel.queue_bind(
             queue=binding.queue, exchange=binding.exchange, routing_key=binding.routing_key
@@ -629,6 +655,20 @@ def declare_blocking(channel: Any, topo: Topology) -> None:
         )
 
 
+def _declare_queue_blocking(channel: Any, queue: topology.Queue) -> Any:
+    try:
+        channel.queue_declare(queue=queue.name, durable=True, arguments=dict(queue.arguments))
+        return channel
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        existing = existing_copies(exc.reply_text) if exc.reply_code == 406 else None
+        if existing is None or existing[0] != queue.name:
+            raise
+    channel = channel.connection.channel()
+    as_it_is = as_it_exists(queue, existing[1])
+    channel.queue_declare(queue=queue.name, durable=True, arguments=dict(as_it_is.arguments))
+    return channel
+
+
 def _declare_and_migrate(
     broker_url: str,
     topo: Topology,
@@ -636,6 +676,7 @@ def _declare_and_migrate(
     queues: Collection[str],
     timeout: float,
     dry_run: bool,
+    replication: int,
 ) -> tuple[MemberMigration, ...]:
     """Declare ``topo`` (unless a dry run), then migrate the members' protocol-1 queues
     (rex/member_migration.py; a dry run only finds them)."""
@@ -655,7 +696,7 @@ def _declare_and_migrate(
         if dry_run:
             step = "looking for members' old queues"
             return tuple(member_migration.pending(connection, members, queues))
-        declare_blocking(connection.channel(), topo)
+        declare_blocking(connection.channel(), topo, replication)
         step = "migrating members' old queues to their logs"
         return tuple(member_migration.migrate(connection, members, queues))
     except pika.exceptions.ChannelClosedByBroker as exc:
@@ -922,6 +963,14 @@ def provision(
             f"{admin.base_url}; create it first (rabbitmqctl add_vhost {vhost})"
         )
 
+    replication = factor_for(
+        len(parse_addresses(process_config.broker_url).urls), REX_REPLICATION.get(env)
+    )
+    running = tuple(admin.list_running_nodes())
+    refusal = too_few_nodes(replication, running, admin.base_url)
+    if refusal is not None:
+        raise ProvisionError(refusal)
+
     owner = Owner(process_config.deployment, vhost)
     results = tuple(
         _provision_member(admin, owner, m, passwords.get(m.id), dry_run) for m in members.values()
@@ -943,8 +992,9 @@ def provision(
     # Before declaring, so a queue made now is bounded from its first message.
     topo_result = dataclasses.replace(topo_result, bounds_set=_set_bounds(admin, vhost, dry_run))
     migrations = _declare_and_migrate(
-        process_config.broker_url, topo, members, queues, timeout, dry_run
+        process_config.broker_url, topo, members, queues, timeout, dry_run, replication
     )
+    lacking = _under_replicated(admin, vhost, {q.name for q in topo.queues}, replication)
     return ProvisionReport(
         vhost,
         results,
@@ -955,7 +1005,24 @@ def provision(
         services=services,
         operators=operator_results,
         strays=strays,
+        replication=replication,
+        running_nodes=running,
+        under_replicated=lacking,
     )
+
+
+def _under_replicated(
+    admin: BrokerAdmin, vhost: str, ours: Collection[str], replication: int
+) -> tuple[UnderReplicated, ...]:
+    """The queues of ``ours`` with fewer members than ``replication``. A stream just made
+    lists no members for a moment: asked again (for up to `_MEMBERS_WAIT_S`) until each has
+    some."""
+    deadline = time.monotonic() + _MEMBERS_WAIT_S
+    while True:
+        lacking = under_replicated(admin.list_replicated_queues(vhost), ours, replication)
+        if all(q.members for q in lacking) or time.monotonic() > deadline:
+            return lacking
+        time.sleep(0.2)
 
 
 # ------------------------------------------------------------------ operator accounts

@@ -29,7 +29,7 @@ from rex import logs, metrics, topology
 from rex.bus.amqp import AmqpBus
 from rex.cli_errors import Reaching, classify
 from rex.config import ConfigError, ProcessConfig
-from rex.environment import REX_DATABASE_URL
+from rex.environment import REX_BUS_CONFIRM_TIMEOUT, REX_DATABASE_URL, REX_REPLICATION
 from rex.private_files import keep_created_files_private
 from rex.service_users import Service, broker_url_of
 from settlement_worker.audit.requests import audit_request_kinds
@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         accounts = process_config.operators()  # operator accounts with roles (operators.toml)
         bill_desk = BillDesk(config, load_calendar(process_config.holidays_file))
         database_url = REX_DATABASE_URL.get()
+        confirm_timeout_s = REX_BUS_CONFIRM_TIMEOUT.get()
+        replication = REX_REPLICATION.get()
     except ConfigError as error:
         logging.getLogger("rex.settlement").error("config: %s", error)
         return 2
@@ -85,7 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("rex.settlement").error("%s", error)
         store.close()
         return error.exit_status
-    bus = AmqpBus(broker_url, name="rex-settlement")
+    bus = AmqpBus(
+        broker_url,
+        name="rex-settlement",
+        confirm_timeout=confirm_timeout_s,
+        replication=replication,
+    )
+    metrics.export_bus(metrics.SETTLEMENT_EXPORTER, bus)
     enabled = [m.id for m in members.values() if m.enabled]
     kinds: dict[str, RequestKind] = {
         **settings_request_kinds(config),

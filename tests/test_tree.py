@@ -1,6 +1,6 @@
 """The tests mirror the source (docs/internals/style.md): every folder of tests/ is a source
-folder's, but for tests/system, which runs the whole exchange; only the checks of the tree
-itself sit at the top."""
+folder's, but for tests/system, which runs the whole exchange, and tests/cluster, which runs
+it on RabbitMQ nodes of its own; only the checks of the tree itself sit at the top."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOT_A_MODULE = frozenset({"system"})
+NOT_A_MODULE = frozenset({"system", "cluster"})
 AT_THE_TOP = frozenset({"test_layers.py", "test_tree.py"})
 
 

@@ -124,6 +124,17 @@ class Subscription:
     exclusive: bool = False
 
 
+@dataclass(slots=True)
+class BusStats:
+    """What a bus has done since it was made, for the service's metrics (rex.metrics
+    exports them at scrape time). Counts only grow."""
+
+    published: int = 0
+    nacked: int = 0  # publishes the broker refused (Basic.Nack)
+    confirm_timeouts: int = 0  # publishes failed because no confirm came within the bound
+    connections_lost: int = 0  # losses the bus did not ask for (a node died, the network)
+
+
 class Bus(ABC):
     """Connect, declare, publish with confirms, consume with acks; callbacks on one loop."""
 
@@ -175,6 +186,20 @@ class Bus(ABC):
     @abstractmethod
     def connected(self) -> bool:
         """True while the bus can publish."""
+
+    #: Counts for the metrics; a bus that confirms at once (the memory bus) keeps zeros but
+    #: the publishes.
+    stats: BusStats
+
+    @property
+    def unconfirmed(self) -> int:
+        """Publishes waiting for their confirm."""
+        return 0
+
+    @property
+    def oldest_unconfirmed_s(self) -> float:
+        """How long the oldest of them has waited, in seconds (0 if none)."""
+        return 0.0
 
 
 class InOrderAcks:

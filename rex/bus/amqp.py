@@ -46,6 +46,17 @@ should be unique; REX's are.) When the channel or the connection closes, every o
 confirm is called with False: the message may or may not be on the broker, so the publisher
 republishes and consumers de-duplicate by message_id.
 
+Confirms are bounded. A confirm that has not come `confirm_timeout` seconds after its publish
+(a queue leader that died with the message in flight, as a RabbitMQ 3.10 stream can) is a
+failure, never waited on for ever: the bus logs it at ERROR, counts it (`stats`, exported by
+rex.metrics as rex_bus_confirm_timeouts_total), and closes the publish channel, which fails
+every confirm outstanding on it (False: each publisher republishes) and opens a new one. A
+second timeout with no confirm in between recycles the whole connection, to the next node of
+a cluster.
+
+Replication. Every quorum queue and stream the bus declares gets `replication` copies
+(rex.replication: by default 3 given a cluster's nodes, 1 given one node).
+
 Reconnect. When the connection is lost the bus logs it, fails outstanding confirms, and
 tries again every `reconnect_delay` seconds, for ever. Given a cluster's nodes (a list of
 URLs, rex.broker_addresses), each attempt after a loss or a refused connect goes to the
@@ -92,10 +103,12 @@ from pika import spec
 from pika.adapters.select_connection import IOLoop, SelectConnection
 
 from rex.broker_addresses import parse_addresses
+from rex.replication import as_it_exists, existing_copies, factor_for, replicated
 from rex.topology import Binding, Exchange, Queue, Topology, lock_queue
 
 from . import (
     Bus,
+    BusStats,
     ConfirmCallback,
     Delivery,
     Envelope,
@@ -112,6 +125,7 @@ log = logging.getLogger("rex.bus")
 
 CONTENT_TYPE = "application/msgpack"
 STOP_TIMEOUT = 5.0  # seconds `stop()` waits for confirms in flight
+CONFIRM_TIMEOUT = 10.0  # seconds a publish may wait for its confirm before it has failed
 _STOP_POLL = 0.02
 _RESOURCE_LOCKED = 405
 # Declaration errors that retrying will not fix -- except a 404 saying a queue's home node is
@@ -148,6 +162,7 @@ class _Unconfirmed:
     exchange: str
     routing_key: str
     mandatory: bool
+    sent_at: float  # time.monotonic() of the publish
     returned: bool = False
 
 
@@ -261,6 +276,8 @@ class AmqpBus(Bus):
         name: str = "rex",
         heartbeat: int = 30,
         reconnect_delay: float = 1.0,
+        confirm_timeout: float = CONFIRM_TIMEOUT,
+        replication: int | None = None,
     ) -> None:
         # One node or a cluster's (rex.broker_addresses): tried in turn, the next one first
         # after a loss.
@@ -273,6 +290,14 @@ class AmqpBus(Bus):
         self.name = name
         self.login: str = self._addresses.username
         self._reconnect_delay = reconnect_delay
+        # Copies of each quorum queue and stream it declares (rex.replication).
+        self.replication = factor_for(len(self._addresses.urls), replication)
+        self._as_they_exist: dict[str, Queue] = {}  # queues made with other copies
+        if not confirm_timeout > 0:
+            raise ValueError(f"confirm_timeout must be > 0 seconds, got {confirm_timeout}")
+        self._confirm_timeout = confirm_timeout
+        self.stats = BusStats()
+        self._timeouts_in_a_row = 0  # confirm timeouts with no confirm between them
         self._ioloop = IOLoop()
         self._soon = SoonQueue(self._ioloop)
 
@@ -321,6 +346,7 @@ class AmqpBus(Bus):
         self._started = True
         self._topology = topology
         self._on_ready = on_ready
+        self._ioloop.call_later(self._watch_interval, self._watch_confirms)
         self._connect()
 
     def publish(self, envelope: Envelope, on_confirm: ConfirmCallback | None = None) -> None:
@@ -587,6 +613,7 @@ class AmqpBus(Bus):
                 self._reconnect_delay,
                 exc_info=reason,
             )
+            self.stats.connections_lost += 1
             self._next_node()
         self._schedule_reconnect()
 
@@ -693,22 +720,25 @@ class AmqpBus(Bus):
 
     # --- declaring -----------------------------------------------------------------------
 
-    def _declare(self, conn: Any) -> None:
-        topology = self._topology
+    def _declare(self, conn: Any, start: int = 0) -> None:
+        topology = replicated(self._topology, self.replication)
+        queues = [self._as_they_exist.get(q.name, q) for q in topology.queues]
         steps: list[Callable[[Channel, Callable[[Any], None]], None]] = [
             *(functools.partial(_declare_exchange, e) for e in topology.exchanges),
-            *(functools.partial(_declare_queue, q) for q in topology.queues),
+            *(functools.partial(_declare_queue, q) for q in queues),
             *(functools.partial(_bind, b) for b in topology.bindings),
             *(functools.partial(_unbind, b) for b in topology.unbindings),
         ]
         done = False
+        current = start
 
         def on_open(channel: Channel) -> None:
             channel.add_on_close_callback(on_closed)
-            step(channel, 0)
+            step(channel, start)
 
         def step(channel: Channel, index: int) -> None:
-            nonlocal done
+            nonlocal done, current
+            current = index
             if index < len(steps):
                 steps[index](channel, lambda _frame: step(channel, index + 1))
                 return
@@ -720,7 +750,11 @@ class AmqpBus(Bus):
             if done or conn is not self._conn or not conn.is_open:
                 return
             code = getattr(reason, "reply_code", None)
-            transient = _TRANSIENT_NOT_FOUND in str(getattr(reason, "reply_text", ""))
+            text = str(getattr(reason, "reply_text", ""))
+            if code == 406 and self._declare_as_it_exists(queues, text):
+                self._declare(conn, start=current)  # that queue again, on a new channel
+                return
+            transient = _TRANSIENT_NOT_FOUND in text
             if code in _TOPOLOGY_REFUSED and not transient:
                 self._fatal_error(TopologyError(f"topology refused: {_reason(reason)}"))
             else:
@@ -728,6 +762,26 @@ class AmqpBus(Bus):
                 self._recycle("declaring failed")
 
         conn.channel(on_open_callback=on_open)
+
+    def _declare_as_it_exists(self, queues: list[Queue], reply_text: str) -> bool:
+        """True if the 406 was for a queue made with other copies than `replication` (or
+        none set): from now on that queue is declared as it exists (rex.replication)."""
+        existing = existing_copies(reply_text)
+        if existing is None or existing[0] in self._as_they_exist:
+            return False
+        name, copies = existing
+        queue = next((q for q in queues if q.name == name), None)
+        if queue is None:
+            return False
+        self._as_they_exist[name] = as_it_exists(queue, copies)
+        log.warning(
+            "queue %s exists with %s copies, not the %d this bus sets on new queues: "
+            "declared as it is (change its members with rabbitmq-queues grow/shrink)",
+            name,
+            copies if copies is not None else "unset",
+            self.replication,
+        )
+        return True
 
     def _on_declared(self, conn: Any) -> None:
         if conn is not self._conn or not conn.is_open:
@@ -772,12 +826,14 @@ class AmqpBus(Bus):
             # the channel is as it was (a header value of a type AMQP lacks, a float...).
             raise Unpublishable(f"AMQP cannot encode it: {error!r}") from error
         self._published += 1
+        self.stats.published += 1
         self._unconfirmed[self._published] = _Unconfirmed(
             on_confirm,
             envelope.message_id,
             envelope.exchange,
             envelope.routing_key,
             envelope.mandatory,
+            time.monotonic(),
         )
 
     def _on_confirm(self, channel: Channel, frame: Any) -> None:
@@ -797,8 +853,11 @@ class AmqpBus(Bus):
             entry = self._unconfirmed.pop(tag, None)
             if entry is not None:
                 settled.append(entry)
+        if settled:
+            self._timeouts_in_a_row = 0
         for entry in settled:
             if not ok:
+                self.stats.nacked += 1
                 log.warning("publish nacked message_id=%s", entry.message_id)
             if entry.callback is not None:
                 entry.callback(ok and not entry.returned)
@@ -828,6 +887,54 @@ class AmqpBus(Bus):
                 entry.returned = True
                 return
         log.warning("return matched no publish in flight message_id=%s", message_id)
+
+    # --- the bound on confirms -------------------------------------------------------------
+
+    @property
+    def _watch_interval(self) -> float:
+        return min(1.0, self._confirm_timeout / 4)
+
+    @property
+    def oldest_unconfirmed_s(self) -> float:
+        """How long the oldest publish in flight has waited for its confirm (0 if none)."""
+        if not self._unconfirmed:
+            return 0.0
+        oldest = next(iter(self._unconfirmed.values()))
+        return max(0.0, time.monotonic() - oldest.sent_at)
+
+    @property
+    def unconfirmed(self) -> int:
+        return len(self._unconfirmed)
+
+    def _watch_confirms(self) -> None:
+        if self._stopped:
+            return
+        self._ioloop.call_later(self._watch_interval, self._watch_confirms)
+        waited = self.oldest_unconfirmed_s
+        pub = self._pub
+        if waited < self._confirm_timeout or pub is None or not pub.is_open:
+            return
+        oldest = next(iter(self._unconfirmed.values()))
+        count = len(self._unconfirmed)
+        self.stats.confirm_timeouts += count
+        self._timeouts_in_a_row += 1
+        log.error(
+            "confirm timeout name=%s broker=%s unconfirmed=%d oldest_message_id=%s "
+            "waited_s=%.1f bound_s=%s: failing them (their publishers retry)",
+            self.name,
+            self._where,
+            count,
+            oldest.message_id,
+            waited,
+            self._confirm_timeout,
+        )
+        if self._timeouts_in_a_row >= 2:
+            # The channel's successor timed out too: the node itself is the likelier fault.
+            self._timeouts_in_a_row = 0
+            self._next_node()
+            self._recycle("confirms timed out twice in a row")
+        else:
+            pub.close(reply_code=200, reply_text="confirm timeout")
 
     def _fail_unconfirmed(self) -> None:
         pending, self._unconfirmed = self._unconfirmed, OrderedDict()

@@ -21,6 +21,7 @@ from rex.topology import Queue, Topology
 
 from . import (
     Bus,
+    BusStats,
     ConfirmCallback,
     Delivery,
     Envelope,
@@ -351,6 +352,7 @@ class MemoryBus(Bus):
     def __init__(self, broker: MemoryBroker, user: str = "guest") -> None:
         self.broker = broker
         self.user = user
+        self.stats = BusStats()
         self._connected = False
         self._on_ready: Callable[[], None] | None = None
 
@@ -379,6 +381,7 @@ class MemoryBus(Bus):
             if on_confirm is not None:
                 self.broker.call_soon(lambda: on_confirm(False))
             return
+        self.stats.published += 1
         targets = self.broker.route(envelope)
         for queue in targets:
             self.broker.enqueue(queue, envelope)

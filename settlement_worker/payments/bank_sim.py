@@ -31,7 +31,13 @@ from typing import Any
 from rex import logs
 from rex.bus import Bus, Delivery, Envelope, Subscription
 from rex.config import ConfigError
-from rex.environment import AMQP_URL, REX_BROKER_URL, REX_DATA_DIR
+from rex.environment import (
+    AMQP_URLS,
+    REX_BROKER_URL,
+    REX_BUS_CONFIRM_TIMEOUT,
+    REX_DATA_DIR,
+    REX_REPLICATION,
+)
 from rex.private_files import keep_created_files_private
 from rex.service_users import Service, broker_url_of
 from settlement_worker.payments.banks import BankOutcome, BankRequestKind, BankResult, wire
@@ -182,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--broker",
-        type=AMQP_URL.argument,
+        type=AMQP_URLS.argument,
         default=None,
         help="AMQP URL (default REX_BANK_SIM_BROKER_URL, else REX_BROKER_URL)",
     )
@@ -192,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data_dir: Path = args.data_dir or REX_DATA_DIR.get()
         broker_url: str = args.broker or broker_url_of(Service.BANK_SIM, REX_BROKER_URL.get())
+        confirm_timeout_s = REX_BUS_CONFIRM_TIMEOUT.get()
+        replication = REX_REPLICATION.get()
         if not args.report:
             keep_created_files_private()
             logs.setup("bank-sim")
@@ -206,7 +214,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from rex.bus.amqp import AmqpBus
 
-    bus = AmqpBus(broker_url, name=f"rex-bank-sim-{args.bank}")
+    bus = AmqpBus(
+        broker_url,
+        name=f"rex-bank-sim-{args.bank}",
+        confirm_timeout=confirm_timeout_s,
+        replication=replication,
+    )
     sim = BankSimulator(
         bus,
         ledger,

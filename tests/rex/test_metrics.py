@@ -354,3 +354,35 @@ def test_settlement_request_series_exist_at_0_before_any_request(tmp_path: Path)
     assert samples(metrics.SETTLEMENT_REQUEST_REJECTS) == {
         (str(reason),): 0.0 for reason in SettlementCode
     }
+
+
+# ----------------------------------------------------------------- the bus's series
+
+
+def test_a_services_bus_series_carry_its_name_and_read_the_bus_at_scrape_time() -> None:
+    from prometheus_client import generate_latest
+
+    from rex.bus import Envelope
+
+    exporter = metrics.Exporter("gateway", 0, CollectorRegistry())
+    broker = MemoryBroker()
+    bus = MemoryBus(broker)
+    metrics.export_bus(exporter, bus)
+    before = generate_latest(exporter.registry).decode()
+    for name in ("published", "nacked", "confirm_timeouts", "connections_lost"):
+        assert f"rex_gateway_bus_{name}_total 0.0" in before
+    assert "rex_gateway_bus_unconfirmed 0.0" in before
+    assert "rex_gateway_bus_oldest_unconfirmed_seconds 0.0" in before
+    bus.start(metrics_topology(), lambda: None)
+    broker.run_until_idle()
+    bus.publish(Envelope("", "q", b"x", "t", "m-1", 0))
+    bus.stats.confirm_timeouts += 2  # as the AMQP bus counts them (tests/cluster)
+    after = generate_latest(exporter.registry).decode()
+    assert "rex_gateway_bus_published_total 1.0" in after
+    assert "rex_gateway_bus_confirm_timeouts_total 2.0" in after
+
+
+def metrics_topology() -> object:
+    from rex.topology import Queue, Topology
+
+    return Topology(queues=(Queue("q"),))

@@ -34,6 +34,8 @@ def exported() -> dict[str, set[str]]:
                 labels.add("le")
             for suffix in SUFFIXES:
                 names[base + suffix] = labels
+    for service in rex.metrics.BUS_SERVICES:  # read from each service's bus at scrape time
+        names.update({name: set() for name in rex.metrics.bus_series(service)})
     assert names, "rex.metrics exports nothing?"
     assert REGISTRY is not None
     return names
