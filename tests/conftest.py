@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from loadtest.broker_nodes import BrokerNode, Cluster, can_run_nodes
 from rex.environment import REX_CURSOR_DIR
 from tests.embedded import Exchange
 
@@ -42,3 +43,23 @@ def exchange() -> Exchange:
     """The exchange in one process on the memory bus (tests/embedded.py): an engine, a
     gateway and members' clients, for the gateway's and the engine service's tests."""
     return Exchange()
+
+
+#: The node the one-node restart tests stop and start (loadtest/broker_nodes.py): never the
+#: machine's default node, which every other test shares. tests/cluster has rexnode1-3.
+OWN_NODE_INDEX = 4
+
+
+@pytest.fixture(scope="module")  # idle nodes cost the rest of the suite CPU
+def own_broker_node() -> Iterator[BrokerNode]:
+    """A RabbitMQ node of the test run's own, alone (rexnode4, AMQP port 5784), for tests that
+    restart or kill a broker; removed after the module, also when a test fails."""
+    problem = can_run_nodes()
+    if problem is not None:
+        pytest.skip(problem)
+    node = Cluster.of(1, first=OWN_NODE_INDEX)
+    try:
+        node.build()
+        yield node.nodes[0]
+    finally:
+        node.remove()

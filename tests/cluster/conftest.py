@@ -1,5 +1,5 @@
 """A three-node RabbitMQ cluster of REX's own (loadtest/broker_nodes.py: rexnode1..3 on
-ports 5781-5783), built once for the test session and removed after it, also when a test
+ports 5781-5783), built once for this folder's tests and removed after them, also when a test
 fails. The machine's default node is never touched. Tests here may kill, stop and restart
 its nodes; each leaves every node running when it ends (the `cluster` fixture checks), so
 the next test finds the cluster whole."""
@@ -13,7 +13,7 @@ import pytest
 from loadtest.broker_nodes import BrokerNode, Cluster, can_run_nodes
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # gone before the rest of the suite runs
 def whole_cluster() -> Iterator[Cluster]:
     problem = can_run_nodes()
     if problem is not None:

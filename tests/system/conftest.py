@@ -4,6 +4,7 @@ streams or queues, and everything is removed afterwards."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -191,9 +192,26 @@ def wait_for_answer(client: Client, product: str, timeout: float = 30.0) -> Exec
 
 @pytest.fixture(scope="module")
 def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
+    with open_exchange(tmp_path_factory) as running:
+        yield running
+
+
+def _default_broker(vhost: str) -> str:
+    return f"amqp://guest:guest@127.0.0.1:5672/{quote(vhost, safe='')}"
+
+
+@contextlib.contextmanager
+def open_exchange(
+    tmp_path_factory: pytest.TempPathFactory,
+    broker_url_of: Callable[[str], str] = _default_broker,
+    admin_url: str = ADMIN_URL,
+) -> Iterator[Exchange]:
+    """A provisioned exchange in a vhost of its own on the broker ``broker_url_of(vhost)``
+    names (the default node, or a cluster's node list) and ``admin_url`` manages; its
+    processes, users and vhost removed afterwards."""
     tag = uuid.uuid4().hex[:8]
     vhost = f"rex-e2e-{tag}"
-    admin = BrokerAdmin(ADMIN_URL)
+    admin = BrokerAdmin(admin_url)
     admin.put_vhost(vhost)
     admin.put_permissions(vhost, "guest", ".*", ".*", ".*")
     config = tmp_path_factory.mktemp("config")
@@ -218,20 +236,20 @@ def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
         )
     )
     data = tmp_path_factory.mktemp("data")
-    url = f"amqp://guest:guest@127.0.0.1:5672/{quote(vhost, safe='')}"
+    url = broker_url_of(vhost)
     env = {
         **os.environ,
         "REX_BROKER_URL": url,
         "REX_CONFIG_DIR": str(config),
         "REX_DATA_DIR": str(data),
-        "REX_BROKER_ADMIN_URL": ADMIN_URL,
+        "REX_BROKER_ADMIN_URL": admin_url,
         "REX_METRICS_PORT": "0",
         "PYTHONUNBUFFERED": "1",
         **{operator_password_env(short): OPERATOR_PASSWORD for short in OPERATOR_ACCOUNTS},
     }
     running = Exchange(vhost, url, env, members, operators, logs=tmp_path_factory.mktemp("logs"))
     try:  # from here on everything made is removed, also when provisioning fails
-        provision(ProcessConfig(config, data, url, ADMIN_URL), env)
+        provision(ProcessConfig(config, data, url, admin_url), env)
         yield running
     finally:
         for name in list(running.processes):

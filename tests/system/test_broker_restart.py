@@ -1,19 +1,21 @@
 """A RabbitMQ restart mid-session: gateway and engine reconnect by themselves, the book
-survives (it is rebuilt from the input log), and trading resumes."""
+survives (it is rebuilt from the input log), and trading resumes. The broker restarted is a
+node of the test run's own (tests/conftest.py, `own_broker_node`), never the machine's
+default node, which every other test shares."""
 
 from __future__ import annotations
 
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
 
+from loadtest.broker_nodes import BrokerNode
 from rex.protocol import ExecutionReport
-from tests.system.conftest import Exchange, wait_for_answer
+from tests.system.conftest import Exchange, open_exchange, wait_for_answer
 
-pytestmark = [pytest.mark.broker, pytest.mark.slow]
+pytestmark = [pytest.mark.broker, pytest.mark.cluster, pytest.mark.slow]
 
 
 def port_open(port: int) -> bool:
@@ -22,31 +24,39 @@ def port_open(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def restart_rabbitmq() -> None:
-    subprocess.run(["rabbitmqctl", "stop_app"], check=True, capture_output=True, timeout=120)
-    assert not port_open(5672)
-    subprocess.run(["rabbitmqctl", "start_app"], check=True, capture_output=True, timeout=120)
-    subprocess.run(["rabbitmqctl", "await_startup"], check=True, capture_output=True, timeout=120)
+def restart(node: BrokerNode) -> None:
+    node.ctl("stop_app")
+    assert not port_open(node.ports.amqp)
+    node.ctl("start_app")
+    node.ctl("await_startup")
     deadline = time.monotonic() + 60
-    while not (port_open(5672) and port_open(15672)):
+    while not (port_open(node.ports.amqp) and port_open(node.ports.management)):
         assert time.monotonic() < deadline, "RabbitMQ did not come back"
         time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
-def running(exchange: Exchange) -> Iterator[Exchange]:
-    exchange.start("gateway", "gateway", "--tick-interval", "0.5")
-    exchange.start("engine", "engine")
-    with exchange.client("gamma") as gamma:
-        wait_for_answer(gamma, "PRND-OX")
-    yield exchange
+def running(
+    own_broker_node: BrokerNode, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Exchange]:
+    node = own_broker_node
+    with open_exchange(
+        tmp_path_factory, lambda vhost: node.amqp_url(vhost=vhost), node.admin_url
+    ) as exchange:
+        exchange.start("gateway", "gateway", "--tick-interval", "0.5")
+        exchange.start("engine", "engine")
+        with exchange.client("gamma") as gamma:
+            wait_for_answer(gamma, "PRND-OX")
+        yield exchange
 
 
-def test_services_reconnect_after_a_broker_restart_and_trading_resumes(running: Exchange) -> None:
+def test_services_reconnect_after_a_broker_restart_and_trading_resumes(
+    running: Exchange, own_broker_node: BrokerNode
+) -> None:
     with running.client("alpha") as alpha:
         ask = alpha.place("PRND-OX", "sell", 500, 505_000, client_order_id="rs-ask")
         assert isinstance(ask, ExecutionReport) and ask.status == "new"
-    restart_rabbitmq()
+    restart(own_broker_node)
     assert all(p.poll() is None for p in running.processes.values()), running.log_tail()
     deadline = time.monotonic() + 90
     while True:  # the member reconnects too; harmless IOC orders until one is answered

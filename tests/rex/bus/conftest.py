@@ -16,6 +16,7 @@ import pika
 import pika.exceptions
 import pytest
 
+from loadtest.broker_nodes import BrokerNode
 from rex.bus import Bus
 from rex.bus.amqp import AmqpBus
 from rex.bus.memory import MemoryBroker, MemoryBus
@@ -30,8 +31,9 @@ BROKER_URL = REX_BROKER_URL.get()
 class Harness:
     """Makes buses, exchanges and queues for one test, and cleans up after it."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, url: str = BROKER_URL) -> None:
         self.kind = kind
+        self.url = url  # the RabbitMQ the amqp kind uses
         self.suffix = uuid.uuid4().hex[:8]
         self.broker = MemoryBroker() if kind == "memory" else None
         self.buses: list[Bus] = []
@@ -47,7 +49,7 @@ class Harness:
         if self.broker is not None:
             bus = MemoryBus(self.broker)
         else:
-            bus = AmqpBus(BROKER_URL, name=self.connection_name(name), reconnect_delay=0.2)
+            bus = AmqpBus(self.url, name=self.connection_name(name), reconnect_delay=0.2)
         self.buses.append(bus)
         return bus
 
@@ -75,11 +77,11 @@ class Harness:
             with contextlib.suppress(Exception):
                 stop_bus(bus)
         if self.amqp and (self.exchanges or self.queues):
-            delete(self.exchanges, self.queues)
+            delete(self.exchanges, self.queues, self.url)
 
 
-def delete(exchanges: list[str], queues: list[str]) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
+def delete(exchanges: list[str], queues: list[str], url: str = BROKER_URL) -> None:
+    connection = pika.BlockingConnection(pika.URLParameters(url))
     try:
         for queue in queues:
             channel = connection.channel()
@@ -118,6 +120,17 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
 def amqp_harness() -> Iterator[Harness]:
     """For tests of RabbitMQ only (mark them `broker`)."""
     h = Harness("amqp")
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+@pytest.fixture
+def own_node_harness(own_broker_node: BrokerNode) -> Iterator[Harness]:
+    """A RabbitMQ harness on the run's own node (tests/conftest.py), for tests that restart
+    the broker (mark them `broker` and `cluster`)."""
+    h = Harness("amqp", own_broker_node.amqp_url())
     try:
         yield h
     finally:

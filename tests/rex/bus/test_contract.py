@@ -20,11 +20,12 @@ from collections.abc import Callable
 import msgpack
 import pytest
 
+from loadtest.broker_nodes import BrokerNode
 from rex.bus import Bus, Delivery, Envelope, Subscription, Unpublishable, envelope_problem
 from rex.bus.amqp import TopologyError
 from rex.topology import Binding, Exchange, Queue, Topology
 
-from .conftest import BROKER_URL, Harness, queue_depth
+from .conftest import Harness, queue_depth
 from .helpers import Confirms, Inbox, envelope, run_until, settle, stop_bus
 
 QUORUM = {"x-queue-type": "quorum"}
@@ -665,10 +666,13 @@ def test_amqp_bus_fails_confirms_in_flight_and_reconnects_when_dropped(
 
 
 @pytest.mark.broker
+@pytest.mark.cluster
 @pytest.mark.slow
-def test_amqp_bus_reconnects_after_a_broker_restart(amqp_harness: Harness) -> None:
-    assert "127.0.0.1" in BROKER_URL or "localhost" in BROKER_URL, "restarts the local broker"
-    h = amqp_harness
+def test_amqp_bus_reconnects_after_a_broker_restart(
+    own_node_harness: Harness, own_broker_node: BrokerNode
+) -> None:
+    h = own_node_harness
+    node = own_broker_node
     queue = h.queue("q", **QUORUM)
     topology, exchange = routed(h, queue)
     inbox = Inbox(auto_ack=True)
@@ -680,11 +684,11 @@ def test_amqp_bus_reconnects_after_a_broker_restart(amqp_harness: Harness) -> No
 
     def restart() -> None:
         try:
-            rabbitmqctl("stop_app")
-            rabbitmqctl("start_app")
-            rabbitmqctl("await_startup")
+            node.ctl("stop_app")
+            node.ctl("start_app")
+            node.ctl("await_startup")
             deadline = time.monotonic() + 60
-            while not port_answers() and time.monotonic() < deadline:
+            while not port_answers(port=node.ports.amqp) and time.monotonic() < deadline:
                 time.sleep(0.2)
         except BaseException as error:
             failure.append(error)
@@ -704,8 +708,8 @@ def test_amqp_bus_reconnects_after_a_broker_restart(amqp_harness: Harness) -> No
         back = time.monotonic()
     finally:
         thread.join(180)
-        if not port_answers():
-            rabbitmqctl("start_app", check=False)
+        if not port_answers(port=node.ports.amqp):
+            node.ctl("start_app", check=False)
     assert not failure, failure
 
     ids = publish_all(bus, exchange.name, 3)
