@@ -3,10 +3,12 @@ trust, that every batch a gateway wrote reached the log (issue 13).
 
 Each gateway connection writes its forwards to a product's log numbered 1, 2, 3, ... under a
 writer id of its own (headers `rex-writer`, `rex-seq`: rex.protocol). Reading the log, a
-number past the next expected one is a gap: batches the broker confirmed to the gateway and
-did not keep (or not yet: the gateway sends a missing batch again once it reads the later one
-back, gateway/read_back.py). A number already seen is a re-send, or a gap's batch arriving
-late: the gap is then filled. Pure: the engine counts and logs what this returns.
+number past the next expected one is a gap: a batch the broker did not keep although a later
+one of the same writer is there -- confirmed and lost (the broker's stream fail-over), or
+failed and sent again under a later number (the gateway's log says so). A number already seen
+is a repeat, or a gap's batch arriving late: the gap is then filled. A writer first met starts
+its run at the number it is met with, so a gap is found between two batches the engine read.
+Pure: the engine counts and logs what this returns; nothing here changes what it matches.
 
 Bounded: at most `MAX_WRITERS` writers (the oldest forgotten first: a gateway's old
 connection writes no more), each with at most `MAX_OPEN_GAPS` missing numbers remembered.
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
-__all__ = ["MAX_OPEN_GAPS", "MAX_WRITERS", "InputSequences", "SequenceVerdict", "Seen"]
+__all__ = ["MAX_OPEN_GAPS", "MAX_WRITERS", "InputSequences", "Seen", "SequenceVerdict"]
 
 MAX_WRITERS: Final = 1024
 MAX_OPEN_GAPS: Final = 10_000
@@ -53,11 +55,13 @@ class InputSequences:
     def see(self, writer: str, sequence: int) -> Seen:
         state = self._writers.get(writer)
         if state is None:
-            state = self._writers[writer] = _Writer()
+            # A writer first met here may have written before where this engine began
+            # reading (an image, a take-over): its first number seen starts its run.
+            self._writers[writer] = _Writer(last=sequence)
             while len(self._writers) > MAX_WRITERS:
                 self._writers.popitem(last=False)
-        else:
-            self._writers.move_to_end(writer)
+            return Seen(SequenceVerdict.NEXT)
+        self._writers.move_to_end(writer)
         if sequence == state.last + 1:
             state.last = sequence
             return Seen(SequenceVerdict.NEXT)

@@ -39,7 +39,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +48,10 @@ from rex.bus import Bus, Delivery, Envelope, Subscription
 from rex.config import Product
 from rex.protocol import (
     ENGINE_INPUT,
+    MAX_WRITER_CHARS,
     REQUEST_TYPES,
+    SEQUENCE_HEADER,
+    WRITER_HEADER,
     BookSnapshot,
     EngineInput,
     ExecStatus,
@@ -61,6 +64,7 @@ from rex.protocol import (
 from rex.vocabulary import END_REASONS, REJECT_REASONS
 
 from .image import IMAGE_KIND, ImageError, decode_image, encode_image
+from .input_sequences import InputSequences, SequenceVerdict
 from .market import Market, Result
 from .outputs import Outputs, outputs
 
@@ -98,6 +102,8 @@ class _Log:
     image_clock: int = 0  # market clock when it was taken
     pending_image: tuple[int, bytes] | None = None  # waiting for its outputs' confirms
     image_in_flight: bool = False
+    # The gateways' numbers in this log, and the gaps between them (engine/input_sequences.py)
+    sequences: InputSequences = field(default_factory=InputSequences)
 
     def confirmed_through(self) -> int:
         """Every output of every entry up to this offset is confirmed."""
@@ -278,6 +284,7 @@ class EngineService:
                 delivery.ack()
                 self._log_lost(symbol, state, offset)
                 return
+        self._check_sequence(symbol, state, offset, delivery.headers)
         try:
             entries = decode_inputs(delivery.body)
         except (ValueError, KeyError, TypeError) as error:
@@ -320,6 +327,40 @@ class EngineService:
         if caught_up and not state.live:
             self._go_live(symbol, state, epoch)
         delivery.ack()  # a stream ack only returns prefetch credit; progress is the checkpoint
+
+    def _check_sequence(
+        self, symbol: str, state: _Log, offset: int, headers: Mapping[str, Any]
+    ) -> None:
+        """Count a gap in a gateway's numbers (logged at ERROR), and a gap filled late."""
+        writer, sequence = headers.get(WRITER_HEADER), headers.get(SEQUENCE_HEADER)
+        if not isinstance(writer, str) or not 0 < len(writer) <= MAX_WRITER_CHARS:
+            return  # not a gateway's forward (a tick, a checkpoint, an older gateway's)
+        if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 1:
+            return
+        seen = state.sequences.see(writer, sequence)
+        if seen.verdict is SequenceVerdict.GAP:
+            metrics.ENGINE_INPUT_GAPS.labels(symbol).inc(len(seen.missing))
+            log.error(
+                "engine=%s product=%s offset=%d input log gap writer=%s missing=%d-%d: "
+                "batches the log does not have although a later one is here",
+                self.group,
+                symbol,
+                offset,
+                writer,
+                seen.missing[0],
+                seen.missing[-1],
+            )
+        elif seen.verdict is SequenceVerdict.FILLED:
+            metrics.ENGINE_INPUT_GAPS_FILLED.labels(symbol).inc()
+            log.warning(
+                "engine=%s product=%s offset=%d input log gap filled writer=%s sequence=%d",
+                self.group,
+                symbol,
+                offset,
+                writer,
+                sequence,
+            )
+        metrics.ENGINE_INPUT_OPEN_GAPS.labels(symbol).set(state.sequences.open_gaps)
 
     def _input_counter(self, symbol: str, kind: str) -> Any:
         """The labelled counter, looked up once per (product, kind): ``labels()`` takes a lock
@@ -549,9 +590,16 @@ def _start_metrics_at_zero(symbols: list[str]) -> None:
     """Every series whose labels are known in advance, at 0 (docs/operators/metrics.md)."""
     kinds = [*REQUEST_TYPES, InputKind.TICK, InputKind.STATUS, InputKind.BAND]
     metrics.start_at_zero(metrics.ENGINE_INPUTS, symbols, kinds)
-    for counter in (metrics.ENGINE_TRADES, metrics.ENGINE_REPORTS, metrics.ENGINE_IMAGES):
+    for counter in (
+        metrics.ENGINE_TRADES,
+        metrics.ENGINE_REPORTS,
+        metrics.ENGINE_IMAGES,
+        metrics.ENGINE_INPUT_GAPS,
+        metrics.ENGINE_INPUT_GAPS_FILLED,
+    ):
         metrics.start_at_zero(counter, symbols)
     for symbol in symbols:
+        metrics.ENGINE_INPUT_OPEN_GAPS.labels(symbol).set(0)
         metrics.ENGINE_DEDUPE_IDS.labels(symbol).set(0)
         metrics.ENGINE_CLIENT_ORDER_IDS.labels(symbol).set(0)
     metrics.start_at_zero(metrics.ENGINE_REJECTS, symbols, sorted(REJECT_REASONS))

@@ -39,6 +39,8 @@ from rex.operators import OperatorAccount
 from rex.protocol import (
     ENGINE_INPUT,
     REQUEST_TYPES,
+    SEQUENCE_HEADER,
+    WRITER_HEADER,
     EngineInput,
     ExecStatus,
     ExecutionReport,
@@ -116,6 +118,12 @@ class GatewayService:
         self._lanes: dict[str, Lane[tuple[list[Any], float]]] = {}  # queue -> lane
         self._request_counters: dict[str, Any] = {}  # request type -> its labelled counter
         self._instance = f"gw-{uuid.uuid4().hex[:12]}"
+        # Its forwards' numbers per product (engine/input_sequences.py), under a writer id
+        # new on each connection and after a failed forward: within one writer's run a
+        # missing number is a batch the log does not have although a later one is there.
+        self._writer_run = 0
+        self._writer = f"{self._instance}.0"
+        self._sequence: dict[str, int] = {}
         # Every series whose labels are known in advance starts at 0 (docs/operators/metrics.md).
         metrics.start_at_zero(metrics.GATEWAY_REQUESTS, [*REQUEST_TYPES, "unknown"])
         metrics.start_at_zero(metrics.GATEWAY_REJECTS, sorted(REJECT_REASONS))
@@ -131,7 +139,13 @@ class GatewayService:
     def stop(self) -> None:
         self.bus.stop()
 
+    def _new_writer(self) -> None:
+        self._writer_run += 1
+        self._writer = f"{self._instance}.{self._writer_run}"
+        self._sequence.clear()
+
     def _on_ready(self) -> None:
+        self._new_writer()  # forwards of the lost connection are redelivered, not re-sent
         if not self._lanes:
             self._lanes[topology.GATEWAY_REQUESTS] = Lane("", topology.GATEWAY_REQUESTS, None)
             for member in self.members:
@@ -308,12 +322,16 @@ class GatewayService:
         if not batch:
             return
         self._batch_number += 1
+        writer = self._writer
+        sequence = self._sequence[product] = self._sequence.get(product, 0) + 1
 
         def confirmed(ok: bool) -> None:
             for f in batch:
                 self._pending.discard((f.member, f.client_order_id))
             if not ok:
                 log.error("forward refused product=%s requests=%d", product, len(batch))
+                if writer == self._writer:  # its requests come again, under new numbers
+                    self._new_writer()
                 for f in batch:
                     InOrderAcks.owner(f.slot).reject(f.slot, requeue=True)
                 return
@@ -332,6 +350,7 @@ class GatewayService:
                 ENGINE_INPUT,
                 f"{self._instance}-{self._batch_number}",
                 batch[0].entry.received // NS_PER_S,
+                headers={WRITER_HEADER: writer, SEQUENCE_HEADER: sequence},
             )
             self.bus.publish(envelope, confirmed)
         except Exception:

@@ -154,6 +154,25 @@ ENGINE_INPUTS = Counter(
     ["product", "kind"],
     registry=ENGINE_REGISTRY,
 )
+ENGINE_INPUT_GAPS = Counter(
+    "rex_engine_input_gaps_total",
+    "Batches missing from an input log although a later batch of the same gateway writer is"
+    " there (engine/input_sequences.py): lost by the broker, or failed and sent again",
+    ["product"],
+    registry=ENGINE_REGISTRY,
+)
+ENGINE_INPUT_GAPS_FILLED = Counter(
+    "rex_engine_input_gaps_filled_total",
+    "Batches that arrived after a later one of their writer, filling a gap",
+    ["product"],
+    registry=ENGINE_REGISTRY,
+)
+ENGINE_INPUT_OPEN_GAPS = Gauge(
+    "rex_engine_input_open_gaps",
+    "Batches found missing and not (yet) arrived, over the product's writers",
+    ["product"],
+    registry=ENGINE_REGISTRY,
+)
 ENGINE_TRADES = Counter(
     "rex_engine_trades_total", "Trades executed", ["product"], registry=ENGINE_REGISTRY
 )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Final, TypeVar
 
 import msgpack
 
@@ -452,6 +452,14 @@ class EngineInput:
     band_high: int | None = None  # BAND: its highest
     through: int | None = None  # CHECKPOINT: last input-log offset whose output is out
     fence: str | None = None  # FENCE: the taking-over engine's token
+
+
+#: AMQP headers of a gateway's input-log message: its writer (one gateway connection's run)
+#: and the message's number among that writer's messages to the product's log, 1, 2, ...
+#: (engine/input_sequences.py finds the gaps).
+WRITER_HEADER: Final = "rex-writer"
+SEQUENCE_HEADER: Final = "rex-seq"
+MAX_WRITER_CHARS: Final = 64
 
 
 def encode_inputs(entries: list[EngineInput]) -> bytes:
