@@ -11,8 +11,10 @@ request:
 - a message_id this member already had answered: a redelivery; acked and not applied again;
 - otherwise judged (decoding, product rules, client order id used once) and either
   appended to the product's input log or answered with a `rejected` report.
-The request is acked only once that forward or answer is confirmed by the broker and
-remembered; a crash in between means a redelivery, which the engine recognises by id.
+The request is acked only once that answer is confirmed by the broker, or that forward is
+read back from the input log (gateway/read_back.py: a confirm is not proof), and remembered;
+a crash in between means a redelivery, which the engine recognises by id. A forward the log
+does not have although the broker confirmed it is sent again.
 Forwards are batched: the requests for one product that arrive in one turn of the loop go
 to its input log as one message (up to `max_batch` entries).
 A timer appends a clock tick to every product's log each `tick_interval` seconds; another
@@ -54,13 +56,28 @@ from rex.vocabulary import REJECT_REASONS, Reason
 from .lanes import Lane
 from .operator_desk import OperatorDesk
 from .rate_limits import RateLimits
+from .read_back import ReadBack, Sent
 from .store import Seen
 from .validation import Forward, Reject, answer_time_ns, judge, usable_message_id
 
 log = logging.getLogger("rex.gateway")
 
 NS_PER_S = 1_000_000_000
+READ_BACK_TIMEOUT_S = 5.0  # a confirmed batch not read back from its log by then is sent again
+READ_BACK_CHECK_S = 1.0
+READ_BACK_PREFETCH = 200  # of each input log, read for the gateway's own batches
 _SHOWN_CHARS = 64  # of a member's value in a log line
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One input-log message of forwards, from publish until read back from the log."""
+
+    product: str
+    writer: str
+    sequence: int
+    envelope: Envelope
+    forwards: list[_Forward]
 
 
 @dataclass(slots=True)
@@ -124,10 +141,15 @@ class GatewayService:
         self._writer_run = 0
         self._writer = f"{self._instance}.0"
         self._sequence: dict[str, int] = {}
+        # Batches sent and not yet read back from their log (gateway/read_back.py).
+        self._read_backs: dict[tuple[str, str], ReadBack[_Batch]] = {}
+        self.read_back_clock: Callable[[], float] = time.monotonic  # the loop's, in tests
+        self._watching_read_backs = False
         # Every series whose labels are known in advance starts at 0 (docs/operators/metrics.md).
         metrics.start_at_zero(metrics.GATEWAY_REQUESTS, [*REQUEST_TYPES, "unknown"])
         metrics.start_at_zero(metrics.GATEWAY_REJECTS, sorted(REJECT_REASONS))
         metrics.start_at_zero(metrics.GATEWAY_FORWARDED, list(self.products))
+        metrics.start_at_zero(metrics.GATEWAY_FORWARDS_RESENT, list(self.products))
         metrics.start_at_zero(metrics.GATEWAY_SEEN_PRUNED, ["expired", "cap"])
         metrics.start_at_zero(metrics.GATEWAY_PACED, list(members))
         # Operators' market actions (gateway/operator_desk.py), on the same bus.
@@ -146,6 +168,23 @@ class GatewayService:
 
     def _on_ready(self) -> None:
         self._new_writer()  # forwards of the lost connection are redelivered, not re-sent
+        for read_back in self._read_backs.values():
+            for batch in read_back.clear():  # their deliveries died with the connection
+                for f in batch.forwards:
+                    self._pending.discard((f.member, f.client_order_id))
+        self._read_backs.clear()
+        for product in self.products:  # first, so the log is read from before our forwards
+            self.bus.consume(
+                Subscription(
+                    topology.engine_input_queue(product),
+                    functools.partial(self._on_log, product),
+                    prefetch=READ_BACK_PREFETCH,
+                    arguments={"x-stream-offset": "last"},
+                )
+            )
+        if not self._watching_read_backs:
+            self._watching_read_backs = True
+            self.bus.call_later(READ_BACK_CHECK_S, self._resend_overdue)
         if not self._lanes:
             self._lanes[topology.GATEWAY_REQUESTS] = Lane("", topology.GATEWAY_REQUESTS, None)
             for member in self.members:
@@ -325,23 +364,6 @@ class GatewayService:
         writer = self._writer
         sequence = self._sequence[product] = self._sequence.get(product, 0) + 1
 
-        def confirmed(ok: bool) -> None:
-            for f in batch:
-                self._pending.discard((f.member, f.client_order_id))
-            if not ok:
-                log.error("forward refused product=%s requests=%d", product, len(batch))
-                if writer == self._writer:  # its requests come again, under new numbers
-                    self._new_writer()
-                for f in batch:
-                    InOrderAcks.owner(f.slot).reject(f.slot, requeue=True)
-                return
-            self.seen.remember_all([(f.member, f.message_id, f.client_order_id) for f in batch])
-            now = time.monotonic()
-            for f in batch:
-                InOrderAcks.owner(f.slot).done(f.slot)
-                metrics.GATEWAY_LATENCY.observe(now - f.started)
-            metrics.GATEWAY_FORWARDED.labels(product).inc(len(batch))
-
         try:
             envelope = Envelope(
                 topology.ENGINE,
@@ -352,11 +374,85 @@ class GatewayService:
                 batch[0].entry.received // NS_PER_S,
                 headers={WRITER_HEADER: writer, SEQUENCE_HEADER: sequence},
             )
-            self.bus.publish(envelope, confirmed)
+            sent = _Batch(product, writer, sequence, envelope, batch)
+            read_back = self._read_backs.setdefault((writer, product), ReadBack())
+            read_back.sent(sequence, sent, self.read_back_clock())
+            self._publish_batch(sent, 1)
         except Exception:
             for f in batch:  # a bug (every entry is of checked values): not the connection's end
                 self._pending.discard((f.member, f.client_order_id))
                 self._failed(f.slot, "forward failed")
+
+    def _publish_batch(self, batch: _Batch, attempt: int) -> None:
+        def confirmed(ok: bool) -> None:
+            read_back = self._read_backs.get((batch.writer, batch.product))
+            if read_back is None:
+                return  # the connection went: the requests come again
+            if ok:
+                read_back.confirmed(batch.sequence, attempt)
+            elif read_back.failed(batch.sequence, attempt) is not None:
+                self._forward_refused(batch)
+
+        self.bus.publish(batch.envelope, confirmed)
+
+    def _forward_refused(self, batch: _Batch) -> None:
+        log.error("forward refused product=%s requests=%d", batch.product, len(batch.forwards))
+        if batch.writer == self._writer:  # its requests come again, under new numbers
+            self._new_writer()
+        for f in batch.forwards:
+            self._pending.discard((f.member, f.client_order_id))
+            InOrderAcks.owner(f.slot).reject(f.slot, requeue=True)
+
+    def _on_log(self, product: str, delivery: Delivery) -> None:
+        """A message of the product's input log: if it is a batch of ours, it is in the log,
+        and any earlier one of its writer not read back is not (gateway/read_back.py)."""
+        writer = delivery.headers.get(WRITER_HEADER)
+        sequence = delivery.headers.get(SEQUENCE_HEADER)
+        delivery.ack()
+        if not isinstance(writer, str) or not isinstance(sequence, int):
+            return  # a tick, an engine's checkpoint or fence
+        read_back = self._read_backs.get((writer, product))
+        if read_back is None:
+            return  # another gateway's, or of a connection of ours that is gone
+        batch, lost = read_back.read(sequence, self.read_back_clock())
+        for sent in lost:
+            self._resend(sent, "a later batch of its writer is in the log and it is not")
+        if batch is not None:
+            self._forwarded(batch)
+        if not read_back and writer != self._writer:
+            del self._read_backs[writer, product]
+
+    def _forwarded(self, batch: _Batch) -> None:
+        """The batch is in its input log: its requests are done."""
+        forwards = batch.forwards
+        self.seen.remember_all([(f.member, f.message_id, f.client_order_id) for f in forwards])
+        now = time.monotonic()
+        for f in forwards:
+            self._pending.discard((f.member, f.client_order_id))
+            InOrderAcks.owner(f.slot).done(f.slot)
+            metrics.GATEWAY_LATENCY.observe(now - f.started)
+        metrics.GATEWAY_FORWARDED.labels(batch.product).inc(len(forwards))
+
+    def _resend(self, sent: Sent[_Batch], why: str) -> None:
+        batch = sent.payload
+        metrics.GATEWAY_FORWARDS_RESENT.labels(batch.product).inc()
+        log.error(
+            "forward sent again product=%s writer=%s sequence=%d attempt=%d requests=%d: %s",
+            batch.product,
+            batch.writer,
+            batch.sequence,
+            sent.attempt,
+            len(batch.forwards),
+            why,
+        )
+        self._publish_batch(batch, sent.attempt)
+
+    def _resend_overdue(self) -> None:
+        now = self.read_back_clock()
+        for read_back in list(self._read_backs.values()):
+            for sent in read_back.overdue(now, READ_BACK_TIMEOUT_S):
+                self._resend(sent, f"confirmed and not in the log after {READ_BACK_TIMEOUT_S} s")
+        self.bus.call_later(READ_BACK_CHECK_S, self._resend_overdue)
 
     def _answer(
         self,

@@ -87,6 +87,13 @@ GATEWAY_FORWARDED = Counter(
     ["product"],
     registry=GATEWAY_REGISTRY,
 )
+GATEWAY_FORWARDS_RESENT = Counter(
+    "rex_gateway_forwards_resent_total",
+    "Forward batches sent again because they were not read back from their input log"
+    " (gateway/read_back.py): a later batch was there and they were not, or not within 5 s",
+    ["product"],
+    registry=GATEWAY_REGISTRY,
+)
 GATEWAY_DEAD_LETTERED = Counter(
     "rex_gateway_dead_lettered_total",
     "Requests dead-lettered (sender unknown: no user_id, or not a member login here)",

@@ -166,6 +166,8 @@ SERVICE_USERS: Final[tuple[ServiceUser, ...]] = (
             topology.GATEWAY_REQUESTS,
             topology.member_request_queue(_MEMBER),
             topology.GATEWAY_OPERATOR_REQUESTS,
+            # reads its own forwards back (gateway/read_back.py)
+            topology.engine_input_queue(_PRODUCT),
         ),
     ),
     ServiceUser(

@@ -90,6 +90,7 @@ EXPECTED: dict[Service, dict[str, set[str]]] = {
             topology.ENGINE,
             topology.GATEWAY_OPERATOR_REQUESTS,  # consumes it
             topology.OPERATOR_REQUESTS,  # binds from it
+            *ENGINE_LOGS,  # reads its forwards back (gateway/read_back.py)
         },
     },
     Service.ENGINE: {

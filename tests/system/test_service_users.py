@@ -242,7 +242,7 @@ FORBIDDEN: dict[Service, list[tuple[str, Callable[[Any], object]]]] = {
         ("publish a trade", _publish(topology.TRADES, "PRND-OX")),
         ("publish a settlement event", _publish(topology.SETTLEMENT)),
         ("read the trades settlement books", _get(topology.SETTLEMENT_TRADES)),
-        ("read an engine input log", _get(PRODUCT_LOG)),
+        # (an engine input log it reads: its own forwards, back; gateway/read_back.py)
         ("read the dead letters", _get(topology.DEAD_LETTERS)),
         ("read a member's settlement requests", _get(BUYERS_SETTLEMENT_QUEUE)),
         ("bind its queue to the trades", _bind(topology.GATEWAY_REQUESTS, topology.TRADES)),
