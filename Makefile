@@ -57,7 +57,7 @@ test: venv services
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 test-cluster: venv services
-	$(PY) -m pytest tests/cluster -m cluster $(PYTEST_ARGS)
+	REX_CLUSTER_LONG=1 $(PY) -m pytest tests/cluster -m cluster $(PYTEST_ARGS)
 
 test-unit: venv
 	$(PY) -m pytest tests -m "not broker and not database" $(PYTEST_ARGS)

@@ -517,6 +517,15 @@ REX_TEST_AMQP_URL: Final = _define(
     meaning="the RabbitMQ the provisioning tests log in to, without a vhost (they make their own)",
     read_by="tests",
 )
+REX_CLUSTER_LONG: Final = _define(
+    "REX_CLUSTER_LONG",
+    FLAG,
+    False,
+    unset="`0`: the short versions, as `make test` runs them",
+    meaning="1: the cluster kill tests (tests/cluster) trade 20 s before and 60 s after each "
+    "node loss, not 5 s and 25 s (`make test-cluster` sets it)",
+    read_by="tests",
+)
 REX_DEPLOYMENT: Final = _define(
     "REX_DEPLOYMENT",
     Kind(
