@@ -378,8 +378,13 @@ class GatewayService:
             read_back = self._read_backs.setdefault((writer, product), ReadBack())
             read_back.sent(sequence, sent, self.read_back_clock())
             self._publish_batch(sent, 1)
-        except Exception:
-            for f in batch:  # a bug (every entry is of checked values): not the connection's end
+        except Exception:  # a bug (every entry is of checked values): not the connection's end
+            unsent = self._read_backs.get((writer, product))
+            if unsent is not None:
+                unsent.failed(sequence, 1)  # never sent: nothing to read back or send again
+            if writer == self._writer:  # its number is never in the log: a run of its own
+                self._new_writer()
+            for f in batch:
                 self._pending.discard((f.member, f.client_order_id))
                 self._failed(f.slot, "forward failed")
 

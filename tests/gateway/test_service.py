@@ -58,7 +58,7 @@ def test_a_forward_that_cannot_be_encoded_is_dead_lettered_and_the_gateway_goes_
     failed: list[Any] = []
 
     def encode_failing_once(entries: Any) -> bytes:
-        if not failed and any(e.request is not None for e in entries):  # not a clock tick
+        if not failed and any(e.request and e.request.client_order_id == "f1" for e in entries):
             failed.append(entries)
             raise OverflowError("a bug in the encoding")
         return encode_inputs(entries)
@@ -66,10 +66,15 @@ def test_a_forward_that_cannot_be_encoded_is_dead_lettered_and_the_gateway_goes_
     monkeypatch.setattr(gateway.service, "encode_inputs", encode_failing_once)
     beta = exchange.traders["beta"]
     before = failures()
+    gaps = metrics.ENGINE_INPUT_GAPS.labels("PRND-OX")._value.get()
+    beta.order("f0", "buy", 100, 455_000, time_in_force="IOC")  # its writer's first batch
+    exchange.run()
     first = beta.order("f1", "buy", 100, 455_000, time_in_force="IOC")
     exchange.run()
     assert [d.message_id for d in exchange.dead] == [first]
     assert failures() - before == 1
     beta.order("f2", "buy", 100, 455_000, time_in_force="IOC")
     exchange.run()
-    assert [r["client_order_id"] for r in beta.reports] == ["f2"]
+    assert [r["client_order_id"] for r in beta.reports] == ["f0", "f2"]
+    # The number the failed batch took is never in the log: the next batch is not a gap.
+    assert metrics.ENGINE_INPUT_GAPS.labels("PRND-OX")._value.get() == gaps
