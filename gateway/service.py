@@ -82,7 +82,7 @@ class _Batch:
 
 @dataclass(slots=True)
 class _Forward:
-    """A request waiting in its product's batch for the broker's confirm."""
+    """A request in its product's batch, waiting for the batch to be read back from the log."""
 
     entry: EngineInput
     slot: list[Any]  # its place in the in-order acks
